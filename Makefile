@@ -1,0 +1,42 @@
+# Shopbot: `make run` sets everything up and starts the assistant; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install setup run test lint bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: a CPU wheel on disk satisfies it; nothing may pull a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+setup: install
+	$(BIN)/shopbot setup
+
+run: setup
+	$(BIN)/shopbot run
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+test: install system-deps
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check bot retrieval actions monitoring tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/rest_latency.py --out docs/benchmarks.md
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,189 @@
+"""Run the shop's rasa-sdk actions in-process or on a Rasa action server (webhook protocol)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import aiohttp
+import rasa_sdk
+from rasa_sdk.executor import ActionExecutor
+
+from actions.services import ShopServices
+from actions.shop_actions import shop_actions
+from bot.dialogue.messages import BotMessage
+from bot.errors import ActionRejected, ShopbotError
+from bot.settings import Settings
+
+INTENTS: Final = ("recommend", "recommend_similar", "order_status")
+
+# The slice of the bot's domain the actions rely on; sent with every call.
+DOMAIN: Final[dict[str, Any]] = {
+    "version": "3.1",
+    "intents": [{name: {"use_entities": True}} for name in INTENTS],
+    "entities": ["order_number"],
+    "slots": {
+        name: {"type": "text", "influence_conversation": False, "mappings": [{"type": "custom"}]}
+        for name in ("last_product", "order_number", "recommend_mode")
+    },
+    "responses": {},
+    "actions": ["action_recommend", "action_order_status"],
+    "forms": {},
+}
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What an action said (``messages``) and did to the conversation (``events``)."""
+
+    messages: tuple[BotMessage, ...]
+    events: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_webhook(cls, body: object) -> ActionOutcome:
+        """Parse ``{"events": [...], "responses": [...]}``; malformed → ``ActionRejected``."""
+        if not isinstance(body, Mapping):
+            raise ActionRejected("action server answered without a JSON object")
+        events, responses = body.get("events") or [], body.get("responses") or []
+        if not isinstance(events, list) or not isinstance(responses, list):
+            raise ActionRejected("action server answered malformed events or responses")
+        return cls(tuple(BotMessage.from_rasa(r) for r in responses),
+                   tuple(dict(e) for e in events))
+
+
+class ActionRunner(Protocol):
+    """Runs one custom action against a tracker state."""
+
+    async def run(self, action_name: str, tracker: dict[str, Any],
+                  domain: dict[str, Any]) -> ActionOutcome:
+        """Run ``action_name``; raises ``ActionRejected`` when it cannot."""
+        ...
+
+
+def tracker_state(sender_id: str, slots: dict[str, Any], text: str, intent: str,
+                  entities: list[dict[str, Any]], metadata: dict[str, Any]) -> dict[str, Any]:
+    """A Rasa ``TrackerState`` for one user turn: the slots, then the user's message."""
+    now = time.time()
+    parse_data = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "intent_ranking": [{"name": intent, "confidence": 1.0}],
+        "entities": entities,
+        "metadata": metadata,
+    }
+    events: list[dict[str, Any]] = [
+        {"event": "slot", "timestamp": now, "name": name, "value": value}
+        for name, value in slots.items() if value is not None
+    ]
+    events += [
+        {"event": "action", "timestamp": now, "name": "action_listen"},
+        {"event": "user", "timestamp": now, "text": text, "parse_data": parse_data,
+         "input_channel": "rest", "metadata": metadata},
+    ]
+    return {
+        "sender_id": sender_id,
+        "slots": dict(slots),
+        "latest_message": parse_data,
+        "events": events,
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {},
+        "active_form": {},  # deprecated alias of active_loop, still part of TrackerState
+        "latest_action_name": "action_listen",
+        "stack": [],
+        "user_id": None,
+    }
+
+
+def action_call(action_name: str, tracker: dict[str, Any], domain: dict[str, Any]
+                ) -> dict[str, Any]:
+    """The webhook request body Rasa sends to an action server."""
+    return {"next_action": action_name, "sender_id": tracker["sender_id"], "tracker": tracker,
+            "domain": domain, "version": rasa_sdk.__version__}
+
+
+class InProcessActionRunner:
+    """Runs the actions through rasa-sdk's ``ActionExecutor`` in this process."""
+
+    def __init__(self, services: ShopServices | None = None,
+                 settings: Settings | None = None) -> None:
+        self._services = services
+        self._settings = settings
+        self._executor: ActionExecutor | None = None
+
+    def warm_up(self) -> None:
+        """Load the services (unless injected) and register the actions; idempotent."""
+        if self._executor is not None:
+            return
+        services = self._services or ShopServices.load(self._settings or Settings())
+        executor = ActionExecutor()
+        for action in shop_actions(services):
+            executor.register_action(action)
+        self._executor = executor
+
+    async def run(self, action_name: str, tracker: dict[str, Any],
+                  domain: dict[str, Any]) -> ActionOutcome:
+        """Run ``action_name``; unknown actions and action failures → ``ActionRejected``."""
+        self.warm_up()
+        assert self._executor is not None
+        try:
+            result = await self._executor.run(action_call(action_name, tracker, domain))
+        except ShopbotError:
+            raise
+        except Exception as err:
+            raise ActionRejected(f"action {action_name!r} failed: {err}") from err
+        if result is None:
+            raise ActionRejected("no action name given")
+        return ActionOutcome.from_webhook(result.model_dump())
+
+    async def close(self) -> None:
+        """Nothing to release; present for symmetry with ``HttpActionRunner``."""
+
+
+class HttpActionRunner:
+    """Calls a Rasa action server (``POST {endpoint}``, e.g. ``http://host:5055/webhook``)."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 10.0,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._session = session
+        self._owns_session = session is None
+
+    def warm_up(self) -> None:
+        """Nothing to load: the action server owns the models and data."""
+
+    async def run(self, action_name: str, tracker: dict[str, Any],
+                  domain: dict[str, Any]) -> ActionOutcome:
+        """POST the webhook call; HTTP errors, timeouts and bad bodies → ``ActionRejected``."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        try:
+            async with self._session.post(self.endpoint, json=action_call(
+                    action_name, tracker, domain), timeout=timeout) as response:
+                status, text = response.status, await response.text()
+            body = json.loads(text) if text else None
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            raise ActionRejected(f"action server call for {action_name!r} failed: "
+                                 f"{type(err).__name__}: {err}") from err
+        if status != 200:
+            detail = body.get("error") if isinstance(body, dict) else text[:200]
+            raise ActionRejected(f"action server answered {status} for {action_name!r}: {detail}")
+        return ActionOutcome.from_webhook(body)
+
+    async def close(self) -> None:
+        """Close the HTTP session if this runner created it."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+            self._session = None
+
+
+def make_runner(settings: Settings, services: ShopServices | None = None) -> ActionRunner:
+    """HTTP when ``settings.action_endpoint`` is set, else in-process with ``services``."""
+    if settings.action_endpoint:
+        return HttpActionRunner(settings.action_endpoint, settings.action_timeout_s)
+    return InProcessActionRunner(services, settings)

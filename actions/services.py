@@ -1,0 +1,51 @@
+"""What the actions need at run time: the shop's tables and a fitted recommender."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from actions.recommender import Recommender, normalise_customer_id, normalise_stock_code
+from bot.settings import Settings
+from retrieval.shopdata import Customer, Order, Product, load_customers, load_orders, load_products
+
+_ORDER_NOISE = re.compile(r"[^0-9A-Z]")
+
+
+def normalise_order_id(value: object) -> str:
+    """``"#573415"`` / ``" 573415 "`` → ``"573415"``."""
+    return _ORDER_NOISE.sub("", str(value).upper())
+
+
+@dataclass(frozen=True)
+class ShopServices:
+    """The recommender plus products, orders and customers keyed by their ids."""
+
+    recommender: Recommender
+    products: Mapping[str, Product]
+    orders: Mapping[str, Order]
+    customers: Mapping[str, Customer]
+
+    @classmethod
+    def load(cls, settings: Settings) -> ShopServices:
+        """Read ``settings.shop_dir`` and fit the recommender on ``settings.transactions_csv``.
+
+        Raises ``NotReady`` when the shop tables have not been prepared.
+        """
+        products = {normalise_stock_code(p.stock_code): p for p in load_products(settings.shop_dir)}
+        orders = {normalise_order_id(k): v for k, v in load_orders(settings.shop_dir).items()}
+        customers = {
+            cid: c for c in load_customers(settings.shop_dir).values()
+            if (cid := normalise_customer_id(c.customer_id))
+        }
+        recommender = Recommender.from_csv(settings.transactions_csv, known=products.keys())
+        return cls(recommender, products, orders, customers)
+
+    def product(self, stock_code: str) -> Product | None:
+        """The catalogue entry for a stock code, if any."""
+        return self.products.get(normalise_stock_code(stock_code))
+
+    def order(self, order_id: str) -> Order | None:
+        """The order with this number, if any."""
+        return self.orders.get(normalise_order_id(order_id))

@@ -1,0 +1,142 @@
+"""The shop's rasa-sdk custom actions: product recommendations and order status.
+
+The same classes run in-process (``actions.runner.InProcessActionRunner``) and inside a
+standalone ``python -m rasa_sdk --actions actions`` server, which builds them without arguments.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.recommender import Scored, normalise_customer_id
+from actions.services import ShopServices, normalise_order_id
+from bot.settings import Settings
+from retrieval.shopdata import Order, Product
+
+CARDS = 4
+
+
+def latest_metadata(tracker: Tracker) -> dict[str, Any]:
+    """Metadata of the latest user message (parse data first, then the user event)."""
+    metadata = tracker.latest_message.get("metadata")
+    if not metadata:
+        user = tracker.get_last_event_for("user")
+        metadata = (user or {}).get("metadata")
+    return dict(metadata) if isinstance(metadata, dict) else {}
+
+
+def latest_customer(tracker: Tracker) -> str | None:
+    """The signed-in customer id from the message metadata, if any."""
+    return normalise_customer_id(latest_metadata(tracker).get("customer_id"))
+
+
+class ShopAction(Action, ABC):
+    """Base of the shop's actions: holds the services, loading them once on first use."""
+
+    def __init__(self, services: ShopServices | None = None) -> None:
+        self._services = services
+
+    @abstractmethod
+    def name(self) -> str:
+        """The action's name in the domain."""
+
+    def services(self) -> ShopServices:
+        """The injected services, or ones loaded from ``Settings()`` (standalone server)."""
+        if self._services is None:
+            self._services = ShopServices.load(Settings())
+        return self._services
+
+
+class ActionRecommend(ShopAction):
+    """Recommend products: similar to the last one, personal, or popular."""
+
+    def name(self) -> str:
+        return "action_recommend"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        shop = self.services()
+        text, picks = self._picks(shop, tracker)
+        products = _in_catalogue(shop, picks)
+        if not products:
+            dispatcher.utter_message(text="Sorry, I have no suggestions for you right now.")
+            return []
+        dispatcher.utter_message(
+            text=text,
+            json_message={"type": "products", "products": [p.card() for p in products]},
+        )
+        return [SlotSet("last_product", products[0].stock_code)]
+
+    @staticmethod
+    def _picks(shop: ShopServices, tracker: Tracker) -> tuple[str, list[Scored]]:
+        # Ask for extra picks because some may be missing from the catalogue.
+        wanted = CARDS * 3
+        last = tracker.get_slot("last_product")
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        similar = intent == "recommend_similar" or tracker.get_slot("recommend_mode") == "similar"
+        product = shop.product(str(last)) if last else None
+        if similar and product is not None:
+            return (f"Here are some items like the {product.name.strip().lower()}:",
+                    shop.recommender.similar_to(product.stock_code, wanted))
+        customer = latest_customer(tracker)
+        if customer is not None and customer in shop.recommender.customers:
+            return ("Picked for you, based on your past orders:",
+                    shop.recommender.for_customer(customer, wanted))
+        return "Here are our customers' favourites:", shop.recommender.popular(wanted)
+
+
+def _in_catalogue(shop: ShopServices, picks: list[Scored]) -> list[Product]:
+    products = [p for s in picks if (p := shop.product(s.stock_code)) is not None]
+    return products[:CARDS]
+
+
+class ActionOrderStatus(ShopAction):
+    """Tell a customer where their order is, without revealing other customers' orders."""
+
+    def name(self) -> str:
+        return "action_order_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        given = next(tracker.get_latest_entity_values("order_number"), None)
+        number = normalise_order_id(given or tracker.get_slot("order_number") or "")
+        if not number:
+            dispatcher.utter_message(
+                text="Sure, what is your order number? You will find it in your confirmation "
+                     "email.")
+            return []
+        order = self.services().order(number)
+        if order is None:
+            dispatcher.utter_message(
+                text=f"Sorry, I can't find an order with the number {number}. "
+                     "Could you check it and send it again?")
+            return [SlotSet("order_number", None)]
+        customer = latest_customer(tracker)
+        if customer is not None and normalise_customer_id(order.customer_id) != customer:
+            dispatcher.utter_message(
+                text=f"For your privacy I can only share details of orders placed from your own "
+                     f"account, and order {number} was not. Please sign in with the account "
+                     "that placed it.")
+        else:
+            dispatcher.utter_message(text=describe_order(order))
+        return [SlotSet("order_number", order.order_id)]
+
+
+def describe_order(order: Order) -> str:
+    """One-sentence summary: status, date, expected delivery, item count and total."""
+    items = sum(line.quantity for line in order.lines)
+    noun = "item" if items == 1 else "items"
+    return (f"Order {order.order_id}, placed on {order.date[:10]}, is {order.status}. "
+            f"Expected delivery: {order.expected_delivery}. "
+            f"It has {items} {noun}, total £{order.total:.2f}.")
+
+
+def shop_actions(services: ShopServices | None = None) -> tuple[ShopAction, ...]:
+    """One instance of every shop action, sharing ``services``."""
+    return ActionRecommend(services), ActionOrderStatus(services)

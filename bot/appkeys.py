@@ -1,0 +1,23 @@
+"""Typed keys of the objects the application shares (one place for all of them)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from actions.runner import ActionRunner
+from bot.dialogue.memory import ConversationMemory
+from bot.dialogue.pipeline import TurnPipeline
+from bot.generation.service import GenerationService
+from bot.inference import BatchingEncoder
+from bot.settings import Settings
+from monitoring.sink import TurnLogSink
+from retrieval.knowledge_base import KnowledgeBase
+
+SETTINGS = web.AppKey("settings", Settings)
+ENCODER = web.AppKey("encoder", BatchingEncoder)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+GENERATION = web.AppKey("generation", GenerationService)
+ACTIONS = web.AppKey("actions", ActionRunner)
+SINK = web.AppKey("sink", TurnLogSink)
+MEMORY = web.AppKey("memory", ConversationMemory)
+PIPELINE = web.AppKey("pipeline", TurnPipeline)

@@ -1,0 +1,54 @@
+"""Rasa's REST channel: ``POST /webhooks/rest/webhook`` and ``GET /webhooks/rest/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from bot.appkeys import PIPELINE, SETTINGS
+from bot.channels.body import read_json
+from bot.dialogue.pipeline import TurnInput
+from bot.errors import BadRequest, PayloadTooLarge
+
+TURN_ID_HEADER = "X-Shopbot-Turn-Id"
+
+
+class RestMessage(BaseModel):
+    """Request body of Rasa's REST channel."""
+
+    sender: str = Field(min_length=1, max_length=128)
+    message: str
+    metadata: dict[str, Any] | None = None
+
+
+def clean_message(text: str, max_chars: int) -> str:
+    """Validate a shopper message: not blank, not over the limit, no NUL bytes."""
+    text = text.replace("\x00", "").strip()
+    if not text:
+        raise BadRequest("message is empty")
+    if len(text) > max_chars:
+        raise PayloadTooLarge(f"message longer than {max_chars} characters")
+    return text
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """Answer one message with a list of bot messages."""
+    body = await read_json(request, RestMessage)
+    text = clean_message(body.message, request.app[SETTINGS].max_message_chars)
+    turn = TurnInput(body.sender, text, "rest", body.metadata or {})
+    result = await request.app[PIPELINE].run(turn)
+    payload = [m.to_rest(body.sender) for m in result.messages]
+    return web.json_response(payload, headers={TURN_ID_HEADER: result.turn_id})
+
+
+async def status(request: web.Request) -> web.Response:
+    """Channel health, as Rasa answers it."""
+    return web.json_response({"status": "ok"})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the REST channel."""
+    app.router.add_post("/webhooks/rest/webhook", webhook)
+    app.router.add_get("/webhooks/rest/", status)

@@ -1,0 +1,127 @@
+"""The ``shopbot`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.settings import Settings
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Start the assistant (REST channel, widget, health)."""
+    from aiohttp import web
+
+    from bot.server import create_app
+
+    print(f"Shopbot on http://{settings.host}:{settings.port}", flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
+    """Build the demo shop tables from the transactions CSV."""
+    from retrieval.prepare import prepare_shop
+
+    report = prepare_shop(settings.transactions_csv, settings.shop_dir, progress=True)
+    print(report)
+    return 0
+
+
+def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+    """Build (or confirm up to date) the FAQ and product indexes."""
+    from retrieval.embeddings import SentenceEncoder
+    from retrieval.knowledge_base import load_knowledge_base
+
+    kb, rebuilt = load_knowledge_base(
+        settings, SentenceEncoder(settings.encoder_model or None), progress=True
+    )
+    state = f"rebuilt {', '.join(rebuilt)}" if rebuilt else "already up to date"
+    print(
+        f"indexes {state}: {kb.routing.index.ntotal} phrasings, "
+        f"{kb.products.index.ntotal} products, version {kb.version}"
+    )
+    return 0
+
+
+def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
+    """Train the shop's small GPT-2 and its BPE tokenizer on the shop's own text."""
+    from bot.generation.corpus import build_corpus
+    from bot.generation.train import TrainConfig, train_generator
+    from retrieval.knowledge import load_knowledge
+    from retrieval.shopdata import load_products
+
+    corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir))
+    config = TrainConfig.tiny() if args.tiny else TrainConfig()
+    report = train_generator(corpus, settings.var_dir / "generator", config=config, progress=True)
+    print(report)
+    return 0
+
+
+def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
+    """Prepare what is missing: shop tables, indexes, generator."""
+    if not (settings.shop_dir / "products.json").exists():
+        cmd_prepare(settings, args)
+    cmd_index(settings, args)
+    if not settings.generator_model and not (settings.var_dir / "generator" / "config.json").exists():
+        cmd_train_generator(settings, args)
+    return 0
+
+
+def cmd_logs_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the turn log as JSON lines or CSV."""
+    from monitoring.export import write_csv, write_jsonl
+    from monitoring.turnlog import TurnLog
+
+    log = TurnLog(settings.resolved_database_url())
+    log.create()
+    writer = write_jsonl if args.format == "jsonl" else write_csv
+    writer(log.records(args.conversation), sys.stdout)
+    log.close()
+    return 0
+
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands with their options."""
+    parser = argparse.ArgumentParser(prog="shopbot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Command) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=(fn.__doc__ or "").strip())
+        p.set_defaults(func=fn)
+        return p
+
+    add("run", cmd_serve)
+    add("prepare", cmd_prepare)
+    add("index", cmd_index)
+    train = add("train-generator", cmd_train_generator)
+    train.add_argument("--tiny", action="store_true", help="a seconds-long model for tests")
+    setup = add("setup", cmd_setup)
+    setup.add_argument("--tiny", action="store_true", help="train a tiny generator")
+    logs = sub.add_parser("logs", help="the turn log").add_subparsers(dest="logs_cmd", required=True)
+    export = logs.add_parser("export", help=(cmd_logs_export.__doc__ or "").strip())
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--conversation", help="only this conversation id")
+    export.set_defaults(func=cmd_logs_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``shopbot`` console script."""
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

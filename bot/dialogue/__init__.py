@@ -1,0 +1,1 @@
+"""Dialogue: messages, conversation memory, routing and the turn pipeline."""

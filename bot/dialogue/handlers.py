@@ -1,0 +1,185 @@
+"""One handler per route: they turn a routing decision into the bot's messages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actions.runner import DOMAIN, ActionRunner, tracker_state
+from bot.dialogue import replies
+from bot.dialogue.memory import Slots
+from bot.dialogue.messages import BotMessage
+from bot.dialogue.nlu import Entities, product_query
+from bot.dialogue.policy import Decision
+from bot.generation.service import GenerationService
+from bot.inference import BatchingEncoder
+from monitoring.flags import grounding
+from monitoring.schema import Hit, Route
+from retrieval.knowledge_base import KnowledgeBase
+from retrieval.routing import RoutingScores
+
+MAX_CARDS = 6
+ACTIONS = {Route.RECOMMEND: "action_recommend", Route.ORDER_STATUS: "action_order_status"}
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Everything a handler may read about the current message."""
+
+    conversation_id: str
+    text: str
+    decision: Decision
+    scores: RoutingScores
+    entities: Entities
+    slots: Slots
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HandlerResult:
+    """Messages, updated slots and what the turn log should know."""
+
+    messages: tuple[BotMessage, ...]
+    slots: Slots
+    answered: bool = True
+    evidence: tuple[str, ...] = ()
+    grounding: float | None = None
+    generation_failed: bool = False
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    hits: tuple[Hit, ...] = ()
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+class RouteHandlers:
+    """Runs the route chosen by the policy."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        encoder: BatchingEncoder,
+        generation: GenerationService,
+        actions: ActionRunner,
+    ) -> None:
+        self.kb = kb
+        self.encoder = encoder
+        self.generation = generation
+        self.actions = actions
+
+    async def run(self, ctx: TurnContext) -> HandlerResult:
+        """Dispatch on the decided route."""
+        route = ctx.decision.route
+        if route is Route.FAQ:
+            return self.faq(ctx)
+        if route is Route.PRODUCTS:
+            return await self.products(ctx)
+        if route in ACTIONS:
+            return await self.action(ctx, ACTIONS[route])
+        if route is Route.GENERATE:
+            return await self.generate(ctx)
+        if route is Route.HANDOFF:
+            return HandlerResult((replies.handoff(),), ctx.slots.updated(handoff=True))
+        return HandlerResult((replies.decline(),), ctx.slots, answered=False)
+
+    def faq(self, ctx: TurnContext) -> HandlerResult:
+        """The answer of the best FAQ entry."""
+        entry = self.kb.entries.get(ctx.decision.label)
+        if entry is None or entry.answer is None:
+            return HandlerResult((replies.decline(),), ctx.slots, answered=False)
+        return HandlerResult((BotMessage(text=entry.answer),), ctx.slots, evidence=(entry.answer,))
+
+    async def products(self, ctx: TurnContext) -> HandlerResult:
+        """Product cards for a product question, filtered by any price range."""
+        start = time.perf_counter()
+        vec = await self.encoder.encode(product_query(ctx.text))
+        embed_ms = _ms(start)
+        start = time.perf_counter()
+        res = self.kb.products.search(vec.reshape(1, -1), 200)[0]
+        found = []
+        for row, score in zip(res.rows, res.scores, strict=True):
+            product = self.kb.product_by_code[self.kb.products.ids[row]]
+            if _in_range(product.price, ctx.entities):
+                found.append((product, score))
+            if len(found) == MAX_CARDS:
+                break
+        latency = {"embed": embed_ms, "search": _ms(start)}
+        if not found:
+            return HandlerResult((replies.no_products(),), ctx.slots, answered=False, latency_ms=latency)
+        cards = [p.card() for p, _ in found]
+        message = BotMessage(
+            text=f"Here {'is' if len(cards) == 1 else 'are'} what I found:",
+            custom={"type": "products", "products": cards},
+        )
+        hits = tuple(Hit(p.stock_code, "product", s, p.name) for p, s in found)
+        slots = ctx.slots.updated(
+            last_product=found[0][0].stock_code, shown_products=tuple(c["stock_code"] for c in cards)
+        )
+        return HandlerResult(
+            (message,), slots, latency_ms=latency, hits=hits, evidence=tuple(p.passage() for p, _ in found)
+        )
+
+    async def action(self, ctx: TurnContext, name: str) -> HandlerResult:
+        """Run a rasa-sdk action in-process or on the action server."""
+        start = time.perf_counter()
+        slots = {**ctx.slots.as_rasa(), "recommend_mode": "similar" if ctx.decision.similar else None}
+        tracker = tracker_state(
+            ctx.conversation_id,
+            slots,
+            ctx.text,
+            ctx.decision.label,
+            ctx.entities.as_rasa(),
+            ctx.metadata,
+        )
+        outcome = await self.actions.run(name, tracker, DOMAIN)
+        new_slots = _apply_events(ctx.slots, outcome.events)
+        return HandlerResult(outcome.messages, new_slots, latency_ms={"action": _ms(start)})
+
+    async def generate(self, ctx: TurnContext) -> HandlerResult:
+        """A GPT-2 answer grounded on the top product passages and FAQ answers."""
+        passages = self._passages(ctx.scores)
+        start = time.perf_counter()
+        answer = await self.generation.answer(ctx.text, passages)
+        latency = {"generate": _ms(start)}
+        top = ctx.scores.product_hits[0].id if ctx.scores.product_hits else ctx.slots.last_product
+        slots = ctx.slots.updated(last_product=top)
+        if answer.text is None:
+            return HandlerResult(
+                (replies.generation_failed(),),
+                slots,
+                answered=False,
+                generation_failed=True,
+                latency_ms=latency,
+                evidence=passages,
+            )
+        score = grounding(answer.text, passages)
+        return HandlerResult(
+            (BotMessage(text=answer.text),), slots, evidence=passages, grounding=score, latency_ms=latency
+        )
+
+    def _passages(self, scores: RoutingScores) -> tuple[str, ...]:
+        products = [h.text for h in scores.product_hits[:3]]
+        faq = [
+            self.kb.entries[h.id].answer or ""
+            for h in scores.hits
+            if h.kind == "faq" and h.id in self.kb.entries
+        ][:1]
+        return tuple(products + faq)
+
+
+def _in_range(price: float, entities: Entities) -> bool:
+    if entities.min_price is not None and price < entities.min_price:
+        return False
+    return entities.max_price is None or price <= entities.max_price
+
+
+def _apply_events(slots: Slots, events: Sequence[dict[str, Any]]) -> Slots:
+    """Apply rasa ``slot`` events the action returned to our memory."""
+    changes: dict[str, Any] = {}
+    for event in events:
+        if event.get("event") == "slot" and event.get("name") in ("last_product", "order_number"):
+            changes[event["name"]] = event.get("value")
+    return slots.updated(**changes) if changes else slots

@@ -1,0 +1,59 @@
+"""Fixed wording of the bot's own replies (everything not from the FAQ, an action or GPT-2)."""
+
+from __future__ import annotations
+
+from bot.dialogue.messages import BotMessage, Button
+
+CAPABILITIES = (
+    Button("Delivery times", "/uk_delivery"),
+    Button("Find a gift", "/recommend"),
+    Button("Track my order", "/order_status"),
+    Button("Talk to a person", "/handoff"),
+)
+
+
+def decline() -> BotMessage:
+    """Polite out-of-scope answer with what the bot can do instead."""
+    return BotMessage(
+        text=(
+            "Sorry, I can only help with our shop: products, orders, delivery, returns and "
+            "payments. Is there something about those I can help with?"
+        ),
+        buttons=CAPABILITIES,
+    )
+
+
+def handoff() -> BotMessage:
+    """Acknowledgement that a person will take over."""
+    return BotMessage(
+        text=(
+            "Of course. I've asked a member of our customer service team to join this "
+            "conversation; they will reply here as soon as they can."
+        )
+    )
+
+
+def generation_failed() -> BotMessage:
+    """Canned answer when generation fails or runs out of time."""
+    return BotMessage(
+        text=(
+            "I'm not sure about that one. You can ask me about a product by name, or talk to "
+            "a person from our team."
+        ),
+        buttons=(Button("Talk to a person", "/handoff"),),
+    )
+
+
+def error() -> BotMessage:
+    """Answer when the turn failed."""
+    return BotMessage(
+        text="Sorry, something went wrong on our side. Please try again in a moment.",
+        buttons=(Button("Talk to a person", "/handoff"),),
+    )
+
+
+def no_products() -> BotMessage:
+    """Product search found nothing in the requested range."""
+    return BotMessage(
+        text="I couldn't find products matching that. Could you describe it another way?",
+    )

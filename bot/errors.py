@@ -1,0 +1,49 @@
+"""The one error hierarchy; ``bot.middleware`` maps it to HTTP responses."""
+
+from __future__ import annotations
+
+
+class ShopbotError(Exception):
+    """Base of every error Shopbot raises on purpose."""
+
+    status = 500
+    code = "internal_error"
+
+
+class BadRequest(ShopbotError):
+    """The client sent something we cannot accept."""
+
+    status = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(BadRequest):
+    """Body or message over the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class RetrievalError(ShopbotError):
+    """Embedding or index search failed."""
+
+    code = "retrieval_error"
+
+
+class GenerationError(ShopbotError):
+    """The generator failed or ran out of time."""
+
+    code = "generation_error"
+
+
+class ActionRejected(ShopbotError):
+    """A rasa-sdk action refused to run or its server failed."""
+
+    code = "action_rejected"
+
+
+class NotReady(ShopbotError):
+    """A required artefact (index, model, shop data) has not been built yet."""
+
+    status = 503
+    code = "not_ready"

@@ -1,0 +1,192 @@
+"""Grounded answers from a GPT-2 checkpoint: the shop's own small model or the real ``gpt2``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoTokenizer,
+    GenerationConfig,
+    GPT2LMHeadModel,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteriaList,
+)
+from transformers.generation.stopping_criteria import MaxTimeCriteria
+
+from bot.errors import GenerationError, NotReady
+from bot.generation.prompt import build_prompt, extract_answer
+from bot.generation.train import META_FILE
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated answer and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    elapsed_ms: float
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    model: GPT2LMHeadModel
+    tokenizer: Any
+    stop_ids: tuple[int, ...]
+    pad_id: int
+    n_positions: int
+
+
+class Gpt2Generator:
+    """Continues the shared prompt format with greedy decoding under a time budget.
+
+    Safe to call from several executor threads: model use is serialised by a lock.
+    """
+
+    def __init__(self, model_dir: Path, *, max_new_tokens: int = 60,
+                 repetition_penalty: float = 1.3) -> None:
+        self._dir = Path(model_dir)
+        self._max_new_tokens = max_new_tokens
+        self._repetition_penalty = repetition_penalty
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        self._version: str | None = None
+
+    def warm_up(self) -> None:
+        """Load model and tokenizer once; later calls do nothing."""
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = _load(self._dir)
+
+    @property
+    def version(self) -> str:
+        """Our training version, or a fingerprint of a foreign checkpoint such as ``gpt2``."""
+        if self._version is None:
+            self._version = checkpoint_version(self._dir)
+        return self._version
+
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+        """Answer ``question`` from ``passages``; stops early (``timed_out``) at ``max_time_s``.
+
+        The budget covers waiting for the model, tokenising and decoding; it can be overrun
+        by at most one decoding step.
+        """
+        started = time.time()
+        self.warm_up()
+        if not self._lock.acquire(timeout=max(0.0, max_time_s)):
+            raise GenerationError(f"generator busy for the whole {max_time_s:.2f}s budget")
+        try:
+            loaded = self._loaded
+            assert loaded is not None
+            return self._generate(loaded, question, passages, started, max_time_s)
+        except GenerationError:
+            raise
+        except Exception as err:
+            raise GenerationError(f"generation failed: {err}") from err
+        finally:
+            self._lock.release()
+
+    def _generate(self, loaded: _Loaded, question: str, passages: Sequence[str],
+                  started: float, max_time_s: float) -> Generation:
+        max_new = min(self._max_new_tokens, loaded.n_positions // 2)
+        prompt_ids = fit_prompt(loaded.tokenizer, question, passages, loaded.n_positions - max_new)
+        input_ids = torch.tensor([prompt_ids], dtype=torch.long)
+        config = GenerationConfig(
+            max_new_tokens=max_new, min_new_tokens=1, do_sample=False,
+            eos_token_id=list(loaded.stop_ids), pad_token_id=loaded.pad_id,
+        )
+        penalty = _AnswerRepetitionPenalty(len(prompt_ids), self._repetition_penalty)
+        deadline = MaxTimeCriteria(max_time_s, initial_timestamp=started)
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                input_ids, attention_mask=torch.ones_like(input_ids), generation_config=config,
+                logits_processor=LogitsProcessorList([penalty]),
+                stopping_criteria=StoppingCriteriaList([deadline]),
+            )
+        new_ids = output[0, len(prompt_ids):].tolist()
+        elapsed = time.time() - started
+        stopped = bool(new_ids) and new_ids[-1] in loaded.stop_ids
+        timed_out = not stopped and len(new_ids) < max_new and elapsed >= max_time_s
+        text = extract_answer(loaded.tokenizer.decode(new_ids, skip_special_tokens=True))
+        if not text and timed_out:
+            raise GenerationError(f"no answer within the {max_time_s:.2f}s time budget")
+        if not text:
+            raise GenerationError("the generator produced an empty answer")
+        return Generation(text, len(prompt_ids), len(new_ids), round(elapsed * 1000, 1), timed_out)
+
+
+class _AnswerRepetitionPenalty(LogitsProcessor):
+    """Repetition penalty over the answer only: copying facts from the prompt is the point."""
+
+    def __init__(self, prompt_len: int, penalty: float) -> None:
+        self._prompt_len = prompt_len
+        self._penalty = penalty
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        answer = input_ids[:, self._prompt_len:]
+        if answer.shape[1] == 0 or self._penalty == 1.0:
+            return scores
+        seen = scores.gather(1, answer)
+        seen = torch.where(seen < 0, seen * self._penalty, seen / self._penalty)
+        return scores.scatter(1, answer, seen)  # type: ignore[return-value]
+
+
+def fit_prompt(tokenizer: Any, question: str, passages: Sequence[str], budget: int) -> list[int]:
+    """Prompt token ids within ``budget``: drop the lowest-ranked passages, then cut the left."""
+    kept = list(passages)
+    while True:
+        ids: list[int] = tokenizer(build_prompt(question, kept), add_special_tokens=False)[
+            "input_ids"
+        ]
+        if len(ids) <= budget or len(kept) <= 1:
+            return ids[-budget:]
+        kept.pop()
+
+
+def checkpoint_version(model_dir: Path) -> str:
+    """Version of a checkpoint directory without loading its weights."""
+    config = model_dir / "config.json"
+    if not config.is_file():
+        raise NotReady(f"no generator checkpoint in {model_dir}: run `shopbot setup`")
+    try:
+        return str(json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        pass
+    digest = hashlib.sha256(config.read_bytes())
+    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "model")
+    return f"{model_type}-{digest.hexdigest()[:12]}"
+
+
+def _load(model_dir: Path) -> _Loaded:
+    if not (model_dir / "config.json").is_file():
+        raise NotReady(f"no generator checkpoint in {model_dir}: run `shopbot setup`")
+    try:
+        model = GPT2LMHeadModel.from_pretrained(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except Exception as err:
+        raise GenerationError(f"cannot load the generator from {model_dir}: {err}") from err
+    model.eval()
+    end_id = tokenizer.eos_token_id
+    if end_id is None:
+        raise GenerationError(f"the tokenizer in {model_dir} has no end-of-text token")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_id
+    return _Loaded(model, tokenizer, (end_id, *_newline_ids(tokenizer)), pad_id,
+                   model.config.n_positions)
+
+
+def _newline_ids(tokenizer: Any) -> list[int]:
+    """Every token that contains a line break: an answer is one line."""
+    pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return [i for i, piece in enumerate(pieces) if "\n" in piece]

@@ -1,0 +1,59 @@
+"""Maps the error hierarchy (and aiohttp's own HTTP errors) to JSON responses."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from bot.errors import ShopbotError
+
+log = logging.getLogger(__name__)
+
+
+def error_body(status: int, code: str, message: str) -> web.Response:
+    """The one JSON error shape: ``{"error": {"code", "message"}}``."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error; never leak a traceback to the client."""
+    try:
+        return await handler(request)
+    except ShopbotError as err:
+        if err.status >= 500:
+            log.warning("%s %s failed: %s", request.method, request.path, err.code)
+        return error_body(err.status, err.code, str(err))
+    except web.HTTPException as err:
+        if err.status < 400 or err.status == 101:
+            raise
+        return error_body(err.status, err.reason.lower().replace(" ", "_"), err.reason)
+    except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_body(500, "internal_error", "internal error")
+
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Expose-Headers": "X-Shopbot-Turn-Id",
+    "Access-Control-Max-Age": "600",
+}
+# The widget is embedded on the shop's own pages, so these answer any origin; they carry no
+# cookies (the staff and review APIs do not get CORS headers).
+CORS_PREFIXES = ("/webhooks/", "/feedback", "/widget.")
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS for the shopper-facing endpoints only."""
+    public = request.path.startswith(CORS_PREFIXES)
+    if public and request.method == "OPTIONS":
+        return web.Response(status=204, headers=CORS_HEADERS)
+    response = await handler(request)
+    if public:
+        response.headers.update(CORS_HEADERS)
+    return response

@@ -1,0 +1,175 @@
+"""The aiohttp application factory; every heavy resource has its own cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from actions.runner import make_runner
+from actions.services import ShopServices
+from bot import appkeys as K
+from bot.channels import feedback, rest
+from bot.dialogue.handlers import RouteHandlers
+from bot.dialogue.memory import InProcessMemory
+from bot.dialogue.pipeline import TurnPipeline
+from bot.dialogue.policy import RoutingThresholds
+from bot.generation.generator import Gpt2Generator
+from bot.generation.service import GenerationService, Generator
+from bot.inference import BatchingEncoder
+from bot.middleware import cors_middleware, error_middleware
+from bot.settings import Settings
+from monitoring.flags import FlagThresholds
+from monitoring.sink import TurnLogSink
+from monitoring.turnlog import TurnLog
+from retrieval.embeddings import SentenceEncoder
+from retrieval.knowledge_base import load_knowledge_base
+from retrieval.routing import NearestNeighbourScorer
+
+log = logging.getLogger(__name__)
+
+Ctx = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def encoder_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the sentence encoder behind its batching worker."""
+    settings = app[K.SETTINGS]
+    import torch
+
+    # Two cores: one thread each for encoding and generation keeps FAQ turns fast meanwhile.
+    torch.set_num_threads(settings.torch_threads)
+    encoder = BatchingEncoder(
+        SentenceEncoder(settings.encoder_model or None),
+        settings.encode_batch_window_ms,
+        settings.encode_max_batch,
+    )
+    await encoder.warm_up()
+    app[K.ENCODER] = encoder
+    yield
+    encoder.close()
+
+
+async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the FAQ, intents and products with their indexes (rebuilt when stale)."""
+    kb, rebuilt = await _in_thread(partial(load_knowledge_base, app[K.SETTINGS], app[K.ENCODER].encoder))
+    if rebuilt:
+        log.info("rebuilt indexes: %s", ", ".join(rebuilt))
+    app[K.KNOWLEDGE] = kb
+    yield
+
+
+def generator_ctx(generator: Generator | None) -> Ctx:
+    """Load the GPT-2 generator (or the one given) on its own thread."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[K.SETTINGS]
+        gen: Generator = generator or Gpt2Generator(
+            settings.generator_dir, max_new_tokens=settings.generation_max_new_tokens
+        )
+        service = GenerationService(gen, settings.generation_timeout_s)
+        await service.warm_up()
+        app[K.GENERATION] = service
+        yield
+        service.close()
+
+    return ctx
+
+
+async def actions_ctx(app: web.Application) -> AsyncIterator[None]:
+    """In-process rasa-sdk actions (with the shop's data) or the remote action server."""
+    settings = app[K.SETTINGS]
+    services = None if settings.action_endpoint else await _in_thread(ShopServices.load, settings)
+    runner = make_runner(settings, services)
+    warm_up = getattr(runner, "warm_up", None)
+    if warm_up is not None:
+        await _in_thread(warm_up)
+    app[K.ACTIONS] = runner
+    yield
+    close = getattr(runner, "close", None)
+    if close is not None:
+        await close()
+
+
+async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The turn log and its background writer; drained on shutdown so no turn is lost."""
+    sink = TurnLogSink(TurnLog(app[K.SETTINGS].resolved_database_url()))
+    await sink.start()
+    app[K.SINK] = sink
+    yield
+    await sink.close()
+
+
+async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Assemble the turn pipeline from the loaded resources."""
+    settings, kb = app[K.SETTINGS], app[K.KNOWLEDGE]
+    memory = InProcessMemory(settings.memory_max_conversations)
+    handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS])
+    app[K.MEMORY] = memory
+    app[K.PIPELINE] = TurnPipeline(
+        encoder=app[K.ENCODER],
+        scorer=NearestNeighbourScorer(kb),
+        handlers=handlers,
+        memory=memory,
+        sink=app[K.SINK],
+        versions={
+            "encoder": app[K.ENCODER].encoder.version,
+            "index": kb.version,
+            "generator": app[K.GENERATION].generator.version,
+        },
+        routing=RoutingThresholds(settings.answer_threshold, settings.product_threshold),
+        flags=FlagThresholds(
+            settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
+        ),
+    )
+    yield
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness plus the versions of the loaded models and indexes."""
+    pipeline = request.app.get(K.PIPELINE)
+    return web.json_response({"status": "ok", "versions": pipeline.versions if pipeline else {}})
+
+
+def _add_static(app: web.Application, settings: Settings) -> None:
+    web_dir = settings.web_dir
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(web_dir / "index.html")
+
+    app.router.add_get("/", index)
+    for name in ("widget.js", "widget.css"):
+        app.router.add_get(f"/{name}", partial(_file, web_dir / name))
+
+
+async def _file(path: Any, request: web.Request) -> web.FileResponse:
+    if not path.exists():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Access-Control-Allow-Origin": "*"})
+
+
+def create_app(settings: Settings, *, generator: Generator | None = None) -> web.Application:
+    """Build the application; resources load in order at start-up and close in reverse.
+
+    ``generator`` replaces the GPT-2 checkpoint of ``settings`` (any object with the
+    ``Generator`` protocol).
+    """
+    app = web.Application(
+        middlewares=[cors_middleware, error_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[K.SETTINGS] = settings
+    app.cleanup_ctx.extend(
+        [encoder_ctx, knowledge_ctx, generator_ctx(generator), actions_ctx, sink_ctx, pipeline_ctx]
+    )
+    rest.add_routes(app)
+    feedback.add_routes(app)
+    app.router.add_get("/health", health)
+    _add_static(app, settings)
+    return app

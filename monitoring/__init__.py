@@ -1,0 +1,1 @@
+"""Turn log, quality flags, metrics, review and evaluation."""

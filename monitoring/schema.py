@@ -1,0 +1,88 @@
+"""The turn record: one typed schema shared by the log, the metrics and the consoles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Route(StrEnum):
+    """Where the pipeline sent a message."""
+
+    FAQ = "faq"
+    PRODUCTS = "products"
+    RECOMMEND = "recommend"
+    ORDER_STATUS = "order_status"
+    GENERATE = "generate"
+    DECLINE = "decline"
+    HANDOFF = "handoff"
+    HUMAN = "human"
+    ERROR = "error"
+
+
+class Flag(StrEnum):
+    """Quality flags; their meaning and thresholds are documented in docs/quality-flags.md."""
+
+    LOW_CONFIDENCE = "low_confidence"
+    GENERATED = "generated"
+    UNGROUNDED = "ungrounded"
+    DECLINED = "declined"
+    HANDOFF_REQUESTED = "handoff_requested"
+    SLOW = "slow"
+    ERROR = "error"
+    NEGATIVE_FEEDBACK = "negative_feedback"
+    PII_REDACTED = "pii_redacted"
+    GENERATION_FAILED = "generation_failed"
+
+
+STAGES = ("embed", "search", "action", "generate", "total")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved item with its similarity score."""
+
+    id: str
+    kind: str  # "faq" | "product" | "intent"
+    score: float
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form used in logs and exports."""
+        return {"id": self.id, "kind": self.kind, "score": round(self.score, 4), "text": self.text}
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """Everything logged about one turn; ``user_text`` is already redacted."""
+
+    conversation_id: str
+    turn_id: str
+    ts: datetime
+    channel: str
+    user_text: str
+    route: Route
+    response: tuple[dict[str, Any], ...]
+    hits: tuple[Hit, ...] = ()
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    flags: frozenset[Flag] = frozenset()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSONL export shape (keys are a public contract)."""
+        return {
+            "conversation_id": self.conversation_id,
+            "turn_id": self.turn_id,
+            "ts": self.ts.isoformat(),
+            "channel": self.channel,
+            "user_text": self.user_text,
+            "route": str(self.route),
+            "response": list(self.response),
+            "hits": [h.to_json() for h in self.hits],
+            "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()},
+            "flags": sorted(str(f) for f in self.flags),
+            "versions": dict(self.versions),
+        }

@@ -1,0 +1,106 @@
+"""The shop's searchable knowledge: FAQ and intent phrasings, and the product catalogue.
+
+Indexes are saved under ``var/index`` with a content version and rebuilt only when the
+knowledge, the catalogue or the encoder changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bot.settings import Settings
+from retrieval.embeddings import Encoder
+from retrieval.index import VectorIndex, content_version
+from retrieval.knowledge import KnowledgeEntry, load_knowledge
+from retrieval.shopdata import Product, load_products
+
+ROUTING = "routing"
+PRODUCTS = "products"
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Entries (FAQ answers and answer-less intents), products and their indexes."""
+
+    entries: dict[str, KnowledgeEntry]
+    routing: VectorIndex
+    products: VectorIndex
+    product_by_code: dict[str, Product]
+
+    @property
+    def version(self) -> str:
+        """Combined version of both indexes, logged with every turn."""
+        return f"{self.routing.version}+{self.products.version}"
+
+    def is_intent(self, entry_id: str) -> bool:
+        """True for answer-less entries (routes such as ``recommend``)."""
+        entry = self.entries.get(entry_id)
+        return entry is not None and entry.answer is None
+
+
+def load_entries(settings: Settings) -> list[KnowledgeEntry]:
+    """FAQ entries followed by the routing intents."""
+    entries = load_knowledge(settings.faq_path)
+    if settings.intents_path.exists():
+        entries += load_knowledge(settings.intents_path)
+    return entries
+
+
+def _phrasings(entries: Sequence[KnowledgeEntry]) -> tuple[list[str], list[str]]:
+    ids, texts = [], []
+    for entry in entries:
+        for q in entry.questions:
+            ids.append(entry.id)
+            texts.append(q)
+    return ids, texts
+
+
+def _encode(encoder: Encoder, texts: list[str], label: str, progress: bool) -> np.ndarray:
+    chunks = [texts[i : i + 256] for i in range(0, len(texts), 256)]
+    out = [encoder.encode(c) for c in tqdm(chunks, desc=f"embedding {label}", disable=not progress)]
+    return np.vstack(out) if out else np.zeros((0, encoder.dim), dtype=np.float32)
+
+
+def _ensure(
+    directory: Path, name: str, ids: list[str], texts: list[str], encoder: Encoder, progress: bool
+) -> tuple[VectorIndex, bool]:
+    version = content_version(encoder.version, ids, texts)
+    if VectorIndex.saved_version(directory, name) == version:
+        return VectorIndex.load(directory, name), False
+    index = VectorIndex.build(_encode(encoder, texts, name, progress), ids, texts, version)
+    index.save(directory, name)
+    return index, True
+
+
+def load_knowledge_base(
+    settings: Settings, encoder: Encoder, *, progress: bool = False
+) -> tuple[KnowledgeBase, list[str]]:
+    """Load the indexes, (re)building those whose inputs changed; also returns the rebuilt names."""
+    entries = load_entries(settings)
+    products = load_products(settings.shop_dir)
+    rebuilt = []
+    routing, fresh = _ensure(settings.index_dir, ROUTING, *_phrasings(entries), encoder, progress)
+    if fresh:
+        rebuilt.append(ROUTING)
+    product_index, fresh = _ensure(
+        settings.index_dir,
+        PRODUCTS,
+        [p.stock_code for p in products],
+        [p.passage() for p in products],
+        encoder,
+        progress,
+    )
+    if fresh:
+        rebuilt.append(PRODUCTS)
+    kb = KnowledgeBase(
+        entries={e.id: e for e in entries},
+        routing=routing,
+        products=product_index,
+        product_by_code={p.stock_code: p for p in products},
+    )
+    return kb, rebuilt

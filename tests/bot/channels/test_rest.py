@@ -1,0 +1,133 @@
+"""The REST channel end to end on the real app: every route, the turn log and bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.appkeys import SINK
+from monitoring.schema import TurnRecord
+from retrieval.shopdata import load_orders
+
+URL = "/webhooks/rest/webhook"
+
+
+async def say(client: TestClient, text: str, sender: str = "s1", **metadata: Any) -> tuple[list[dict], str]:
+    resp = await client.post(URL, json={"sender": sender, "message": text, "metadata": metadata})
+    assert resp.status == 200, await resp.text()
+    return await resp.json(), resp.headers["X-Shopbot-Turn-Id"]
+
+
+async def logged(client: TestClient, turn_id: str) -> TurnRecord:
+    sink = client.app[SINK]
+    await sink.flush()
+    records = await sink.run_sync(lambda: list(sink.turn_log.records()))
+    return next(r for r in records if r.turn_id == turn_id)
+
+
+def products_of(messages: list[dict]) -> list[dict]:
+    return [p for m in messages if m.get("custom") for p in m["custom"]["products"]]
+
+
+async def test_status_and_health(client: TestClient) -> None:
+    assert await (await client.get("/webhooks/rest/")).json() == {"status": "ok"}
+    health = await (await client.get("/health")).json()
+    assert health["status"] == "ok"
+    assert set(health["versions"]) == {"encoder", "index", "generator"}
+
+
+async def test_delivery_question_gets_the_faq_answer(client: TestClient) -> None:
+    messages, turn_id = await say(client, "how long does delivery take?")
+    assert messages[0]["recipient_id"] == "s1"
+    record = await logged(client, turn_id)
+    assert record.route == "faq"
+    assert record.metadata["label"] == "uk_delivery"
+    assert "working days" in messages[0]["text"]
+    assert {"embed", "search", "total"} <= record.latency_ms.keys()
+    assert record.versions["encoder"] and record.versions["index"]
+
+
+async def test_product_question_gets_cards(client: TestClient) -> None:
+    messages, turn_id = await say(client, "do you sell cookie jars?")
+    cards = products_of(messages)
+    assert cards and all({"stock_code", "name", "price"} <= c.keys() for c in cards)
+    assert any("cookie jar" in c["name"].lower() for c in cards)
+    assert (await logged(client, turn_id)).route == "products"
+
+
+async def test_price_filter(client: TestClient) -> None:
+    messages, _ = await say(client, "gifts under £5")
+    cards = products_of(messages)
+    assert cards and all(c["price"] <= 5 for c in cards)
+
+
+async def test_recommendations_with_and_without_a_customer(client: TestClient) -> None:
+    anon, turn_id = await say(client, "recommend something", sender="anon")
+    assert (await logged(client, turn_id)).route == "recommend"
+    known, _ = await say(client, "recommend something", sender="known", customer_id="17841")
+    assert products_of(anon) and products_of(known)
+    assert [c["stock_code"] for c in products_of(anon)] != [c["stock_code"] for c in products_of(known)]
+
+
+async def test_similar_to_the_last_product(client: TestClient) -> None:
+    first, _ = await say(client, "do you sell cookie jars?", sender="sim")
+    shown = products_of(first)[0]["stock_code"]
+    messages, turn_id = await say(client, "something like that one?", sender="sim")
+    assert (await logged(client, turn_id)).route == "recommend"
+    codes = [c["stock_code"] for c in products_of(messages)]
+    assert codes and shown not in codes
+
+
+async def test_order_status_and_follow_up(client: TestClient, shop_settings) -> None:  # type: ignore[no-untyped-def]
+    order = next(o for o in load_orders(shop_settings.shop_dir).values() if o.status != "cancelled")
+    messages, turn_id = await say(client, f"where is my order {order.order_id}", sender="o")
+    assert order.order_id in messages[0]["text"] and order.status in messages[0]["text"].lower()
+    assert (await logged(client, turn_id)).route == "order_status"
+    follow_up, turn_id = await say(client, "where is it now?", sender="o")
+    assert order.order_id in follow_up[0]["text"]
+    assert (await logged(client, turn_id)).route == "order_status"
+
+
+async def test_open_product_question_is_generated(client: TestClient) -> None:
+    messages, turn_id = await say(client, "is the glass cookie jar good for storing biscuits?")
+    record = await logged(client, turn_id)
+    assert record.route == "generate"
+    assert messages[0]["text"]
+    assert "generated" in record.to_json()["flags"] or "generation_failed" in record.to_json()["flags"]
+    assert record.metadata["evidence"], "the generator is grounded on retrieved passages"
+
+
+async def test_weather_is_declined(client: TestClient) -> None:
+    messages, turn_id = await say(client, "what's the weather in Paris")
+    record = await logged(client, turn_id)
+    assert record.route == "decline" and "declined" in record.to_json()["flags"]
+    assert messages[0]["buttons"]
+
+
+async def test_handoff_is_acknowledged(client: TestClient) -> None:
+    messages, turn_id = await say(client, "I want to talk to a person")
+    record = await logged(client, turn_id)
+    assert record.route == "handoff" and "handoff_requested" in record.to_json()["flags"]
+    assert "team" in messages[0]["text"]
+
+
+async def test_personal_data_is_redacted_in_the_log(client: TestClient) -> None:
+    _, turn_id = await say(client, "my email is jane@example.com, do you ship to France?")
+    record = await logged(client, turn_id)
+    assert "jane@example.com" not in json.dumps(record.to_json())
+    assert "pii_redacted" in record.to_json()["flags"]
+
+
+async def test_feedback_is_stored_with_its_turn(client: TestClient) -> None:
+    _, turn_id = await say(client, "do you do gift wrapping?", sender="fb")
+    resp = await client.post("/feedback", json={"conversation_id": "fb", "turn_id": turn_id, "value": "down"})
+    assert resp.status == 200 and await resp.json() == {"ok": True}
+    assert "negative_feedback" in (await logged(client, turn_id)).to_json()["flags"]
+    resp = await client.post(
+        "/feedback", json={"conversation_id": "other", "turn_id": turn_id, "value": "up"}
+    )
+    assert resp.status == 404
+    resp = await client.post("/feedback", json={"conversation_id": "fb", "turn_id": turn_id, "value": "meh"})
+    assert resp.status == 400

@@ -1,0 +1,56 @@
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from bot.inference import BatchingEncoder
+
+
+class CountingEncoder:
+    """A stand-in encoder that records batch sizes and the thread it ran on."""
+
+    version = "counting"
+    dim = 2
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.threads: set[str] = set()
+
+    def warm_up(self) -> None:
+        pass
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches.append(len(texts))
+        self.threads.add(threading.current_thread().name)
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+
+async def test_concurrent_requests_share_one_batch_off_the_loop() -> None:
+    inner = CountingEncoder()
+    enc = BatchingEncoder(inner, window_ms=20, max_batch=64)
+    texts = [f"{'x' * i}" for i in range(1, 11)]
+    vecs = await asyncio.gather(*(enc.encode(t) for t in texts))
+    assert [int(v[0]) for v in vecs] == list(range(1, 11)), "each caller gets its own vector"
+    assert inner.batches == [10]
+    assert inner.threads and threading.current_thread().name not in inner.threads
+    enc.close()
+
+
+async def test_errors_reach_every_waiting_caller() -> None:
+    class Broken(CountingEncoder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            raise RuntimeError("boom")
+
+    enc = BatchingEncoder(Broken(), window_ms=5)
+    results = await asyncio.gather(enc.encode("a"), enc.encode("b"), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    enc.close()
+
+
+async def test_full_batch_flushes_without_waiting() -> None:
+    inner = CountingEncoder()
+    enc = BatchingEncoder(inner, window_ms=10_000, max_batch=3)
+    vecs = await asyncio.wait_for(asyncio.gather(*(enc.encode("ab") for _ in range(3))), 2)
+    assert len(vecs) == 3 and inner.batches == [3]
+    enc.close()

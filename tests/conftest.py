@@ -1,0 +1,54 @@
+"""Shared fixtures: a real demo shop, real indexes, a tiny real GPT-2, the real app factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from bot.settings import REPO_ROOT, Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def built_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A var dir with the full demo shop, its indexes and a tiny generator, built once."""
+    from bot.generation.corpus import build_corpus
+    from bot.generation.train import TrainConfig, train_generator
+    from retrieval.embeddings import SentenceEncoder
+    from retrieval.knowledge import load_knowledge
+    from retrieval.knowledge_base import load_knowledge_base
+    from retrieval.prepare import prepare_shop
+    from retrieval.shopdata import load_products
+
+    var = tmp_path_factory.mktemp("var")
+    settings = Settings(var_dir=var)
+    prepare_shop(settings.transactions_csv, settings.shop_dir)
+    load_knowledge_base(settings, SentenceEncoder())
+    corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir)[:300])
+    train_generator(corpus, var / "generator", config=TrainConfig.tiny(), progress=False)
+    return var
+
+
+@pytest.fixture
+def shop_settings(built_var: Path, tmp_path: Path) -> Settings:
+    """Settings on the built shop with a fresh turn-log database per test."""
+    return Settings(
+        var_dir=built_var,
+        database_url=f"sqlite:///{tmp_path / 'turns.sqlite3'}",
+        web_dir=REPO_ROOT / "web",
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client, shop_settings: Settings) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    """A test client on the real application."""
+    from bot.server import create_app
+
+    yield await aiohttp_client(create_app(shop_settings))

@@ -1,0 +1,88 @@
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitoring.export import write_csv, write_jsonl
+from monitoring.schema import Flag, Hit, Route, TurnRecord
+from monitoring.sink import TurnLogSink
+from monitoring.turnlog import TurnLog
+from tests.monitoring.pg import postgres_server
+
+
+def _record(turn_id: str, text: str = "how long is delivery?") -> TurnRecord:
+    return TurnRecord(
+        conversation_id="c1",
+        turn_id=turn_id,
+        ts=datetime(2026, 11, 23, 12, 0, int(turn_id[-1]), tzinfo=UTC),
+        channel="rest",
+        user_text=text,
+        route=Route.FAQ,
+        response=({"recipient_id": "c1", "text": "2-3 working days"},),
+        hits=(Hit("delivery_times", "faq", 0.91, "how long does delivery take"),),
+        latency_ms={"embed": 5.0, "search": 0.4, "total": 7.2},
+        versions={"encoder": "e", "index": "i", "generator": "g"},
+        flags=frozenset({Flag.PII_REDACTED}),
+    )
+
+
+def _roundtrip(url: str) -> None:
+    log = TurnLog(url)
+    log.create()
+    log.write([_record("t1"), _record("t2", "=HYPERLINK(evil)")])
+    assert log.set_feedback("c1", "t1", -1)
+    assert not log.set_feedback("other", "t1", 1), "feedback must match the conversation"
+    records = list(log.records("c1"))
+    assert [r.turn_id for r in records] == ["t1", "t2"]
+    first = records[0].to_json()
+    assert first["route"] == "faq"
+    assert first["latency_ms"] == {"embed": 5.0, "search": 0.4, "total": 7.2}
+    assert first["flags"] == ["negative_feedback", "pii_redacted"]
+    assert first["hits"][0]["id"] == "delivery_times"
+    log.close()
+
+
+def test_sqlite_roundtrip(tmp_path: Path) -> None:
+    _roundtrip(f"sqlite:///{tmp_path / 'sub' / 'turns.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_url_works_unchanged(tmp_path: Path) -> None:
+    with postgres_server() as url:
+        _roundtrip(url)
+
+
+def test_exports(tmp_path: Path) -> None:
+    records = [_record("t1"), _record("t2", "=HYPERLINK(evil)")]
+    out = io.StringIO()
+    assert write_jsonl(records, out) == 2
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    keys = {
+        "conversation_id",
+        "turn_id",
+        "ts",
+        "user_text",
+        "route",
+        "response",
+        "hits",
+        "latency_ms",
+        "flags",
+        "versions",
+    }
+    assert keys <= rows[0].keys()
+    out = io.StringIO()
+    write_csv(records, out)
+    assert "'=HYPERLINK(evil)" in out.getvalue(), "formula cells are neutralised"
+
+
+async def test_sink_writes_in_background_and_drains_on_close(tmp_path: Path) -> None:
+    log = TurnLog(f"sqlite:///{tmp_path / 'turns.db'}")
+    sink = TurnLogSink(log)
+    await sink.start()
+    for i in range(5):
+        sink.submit(_record(f"t{i}"))
+    await sink.close()
+    reread = TurnLog(f"sqlite:///{tmp_path / 'turns.db'}")
+    assert len(list(reread.records())) == 5
