@@ -111,7 +111,7 @@ class RouteHandlers:
             return HandlerResult((replies.no_products(),), ctx.slots, answered=False, latency_ms=latency)
         cards = [p.card() for p, _ in found]
         message = BotMessage(
-            text=f"Here {'is' if len(cards) == 1 else 'are'} what I found:",
+            text="Here is what I found:",
             custom={"type": "products", "products": cards},
         )
         hits = tuple(Hit(p.stock_code, "product", s, p.name) for p, s in found)

@@ -162,9 +162,7 @@ async def test_shopper_conversation_end_to_end(page: Page, shop_origin: str) -> 
     assert all(re.fullmatch(r"£\d+\.\d\d", price) for price in prices)
 
     # Thumbs down on the first answer reaches the server with that answer's turn id.
-    first_down = page.locator(".sb-msg--bot .sb-feedback").first.get_by_role(
-        "button", name="Not helpful"
-    )
+    first_down = page.locator(".sb-msg--bot .sb-feedback").first.get_by_role("button", name="Not helpful")
     async with page.expect_response("**/feedback") as feedback_info:
         await first_down.click()
     feedback = await feedback_info.value
@@ -176,8 +174,8 @@ async def test_shopper_conversation_end_to_end(page: Page, shop_origin: str) -> 
         "value": "down",
     }
     await expect(first_down).to_have_attribute("aria-pressed", "true")
-    # The picture for the docs: the rated answer, then the product question and its cards.
-    await page.locator(".sb-msg--user").first.evaluate("n => n.scrollIntoView({block: 'start'})")
+    # The picture for the docs: the chosen thumb, then the product question and its cards.
+    await first_down.evaluate("n => n.scrollIntoView({block: 'start'})")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOT))
 
