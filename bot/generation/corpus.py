@@ -8,7 +8,7 @@ to copy from the context rather than invent.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from bot.generation.prompt import build_document
@@ -129,5 +129,4 @@ def _mention(name: str, rng: random.Random) -> str:
     if len(words) > 2 and rng.random() < 0.35:
         words = words[-rng.randint(2, len(words) - 1):]
     text = " ".join(words)
-    casing: Callable[[str], str] = rng.choice([str.lower, str.lower, str.lower, str.strip])
-    return casing(text)
+    return text.lower() if rng.random() < 0.75 else text

@@ -82,8 +82,10 @@ class Gpt2Generator:
         by at most one decoding step.
         """
         started = time.time()
-        self.warm_up()
-        if not self._lock.acquire(timeout=max(0.0, max_time_s)):
+        if self._loaded is None:
+            self.warm_up()
+        waited = time.time() - started
+        if not self._lock.acquire(timeout=max(0.0, max_time_s - waited)):
             raise GenerationError(f"generator busy for the whole {max_time_s:.2f}s budget")
         try:
             loaded = self._loaded
@@ -108,7 +110,8 @@ class Gpt2Generator:
         penalty = _AnswerRepetitionPenalty(len(prompt_ids), self._repetition_penalty)
         deadline = MaxTimeCriteria(max_time_s, initial_timestamp=started)
         with torch.inference_mode():
-            output = loaded.model.generate(
+            # transformers types generate() with a self-type GPT2LMHeadModel does not match.
+            output = loaded.model.generate(  # type: ignore[misc]
                 input_ids, attention_mask=torch.ones_like(input_ids), generation_config=config,
                 logits_processor=LogitsProcessorList([penalty]),
                 stopping_criteria=StoppingCriteriaList([deadline]),

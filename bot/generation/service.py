@@ -14,8 +14,11 @@ from bot.errors import GenerationError
 class Generation(Protocol):
     """What a generator returns."""
 
-    text: str
-    timed_out: bool
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def timed_out(self) -> bool: ...
 
 
 class Generator(Protocol):

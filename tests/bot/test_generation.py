@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -126,6 +127,19 @@ def test_same_corpus_keeps_its_version_and_is_not_retrained(
     assert again.reused and again.version == trained.version
     assert again.final_loss == trained.final_loss
     assert corpus_version(other, TrainConfig.tiny()) != trained.version
+
+
+@pytest.mark.slow
+def test_training_shrinks_its_plan_to_the_time_budget(
+    corpus: list[str], tmp_path: Path
+) -> None:
+    config = dataclasses.replace(TrainConfig.tiny(), steps=100_000, max_seconds=1.5)
+
+    report = train_generator(corpus, tmp_path / "gen", config=config, progress=False)
+
+    assert 0 < report.steps < config.steps
+    assert report.train_seconds < 15
+    assert GPT2LMHeadModel.from_pretrained(report.out_dir).config.n_embd == config.n_embd
 
 
 @pytest.mark.slow
