@@ -161,13 +161,8 @@ class RouteHandlers:
         )
 
     def _passages(self, scores: RoutingScores) -> tuple[str, ...]:
-        products = [h.text for h in scores.product_hits[:3]]
-        faq = [
-            self.kb.entries[h.id].answer or ""
-            for h in scores.hits
-            if h.kind == "faq" and h.id in self.kb.entries
-        ][:1]
-        return tuple(products + faq)
+        # Best passage first: the small generator copies mostly from the first one.
+        return tuple(h.text for h in scores.product_hits[:3])
 
 
 def _in_range(price: float, entities: Entities) -> bool:

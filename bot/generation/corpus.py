@@ -57,7 +57,14 @@ _PRODUCT_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("what is the stock code of the {m}?", "The stock code of the {n} is {s}."),
     ("do you sell the {m}?", "Yes, we sell the {n} for £{p}."),
     ("do you have any {m}", "Yes, we have the {n} for £{p}."),
+    # Open questions: the model cannot know more than the context, so it restates the facts.
+    ("is the {m} good for {u}?", "The {n} is part of our {c} range and costs £{p}."),
+    ("can I use the {m} for {u}", "The {n} is part of our {c} range and costs £{p}."),
+    ("would the {m} be nice for {u}?", "The {n} from our {c} range makes a lovely gift at £{p}."),
+    ("what is the {m} like?", "The {n} is part of our {c} range and costs £{p}."),
 )
+_USES = ("storing biscuits", "a birthday", "my kitchen", "a child", "christmas", "a wedding",
+         "everyday use", "the garden", "my mum", "a party", "a new home", "a teacher")
 
 
 def build_corpus(
@@ -110,7 +117,8 @@ def _product_documents(
     for question, answer in rng.sample(_PRODUCT_TEMPLATES, min(count, len(_PRODUCT_TEMPLATES))):
         mention = _mention(name, rng)
         context = _with_distractors(product.passage(), passages, rng.randint(0, 2), rng)
-        docs.append(build_document(question.format(m=mention), context, answer.format(**facts)))
+        asked = question.format(m=mention, u=rng.choice(_USES))
+        docs.append(build_document(asked, context, answer.format(**facts)))
     return docs
 
 
