@@ -138,8 +138,9 @@ def report(lat: dict[str, list[float]], tp: dict[str, float], rss: float, n: int
         f"Python {platform.python_version()}, default settings (in-process rasa-sdk actions, "
         "the shop's own small GPT-2, SQLite turn log).",
         "",
-        "Command: `make bench` (`python bench/rest_latency.py --out docs/benchmarks.md`). "
-        "Client and server share the same 2 cores; latencies are client-side, over loopback HTTP.",
+        f"Command: `make bench` (ran as `python {' '.join(sys.argv)}`). Client and server share "
+        "the same 2 cores; latencies are client-side, over loopback HTTP. Load average when the "
+        f"run started: {LOAD_AT_START}.",
         "",
         f"## REST turn latency per route ({n} sequential turns per route, after one warm-up turn)",
         "",
@@ -157,6 +158,9 @@ def report(lat: dict[str, list[float]], tp: dict[str, float], rss: float, n: int
         lines.append(f"| {mix} | {sessions} | {value:.1f} |")
     lines += ["", f"Server resident memory after the run: {rss:.0f} MiB.", ""]
     return "\n".join(lines)
+
+
+LOAD_AT_START = " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 async def main_async(args: argparse.Namespace) -> str:
@@ -181,7 +185,10 @@ async def main_async(args: argparse.Namespace) -> str:
             rss = rss_mib(server.pid)
         finally:
             server.terminate()
-            server.wait(30)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
     return report(lat, tp, rss, args.turns)
 
 

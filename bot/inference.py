@@ -30,7 +30,8 @@ class BatchingEncoder:
         self.max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
         self._pending: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
         self.batches = 0
 
     async def warm_up(self) -> None:
@@ -43,24 +44,22 @@ class BatchingEncoder:
         fut: asyncio.Future[np.ndarray] = loop.create_future()
         self._pending.append(_Pending(text, fut))
         if len(self._pending) >= self.max_batch:
-            self._start_flush(delay=False)
-        elif self._flusher is None or self._flusher.done():
-            self._start_flush(delay=True)
+            self._dispatch()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.window_s, self._dispatch)
         return await fut
 
-    def _start_flush(self, delay: bool) -> None:
-        batch, self._pending = self._pending, []
-        if not delay:
-            asyncio.get_running_loop().create_task(self._run(batch))
-            return
-        self._pending = batch
-        self._flusher = asyncio.get_running_loop().create_task(self._delayed())
-
-    async def _delayed(self) -> None:
-        await asyncio.sleep(self.window_s)
+    def _dispatch(self) -> None:
+        # Every pending request leaves here in some batch: a timer is armed whenever the
+        # queue is non-empty and not already being flushed.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, self._pending = self._pending, []
         if batch:
-            await self._run(batch)
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _run(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()

@@ -54,3 +54,19 @@ async def test_full_batch_flushes_without_waiting() -> None:
     vecs = await asyncio.wait_for(asyncio.gather(*(enc.encode("ab") for _ in range(3))), 2)
     assert len(vecs) == 3 and inner.batches == [3]
     enc.close()
+
+
+async def test_requests_arriving_during_a_batch_are_not_stranded() -> None:
+    class Slow(CountingEncoder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            threading.Event().wait(0.2)
+            return super().encode(texts)
+
+    inner = Slow()
+    enc = BatchingEncoder(inner, window_ms=5, max_batch=64)
+    first = asyncio.ensure_future(enc.encode("first"))
+    await asyncio.sleep(0.05)  # the first batch is now running on the worker thread
+    late = await asyncio.wait_for(asyncio.gather(enc.encode("late-1"), enc.encode("late-2")), 5)
+    assert len(late) == 2 and (await first).shape == (2,)
+    assert inner.batches == [1, 2]
+    enc.close()
