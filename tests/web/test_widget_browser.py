@@ -11,6 +11,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, Response, async_playwright, expect
 
 from bot.settings import REPO_ROOT, Settings
+from retrieval.shopdata import load_orders
 
 pytestmark = pytest.mark.browser
 
@@ -272,3 +273,30 @@ async def test_one_tag_embeds_the_widget_on_another_site(
         await page.get_by_role("button", name="Helpful", exact=True).click()
     assert (await feedback_info.value).status == 200
     await page.close()
+
+
+async def test_every_demo_route_renders_in_the_widget(
+    page: Page, shop_origin: str, shop_settings: Settings
+) -> None:
+    await page.goto(shop_origin + "/")
+    await page.get_by_role("button", name=re.compile("^Open chat")).click()
+    order = next(o for o in load_orders(shop_settings.shop_dir).values() if o.status == "delivered")
+
+    recommended, _ = await ask(page, "recommend something")
+    cards = products_in(recommended)
+    assert cards
+    await expect(page.locator(".sb-msg--bot").last.locator(".sb-card")).to_have_count(len(cards))
+
+    status, _ = await ask(page, f"where is my order {order.order_id}")
+    await expect_last_answer(page, status)
+    assert order.order_id in status[0]["text"]
+
+    generated, _ = await ask(page, "is the glass cookie jar good for storing biscuits?")
+    await expect_last_answer(page, generated)
+
+    declined, _ = await ask(page, "what's the weather in Paris")
+    await expect_last_answer(page, declined)
+    buttons = [b["title"] for b in declined[0]["buttons"]]
+    last = page.locator(".sb-msg--bot").last
+    for title in buttons:
+        await expect(last.get_by_role("button", name=title, exact=True)).to_be_visible()
