@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,8 +60,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     def resolved_database_url(self) -> str:
-        """The turn-log URL, defaulting to a SQLite file under ``var_dir``."""
-        return self.database_url or f"sqlite:///{self.var_dir / 'turns.sqlite3'}"
+        """The turn-log URL, defaulting to a SQLite file under ``var_dir``.
+
+        The password, when ``database_password_env`` names an env var, is added here and
+        nowhere else, so settings can be printed without leaking it.
+        """
+        url = self.database_url or f"sqlite:///{self.var_dir / 'turns.sqlite3'}"
+        if not self.database_password_env:
+            return url
+        from sqlalchemy.engine import make_url
+
+        password = os.environ.get(self.database_password_env, "")
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
 
     @property
     def shop_dir(self) -> Path:
@@ -79,9 +89,4 @@ class Settings(BaseSettings):
         return Path(self.generator_model) if self.generator_model else self.var_dir / "generator"
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit overrides winning."""
-    return Settings(**overrides)  # type: ignore[arg-type]
-
-
-__all__ = ["Settings", "load_settings", "REPO_ROOT", "Field"]
+__all__ = ["Settings", "REPO_ROOT"]

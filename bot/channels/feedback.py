@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from bot.appkeys import SINK
 from bot.channels.body import read_json
-from bot.errors import BadRequest
 
 
 class Feedback(BaseModel):
@@ -36,5 +35,3 @@ def add_routes(app: web.Application) -> None:
     """Mount the feedback endpoint."""
     app.router.add_post("/feedback", feedback)
 
-
-__all__ = ["add_routes", "BadRequest"]

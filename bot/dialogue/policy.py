@@ -44,7 +44,7 @@ def decide(
     """Pick the route of one message."""
     label, score = scores.top
     if entities.payload_intent:
-        return _from_payload(entities.payload_intent, scores)
+        return _from_payload(entities.payload_intent)
     if entities.order_number and (label == "order_status" or score < thresholds.answer):
         return Decision(Route.ORDER_STATUS, "order_status", max(score, thresholds.answer))
     if score >= thresholds.answer:
@@ -61,6 +61,6 @@ def decide(
     return Decision(Route.DECLINE, "out_of_scope", score)
 
 
-def _from_payload(intent: str, scores: RoutingScores) -> Decision:
+def _from_payload(intent: str) -> Decision:
     # "/intent" payloads come from buttons; unknown FAQ ids are caught by the FAQ handler.
     return Decision(INTENT_ROUTES.get(intent, Route.FAQ), intent, 1.0)
