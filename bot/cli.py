@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from bot.errors import ShopbotError
 from bot.settings import Settings
 
 
@@ -83,6 +85,25 @@ def cmd_logs_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
+    """Recall@10, NDCG@10 and coverage of the shipped recommender against popularity."""
+    import json
+
+    from actions.metrics import evaluate_recommender
+    from actions.recommender import read_sales
+
+    result = evaluate_recommender(read_sales(args.train), read_sales(args.test))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"customers evaluated: {result['n_customers']}")
+    for name in ("shipped", "popularity"):
+        r = result[name]
+        print(f"{name:>10}: recall@10 {r['recall_at_10']:.4f}  ndcg@10 {r['ndcg_at_10']:.4f}  "
+              f"coverage {r['coverage']:.4f}")
+    return 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -104,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tiny", action="store_true", help="a seconds-long model for tests")
     setup = add("setup", cmd_setup)
     setup.add_argument("--tiny", action="store_true", help="train a tiny generator")
+    rec = add("eval-recommender", cmd_eval_recommender)
+    rec.add_argument("--train", type=Path, required=True, help="transactions CSV to fit on")
+    rec.add_argument("--test", type=Path, required=True, help="transactions CSV to score on")
+    rec.add_argument("--json", action="store_true", help="one JSON object")
     logs = sub.add_parser("logs", help="the turn log").add_subparsers(dest="logs_cmd", required=True)
     export = logs.add_parser("export", help=(cmd_logs_export.__doc__ or "").strip())
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
@@ -120,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(settings, args))
+    try:
+        return int(args.func(settings, args))
+    except (ShopbotError, OSError) as err:
+        print(f"shopbot: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -53,3 +53,35 @@ async def test_logs_export_shows_each_turn(
     assert main(["logs", "export", "--format", "csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["route"] for r in table] == list(questions.values())
+
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+
+
+def _csv(path, rows):  # type: ignore[no-untyped-def]
+    path.write_text(HEADER + "".join(
+        f"{inv},{code},ITEM {code},1,2011-0{month}-01 10:00:00,1.0,{cust},United Kingdom\n"
+        for inv, code, month, cust in rows
+    ))
+    return path
+
+
+def test_eval_recommender_on_small_files(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    # Customer 1 keeps re-buying 20001; everybody else buys 20002, so popularity misses it.
+    train = _csv(tmp_path / "train.csv", [
+        ("500001", "20001", 1, "1.0"), ("500002", "20001", 2, "1.0"),
+        ("500003", "20002", 1, "2.0"), ("500004", "20002", 2, "3.0"), ("500005", "20002", 3, "4.0"),
+    ])
+    test = _csv(tmp_path / "test.csv", [("500006", "20001", 4, "1.0"), ("500007", "20003", 4, "9.0")])
+    assert main(["eval-recommender", "--train", str(train), "--test", str(test), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"shipped", "popularity", "n_customers"}
+    assert result["n_customers"] == 1, "customer 9 is not in the train file"
+    assert set(result["shipped"]) == {"recall_at_10", "ndcg_at_10", "coverage"}
+    assert result["shipped"]["recall_at_10"] == 1.0
+    assert result["shipped"]["ndcg_at_10"] == 1.0, "the repeat purchase is ranked first"
+
+
+def test_cli_errors_are_clear(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    code = main(["eval-recommender", "--train", str(tmp_path / "missing.csv"), "--test", "x"])
+    assert code == 2 and "shopbot: error:" in capsys.readouterr().err
