@@ -1,0 +1,119 @@
+"""Router evaluation: train a fresh router on a knowledge file and score it on labelled cases.
+
+Cases are JSON lines ``{"text": str, "expected": id | null}``; null (or the ``out_of_scope``
+id) means the right behaviour is to decline. Latency is measured one query at a time after
+training, as a shopper's message would be routed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import BadRequest
+from monitoring.evaluation import score_router
+from retrieval.knowledge import load_knowledge
+from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter
+from retrieval.router_train import train_router
+
+Route = Callable[[list[str]], list[str | None]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One labelled message; ``expected`` None means it should be declined."""
+
+    text: str
+    expected: str | None
+
+
+def load_cases(path: Path, known_ids: set[str] | None = None) -> list[Case]:
+    """Read and validate a cases file; ids outside ``known_ids`` are rejected."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise BadRequest(f"cannot read cases file {path}: {err}") from err
+    cases = [_case(line, f"{path}:{n}", known_ids) for n, line in enumerate(lines, 1) if line.strip()]
+    if not cases:
+        raise BadRequest(f"{path}: no cases")
+    return cases
+
+
+def _case(line: str, where: str, known_ids: set[str] | None) -> Case:
+    try:
+        item = json.loads(line)
+    except ValueError as err:
+        raise BadRequest(f"{where}: not valid JSON: {err}") from err
+    if not isinstance(item, dict) or set(item) != {"text", "expected"}:
+        raise BadRequest(f"{where}: expected an object with exactly 'text' and 'expected'")
+    text, expected = item["text"], item["expected"]
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(f"{where}: 'text' must be non-empty text")
+    if expected is not None and not isinstance(expected, str):
+        raise BadRequest(f"{where}: 'expected' must be an entry id or null")
+    if expected == OUT_OF_SCOPE:
+        expected = None
+    if expected is not None and known_ids is not None and expected not in known_ids:
+        raise BadRequest(f"{where}: unknown entry id {expected!r}")
+    return Case(text, expected)
+
+
+def evaluate(
+    faq_path: Path,
+    cases_path: Path,
+    *,
+    work_dir: Path,
+    config: RouterConfig = RouterConfig(),  # noqa: B008 - frozen, so a shared default is safe
+    route: Route | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a router on ``faq_path`` under ``work_dir`` and score ``route`` on the cases.
+
+    ``route`` maps a list of messages to entry ids or None (decline); by default it is the
+    freshly trained router's labels.
+    """
+    entries = load_knowledge(faq_path)
+    cases = load_cases(cases_path, {e.id for e in entries})
+    report = train_router(entries, work_dir / "router", config=config, progress=progress)
+    if route is None:
+        route = _router_labels(TrainedRouter(report.model_dir))
+    route([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
+    predicted, latencies = _answer_one_by_one(route, [c.text for c in cases])
+    scores = score_router([c.expected for c in cases], predicted)
+    return {
+        **asdict(scores),
+        "p50_ms": _percentile(latencies, 50),
+        "p95_ms": _percentile(latencies, 95),
+        "train_s": report.train_s,
+    }
+
+
+def _router_labels(router: TrainedRouter) -> Route:
+    router.warm_up()
+    return lambda texts: [out.label for out in router.run(texts)]
+
+
+def _answer_one_by_one(route: Route, texts: Sequence[str]) -> tuple[list[str | None], list[float]]:
+    predicted: list[str | None] = []
+    latencies = []
+    for text in texts:
+        start = time.perf_counter()
+        answer = route([text])
+        latencies.append((time.perf_counter() - start) * 1000.0)
+        if len(answer) != 1:
+            raise ValueError(f"route returned {len(answer)} labels for one message")
+        # The out_of_scope entry means "decline", whichever way the route spells it.
+        predicted.append(None if answer[0] == OUT_OF_SCOPE else answer[0])
+    return predicted, latencies
+
+
+def _percentile(values: Sequence[float], q: int) -> float:
+    """Nearest-rank-interpolated percentile (``statistics.quantiles``' inclusive method)."""
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
