@@ -1,0 +1,1 @@
+"""Staff, auditor and admin accounts: password hashing, sessions, roles and login."""
