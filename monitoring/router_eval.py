@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from bot.dialogue.memory import Slots
+from bot.dialogue.nlu import extract
+from bot.dialogue.policy import RoutingThresholds, answered_entry, decide
 from bot.errors import BadRequest
 from monitoring.evaluation import score_router
 from retrieval.knowledge import load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter
 from retrieval.router_train import train_router
+from retrieval.routing import RoutingScores
 
 Route = Callable[[list[str]], list[str | None]]
 
@@ -81,9 +88,9 @@ def evaluate(
     cases = load_cases(cases_path, {e.id for e in entries})
     report = train_router(entries, work_dir / "router", config=config, progress=progress)
     if route is None:
-        route = _router_labels(TrainedRouter(report.model_dir))
+        route = policy_route(TrainedRouter(report.model_dir))
     route([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
-    predicted, latencies = _answer_one_by_one(route, [c.text for c in cases])
+    predicted, latencies = _answer_one_by_one(route, [c.text for c in cases], progress)
     scores = score_router([c.expected for c in cases], predicted)
     return {
         **asdict(scores),
@@ -93,15 +100,31 @@ def evaluate(
     }
 
 
-def _router_labels(router: TrainedRouter) -> Route:
+def policy_route(router: TrainedRouter) -> Route:
+    """Route messages exactly as the server does: router output, entities, then the policy.
+
+    A fresh conversation (empty slots) and no catalogue: the knowledge file has no products.
+    """
     router.warm_up()
-    return lambda texts: [out.label for out in router.run(texts)]
+    no_evidence = RoutingScores((), (), ())
+    thresholds = RoutingThresholds()
+
+    def route(texts: list[str]) -> list[str | None]:
+        outputs = router.run(texts)
+        return [
+            answered_entry(decide(out, no_evidence, extract(text), Slots(), thresholds))
+            for text, out in zip(texts, outputs, strict=True)
+        ]
+
+    return route
 
 
-def _answer_one_by_one(route: Route, texts: Sequence[str]) -> tuple[list[str | None], list[float]]:
+def _answer_one_by_one(
+    route: Route, texts: Sequence[str], progress: bool
+) -> tuple[list[str | None], list[float]]:
     predicted: list[str | None] = []
     latencies = []
-    for text in texts:
+    for text in tqdm(texts, desc="eval: cases", unit="case", file=sys.stderr, disable=not progress):
         start = time.perf_counter()
         answer = route([text])
         latencies.append((time.perf_counter() - start) * 1000.0)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import BadRequest, RetrievalError
+from bot.errors import BadRequest, NotReady, RetrievalError
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.router import (
     ENCODER_DIR,
@@ -36,6 +36,7 @@ from retrieval.router import (
     RouterConfig,
     encoder_logits,
     in_scope_scores,
+    load_saved,
     mean_pool,
 )
 
@@ -89,6 +90,16 @@ def router_version(entries: Sequence[KnowledgeEntry], config: RouterConfig) -> s
         "entries": [[e.id, list(e.questions)] for e in entries],
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def is_current(model_dir: Path, entries: Sequence[KnowledgeEntry]) -> bool:
+    """Whether the router saved under ``model_dir`` was trained on exactly these entries."""
+    try:
+        saved = load_saved(Path(model_dir))
+        config = RouterConfig(**saved.config)
+    except (NotReady, TypeError):
+        return False
+    return saved.version == router_version(entries, config)
 
 
 def train_router(

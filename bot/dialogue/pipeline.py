@@ -1,7 +1,8 @@
-"""The turn pipeline: redact → embed → score → route → handle → flag → log."""
+"""The turn pipeline: (route ∥ embed → search) → decide → handle → flag → log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -16,11 +17,12 @@ from bot.dialogue.messages import BotMessage
 from bot.dialogue.nlu import extract
 from bot.dialogue.policy import Decision, RoutingThresholds, decide
 from bot.errors import ShopbotError
-from bot.inference import BatchingEncoder
+from bot.inference import BatchingEncoder, BatchingRouter
 from monitoring.flags import FlagThresholds, compute_flags
 from monitoring.redact import redact
 from monitoring.schema import Hit, Route, TurnRecord
 from monitoring.sink import TurnLogSink
+from retrieval.router import RouterOutput
 from retrieval.routing import NearestNeighbourScorer, RoutingScores
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class TurnPipeline:
     def __init__(
         self,
         *,
+        router: BatchingRouter,
         encoder: BatchingEncoder,
         scorer: NearestNeighbourScorer,
         handlers: RouteHandlers,
@@ -60,6 +63,7 @@ class TurnPipeline:
         routing: RoutingThresholds,
         flags: FlagThresholds,
     ) -> None:
+        self.router = router
         self.encoder = encoder
         self.scorer = scorer
         self.handlers = handlers
@@ -74,17 +78,15 @@ class TurnPipeline:
         start = time.perf_counter()
         latency: dict[str, float] = {}
         scores = RoutingScores((), (), ())
+        routed = RouterOutput(None, "", 0.0)
         decision = Decision(Route.ERROR, "", 0.0)
         slots = self.memory.get(turn.conversation_id)
         try:
-            t = time.perf_counter()
-            vector = await self.encoder.encode(turn.text)
-            latency["embed"] = (time.perf_counter() - t) * 1000
-            t = time.perf_counter()
-            scores = self.scorer.run(vector)
-            latency["search"] = (time.perf_counter() - t) * 1000
+            routed, scores = await asyncio.gather(
+                self._route(turn.text, latency), self._retrieve(turn.text, latency)
+            )
             entities = extract(turn.text)
-            decision = decide(scores, entities, slots, self.routing)
+            decision = decide(routed, scores, entities, slots, self.routing)
             ctx = TurnContext(
                 turn.conversation_id, turn.text, decision, scores, entities, slots, turn.metadata
             )
@@ -105,14 +107,30 @@ class TurnPipeline:
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
         )
         latency["total"] = (time.perf_counter() - start) * 1000
-        record = self._record(turn, decision, scores, result, latency, error)
+        record = self._record(turn, decision, routed, scores, result, latency, error)
         self.sink.submit(record)
         return TurnResult(record.turn_id, result.messages, record)
+
+    async def _route(self, text: str, latency: dict[str, float]) -> RouterOutput:
+        t = time.perf_counter()
+        routed = await self.router.route(text)
+        latency["route"] = (time.perf_counter() - t) * 1000
+        return routed
+
+    async def _retrieve(self, text: str, latency: dict[str, float]) -> RoutingScores:
+        t = time.perf_counter()
+        vector = await self.encoder.encode(text)
+        latency["embed"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        scores = self.scorer.run(vector)
+        latency["search"] = (time.perf_counter() - t) * 1000
+        return scores
 
     def _record(
         self,
         turn: TurnInput,
         decision: Decision,
+        routed: RouterOutput,
         scores: RoutingScores,
         result: HandlerResult,
         latency: dict[str, float],
@@ -145,6 +163,7 @@ class TurnPipeline:
             metadata={
                 "label": decision.label,
                 "confidence": round(decision.confidence, 4),
+                "ranking": [[label, round(p, 4)] for label, p in routed.ranking],
                 "grounding": result.grounding,
                 "evidence": list(result.evidence),
             },

@@ -14,7 +14,7 @@ from bot.cli import build_parser, main
 from bot.settings import Settings
 
 
-@pytest.mark.parametrize("command", ["run", "setup", "prepare", "index", "train-generator", "logs"])
+@pytest.mark.parametrize("command", ["run", "setup", "prepare", "index", "train", "train-generator", "eval", "eval-recommender", "logs"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])

@@ -35,7 +35,7 @@ async def test_status_and_health(client: TestClient) -> None:
     assert await (await client.get("/webhooks/rest/")).json() == {"status": "ok"}
     health = await (await client.get("/health")).json()
     assert health["status"] == "ok"
-    assert set(health["versions"]) == {"encoder", "index", "generator"}
+    assert set(health["versions"]) == {"encoder", "index", "router", "generator"}
 
 
 async def test_delivery_question_gets_the_faq_answer(client: TestClient) -> None:

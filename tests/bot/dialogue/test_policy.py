@@ -1,40 +1,67 @@
 from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import extract
-from bot.dialogue.policy import RoutingThresholds, decide
+from bot.dialogue.policy import Decision, RoutingThresholds, answered_entry, decide
 from monitoring.schema import Hit, Route
+from retrieval.router import RouterOutput
 from retrieval.routing import RoutingScores
 
-T = RoutingThresholds(answer=0.6, product=0.45)
+T = RoutingThresholds(product=0.45)
 
 
-def _scores(label: str, score: float, product: float = 0.0) -> RoutingScores:
-    products = (Hit("23169", "product", product, "Classic Glass Cookie Jar"),) if product else ()
-    return RoutingScores(((label, score), ("other", score - 0.2)), (), products)
+def _routed(label: str, confidence: float) -> RouterOutput:
+    # The router answers exactly when its confidence is above one half.
+    return RouterOutput(label if confidence > 0.5 else None, label, confidence, ((label, 0.9),))
 
 
-def test_confident_faq_and_intents() -> None:
-    assert decide(_scores("delivery_times", 0.8), extract("x"), Slots(), T).route is Route.FAQ
-    assert decide(_scores("handoff", 0.8), extract("x"), Slots(), T).route is Route.HANDOFF
-    assert decide(_scores("product_search", 0.7), extract("x"), Slots(), T).route is Route.PRODUCTS
-    assert decide(_scores("out_of_scope", 0.9), extract("x"), Slots(), T).route is Route.DECLINE
+def _products(score: float = 0.0) -> RoutingScores:
+    products = (Hit("23169", "product", score, "Classic Glass Cookie Jar"),) if score else ()
+    return RoutingScores((), (), products)
 
 
-def test_order_number_wins_when_unsure() -> None:
-    d = decide(_scores("returns", 0.5), extract("573415 ?"), Slots(), T)
-    assert d.route is Route.ORDER_STATUS
+def _decide(label: str, confidence: float, text: str = "x", product: float = 0.0,
+            slots: Slots | None = None) -> Decision:
+    return decide(_routed(label, confidence), _products(product), extract(text), slots or Slots(), T)
 
 
-def test_low_score_about_products_generates_else_declines() -> None:
-    assert decide(_scores("returns", 0.4, 0.6), extract("x"), Slots(), T).route is Route.GENERATE
-    assert decide(_scores("returns", 0.4, 0.2), extract("x"), Slots(), T).route is Route.DECLINE
+def test_answered_faq_and_intents() -> None:
+    assert _decide("delivery_times", 0.8).route is Route.FAQ
+    assert _decide("handoff", 0.8).route is Route.HANDOFF
+    assert _decide("product_search", 0.7).route is Route.PRODUCTS
+    assert _decide("product_question", 0.7).route is Route.GENERATE
+
+
+def test_declined_message_declines() -> None:
+    d = _decide("returns", 0.3)
+    assert (d.route, d.label, d.confidence) == (Route.DECLINE, "out_of_scope", 0.3)
+
+
+def test_order_number_wins_when_router_declines() -> None:
+    assert _decide("returns", 0.4, "573415 ?").route is Route.ORDER_STATUS
+    assert _decide("returns", 0.9, "can I return order 573415?").route is Route.FAQ
+
+
+def test_declined_but_about_a_product_generates() -> None:
+    assert _decide("returns", 0.4, product=0.6).route is Route.GENERATE
+    assert _decide("returns", 0.4, product=0.2).route is Route.DECLINE
+
+
+def test_declined_with_a_price_range_shows_products() -> None:
+    assert _decide("returns", 0.2, "anything under £5?").route is Route.PRODUCTS
 
 
 def test_similar_needs_a_previous_product() -> None:
-    text = extract("something like that one?")
-    assert not decide(_scores("recommend", 0.8), text, Slots(), T).similar
-    assert decide(_scores("recommend", 0.8), text, Slots(last_product="23169"), T).similar
+    assert not _decide("recommend", 0.8, "something like that one?").similar
+    assert _decide("recommend", 0.8, "something like that one?", slots=Slots(last_product="23169")).similar
 
 
 def test_payload_intent() -> None:
-    d = decide(_scores("returns", 0.1), extract("/recommend"), Slots(), T)
+    d = _decide("returns", 0.1, "/recommend")
     assert (d.route, d.confidence) == (Route.RECOMMEND, 1.0)
+
+
+def test_answered_entry_is_the_label_only_when_answering_from_knowledge() -> None:
+    assert answered_entry(_decide("delivery_times", 0.8)) == "delivery_times"
+    assert answered_entry(_decide("order_status", 0.8)) == "order_status"
+    assert answered_entry(_decide("product_question", 0.8)) is None
+    assert answered_entry(_decide("returns", 0.3)) is None
+    assert answered_entry(_decide("returns", 0.3, product=0.9)) is None

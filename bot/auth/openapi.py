@@ -1,0 +1,208 @@
+"""The OpenAPI 3.1 description of ``/api/``, built from the app's router.
+
+Each handler describes itself with ``@operation(...)``; method and path come from the
+router and roles from ``@requires``, so the document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from bot.auth.config import AuthConfig
+from bot.auth.guard import Role, required_roles
+from bot.auth.keys import AUTH_CONFIG
+from bot.auth.middleware import ANY_SESSION_PATHS, API_PREFIX, LOGIN_PATH
+
+OPERATION_ATTR = "__shopbot_openapi__"
+SCHEME = "session"
+ALL_METHODS = ("get", "put", "post", "delete", "patch")
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+
+H = TypeVar("H", bound=Callable[..., Any])
+Schema = type[BaseModel] | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a handler tells the API description about itself."""
+
+    summary: str
+    description: str = ""
+    request_body: Schema | None = None
+    query: type[BaseModel] | None = None
+    response: Schema | None = None
+    status: int = 200
+    responses: Mapping[int, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+def operation(
+    summary: str,
+    *,
+    description: str = "",
+    request_body: Schema | None = None,
+    query: type[BaseModel] | None = None,
+    response: Schema | None = None,
+    status: int = 200,
+    responses: Mapping[int, str] | None = None,
+    tags: tuple[str, ...] = (),
+) -> Callable[[H], H]:
+    """Describe an ``/api/`` handler: bodies as pydantic models (or JSON Schema dicts).
+
+    ``responses`` adds statuses beyond the success one with their descriptions; 400, 401
+    and 403 are added where they apply.
+    """
+    op = Operation(summary, description, request_body, query, response, status, dict(responses or {}), tags)
+
+    def mark(handler: H) -> H:
+        setattr(handler, OPERATION_ATTR, op)
+        return handler
+
+    return mark
+
+
+def described(handler: Any) -> Operation | None:
+    """The handler's ``@operation``, or None when it has none."""
+    return getattr(handler, OPERATION_ATTR, None)
+
+
+def api_routes(app: web.Application) -> list[tuple[str, str, Any]]:
+    """``(method, path template, handler)`` of every ``/api/`` route, HEAD left out."""
+    found = []
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None or not resource.canonical.startswith(API_PREFIX) or route.method == "HEAD":
+            continue
+        found.append((route.method, resource.canonical, route.handler))
+    return found
+
+
+def undocumented(app: web.Application) -> list[str]:
+    """``"METHOD /path"`` of each ``/api/`` route without an ``@operation``."""
+    return [f"{m} {p}" for m, p, h in api_routes(app) if described(h) is None]
+
+
+class _Schemas:
+    """Collects pydantic models into ``components.schemas`` and hands out references."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+
+    def ref(self, schema: Schema) -> Mapping[str, Any]:
+        if not isinstance(schema, type):
+            return schema
+        body = schema.model_json_schema(ref_template="#/components/schemas/{model}")
+        self.components.update(body.pop("$defs", {}))
+        self.components[schema.__name__] = body
+        return {"$ref": f"#/components/schemas/{schema.__name__}"}
+
+
+def _json(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _roles(path: str, handler: Any) -> list[str] | None:
+    if path == LOGIN_PATH:
+        return None
+    if path in ANY_SESSION_PATHS:
+        return sorted(str(r) for r in Role)
+    return sorted(str(r) for r in required_roles(handler) or ())
+
+
+def _parameters(path: str, query: type[BaseModel] | None) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PARAM.findall(path)
+    ]
+    if query is not None:
+        props = query.model_json_schema().get("properties", {})
+        for name, info in query.model_fields.items():
+            params.append(
+                {"name": name, "in": "query", "required": info.is_required(), "schema": props.get(name, {})}
+            )
+    return params
+
+
+def _responses(op: Operation, roles: list[str] | None, schemas: _Schemas) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "success"}
+    if op.response is not None:
+        ok = _json("success", schemas.ref(op.response))
+    out: dict[str, Any] = {str(op.status): ok}
+    if op.request_body is not None or op.query is not None:
+        out["400"] = _json("malformed request", ERROR_REF)
+    if roles is not None:
+        out["401"] = _json("no valid session", ERROR_REF)
+        out["403"] = _json("role not allowed, or cross-origin request", ERROR_REF)
+    for status, description in op.responses.items():
+        out[str(status)] = _json(description, ERROR_REF)
+    return out
+
+
+def _operation_object(method: str, path: str, handler: Any, schemas: _Schemas) -> dict[str, Any]:
+    op = described(handler) or Operation("(undocumented)")
+    roles = _roles(path, handler)
+    obj: dict[str, Any] = {
+        "operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{method} {path}").strip("_"),
+        "summary": op.summary,
+        "tags": list(op.tags),
+        "responses": _responses(op, roles, schemas),
+        "security": [] if roles is None else [{SCHEME: roles}],
+        "x-shopbot-roles": roles or [],
+    }
+    if op.description:
+        obj["description"] = op.description
+    if described(handler) is None:
+        obj["x-shopbot-undocumented"] = True
+    if params := _parameters(path, op.query):
+        obj["parameters"] = params
+    if op.request_body is not None:
+        body = schemas.ref(op.request_body)
+        obj["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return obj
+
+
+def build_document(
+    app: web.Application, *, title: str = "Shopbot API", version: str = "0.1.0"
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every ``/api/`` route registered on ``app``."""
+    cookie = (app.get(AUTH_CONFIG) or AuthConfig()).cookie_name
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, handler in api_routes(app):
+        template = _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
+        methods = ALL_METHODS if method == "*" else (method.lower(),)
+        for name in methods:
+            paths.setdefault(template, {})[name] = _operation_object(name, path, handler, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Staff and review API. Sign in with POST /api/auth/login; the session "
+            "cookie authenticates everything else. x-shopbot-roles lists the roles allowed.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {SCHEME: {"type": "apiKey", "in": "cookie", "name": cookie}},
+            "schemas": schemas.components,
+        },
+        "security": [{SCHEME: []}],
+    }

@@ -1,0 +1,389 @@
+"""Rasa's socket.io channel (as rasa-webchat speaks it) on the aiohttp server, plus pushes.
+
+Wire protocol, compatible with Rasa's ``SocketIOInput`` with ``session_persistence: true``:
+
+* ``session_request`` ``{"session_id"?}`` → the socket joins the room of that session (a new
+  uuid when none is given) and gets ``session_confirm`` with the session id.
+* ``user_uttered`` ``{"message", "session_id", "customData"?}`` → one ``bot_uttered`` per bot
+  message, to every socket of the session, in Rasa's shapes (``text``, ``quick_replies``,
+  ``attachment``). Shopbot's extras (``turn_id``, ``sender``) travel in the message's
+  ``metadata``, which rasa-webchat strips before it picks a renderer. The acknowledgement is
+  ``{"ok": true, "turn_id", "count"}`` so a client knows the turn is over even when the bot
+  stays silent (a person has taken over).
+* Bad input → an ``error`` event ``{"code", "message"}`` (and the same in the acknowledgement).
+
+Shopbot's own events: ``history_request`` → ``history`` (the transcript from the turn log),
+``user_typing`` ``{"typing": bool}`` from the shopper, ``typing`` ``{"typing": bool}`` to the
+shopper while a staff member writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import socketio
+from aiohttp import web
+
+from bot.appkeys import PIPELINE, SINK
+from bot.channels.rest import clean_message
+from bot.dialogue.messages import BotMessage
+from bot.dialogue.pipeline import TurnInput, TurnResult
+from bot.errors import BadRequest, ShopbotError
+from bot.settings import Settings
+from monitoring.schema import Route, TurnRecord
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "socketio"
+SOCKETIO_PATH = "/socket.io/"
+CLIENT_PATH = "/vendor/socket.io.min.js"
+MAX_METADATA_CHARS = 4000
+HISTORY_MAX_TURNS = 200
+SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
+
+Sender = Literal["bot", "staff"]
+TypingCallback = Callable[[str, bool], Awaitable[None]]
+TurnCallback = Callable[[TurnInput, TurnResult], Awaitable[None]]
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def to_socketio(
+    message: BotMessage, *, turn_id: str | None = None, sender: Sender = "bot"
+) -> list[dict[str, Any]]:
+    """One bot message in the shapes of Rasa's ``SocketIOOutput`` (one or two payloads)."""
+    out: list[dict[str, Any]] = []
+    if message.text is not None or message.buttons:
+        payload: dict[str, Any] = {"text": message.text or ""}
+        if message.buttons:
+            payload["quick_replies"] = [
+                {"content_type": "text", "title": b.title, "payload": b.payload} for b in message.buttons
+            ]
+        out.append(payload)
+    if message.custom is not None:
+        out.append(_custom_payload(message.custom))
+    meta: dict[str, Any] = {"sender": sender}
+    if turn_id:
+        meta["turn_id"] = turn_id
+    return [{**p, "metadata": dict(meta)} for p in out]
+
+
+def _custom_payload(custom: dict[str, Any]) -> dict[str, Any]:
+    """Product cards become a generic template (a carousel); anything else stays custom JSON."""
+    if custom.get("type") == "products" and isinstance(custom.get("products"), list):
+        elements = [_element(p) for p in custom["products"] if isinstance(p, dict)]
+        return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}}
+    if custom.get("type") == "image" and isinstance(custom.get("src"), str):
+        return {"attachment": {"type": "image", "payload": {"src": custom["src"]}}}
+    return {"custom": custom}
+
+
+def _element(card: dict[str, Any]) -> dict[str, Any]:
+    # rasa-webchat's carousel reads title/subtitle/buttons; the card's own fields ride along.
+    price = card.get("price")
+    subtitle = " · ".join(
+        part
+        for part in (f"£{price:.2f}" if isinstance(price, int | float) else "", str(card.get("category") or ""))
+        if part
+    )
+    return {**card, "title": str(card.get("name") or ""), "subtitle": subtitle, "buttons": []}
+
+
+def transcript(records: Iterable[TurnRecord]) -> list[dict[str, Any]]:
+    """The conversation as the widget shows it: user entries and bot/staff entries, in order.
+
+    A record with ``metadata["sender"] == "staff"`` (or channel ``staff``) holds staff messages;
+    a record without user text holds messages only (e.g. a staff reply).
+    """
+    entries: list[dict[str, Any]] = []
+    titles: dict[str, str] = {}  # a button's payload is logged; show its title as the shopper saw it
+    for record in records:
+        if record.user_text:
+            text = titles.get(record.user_text, record.user_text)
+            entries.append({"kind": "user", "text": text, "turn_id": record.turn_id})
+        sender: Sender = "staff" if _is_staff(record) else "bot"
+        messages = [BotMessage.from_rasa(r) for r in record.response if isinstance(r, dict)]
+        for m in messages:
+            titles.update({b.payload: b.title for b in m.buttons})
+        payloads = [_strip(p) for m in messages for p in to_socketio(m, sender=sender)]
+        if payloads:
+            entries.append(
+                {
+                    "kind": "bot",
+                    "sender": sender,
+                    "turn_id": "" if sender == "staff" else record.turn_id,
+                    "messages": payloads,
+                    "feedback": _feedback(record.metadata.get("feedback")),
+                }
+            )
+    return entries
+
+
+def _is_staff(record: TurnRecord) -> bool:
+    return record.metadata.get("sender") == "staff" or record.channel == "staff"
+
+
+def _strip(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "metadata"}
+
+
+def _feedback(value: Any) -> str:
+    return {1: "up", -1: "down"}.get(value, "") if isinstance(value, int) else ""
+
+
+def staff_turn_record(
+    conversation_id: str, messages: Sequence[BotMessage], *, staff: str | None = None
+) -> TurnRecord:
+    """A turn-log record of staff messages, in the shape ``transcript`` reads back as staff."""
+    return TurnRecord(
+        conversation_id=conversation_id,
+        turn_id=uuid.uuid4().hex,
+        ts=datetime.now(UTC),
+        channel="staff",
+        user_text="",
+        route=Route.HUMAN,
+        response=tuple(m.to_rest(conversation_id) for m in messages),
+        metadata={"sender": "staff", **({"staff": staff} if staff else {})},
+    )
+
+
+# ------------------------------------------------------------------- input
+
+
+def _one_arg(args: tuple[Any, ...]) -> Any:
+    if len(args) != 1:
+        raise BadRequest("send exactly one JSON object with the event")
+    return args[0]
+
+
+def session_id_of(data: Any, *, required: bool) -> str | None:
+    """The ``session_id`` of an event's data; ``None`` when absent and not ``required``."""
+    value = data.get("session_id") if isinstance(data, dict) else None
+    if value is None or value == "":
+        if required:
+            raise BadRequest("session_id is missing: emit session_request first")
+        return None
+    if not isinstance(value, str) or not SESSION_ID.fullmatch(value):
+        raise BadRequest("session_id must be 1-128 letters, digits or . _ : @ -")
+    return value
+
+
+def metadata_of(data: dict[str, Any]) -> dict[str, Any]:
+    """``customData`` (rasa-webchat) or ``metadata`` (Rasa's own key): an object, size-limited."""
+    value = data.get("customData", data.get("metadata"))
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("customData must be a JSON object")
+    if len(json.dumps(value, ensure_ascii=False)) > MAX_METADATA_CHARS:
+        raise BadRequest(f"customData larger than {MAX_METADATA_CHARS} characters")
+    return value
+
+
+def message_of(data: Any, max_chars: int) -> str:
+    """The shopper's text, validated like the REST channel's."""
+    if not isinstance(data, dict):
+        raise BadRequest("user_uttered needs a JSON object with a message")
+    text = data.get("message")
+    if not isinstance(text, str):
+        raise BadRequest("message must be a string")
+    return clean_message(text, max_chars)
+
+
+def _error(err: ShopbotError) -> dict[str, Any]:
+    return {"code": err.code, "message": str(err)}
+
+
+# ----------------------------------------------------------------- channel
+
+
+class SocketIOChannel:
+    """Socket.IO input and output channel: shopper turns in, bot and staff messages out."""
+
+    def __init__(self, settings: Settings, *, cors_allowed_origins: str | list[str] = "*") -> None:
+        self.settings = settings
+        # The widget is embedded on any shop page and sends no cookies, so any origin may connect.
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=False,
+            max_http_buffer_size=settings.max_body_bytes,
+        )
+        self.on_typing: TypingCallback | None = None
+        self.on_turn: TurnCallback | None = None
+        self._app: web.Application | None = None
+        self._sessions: dict[str, str] = {}  # socket id → session id
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._register()
+
+    def attach(self, app: web.Application) -> None:
+        """Mount ``/socket.io/`` and the vendored JS client on ``app``; stop sockets on shutdown."""
+        self._app = app
+        self.sio.attach(app, socketio_path=SOCKETIO_PATH)
+        client = self.settings.web_dir / "vendor" / "socket.io.min.js"
+
+        async def client_js(request: web.Request) -> web.FileResponse:
+            if not client.exists():
+                raise web.HTTPNotFound()
+            headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=3600"}
+            return web.FileResponse(client, headers=headers)
+
+        app.router.add_get(CLIENT_PATH, client_js)
+        app.on_shutdown.append(self._shutdown)
+
+    async def send(
+        self, conversation_id: str, messages: Sequence[BotMessage], *, sender: Sender = "bot"
+    ) -> None:
+        """Push messages to every socket of a conversation now (staff replies, late answers)."""
+        for message in messages:
+            for payload in to_socketio(message, sender=sender):
+                await self.sio.emit("bot_uttered", payload, room=conversation_id)
+
+    async def typing(self, conversation_id: str, on: bool) -> None:
+        """Show or hide the typing indicator in the shopper's widget."""
+        await self.sio.emit("typing", {"typing": bool(on)}, room=conversation_id)
+
+    def connected(self, conversation_id: str) -> bool:
+        """Whether any socket has this conversation open right now."""
+        return conversation_id in self._sessions.values()
+
+    # ------------------------------------------------------------ handlers
+
+    def _register(self) -> None:
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("session_request", self._on_session_request)
+        self.sio.on("user_uttered", self._on_user_uttered)
+        self.sio.on("history_request", self._on_history_request)
+        self.sio.on("user_typing", self._on_user_typing)
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        return True
+
+    async def _on_disconnect(self, sid: str, *reason: Any) -> None:
+        session = self._sessions.pop(sid, None)
+        if session is not None and not self.connected(session):
+            await self._typing_changed(session, False)
+
+    async def _on_session_request(self, sid: str, *args: Any) -> str | dict[str, Any]:
+        try:
+            data = args[0] if args else None
+            session = session_id_of(data, required=False) or uuid.uuid4().hex
+        except ShopbotError as err:
+            return await self._fail(sid, err)
+        await self._join(sid, session)
+        await self.sio.emit("session_confirm", session, to=sid)
+        return session
+
+    async def _on_user_uttered(self, sid: str, *args: Any) -> dict[str, Any]:
+        try:
+            data = _one_arg(args)
+            text = message_of(data, self.settings.max_message_chars)
+            session = session_id_of(data, required=sid not in self._sessions) or self._sessions[sid]
+            turn = TurnInput(session, text, CHANNEL, metadata_of(data))
+        except ShopbotError as err:
+            return await self._fail(sid, err)
+        if self._sessions.get(sid) != session:
+            await self._join(sid, session)
+        try:
+            result = await self._run(turn)
+        except Exception:  # noqa: BLE001 - the socket stays up; the shopper gets an error event
+            log.exception("socket.io turn failed for %s", session)
+            return await self._fail(sid, ShopbotError("internal error"))
+        for message in result.messages:
+            for payload in to_socketio(message, turn_id=result.turn_id):
+                await self.sio.emit("bot_uttered", payload, room=session)
+        return {"ok": True, "turn_id": result.turn_id, "count": len(result.messages)}
+
+    async def _on_history_request(self, sid: str, *args: Any) -> dict[str, Any]:
+        session = self._sessions.get(sid)
+        if session is None:
+            return await self._fail(sid, BadRequest("emit session_request before history_request"))
+        sink = self._application[SINK]
+        await sink.flush()
+        records = await sink.run_sync(_recent, sink.turn_log, session)
+        history = {"session_id": session, "entries": transcript(records)}
+        await self.sio.emit("history", history, to=sid)
+        return history
+
+    async def _on_user_typing(self, sid: str, *args: Any) -> None:
+        data = args[0] if len(args) == 1 else None
+        session = self._sessions.get(sid)
+        if session is None or not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
+            return
+        await self._typing_changed(session, data["typing"])
+
+    # ------------------------------------------------------------- helpers
+
+    @property
+    def _application(self) -> web.Application:
+        if self._app is None:
+            raise RuntimeError("SocketIOChannel.attach(app) was not called")
+        return self._app
+
+    async def _run(self, turn: TurnInput) -> TurnResult:
+        # One turn at a time per conversation: slot memory is read at the start and written at the end.
+        lock = self._locks.setdefault(turn.conversation_id, asyncio.Lock())
+        try:
+            async with lock:
+                result: TurnResult = await self._application[PIPELINE].run(turn)
+        finally:
+            if not lock.locked():
+                self._locks.pop(turn.conversation_id, None)
+        if self.on_turn is not None:
+            try:
+                await self.on_turn(turn, result)
+            except Exception:  # noqa: BLE001 - a hook must not cost the shopper the answer
+                log.exception("on_turn hook failed")
+        return result
+
+    async def _join(self, sid: str, session: str) -> None:
+        previous = self._sessions.get(sid)
+        if previous is not None and previous != session:
+            await self.sio.leave_room(sid, previous)
+        await self.sio.enter_room(sid, session)
+        self._sessions[sid] = session
+
+    async def _typing_changed(self, session: str, typing: bool) -> None:
+        if self.on_typing is None:
+            return
+        try:
+            await self.on_typing(session, typing)
+        except Exception:  # noqa: BLE001 - the console being away must not break the chat
+            log.exception("on_typing callback failed")
+
+    async def _fail(self, sid: str, err: ShopbotError) -> dict[str, Any]:
+        error = _error(err)
+        await self.sio.emit("error", error, to=sid)
+        return {"ok": False, "error": error}
+
+    async def _shutdown(self, app: web.Application) -> None:
+        for sid in list(self._sessions):
+            await self.sio.disconnect(sid)
+        await self.sio.shutdown()
+
+
+def _recent(turn_log: Any, session: str) -> list[TurnRecord]:
+    records = list(turn_log.records(session))
+    return records[-HISTORY_MAX_TURNS:]
+
+
+SOCKETIO = web.AppKey("socketio", SocketIOChannel)
+
+__all__ = [
+    "CLIENT_PATH",
+    "SOCKETIO",
+    "SOCKETIO_PATH",
+    "SocketIOChannel",
+    "staff_turn_record",
+    "to_socketio",
+    "transcript",
+]

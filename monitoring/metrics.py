@@ -1,0 +1,175 @@
+"""Prometheus metrics of the bot, each instance on its own registry, served at ``/metrics``.
+
+Labels are small fixed sets only (route, stage, flag, feedback value, error code, handoff
+state and reason); conversation and turn ids never become labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+
+from bot.errors import ShopbotError
+from monitoring.schema import STAGES, Flag, Route, TurnRecord
+
+# Seconds; 2.0 is the `slow` flag's default threshold, 8.0 the generation time limit.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+FEEDBACK_VALUES = ("up", "down")
+OTHER = "other"
+_LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def error_kinds() -> frozenset[str]:
+    """The codes of every ``ShopbotError`` class loaded so far, plus ``internal_error``."""
+    kinds = {ShopbotError.code}
+    pending: list[type[ShopbotError]] = [ShopbotError]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            kinds.add(sub.code)
+            pending.append(sub)
+    return frozenset(kinds)
+
+
+def _bounded(value: str, known: Iterable[str]) -> str:
+    # A label value outside a known set would let callers grow the series count without limit.
+    return value if value in known else OTHER
+
+
+class ShopbotMetrics:
+    """Every Shopbot metric; ``registry`` is what ``/metrics`` serves."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        reg = self.registry
+        self.turn_duration = Histogram(
+            "shopbot_turn_duration_seconds",
+            "Whole-turn latency by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.stage_duration = Histogram(
+            "shopbot_stage_duration_seconds",
+            "Latency of one pipeline stage (embed, search, route, action, generate).",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.turns = Counter("shopbot_turns", "Turns answered, by route.", ["route"], registry=reg)
+        self.flags = Counter("shopbot_turn_flags", "Quality flags raised, by flag.", ["flag"], registry=reg)
+        self.feedback = Counter(
+            "shopbot_feedback", "Shopper thumbs up/down.", ["value"], registry=reg
+        )
+        self.errors = Counter(
+            "shopbot_errors", "Failures outside the turn log, by error code.", ["kind"], registry=reg
+        )
+        self.handoffs_current = Gauge(
+            "shopbot_handoffs_current", "Handoffs now in each state.", ["state"], registry=reg
+        )
+        self.handoff_queue = Gauge(
+            "shopbot_handoff_queue_length", "Conversations waiting for a person.", registry=reg
+        )
+        self.handoffs = Counter(
+            "shopbot_handoffs", "Handoffs opened, by reason.", ["reason"], registry=reg
+        )
+        self.versions = Info("shopbot_versions", "Versions of the loaded models and indexes.", registry=reg)
+        self._error_kinds = error_kinds() | {OTHER}
+        self._known_versions: dict[str, str] = {}
+        self._zero_known_series()
+
+    def _zero_known_series(self) -> None:
+        # Series that exist from the start make rates and dashboards work before the first event.
+        for route in Route:
+            self.turn_duration.labels(route=str(route))
+            self.turns.labels(route=str(route))
+        for stage in STAGES:
+            if stage != "total":
+                self.stage_duration.labels(stage=stage)
+        for flag in Flag:
+            self.flags.labels(flag=str(flag))
+        for value in FEEDBACK_VALUES:
+            self.feedback.labels(value=value)
+        for kind in self._error_kinds:
+            self.errors.labels(kind=kind)
+
+    def observe_turn(self, record: TurnRecord) -> None:
+        """Count one logged turn: route, latencies, flags (and versions when they changed)."""
+        route = str(record.route)
+        self.turns.labels(route=route).inc()
+        total_ms = record.latency_ms.get("total")
+        if total_ms is not None:
+            self.turn_duration.labels(route=route).observe(total_ms / 1000)
+        for stage, ms in record.latency_ms.items():
+            if stage != "total":
+                name = stage if _LABEL_VALUE.match(stage) else OTHER
+                self.stage_duration.labels(stage=name).observe(ms / 1000)
+        for flag in record.flags:
+            self.flags.labels(flag=str(flag)).inc()
+        if record.versions and record.versions != self._known_versions:
+            self.set_versions(record.versions)
+
+    def observe_feedback(self, value: int | str) -> None:
+        """Count a thumbs up (``"up"`` or a positive number) or down (``"down"`` or negative)."""
+        if isinstance(value, str):
+            if value not in FEEDBACK_VALUES:
+                raise ValueError(f"feedback must be one of {FEEDBACK_VALUES}, not {value!r}")
+            label = value
+        else:
+            if value == 0:
+                raise ValueError("feedback must be positive (up) or negative (down), not 0")
+            label = "up" if value > 0 else "down"
+        self.feedback.labels(value=label).inc()
+
+    def observe_error(self, kind: str) -> None:
+        """Count a failure by its ``ShopbotError.code``; unknown codes count as ``other``."""
+        self.errors.labels(kind=_bounded(kind, self._error_kinds)).inc()
+
+    def set_handoffs(self, counts_by_state: Mapping[str, int]) -> None:
+        """Replace the per-state handoff gauge; states missing from the mapping drop out."""
+        self.handoffs_current.clear()
+        for state, count in counts_by_state.items():
+            self.handoffs_current.labels(state=_label_value(state)).set(count)
+
+    def set_handoff_queue_length(self, length: int) -> None:
+        """Conversations now waiting for a person."""
+        self.handoff_queue.set(length)
+
+    def observe_handoff(self, reason: str) -> None:
+        """Count one handoff opened for ``reason`` (a short fixed code, e.g. ``requested``)."""
+        self.handoffs.labels(reason=_label_value(reason)).inc()
+
+    def set_versions(self, versions: Mapping[str, str]) -> None:
+        """Publish model and index versions as ``shopbot_versions_info`` labels."""
+        self._known_versions = dict(versions)
+        self.versions.info({_label_name(k): str(v) for k, v in versions.items()})
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.match(value):
+        raise ValueError(f"label value must match {_LABEL_VALUE.pattern}: {value!r}")
+    return value
+
+
+def _label_name(key: str) -> str:
+    name = _LABEL_NAME.sub("_", key)
+    return name if name[:1].isalpha() else f"v_{name}"
+
+
+METRICS = web.AppKey("metrics", ShopbotMetrics)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """The Prometheus scrape endpoint (text format, or OpenMetrics when asked for)."""
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount ``GET /metrics``; ``app[METRICS]`` must be set before the first scrape."""
+    app.router.add_get("/metrics", metrics_handler)

@@ -1,0 +1,88 @@
+"""`shopbot train` and `shopbot eval` on small knowledge files, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.cli import main
+from retrieval.router import MODEL_FILE
+
+FAQ = [
+    {"id": "delivery", "answer": "3-5 working days.", "questions": [
+        "how long does delivery take", "when will my parcel arrive", "shipping time to france",
+        "how many days for delivery", "is there express shipping", "delivery times please"]},
+    {"id": "returns", "answer": "Within 30 days.", "questions": [
+        "can I return an item", "how do I send something back", "what is your refund policy",
+        "return a broken mug", "I want my money back", "where do I send returns"]},
+]
+INTENTS = [
+    {"id": "out_of_scope", "answer": None, "questions": [
+        "what is the capital of peru", "who won the football last night", "write me a poem",
+        "how tall is mount everest", "what is two plus two", "tell me a joke about cats"]},
+]
+KEYS = {"n", "in_scope_accuracy", "macro_f1", "oos_precision", "oos_recall", "oos_f1",
+        "p50_ms", "p95_ms", "train_s"}
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "faq.yml").write_text(yaml.safe_dump(FAQ))
+    (tmp_path / "intents.yml").write_text(yaml.safe_dump(INTENTS))
+    monkeypatch.setenv("SHOPBOT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SHOPBOT_FAQ_PATH", str(tmp_path / "faq.yml"))
+    monkeypatch.setenv("SHOPBOT_INTENTS_PATH", str(tmp_path / "intents.yml"))
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_train_retrains_only_when_the_knowledge_changed(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--tiny"]) == 0
+    saved = json.loads((shop / "var" / "router" / MODEL_FILE).read_text())
+    assert set(saved["labels"]) == {"delivery", "returns", "out_of_scope"}
+    assert "threshold" in capsys.readouterr().out
+
+    assert main(["train", "--tiny"]) == 0
+    assert "already up to date" in capsys.readouterr().out
+
+    changed = FAQ + [{"id": "gift_wrap", "answer": "Yes, £2.", "questions": [
+        "do you gift wrap", "can you wrap it as a present", "is gift wrapping available",
+        "wrap my order please"]}]
+    (shop / "faq.yml").write_text(yaml.safe_dump(changed))
+    assert main(["train", "--tiny"]) == 0
+    saved = json.loads((shop / "var" / "router" / MODEL_FILE).read_text())
+    assert "gift_wrap" in saved["labels"] and saved["version"] != ""
+
+
+@pytest.mark.slow
+def test_eval_prints_one_json_object_and_progress_on_stderr(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faq = shop / "all.json"
+    faq.write_text(json.dumps(FAQ + INTENTS))
+    cases = shop / "cases.jsonl"
+    cases.write_text("\n".join(json.dumps(c) for c in [
+        {"text": "how long does delivery take?", "expected": "delivery"},
+        {"text": "I'd like a refund", "expected": "returns"},
+        {"text": "what is the capital of peru", "expected": None},
+    ]))
+    assert main(["eval", "--faq", str(faq), "--cases", str(cases), "--json", "--tiny"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert set(result) == KEYS and result["n"] == 3
+    assert 0.0 <= result["in_scope_accuracy"] <= 1.0 and result["train_s"] > 0
+    assert "router" in err, "training progress goes to stderr"
+
+
+def test_eval_rejects_cases_with_unknown_ids(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    faq = shop / "all.json"
+    faq.write_text(json.dumps(FAQ + INTENTS))
+    cases = shop / "cases.jsonl"
+    cases.write_text(json.dumps({"text": "hi", "expected": "no_such_entry"}) + "\n")
+    assert main(["eval", "--faq", str(faq), "--cases", str(cases), "--json"]) == 2
+    assert "unknown entry id" in capsys.readouterr().err
