@@ -13,8 +13,12 @@ from bot.appkeys import SINK
 from bot.cli import build_parser, main
 from bot.settings import Settings
 
+COMMANDS = [
+    "run", "setup", "prepare", "index", "train", "train-generator", "eval", "eval-recommender", "logs",
+]
 
-@pytest.mark.parametrize("command", ["run", "setup", "prepare", "index", "train", "train-generator", "eval", "eval-recommender", "logs"])
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])
