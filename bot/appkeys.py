@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from actions.runner import ActionRunner
+from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSION, SESSIONS, USER, USERS
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
@@ -22,3 +23,8 @@ ACTIONS = web.AppKey("actions", ActionRunner)
 SINK = web.AppKey("sink", TurnLogSink)
 MEMORY = web.AppKey("memory", ConversationMemory)
 PIPELINE = web.AppKey("pipeline", TurnPipeline)
+
+__all__ = [
+    "SETTINGS", "ENCODER", "KNOWLEDGE", "ROUTER", "GENERATION", "ACTIONS", "SINK", "MEMORY",
+    "PIPELINE", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "USER", "SESSION",
+]

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot.auth.cli import add_parser as add_users_parser
 from bot.errors import ShopbotError
 from bot.settings import Settings
 
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--conversation", help="only this conversation id")
     export.set_defaults(func=cmd_logs_export)
+    add_users_parser(sub)
     return parser
 
 

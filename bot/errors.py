@@ -79,3 +79,10 @@ class TooManyRequests(ShopbotError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class NotFound(ShopbotError):
+    """The requested resource (a turn, say) does not exist."""
+
+    status = 404
+    code = "not_found"

@@ -13,6 +13,9 @@ from aiohttp import web
 from actions.runner import make_runner
 from actions.services import ShopServices
 from bot import appkeys as K
+from bot.auth import routes as auth_routes
+from bot.auth.middleware import auth_middleware
+from bot.auth.service import auth_ctx
 from bot.channels import feedback, rest
 from bot.dialogue.handlers import RouteHandlers
 from bot.dialogue.memory import InProcessMemory
@@ -184,7 +187,8 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     ``Generator`` protocol).
     """
     app = web.Application(
-        middlewares=[cors_middleware, error_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[cors_middleware, error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
     )
     app[K.SETTINGS] = settings
     app.cleanup_ctx.extend(
@@ -196,8 +200,10 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             actions_ctx,
             sink_ctx,
             pipeline_ctx,
+            auth_ctx,
         ]
     )
+    auth_routes.add_routes(app)
     rest.add_routes(app)
     feedback.add_routes(app)
     app.router.add_get("/health", health)

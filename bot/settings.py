@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     low_confidence_threshold: float = 0.6
     ungrounded_threshold: float = 0.5
 
+    # Staff, auditor and admin accounts (bot/auth): session cookie and login rate limits.
+    auth_cookie_name: str = "shopbot_session"
+    auth_cookie_secure: bool = True  # browsers accept Secure cookies on http://localhost too
+    auth_session_idle_s: float = 7200.0
+    auth_session_max_s: float = 43200.0
+    auth_login_ip_limit: int = 20
+    auth_login_ip_window_s: float = 300.0
+    auth_login_user_limit: int = 5
+    auth_login_user_window_s: float = 900.0
+
+    # Human handoff: escalate after this many unhelpful bot turns in a row (0: never), or when
+    # a message's VADER compound sentiment is at or below the threshold.
+    escalate_after_unanswered: int = 3
+    negative_sentiment_threshold: float = -0.5
+
     torch_threads: int = 1
     encode_batch_window_ms: float = 2.0
     encode_max_batch: int = 64

@@ -16,7 +16,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from bot.settings import REPO_ROOT, Settings  # noqa: E402
 from retrieval.router import RouterConfig  # noqa: E402
 
-
 # The shipped method with fewer steps: real routing quality in well under a minute.
 ROUTER_CONFIG = RouterConfig(epochs=2.0, min_steps=150, refit=False)
 

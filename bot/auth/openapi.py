@@ -95,6 +95,11 @@ def api_routes(app: web.Application) -> list[tuple[str, str, Any]]:
     return found
 
 
+def openapi_path(canonical: str) -> str:
+    """An aiohttp path template as OpenAPI writes it: ``{id:\\d+}`` becomes ``{id}``."""
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", canonical)
+
+
 def undocumented(app: web.Application) -> list[str]:
     """``"METHOD /path"`` of each ``/api/`` route without an ``@operation``."""
     return [f"{m} {p}" for m, p, h in api_routes(app) if described(h) is None]
@@ -187,7 +192,7 @@ def build_document(
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for method, path, handler in api_routes(app):
-        template = _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
+        template = openapi_path(path)
         methods = ALL_METHODS if method == "*" else (method.lower(),)
         for name in methods:
             paths.setdefault(template, {})[name] = _operation_object(name, path, handler, schemas)
