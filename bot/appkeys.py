@@ -9,6 +9,7 @@ from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSION, SESSIONS, USER, U
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
+from bot.handoff.keys import DESK
 from bot.inference import BatchingEncoder, BatchingRouter
 from bot.settings import Settings
 from monitoring.sink import TurnLogSink
@@ -26,5 +27,5 @@ PIPELINE = web.AppKey("pipeline", TurnPipeline)
 
 __all__ = [
     "SETTINGS", "ENCODER", "KNOWLEDGE", "ROUTER", "GENERATION", "ACTIONS", "SINK", "MEMORY",
-    "PIPELINE", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "USER", "SESSION",
+    "PIPELINE", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "USER", "SESSION", "DESK",
 ]

@@ -23,6 +23,13 @@ from bot.dialogue.pipeline import TurnPipeline
 from bot.dialogue.policy import RoutingThresholds
 from bot.generation.generator import Gpt2Generator
 from bot.generation.service import GenerationService, Generator
+from bot.handoff import api as handoff_api
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.escalation import EscalationPolicy
+from bot.handoff.keys import DESK
+from bot.handoff.live import LiveHub
+from bot.handoff.sentiment import VaderSentiment
+from bot.handoff.store import HandoffStore
 from bot.inference import BatchingEncoder, BatchingRouter
 from bot.middleware import cors_middleware, error_middleware
 from bot.settings import Settings
@@ -130,6 +137,22 @@ async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
     await sink.close()
 
 
+async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The handoff queue, its live console updates and the escalation rules."""
+    settings = app[K.SETTINGS]
+    desk = HandoffDesk(
+        HandoffStore(settings.resolved_database_url()),
+        LiveHub(),
+        app[K.SINK],
+        policy=EscalationPolicy(settings.escalate_after_unanswered),
+        sentiment=VaderSentiment(settings.negative_sentiment_threshold),
+    )
+    await desk.start()
+    app[DESK] = desk
+    yield
+    await desk.close()
+
+
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """Assemble the turn pipeline from the loaded resources."""
     settings, kb = app[K.SETTINGS], app[K.KNOWLEDGE]
@@ -153,6 +176,8 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         flags=FlagThresholds(
             settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
         ),
+        escalation=app[DESK].policy,
+        desk=app[DESK],
     )
     yield
 
@@ -170,7 +195,8 @@ def _add_static(app: web.Application, settings: Settings) -> None:
         return web.FileResponse(web_dir / "index.html")
 
     app.router.add_get("/", index)
-    for name in ("widget.js", "widget.css"):
+    app.router.add_get("/staff", partial(_file, web_dir / "staff.html"))
+    for name in ("widget.js", "widget.css", "staff.js", "staff.css", "console.css"):
         app.router.add_get(f"/{name}", partial(_file, web_dir / name))
 
 
@@ -199,11 +225,13 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             generator_ctx(generator),
             actions_ctx,
             sink_ctx,
+            desk_ctx,
             pipeline_ctx,
             auth_ctx,
         ]
     )
     auth_routes.add_routes(app)
+    handoff_api.add_routes(app)
     rest.add_routes(app)
     feedback.add_routes(app)
     app.router.add_get("/health", health)

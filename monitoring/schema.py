@@ -30,6 +30,8 @@ class Flag(StrEnum):
     UNGROUNDED = "ungrounded"
     DECLINED = "declined"
     HANDOFF_REQUESTED = "handoff_requested"
+    ESCALATED = "escalated"
+    NEGATIVE_SENTIMENT = "negative_sentiment"
     SLOW = "slow"
     ERROR = "error"
     NEGATIVE_FEEDBACK = "negative_feedback"

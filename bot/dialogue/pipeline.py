@@ -17,10 +17,13 @@ from bot.dialogue.messages import BotMessage
 from bot.dialogue.nlu import extract
 from bot.dialogue.policy import Decision, RoutingThresholds, decide
 from bot.errors import ShopbotError
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.escalation import EscalationPolicy
+from bot.handoff.store import Handoff
 from bot.inference import BatchingEncoder, BatchingRouter
 from monitoring.flags import FlagThresholds, compute_flags
 from monitoring.redact import redact
-from monitoring.schema import Hit, Route, TurnRecord
+from monitoring.schema import Flag, Hit, Route, TurnRecord
 from monitoring.sink import TurnLogSink
 from retrieval.router import RouterOutput
 from retrieval.routing import NearestNeighbourScorer, RoutingScores
@@ -62,6 +65,8 @@ class TurnPipeline:
         versions: dict[str, str],
         routing: RoutingThresholds,
         flags: FlagThresholds,
+        escalation: EscalationPolicy | None = None,
+        desk: HandoffDesk | None = None,
     ) -> None:
         self.router = router
         self.encoder = encoder
@@ -72,18 +77,27 @@ class TurnPipeline:
         self.versions = versions
         self.routing = routing
         self.flag_thresholds = flags
+        self.escalation = escalation or EscalationPolicy()
+        self.desk = desk
 
     async def run(self, turn: TurnInput) -> TurnResult:
-        """Answer ``turn`` and queue its record for the log."""
+        """Answer ``turn`` (or relay it to a person) and queue its record for the log."""
+        if self.desk is not None:
+            handoff = await self.desk.active(turn.conversation_id)
+            if handoff is not None:
+                return await self._to_person(turn, handoff)
         start = time.perf_counter()
         latency: dict[str, float] = {}
         scores = RoutingScores((), (), ())
         routed = RouterOutput(None, "", 0.0)
         decision = Decision(Route.ERROR, "", 0.0)
         slots = self.memory.get(turn.conversation_id)
+        negative = False
         try:
-            routed, scores = await asyncio.gather(
-                self._route(turn.text, latency), self._retrieve(turn.text, latency)
+            routed, scores, negative = await asyncio.gather(
+                self._route(turn.text, latency),
+                self._retrieve(turn.text, latency),
+                self._negative(turn.text),
             )
             entities = extract(turn.text)
             decision = decide(routed, scores, entities, slots, self.routing)
@@ -101,15 +115,73 @@ class TurnPipeline:
             decision, error = Decision(Route.ERROR, decision.label, decision.confidence), True
         for stage, ms in result.latency_ms.items():
             latency[stage] = latency.get(stage, 0.0) + ms
-        unanswered = 0 if result.answered else result.slots.unanswered + 1
+        latency["total"] = (time.perf_counter() - start) * 1000
+        clean = redact(turn.text)
+        flags = self._flags(decision, result, latency, clean.changed, error, negative)
+        unhelpful = self.escalation.unhelpful(decision.route, flags) or not result.answered
+        unanswered = result.slots.unanswered + 1 if unhelpful else 0
+        messages, handoff_meta = result.messages, None
+        reason = self.escalation.reason(decision.route, unanswered, negative)
+        if self.desk is not None and reason is not None:
+            handoff, position = await self.desk.escalate(turn.conversation_id, reason, clean.text)
+            messages = replies.escalated(str(reason), position, messages)
+            flags, unanswered = flags | {Flag.ESCALATED}, 0
+            handoff_meta = {"id": handoff.id, "reason": str(reason), "position": position}
         self.memory.put(
             turn.conversation_id,
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
         )
-        latency["total"] = (time.perf_counter() - start) * 1000
-        record = self._record(turn, decision, routed, scores, result, latency, error)
+        record = self._record(turn, clean.text, decision, routed, scores, result, messages, latency,
+                              flags, handoff_meta)
         self.sink.submit(record)
-        return TurnResult(record.turn_id, result.messages, record)
+        return TurnResult(record.turn_id, messages, record)
+
+    async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnResult:
+        # A person has (or is about to take) the conversation: the bot stays silent.
+        assert self.desk is not None
+        clean = redact(turn.text)
+        record = TurnRecord(
+            conversation_id=turn.conversation_id,
+            turn_id=uuid.uuid4().hex,
+            ts=datetime.now(UTC),
+            channel=turn.channel,
+            user_text=clean.text,
+            route=Route.HUMAN,
+            response=(),
+            versions=self.versions,
+            flags=frozenset({Flag.PII_REDACTED}) if clean.changed else frozenset(),
+            metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
+                      **_safe_metadata(turn.metadata)},
+        )
+        self.sink.submit(record)
+        await self.desk.shopper_message(handoff, record)
+        return TurnResult(record.turn_id, (), record)
+
+    async def _negative(self, text: str) -> bool:
+        if self.desk is None:
+            return False
+        return (await self.desk.sentiment(text)).negative
+
+    def _flags(
+        self,
+        decision: Decision,
+        result: HandlerResult,
+        latency: dict[str, float],
+        pii: bool,
+        error: bool,
+        negative: bool,
+    ) -> frozenset[Flag]:
+        return compute_flags(
+            route=decision.route,
+            confidence=decision.confidence,
+            total_ms=latency["total"],
+            thresholds=self.flag_thresholds,
+            grounding_score=result.grounding,
+            pii_redacted=pii,
+            error=error,
+            generation_failed=result.generation_failed,
+            extra=(Flag.NEGATIVE_SENTIMENT,) if negative else (),
+        )
 
     async def _route(self, text: str, latency: dict[str, float]) -> RouterOutput:
         t = time.perf_counter()
@@ -129,42 +201,45 @@ class TurnPipeline:
     def _record(
         self,
         turn: TurnInput,
+        user_text: str,
         decision: Decision,
         routed: RouterOutput,
         scores: RoutingScores,
         result: HandlerResult,
+        messages: tuple[BotMessage, ...],
         latency: dict[str, float],
-        error: bool,
+        flags: frozenset[Flag],
+        handoff: dict[str, Any] | None,
     ) -> TurnRecord:
-        clean = redact(turn.text)
-        flags = compute_flags(
-            route=decision.route,
-            confidence=decision.confidence,
-            total_ms=latency["total"],
-            thresholds=self.flag_thresholds,
-            grounding_score=result.grounding,
-            pii_redacted=clean.changed,
-            error=error,
-            generation_failed=result.generation_failed,
-        )
         hits: tuple[Hit, ...] = scores.hits + (result.hits or scores.product_hits[:3])
+        metadata: dict[str, Any] = {
+            "label": decision.label,
+            "confidence": round(decision.confidence, 4),
+            "ranking": [[label, round(p, 4)] for label, p in routed.ranking],
+            "grounding": result.grounding,
+            "evidence": list(result.evidence),
+            **_safe_metadata(turn.metadata),
+        }
+        if handoff is not None:
+            metadata["handoff"] = handoff
         return TurnRecord(
             conversation_id=turn.conversation_id,
             turn_id=uuid.uuid4().hex,
             ts=datetime.now(UTC),
             channel=turn.channel,
-            user_text=clean.text,
+            user_text=user_text,
             route=decision.route,
-            response=tuple(m.to_rest(turn.conversation_id) for m in result.messages),
+            response=tuple(m.to_rest(turn.conversation_id) for m in messages),
             hits=hits,
             latency_ms=latency,
             versions=self.versions,
             flags=flags,
-            metadata={
-                "label": decision.label,
-                "confidence": round(decision.confidence, 4),
-                "ranking": [[label, round(p, 4)] for label, p in routed.ranking],
-                "grounding": result.grounding,
-                "evidence": list(result.evidence),
-            },
+            metadata=metadata,
         )
+
+
+def _safe_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Channel metadata (e.g. rasa-webchat's customData), redacted, under its own key."""
+    if not metadata:
+        return {}
+    return {"channel_metadata": {str(k)[:64]: redact(str(v)[:500]).text for k, v in metadata.items()}}

@@ -33,6 +33,21 @@ def handoff() -> BotMessage:
     )
 
 
+def escalated(reason: str, position: int, said: tuple[BotMessage, ...]) -> tuple[BotMessage, ...]:
+    """What the shopper reads when a person is asked to join: why, and their place in the queue."""
+    queue = (
+        "You're next in the queue." if position <= 1 else f"You're number {position} in the queue."
+    )
+    if reason == "requested":
+        return (BotMessage(text=f"Of course. I've asked a member of our customer service team to "
+                                f"join this conversation. {queue} They will reply right here."),)
+    lead = ("I'm sorry this has been frustrating." if reason == "negative_sentiment"
+            else "I don't seem to be getting this right.")
+    note = BotMessage(text=f"{lead} I've asked a member of our team to join this conversation. "
+                           f"{queue} They will reply right here.")
+    return (*said, note)
+
+
 def generation_failed() -> BotMessage:
     """Canned answer when generation fails or runs out of time."""
     return BotMessage(

@@ -1,0 +1,1 @@
+"""Human handoff: escalation, the handoff queue, live updates for staff and the staff API."""

@@ -1,0 +1,194 @@
+"""The staff API: the handoff queue, claim, reply, resolve, transcripts and live updates."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot import appkeys as K
+from bot.auth.guard import Role, requires
+from bot.auth.middleware import current_user
+from bot.auth.openapi import operation
+from bot.channels.body import read_json
+from bot.errors import BadRequest
+from bot.handoff.keys import DESK
+from bot.handoff.store import HandoffStatus
+from monitoring.schema import TurnRecord
+
+log = logging.getLogger(__name__)
+
+TAGS = ("handoffs",)
+MAX_STAFF_TEXT = 4000
+
+
+class HandoffQuery(BaseModel):
+    """Filter of the queue."""
+
+    status: HandoffStatus | None = None
+
+
+class StaffMessage(BaseModel):
+    """``{"text"}``: what the staff member writes to the shopper."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_STAFF_TEXT)
+
+
+class HandoffOut(BaseModel):
+    """One handoff as the queue shows it."""
+
+    id: str
+    conversation_id: str
+    reason: str
+    status: HandoffStatus
+    created_at: str
+    waiting_s: float
+    assignee: str | None
+    claimed_at: str | None
+    resolved_at: str | None
+    last_message: str
+    last_message_at: str
+
+
+class HandoffList(BaseModel):
+    """The queue."""
+
+    handoffs: list[HandoffOut]
+    counts: dict[str, int]
+
+
+class Transcript(BaseModel):
+    """A conversation with the bot's context for each of its turns."""
+
+    conversation_id: str
+    handoffs: list[HandoffOut]
+    turns: list[dict[str, Any]]
+
+
+def _status(request: web.Request) -> HandoffStatus | None:
+    raw = request.query.get("status")
+    if raw is None or raw == "":
+        return None
+    try:
+        return HandoffStatus(raw)
+    except ValueError as err:
+        raise BadRequest("status must be one of pending, assigned, resolved") from err
+
+
+@operation("List handoffs", query=HandoffQuery, response=HandoffList, tags=TAGS,
+           description="Oldest first, with waiting time, assignee and the last message.")
+@requires(Role.STAFF)
+async def list_handoffs(request: web.Request) -> web.Response:
+    """The handoff queue, optionally of one status."""
+    desk = request.app[DESK]
+    found = await desk.list(_status(request))
+    return web.json_response({"handoffs": [h.to_json() for h in found], "counts": await desk.counts()})
+
+
+@operation("Claim a handoff", response=HandoffOut, tags=TAGS,
+           responses={404: "no such handoff", 409: "claimed by someone else or resolved"})
+@requires(Role.STAFF)
+async def claim(request: web.Request) -> web.Response:
+    """Take a pending conversation; the shopper is told a person has joined."""
+    handoff = await request.app[DESK].claim(request.match_info["id"], current_user(request).username)
+    return web.json_response(handoff.to_json())
+
+
+@operation("Send a message to the shopper", request_body=StaffMessage, tags=TAGS, status=201,
+           responses={404: "no such handoff", 409: "not claimed yet"})
+@requires(Role.STAFF)
+async def send_message(request: web.Request) -> web.Response:
+    """Deliver a staff reply to the shopper at once; it is logged as a ``human`` turn."""
+    body = await read_json(request, StaffMessage)
+    user = current_user(request)
+    record = await request.app[DESK].staff_message(
+        request.match_info["id"], user.username, user.role is Role.ADMIN, body.text
+    )
+    return web.json_response({"turn_id": record.turn_id, "ts": record.ts.isoformat()}, status=201)
+
+
+@operation("Resolve a handoff", response=HandoffOut, tags=TAGS,
+           description="Hands the conversation back to the bot.",
+           responses={404: "no such handoff", 409: "already resolved"})
+@requires(Role.STAFF)
+async def resolve(request: web.Request) -> web.Response:
+    """Close the handoff; the bot answers the conversation again."""
+    handoff = await request.app[DESK].resolve(request.match_info["id"], current_user(request).username)
+    return web.json_response(handoff.to_json())
+
+
+@operation("A conversation's transcript", response=Transcript, tags=TAGS,
+           description="Every turn with, for bot turns, its route, evidence, confidence and flags.")
+@requires(Role.STAFF)
+async def conversation(request: web.Request) -> web.Response:
+    """The whole transcript of one conversation, with the bot's context."""
+    conversation_id = request.match_info["conversation_id"]
+    sink = request.app[K.SINK]
+    records = await sink.run_sync(lambda: list(sink.turn_log.records(conversation_id)))
+    handoffs = [h for h in await request.app[DESK].list(None) if h.conversation_id == conversation_id]
+    return web.json_response({
+        "conversation_id": conversation_id,
+        "handoffs": [h.to_json() for h in handoffs],
+        "turns": [transcript_turn(r) for r in records],
+    })
+
+
+def transcript_turn(record: TurnRecord) -> dict[str, Any]:
+    """One turn as the console shows it: who spoke, what was said and why the bot said it."""
+    meta = record.metadata
+    return {
+        **record.to_json(),
+        "sender": meta.get("sender", "bot"),
+        "staff": meta.get("staff"),
+        "label": meta.get("label"),
+        "confidence": meta.get("confidence"),
+        "evidence": meta.get("evidence", []),
+        "handoff": meta.get("handoff"),
+        "feedback": meta.get("feedback"),
+    }
+
+
+@operation("Live updates (WebSocket)", tags=TAGS,
+           description="Events: handoff_created, handoff_updated, message, typing. Send "
+                       '{"type": "typing", "conversation_id", "typing": bool} to show typing.')
+@requires(Role.STAFF)
+async def live(request: web.Request) -> web.WebSocketResponse:
+    """A console's WebSocket: server events out, staff typing in."""
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    desk = request.app[DESK]
+    desk.hub.add(ws)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await _console_event(desk, msg.data)
+    finally:
+        desk.hub.discard(ws)
+    return ws
+
+
+async def _console_event(desk: Any, data: str) -> None:
+    import json
+
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return
+    if isinstance(event, dict) and event.get("type") == "typing":
+        conversation_id = event.get("conversation_id")
+        if isinstance(conversation_id, str) and conversation_id:
+            await desk.staff_typing(conversation_id, bool(event.get("typing")))
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the staff API."""
+    app.router.add_get("/api/handoffs", list_handoffs)
+    app.router.add_get("/api/handoffs/live", live)
+    app.router.add_post("/api/handoffs/{id}/claim", claim)
+    app.router.add_post("/api/handoffs/{id}/messages", send_message)
+    app.router.add_post("/api/handoffs/{id}/resolve", resolve)
+    app.router.add_get("/api/conversations/{conversation_id}", conversation)
