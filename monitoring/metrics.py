@@ -62,9 +62,7 @@ class ShopbotMetrics:
         )
         self.turns = Counter("shopbot_turns", "Turns answered, by route.", ["route"], registry=reg)
         self.flags = Counter("shopbot_turn_flags", "Quality flags raised, by flag.", ["flag"], registry=reg)
-        self.feedback = Counter(
-            "shopbot_feedback", "Shopper thumbs up/down.", ["value"], registry=reg
-        )
+        self.feedback = Counter("shopbot_feedback", "Shopper thumbs up/down.", ["value"], registry=reg)
         self.errors = Counter(
             "shopbot_errors", "Failures outside the turn log, by error code.", ["kind"], registry=reg
         )
@@ -74,9 +72,7 @@ class ShopbotMetrics:
         self.handoff_queue = Gauge(
             "shopbot_handoff_queue_length", "Conversations waiting for a person.", registry=reg
         )
-        self.handoffs = Counter(
-            "shopbot_handoffs", "Handoffs opened, by reason.", ["reason"], registry=reg
-        )
+        self.handoffs = Counter("shopbot_handoffs", "Handoffs opened, by reason.", ["reason"], registry=reg)
         self.versions = Info("shopbot_versions", "Versions of the loaded models and indexes.", registry=reg)
         self._error_kinds = error_kinds() | {OTHER}
         self._known_versions: dict[str, str] = {}

@@ -1,0 +1,118 @@
+"""The Grafana dashboard asks only for metrics that the real server exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot import appkeys as K
+from bot.server import create_app
+from bot.settings import REPO_ROOT, Settings
+from monitoring.metrics import METRICS, ShopbotMetrics, add_routes
+from monitoring.schema import TurnRecord
+
+DASHBOARD = REPO_ROOT / "monitoring" / "grafana" / "shopbot-dashboard.json"
+KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"}
+MESSAGES = [
+    "how long does delivery take?",
+    "can I return a gift?",
+    "I want to talk to a person",
+    "what is the capital of France?",
+]
+
+
+def queries(dashboard: dict[str, Any]) -> Iterator[str]:
+    """Every PromQL expression of the panels (rows included)."""
+    for panel in dashboard["panels"]:
+        for inner in [panel, *panel.get("panels", [])]:
+            for target in inner.get("targets", []):
+                yield target["expr"]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: what is left once strings, label matchers, ranges,
+    grouping clauses, functions, keywords and numbers are taken out."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for match in re.finditer(r"(?<![A-Za-z0-9_.:])[A-Za-z_:][A-Za-z0-9_:]*", text):
+        rest = text[match.end() :].lstrip()
+        if not rest.startswith("(") and match.group() not in KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+def test_metric_name_extraction() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (le, route) (rate(shopbot_x_bucket{route=~"$route"}'
+        "[$__rate_interval]))) / scalar(sum(up)) and on (job) shopbot_y offset 5m"
+    )
+    assert metric_names(expr) == {"shopbot_x_bucket", "up", "shopbot_y"}
+
+
+@pytest.fixture
+async def client(aiohttp_client, shop_settings: Settings) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The real application with the metrics wired in the way create_app will wire them."""
+    application = create_app(shop_settings)
+    application[METRICS] = ShopbotMetrics()
+    add_routes(application)
+
+    async def observe_turns(app: web.Application) -> AsyncIterator[None]:
+        sink, metrics = app[K.SINK], app[METRICS]
+        submit = sink.submit
+
+        def submit_and_observe(record: TurnRecord) -> None:
+            submit(record)
+            metrics.observe_turn(record)
+
+        sink.submit = submit_and_observe  # type: ignore[method-assign]
+        yield
+
+    application.cleanup_ctx.append(observe_turns)
+    yield await aiohttp_client(application)
+
+
+async def test_every_dashboard_query_names_exported_metrics(client: TestClient) -> None:
+    app = client.app
+    for i, message in enumerate(MESSAGES):
+        resp = await client.post(
+            "/webhooks/rest/webhook", json={"sender": f"dash-{i % 2}", "message": message}
+        )
+        assert resp.status == 200
+    # The handoff service will call these; they have no series until it does.
+    metrics = app[METRICS]
+    metrics.set_handoffs({"pending": 1, "assigned": 0})
+    metrics.set_handoff_queue_length(1)
+    metrics.observe_handoff("requested")
+
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    samples = [s for f in text_string_to_metric_families(await resp.text()) for s in f.samples]
+    exported = {s.name for s in samples}
+    assert sum(s.value for s in samples if s.name == "shopbot_turns_total") == len(MESSAGES)
+    (info,) = [s for s in samples if s.name == "shopbot_versions_info"]
+    assert info.labels == app[K.PIPELINE].versions
+    assert not any("dash-" in v for s in samples for v in s.labels.values()), "no conversation ids"
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    used: dict[str, set[str]] = {}
+    for expr in queries(dashboard):
+        names = metric_names(expr)
+        assert names, f"query names no metric: {expr}"
+        for name in names:
+            used.setdefault(name, set()).add(expr)
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            (name,) = re.findall(r"label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)", variable["definition"])
+            used.setdefault(name, set()).add(variable["definition"])
+    missing = {name: sorted(exprs) for name, exprs in used.items() if name not in exported}
+    assert not missing, f"dashboard queries metrics the server does not export: {missing}"
+    assert len(used) >= 10

@@ -1,0 +1,218 @@
+"""The review API on a small app with the real error middleware (auth is wired separately)."""
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bot.auth.guard import Role, required_roles
+from bot.middleware import error_middleware
+from monitoring import review_api
+from monitoring.review import ReviewStore
+from monitoring.review_api import OPERATIONS, REVIEW_STORE, REVIEWER_OF, add_routes
+from monitoring.schema import Flag, Route
+from monitoring.turnlog import TurnLog
+from tests.monitoring.factory import T0, turn
+
+TURNS = [
+    turn("t1", 0, text="=HYPERLINK(evil)", reply="2-3 working days."),
+    turn(
+        "t2",
+        1,
+        text="candle?",
+        reply="Mail alice@example.com",
+        route=Route.GENERATE,
+        flags=(Flag.GENERATED, Flag.LOW_CONFIDENCE),
+        confidence=0.4,
+    ),
+    turn("t3", 2, text="lamps", reply="Here are lamps.", route=Route.PRODUCTS),
+]
+
+
+@pytest.fixture
+async def api(aiohttp_client, tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    log = TurnLog(url)
+    log.create()
+    log.write(TURNS)
+    log.close()
+    store = ReviewStore.from_url(url)
+    store.create()
+    app = web.Application(middlewares=[error_middleware])
+    app[REVIEW_STORE] = store
+    app[REVIEWER_OF] = lambda request: request.headers.get("X-Test-User", "nobody")
+    add_routes(app)
+    yield await aiohttp_client(app)
+    store.close()
+
+
+async def test_list_filters_and_pages(api: TestClient) -> None:
+    resp = await api.get("/api/turns", params={"limit": "2"})
+    assert resp.status == 200
+    page = await resp.json()
+    assert [t["turn_id"] for t in page["items"]] == ["t3", "t2"]
+    resp = await api.get("/api/turns", params={"limit": "2", "cursor": page["next_cursor"]})
+    last = await resp.json()
+    assert [t["turn_id"] for t in last["items"]] == ["t1"] and last["next_cursor"] is None
+    resp = await api.get(
+        "/api/turns",
+        params={
+            "flag": "generated",
+            "route": "generate",
+            "max_score": "0.5",
+            "since": "2026-11-23T13:00:30+01:00",
+        },
+    )
+    (item,) = (await resp.json())["items"]
+    assert item["turn_id"] == "t2" and item["confidence"] == 0.4 and item["review"] is None
+    assert item["response"][0]["text"] == "Mail [EMAIL]", "replies are redacted for auditors"
+    resp = await api.get("/api/turns", params={"q": "LAMPS", "reviewed": "false"})
+    assert [t["turn_id"] for t in (await resp.json())["items"]] == ["t3"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("flags=error", "unknown parameter flags"),
+        ("flag=bogus", "flag: must be one of"),
+        ("route=faq&route=generate", "route: give it once"),
+        ("reviewed=yes", "reviewed: must be true or false"),
+        ("since=yesterday", "since: must be an ISO-8601"),
+        ("since=2026-11-24&until=2026-11-23", "until must be after since"),
+        ("min_score=abc", "min_score: must be a number"),
+        ("min_score=nan", "min_score: must be a finite number"),
+        ("min_score=0.8&max_score=0.2", "max_score must not be below min_score"),
+        ("limit=0", "limit: must be a whole number"),
+        ("limit=501", "limit: must be a whole number"),
+        ("cursor=xyz", "cursor: not a cursor"),
+        ("q=" + "x" * 201, "q: must be at most 200"),
+    ],
+)
+async def test_list_rejects_bad_parameters(api: TestClient, query: str, message: str) -> None:
+    resp = await api.get(f"/api/turns?{query}")
+    assert resp.status == 400
+    body = await resp.json()
+    assert body["error"]["code"] == "bad_request"
+    assert message in body["error"]["message"]
+
+
+async def test_review_then_detail(api: TestClient) -> None:
+    resp = await api.post(
+        "/api/turns/t2/review",
+        json={"verdict": "incorrect", "correction": "Ask bob@example.com"},
+        headers={"X-Test-User": "ann"},
+    )
+    assert resp.status == 201
+    first = await resp.json()
+    assert (first["verdict"], first["reviewer"], first["correction"]) == ("incorrect", "ann", "Ask [EMAIL]")
+    resp = await api.post("/api/turns/t2/review", json={"verdict": "correct", "note": "fine after all"})
+    assert resp.status == 201
+    resp = await api.get("/api/turns/t2")
+    assert resp.status == 200
+    detail = await resp.json()
+    assert detail["turn"]["review"]["verdict"] == "correct"
+    assert [r["verdict"] for r in detail["reviews"]] == ["correct", "incorrect"]
+    assert [t["turn_id"] for t in detail["context"]["before"]] == ["t1"]
+    assert [t["turn_id"] for t in detail["context"]["after"]] == ["t3"]
+    assert detail["latency_ms"]["total"] == 100.0
+    assert detail["evidence"]["hits"][0]["id"] == "delivery_times"
+    resp = await api.get("/api/turns", params={"verdict": "correct"})
+    assert [t["turn_id"] for t in (await resp.json())["items"]] == ["t2"]
+    resp = await api.get("/api/turns/t2", params={"context": "0"})
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"verdict": "meh"}, 400),
+        ({"verdict": "correct", "extra": 1}, 400),
+        ({"verdict": "correct", "note": ""}, 400),
+        ({"verdict": "correct", "note": 5}, 400),
+        ({}, 400),
+        ("not an object", 400),
+    ],
+)
+async def test_review_rejects_bad_bodies(api: TestClient, body: object, status: int) -> None:
+    resp = await api.post("/api/turns/t1/review", json=body)
+    assert resp.status == status
+    assert (await resp.json())["error"]["code"] == "bad_request"
+
+
+async def test_unknown_turns_are_404(api: TestClient) -> None:
+    for resp in (
+        await api.get("/api/turns/nope"),
+        await api.post("/api/turns/nope/review", json={"verdict": "correct"}),
+    ):
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"
+    resp = await api.get("/api/turns/" + "x" * 65)
+    assert resp.status == 404, "ids longer than the column do not match the route"
+
+
+async def test_export_csv_and_jsonl(api: TestClient) -> None:
+    await api.post("/api/turns/t1/review", json={"verdict": "unsafe", "note": "=cmd|' /C calc'!A0"})
+    resp = await api.get("/api/turns/export", params={"format": "csv"})
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert [r["turn_id"] for r in rows] == ["t1", "t2", "t3"], "oldest first"
+    assert rows[0]["user_text"] == "'=HYPERLINK(evil)", "formulas neutralised"
+    assert rows[0]["note"] == "'=cmd|' /C calc'!A0"
+    assert rows[0]["verdict"] == "unsafe" and rows[1]["verdict"] == ""
+    assert "alice@" not in json.dumps(rows)
+    resp = await api.get("/api/turns/export", params={"format": "jsonl", "flag": "generated"})
+    assert resp.headers["Content-Type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in (await resp.text()).splitlines()]
+    assert [r["turn_id"] for r in lines] == ["t2"]
+    assert lines[0]["response"][0]["text"] == "Mail [EMAIL]" and lines[0]["review"] is None
+    resp = await api.get("/api/turns/export", params={"format": "xlsx"})
+    assert resp.status == 400
+
+
+async def test_export_streams_many_pages(api: TestClient) -> None:
+    store = api.app[REVIEW_STORE]
+    log = TurnLog(str(store.engine.url))
+    log.write([turn(f"m{i:04d}", 10 + i / 100) for i in range(review_api.EXPORT_PAGE + 20)])
+    log.close()
+    resp = await api.get("/api/turns/export")
+    lines = (await resp.text()).splitlines()
+    assert len(lines) == len(TURNS) + review_api.EXPORT_PAGE + 20
+    assert len({json.loads(line)["turn_id"] for line in lines}) == len(lines)
+
+
+async def test_stats_endpoint(api: TestClient) -> None:
+    params = {"since": "2026-11-23T12:00:00Z", "until": "2026-11-23T12:04:00Z", "bucket": "2m"}
+    resp = await api.get("/api/stats", params=params)
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["since"] == T0.isoformat()
+    assert [b["turns"] for b in body["buckets"]] == [2, 1]
+    assert body["total"]["routes"]["generate"] == 1
+    assert body["total"]["flag_rates"]["low_confidence"] == pytest.approx(1 / 3, abs=1e-4)
+    for bad in ({"bucket": "2w"}, {"bucket": "1s", "since": "2026-01-01T00:00:00Z"}, {"window": "1d"}):
+        resp = await api.get("/api/stats", params={**params, **bad})
+        assert resp.status == 400, bad
+
+
+def test_every_route_is_for_auditors_and_documented() -> None:
+    app = web.Application()
+    add_routes(app)
+    routes = {
+        (r.method, r.resource.canonical): r.handler
+        for r in app.router.routes()
+        if r.resource is not None and r.method != "HEAD"
+    }
+    assert set(routes) == set(OPERATIONS)
+    for handler in routes.values():
+        assert required_roles(handler) == {Role.AUDITOR, Role.ADMIN}
+    list_params = {p["name"] for p in OPERATIONS[("GET", "/api/turns")]["parameters"]}
+    assert list_params == set(review_api.LIST_PARAMS)
+    export_params = {p["name"] for p in OPERATIONS[("GET", "/api/turns/export")]["parameters"]}
+    assert export_params == set(review_api.EXPORT_PARAMS)
