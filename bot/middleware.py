@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.errors import ShopbotError
+from monitoring.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ShopbotError as err:
         if err.status >= 500:
             log.warning("%s %s failed: %s", request.method, request.path, err.code)
+            _count_error(request, err.code)
         return error_body(err.status, err.code, str(err))
     except web.HTTPException as err:
         if err.status < 400 or err.status == 101:
@@ -32,7 +34,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_body(err.status, err.reason.lower().replace(" ", "_"), err.reason)
     except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
         log.exception("unhandled error on %s %s", request.method, request.path)
+        _count_error(request, "internal_error")
         return error_body(500, "internal_error", "internal error")
+
+
+def _count_error(request: web.Request, code: str) -> None:
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.observe_error(code)
 
 
 CORS_HEADERS = {

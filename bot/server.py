@@ -33,7 +33,9 @@ from bot.handoff.store import HandoffStore
 from bot.inference import BatchingEncoder, BatchingRouter
 from bot.middleware import cors_middleware, error_middleware
 from bot.settings import Settings
+from monitoring import metrics as prometheus
 from monitoring.flags import FlagThresholds
+from monitoring.metrics import METRICS, ShopbotMetrics
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
 from retrieval.embeddings import SentenceEncoder
@@ -132,6 +134,7 @@ async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
     """The turn log and its background writer; drained on shutdown so no turn is lost."""
     sink = TurnLogSink(TurnLog(app[K.SETTINGS].resolved_database_url()))
     await sink.start()
+    sink.add_listener(app[METRICS].observe_turn)
     app[K.SINK] = sink
     yield
     await sink.close()
@@ -148,9 +151,20 @@ async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
         sentiment=VaderSentiment(settings.negative_sentiment_threshold),
     )
     await desk.start()
+    desk.on_change = partial(_handoff_metrics, app[METRICS])
+    counts = await desk.counts()
+    app[METRICS].set_handoffs(counts)
+    app[METRICS].set_handoff_queue_length(counts["pending"])
     app[DESK] = desk
     yield
     await desk.close()
+
+
+def _handoff_metrics(metrics: ShopbotMetrics, kind: str, handoff: Any, counts: dict[str, int]) -> None:
+    if kind == "handoff_created":
+        metrics.observe_handoff(handoff.reason)
+    metrics.set_handoffs(counts)
+    metrics.set_handoff_queue_length(counts.get("pending", 0))
 
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -217,6 +231,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
         client_max_size=settings.max_body_bytes,
     )
     app[K.SETTINGS] = settings
+    app[METRICS] = ShopbotMetrics()
     app.cleanup_ctx.extend(
         [
             encoder_ctx,
@@ -232,6 +247,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     )
     auth_routes.add_routes(app)
     handoff_api.add_routes(app)
+    prometheus.add_routes(app)
     rest.add_routes(app)
     feedback.add_routes(app)
     app.router.add_get("/health", health)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from monitoring.schema import TurnRecord
@@ -22,6 +23,11 @@ class TurnLogSink:
         self._queue: asyncio.Queue[TurnRecord] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnlog")
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[TurnRecord], None]] = []
+
+    def add_listener(self, listener: Callable[[TurnRecord], None]) -> None:
+        """Call ``listener`` with every submitted record (metrics); it must be quick."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         """Create the table and start the writer task."""
@@ -31,6 +37,11 @@ class TurnLogSink:
     def submit(self, record: TurnRecord) -> None:
         """Queue a record; returns at once."""
         self._queue.put_nowait(record)
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:  # noqa: BLE001 - a listener must never lose a turn
+                log.exception("turn listener failed")
 
     async def flush(self) -> None:
         """Wait until every queued record is written."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from bot.appkeys import SINK
 from bot.channels.body import read_json
+from monitoring.metrics import METRICS
 
 
 class Feedback(BaseModel):
@@ -28,6 +29,7 @@ async def feedback(request: web.Request) -> web.Response:
     found = await sink.run_sync(sink.turn_log.set_feedback, body.conversation_id, body.turn_id, score)
     if not found:
         raise web.HTTPNotFound(reason="Unknown turn")
+    request.app[METRICS].observe_feedback(body.value)
     return web.json_response({"ok": True})
 
 

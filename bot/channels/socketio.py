@@ -7,9 +7,9 @@ Wire protocol, compatible with Rasa's ``SocketIOInput`` with ``session_persisten
 * ``user_uttered`` ``{"message", "session_id", "customData"?}`` → one ``bot_uttered`` per bot
   message, to every socket of the session, in Rasa's shapes (``text``, ``quick_replies``,
   ``attachment``). Shopbot's extras (``turn_id``, ``sender``) travel in the message's
-  ``metadata``, which rasa-webchat strips before it picks a renderer. The acknowledgement is
-  ``{"ok": true, "turn_id", "count"}`` so a client knows the turn is over even when the bot
-  stays silent (a person has taken over).
+  ``metadata``, which rasa-webchat strips before it picks a renderer. The acknowledgement,
+  ``{"ok": true, "turn_id", "count"}`` (``count`` ``bot_uttered`` events were sent), tells a
+  client the turn is over even when the bot stays silent (a person has taken over).
 * Bad input → an ``error`` event ``{"code", "message"}`` (and the same in the acknowledgement).
 
 Shopbot's own events: ``history_request`` → ``history`` (the transcript from the turn log),
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "socketio"
 SOCKETIO_PATH = "/socket.io/"
 CLIENT_PATH = "/vendor/socket.io.min.js"
+STATUS_PATH = "/webhooks/socketio/"
 MAX_METADATA_CHARS = 4000
 HISTORY_MAX_TURNS = 200
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
@@ -80,7 +81,8 @@ def _custom_payload(custom: dict[str, Any]) -> dict[str, Any]:
     """Product cards become a generic template (a carousel); anything else stays custom JSON."""
     if custom.get("type") == "products" and isinstance(custom.get("products"), list):
         elements = [_element(p) for p in custom["products"] if isinstance(p, dict)]
-        return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}}
+        payload = {"template_type": "generic", "elements": elements}
+        return {"attachment": {"type": "template", "payload": payload}}
     if custom.get("type") == "image" and isinstance(custom.get("src"), str):
         return {"attachment": {"type": "image", "payload": {"src": custom["src"]}}}
     return {"custom": custom}
@@ -89,11 +91,8 @@ def _custom_payload(custom: dict[str, Any]) -> dict[str, Any]:
 def _element(card: dict[str, Any]) -> dict[str, Any]:
     # rasa-webchat's carousel reads title/subtitle/buttons; the card's own fields ride along.
     price = card.get("price")
-    subtitle = " · ".join(
-        part
-        for part in (f"£{price:.2f}" if isinstance(price, int | float) else "", str(card.get("category") or ""))
-        if part
-    )
+    parts = (f"£{price:.2f}" if isinstance(price, int | float) else "", str(card.get("category") or ""))
+    subtitle = " · ".join(p for p in parts if p)
     return {**card, "title": str(card.get("name") or ""), "subtitle": subtitle, "buttons": []}
 
 
@@ -221,7 +220,7 @@ class SocketIOChannel:
         self.on_turn: TurnCallback | None = None
         self._app: web.Application | None = None
         self._sessions: dict[str, str] = {}  # socket id → session id
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # with its number of users
         self._register()
 
     def attach(self, app: web.Application) -> None:
@@ -237,6 +236,7 @@ class SocketIOChannel:
             return web.FileResponse(client, headers=headers)
 
         app.router.add_get(CLIENT_PATH, client_js)
+        app.router.add_get(STATUS_PATH, status)
         app.on_shutdown.append(self._shutdown)
 
     async def send(
@@ -298,10 +298,10 @@ class SocketIOChannel:
         except Exception:  # noqa: BLE001 - the socket stays up; the shopper gets an error event
             log.exception("socket.io turn failed for %s", session)
             return await self._fail(sid, ShopbotError("internal error"))
-        for message in result.messages:
-            for payload in to_socketio(message, turn_id=result.turn_id):
-                await self.sio.emit("bot_uttered", payload, room=session)
-        return {"ok": True, "turn_id": result.turn_id, "count": len(result.messages)}
+        payloads = [p for m in result.messages for p in to_socketio(m, turn_id=result.turn_id)]
+        for payload in payloads:
+            await self.sio.emit("bot_uttered", payload, room=session)
+        return {"ok": True, "turn_id": result.turn_id, "count": len(payloads)}
 
     async def _on_history_request(self, sid: str, *args: Any) -> dict[str, Any]:
         session = self._sessions.get(sid)
@@ -331,13 +331,18 @@ class SocketIOChannel:
 
     async def _run(self, turn: TurnInput) -> TurnResult:
         # One turn at a time per conversation: slot memory is read at the start and written at the end.
-        lock = self._locks.setdefault(turn.conversation_id, asyncio.Lock())
+        key = turn.conversation_id
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
         try:
             async with lock:
                 result: TurnResult = await self._application[PIPELINE].run(turn)
         finally:
-            if not lock.locked():
-                self._locks.pop(turn.conversation_id, None)
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
         if self.on_turn is not None:
             try:
                 await self.on_turn(turn, result)
@@ -369,6 +374,11 @@ class SocketIOChannel:
         for sid in list(self._sessions):
             await self.sio.disconnect(sid)
         await self.sio.shutdown()
+
+
+async def status(request: web.Request) -> web.Response:
+    """Channel health, as Rasa's socket.io blueprint answers it."""
+    return web.json_response({"status": "ok"})
 
 
 def _recent(turn_log: Any, session: str) -> list[TurnRecord]:

@@ -50,7 +50,8 @@ class HandoffDesk:
         self.policy = policy
         self.sentiment_scorer = sentiment
         self.push: ShopperPush | None = None
-        self.on_change: Callable[[], Any] | None = None
+        # Told of every queue change with the handoff and the counts per state (metrics).
+        self.on_change: Callable[[str, Handoff, dict[str, int]], None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -152,7 +153,7 @@ class HandoffDesk:
     async def _event(self, kind: str, handoff: Handoff, **extra: Any) -> None:
         await self.hub.broadcast({"type": kind, "handoff": handoff.to_json(), **extra})
         if self.on_change is not None:
-            self.on_change()
+            self.on_change(kind, handoff, await self.counts())
 
 
 def human_record(handoff: Handoff, message: BotMessage, *, sender: str, staff: str, event: str) -> TurnRecord:

@@ -36,6 +36,10 @@ async def test_asking_for_a_person_queues_the_conversation(client: TestClient, l
     assert mine["reason"] == "requested" and mine["assignee"] is None
     assert mine["waiting_s"] >= 0 and "person" in mine["last_message"]
     assert await queue(client, staff, "assigned") == []
+    metrics = await (await client.get("/metrics")).text()
+    assert 'shopbot_handoffs_total{reason="requested"} 2.0' in metrics
+    assert "shopbot_handoff_queue_length 2.0" in metrics
+    assert 'shopbot_handoffs_current{state="pending"} 2.0' in metrics
 
 
 async def test_bot_is_silent_until_resolved_and_every_message_is_logged(
