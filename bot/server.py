@@ -14,7 +14,7 @@ from actions.runner import make_runner
 from actions.services import ShopServices
 from bot import appkeys as K
 from bot.auth import routes as auth_routes
-from bot.auth.middleware import auth_middleware
+from bot.auth.middleware import auth_middleware, current_user
 from bot.auth.service import auth_ctx
 from bot.channels import feedback, rest
 from bot.dialogue.handlers import RouteHandlers
@@ -34,6 +34,7 @@ from bot.inference import BatchingEncoder, BatchingRouter
 from bot.middleware import cors_middleware, error_middleware
 from bot.settings import Settings
 from monitoring import metrics as prometheus
+from monitoring import review_api
 from monitoring.flags import FlagThresholds
 from monitoring.metrics import METRICS, ShopbotMetrics
 from monitoring.sink import TurnLogSink
@@ -196,6 +197,10 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def _reviewer(request: web.Request) -> str:
+    return current_user(request).username
+
+
 async def health(request: web.Request) -> web.Response:
     """Liveness plus the versions of the loaded models and indexes."""
     pipeline = request.app.get(K.PIPELINE)
@@ -240,6 +245,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             generator_ctx(generator),
             actions_ctx,
             sink_ctx,
+            review_api.review_ctx,
             desk_ctx,
             pipeline_ctx,
             auth_ctx,
@@ -248,6 +254,8 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     auth_routes.add_routes(app)
     handoff_api.add_routes(app)
     prometheus.add_routes(app)
+    review_api.add_routes(app)
+    app[review_api.REVIEWER_OF] = _reviewer
     rest.add_routes(app)
     feedback.add_routes(app)
     app.router.add_get("/health", health)

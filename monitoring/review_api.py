@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.appkeys import SETTINGS, SINK
 from bot.auth.guard import Role, requires
+from bot.auth.openapi import operation
 from bot.channels.body import read_json
 from bot.errors import BadRequest, NotFound
 from monitoring.export import CSV_COLUMNS, _cell
@@ -415,3 +416,29 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": {"description": "{since, until, bucket_seconds, total, buckets}"}, **_ERRORS},
     },
 }
+
+
+def _describe() -> None:
+    """Attach each route's OpenAPI description (from ``OPERATIONS``) to its handler."""
+    handlers = {
+        ("GET", "/api/turns"): list_turns,
+        ("GET", "/api/turns/export"): export_turns,
+        ("GET", "/api/turns/{turn_id}"): get_turn,
+        ("POST", "/api/turns/{turn_id}/review"): review_turn,
+        ("GET", "/api/stats"): get_stats,
+    }
+    for key, handler in handlers.items():
+        spec = OPERATIONS[key]
+        extra = {int(code): r["description"] for code, r in spec["responses"].items()
+                 if code not in ("200", "201", "400", "401", "403")}
+        operation(
+            spec["summary"],
+            request_body=ReviewBody if key[0] == "POST" else None,
+            status=201 if key[0] == "POST" else 200,
+            responses=extra,
+            tags=("review",),
+            parameters=[p for p in spec.get("parameters", []) if p["in"] == "query"],
+        )(handler)
+
+
+_describe()

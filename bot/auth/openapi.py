@@ -7,7 +7,7 @@ router and roles from ``@requires``, so the document cannot drift from what is s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -52,6 +52,8 @@ class Operation:
     status: int = 200
     responses: Mapping[int, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # Query parameters written out as OpenAPI parameter objects (besides ``query``).
+    parameters: tuple[Mapping[str, Any], ...] = ()
 
 
 def operation(
@@ -64,13 +66,15 @@ def operation(
     status: int = 200,
     responses: Mapping[int, str] | None = None,
     tags: tuple[str, ...] = (),
+    parameters: Sequence[Mapping[str, Any]] = (),
 ) -> Callable[[H], H]:
     """Describe an ``/api/`` handler: bodies as pydantic models (or JSON Schema dicts).
 
     ``responses`` adds statuses beyond the success one with their descriptions; 400, 401
     and 403 are added where they apply.
     """
-    op = Operation(summary, description, request_body, query, response, status, dict(responses or {}), tags)
+    op = Operation(summary, description, request_body, query, response, status, dict(responses or {}), tags,
+                   tuple(parameters))
 
     def mark(handler: H) -> H:
         setattr(handler, OPERATION_ATTR, op)
@@ -176,7 +180,7 @@ def _operation_object(method: str, path: str, handler: Any, schemas: _Schemas) -
         obj["description"] = op.description
     if described(handler) is None:
         obj["x-shopbot-undocumented"] = True
-    if params := _parameters(path, op.query):
+    if params := [*_parameters(path, op.query), *(dict(p) for p in op.parameters)]:
         obj["parameters"] = params
     if op.request_body is not None:
         body = schemas.ref(op.request_body)

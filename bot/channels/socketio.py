@@ -371,8 +371,12 @@ class SocketIOChannel:
         return {"ok": False, "error": error}
 
     async def _shutdown(self, app: web.Application) -> None:
-        for sid in list(self._sessions):
-            await self.sio.disconnect(sid)
+        # aiohttp waits for open WebSocket handlers on shutdown, and engine.io's only end on a
+        # ping timeout (45 s). Telling each client to go (they reconnect to the next server) and
+        # ending its writer closes the WebSocket now; engine.io has no public call for that.
+        for socket in list(self.sio.eio.sockets.values()):
+            await socket.close(wait=False)
+            socket.queue.put_nowait(None)
         await self.sio.shutdown()
 
 
