@@ -17,6 +17,7 @@ from bot.auth import routes as auth_routes
 from bot.auth.middleware import auth_middleware, current_user
 from bot.auth.service import auth_ctx
 from bot.channels import feedback, rest
+from bot.channels.socketio import SOCKETIO, SocketIOChannel
 from bot.dialogue.handlers import RouteHandlers
 from bot.dialogue.memory import InProcessMemory
 from bot.dialogue.pipeline import TurnPipeline
@@ -92,7 +93,7 @@ async def router_ctx(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         router.close()
         raise
-    if not await _in_thread(is_current, settings.router_dir, load_entries(settings)):
+    if not await _in_thread(lambda: is_current(settings.router_dir, load_entries(settings))):
         log.warning("the router was trained on other knowledge: run `shopbot train`")
     app[K.ROUTER] = router
     yield
@@ -152,6 +153,11 @@ async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
         sentiment=VaderSentiment(settings.negative_sentiment_threshold),
     )
     await desk.start()
+    channel = app.get(SOCKETIO)
+    if channel is not None:
+        # Staff replies and typing reach the shopper's widget the moment they are sent.
+        desk.push = channel
+        channel.on_typing = desk.shopper_typing
     desk.on_change = partial(_handoff_metrics, app[METRICS])
     counts = await desk.counts()
     app[METRICS].set_handoffs(counts)
@@ -257,6 +263,9 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     review_api.add_routes(app)
     app[review_api.REVIEWER_OF] = _reviewer
     rest.add_routes(app)
+    channel = SocketIOChannel(settings)
+    channel.attach(app)
+    app[SOCKETIO] = channel
     feedback.add_routes(app)
     app.router.add_get("/health", health)
     _add_static(app, settings)

@@ -43,12 +43,16 @@ class KnowledgeBase:
         return entry is not None and entry.answer is None
 
 
-def load_entries(settings: Settings) -> list[KnowledgeEntry]:
-    """FAQ entries followed by the routing intents."""
+def load_entries(settings: Settings, *, with_changes: bool = True) -> list[KnowledgeEntry]:
+    """FAQ entries, then the routing intents, with the auditors' promoted changes applied."""
     entries = load_knowledge(settings.faq_path)
     if settings.intents_path.exists():
         entries += load_knowledge(settings.intents_path)
-    return entries
+    if not with_changes:
+        return entries
+    from retrieval.corrections import apply_changes, stored_changes
+
+    return apply_changes(entries, stored_changes(settings.resolved_database_url()))
 
 
 def _phrasings(entries: Sequence[KnowledgeEntry]) -> tuple[list[str], list[str]]:

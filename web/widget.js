@@ -1,8 +1,11 @@
 /*
  * Shopbot chat widget. Embed with one tag on any page:
  *   <script src="http://HOST:8080/widget.js" defer></script>
- * Optional attributes: data-title (panel heading), data-customer-id (sent as metadata.customer_id).
- * Plain JS, no build step, no external resources. Server text is only ever set via textContent.
+ * Optional attributes: data-title (panel heading), data-customer-id (sent as metadata.customer_id),
+ * data-language (sent as metadata.language), data-transport="rest" (Rasa's REST channel instead
+ * of the default socket.io channel, which also brings staff replies, typing and history sync).
+ * Plain JS, no build step; the only other resource is the socket.io client from the same server.
+ * Server text is only ever set via textContent.
  */
 (function () {
   "use strict";
@@ -12,6 +15,13 @@
   const VERSION = "1";
   const HISTORY_LIMIT = 80; // entries kept in localStorage; older ones drop off
   const MAX_MESSAGE_CHARS = 2000; // matches Settings.max_message_chars
+  const CONNECT_WAIT_MS = 5000; // how long a message waits for the socket before it fails
+  const ANSWER_WAIT_MS = 90000; // a slow generated answer on a busy server still arrives
+  const TYPING_IDLE_MS = 1500; // the shopper counts as typing until this long after a key
+  const STAFF_TYPING_MS = 30000; // a staff "typing" that is never turned off fades after this
+  const STAFF_LABEL = "Shop assistant (person)";
+  const HANDOFF_PAYLOAD = "/handoff";
+  const HANDOFF_LABEL = "Talk to a person";
   const SVG_NS = "http://www.w3.org/2000/svg";
   const ICONS = {
     chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z",
@@ -28,12 +38,22 @@
     origin: new URL(script ? script.src : location.href, location.href).origin,
     title: (script && script.dataset.title) || "Shop assistant",
     customerId: (script && script.dataset.customerId) || "",
+    language: (script && script.dataset.language) || "",
+    transport: script && script.dataset.transport === "rest" ? "rest" : "socket",
   };
   const price = new Intl.NumberFormat("en-GB", { style: "currency", currency: "GBP" });
 
   function findOwnScript() {
     const all = document.querySelectorAll('script[src*="widget.js"]');
     return all.length ? all[all.length - 1] : null;
+  }
+
+  /** Metadata sent with every message (Rasa's REST `metadata`, rasa-webchat's `customData`). */
+  function customData() {
+    const data = {};
+    if (config.customerId) data.customer_id = config.customerId;
+    if (config.language) data.language = config.language;
+    return data;
   }
 
   // ---------------------------------------------------------------- storage
@@ -88,44 +108,219 @@
     }
   }
 
+  async function postJson(origin, path, payload) {
+    let res;
+    try {
+      res = await fetch(origin + path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(payload),
+      });
+    } catch (err) {
+      throw new TransportError("network", 0, "network_error");
+    }
+    const body = await res.json().catch(() => null);
+    if (!res.ok) {
+      const error = (body && body.error) || {};
+      throw new TransportError(String(error.message || res.statusText), res.status, error.code);
+    }
+    return { res: res, body: body };
+  }
+
   /**
-   * Rasa REST transport. The whole wire protocol lives here so a socket.io transport
-   * can replace it: anything with send(text) -> Promise<{messages, turnId}> and
-   * feedback(turnId, value) -> Promise works.
+   * Rasa REST transport. A transport has send(text) -> Promise<{messages, turnId}>,
+   * feedback(turnId, value) -> Promise, typing(on) and reset(sender); a socket transport
+   * also pushes messages, typing and history through the `events` given to it.
    */
   function createRestTransport(origin, getSender) {
-    async function postJson(path, payload) {
-      let res;
-      try {
-        res = await fetch(origin + path, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify(payload),
-        });
-      } catch (err) {
-        throw new TransportError("network", 0, "network_error");
-      }
-      const body = await res.json().catch(() => null);
-      if (!res.ok) {
-        const error = (body && body.error) || {};
-        throw new TransportError(String(error.message || res.statusText), res.status, error.code);
-      }
-      return { res: res, body: body };
-    }
-
     return {
+      kind: "rest",
+      start() {},
       async send(text) {
-        const metadata = config.customerId ? { customer_id: config.customerId } : {};
-        const out = await postJson("/webhooks/rest/webhook", {
+        const out = await postJson(origin, "/webhooks/rest/webhook", {
           sender: getSender(),
           message: text,
-          metadata: metadata,
+          metadata: customData(),
         });
         if (!Array.isArray(out.body)) throw new TransportError("bad reply", out.res.status, "bad_reply");
         return { messages: out.body, turnId: out.res.headers.get("X-Shopbot-Turn-Id") || "" };
       },
-      async feedback(turnId, value) {
-        await postJson("/feedback", { conversation_id: getSender(), turn_id: turnId, value: value });
+      feedback(turnId, value) {
+        return postJson(origin, "/feedback", { conversation_id: getSender(), turn_id: turnId, value: value });
+      },
+      typing() {},
+      reset() {},
+    };
+  }
+
+  /** Loads the vendored socket.io client without taking over a page's own `window.io`. */
+  function loadSocketClient(origin) {
+    return new Promise((resolve, reject) => {
+      const had = Object.prototype.hasOwnProperty.call(window, "io");
+      const previous = window.io;
+      const tag = document.createElement("script");
+      tag.src = origin + "/vendor/socket.io.min.js";
+      tag.async = true;
+      tag.addEventListener("load", () => {
+        const io = window.io;
+        if (had) window.io = previous;
+        else delete window.io;
+        tag.remove();
+        if (typeof io === "function") resolve(io);
+        else reject(new TransportError("socket.io client unavailable", 0, "network_error"));
+      });
+      tag.addEventListener("error", () => {
+        tag.remove();
+        reject(new TransportError("socket.io client unavailable", 0, "network_error"));
+      });
+      document.head.append(tag);
+    });
+  }
+
+  /** The bot_uttered payload without Shopbot's extras, plus who sent it and for which turn. */
+  function readUttered(payload) {
+    const meta = payload.metadata && typeof payload.metadata === "object" ? payload.metadata : {};
+    const message = {};
+    for (const [key, value] of Object.entries(payload)) {
+      if (key !== "metadata" && key !== "turn_id" && key !== "sender") message[key] = value;
+    }
+    const sender = meta.sender === "staff" || payload.sender === "staff" ? "staff" : "bot";
+    const turnId = String(meta.turn_id || payload.turn_id || "");
+    return { message: message, sender: sender, turnId: turnId };
+  }
+
+  /**
+   * Rasa socket.io transport (rasa-webchat's protocol): session_request with the stored id on
+   * every (re)connect, then history_request. `events`: push({message, sender, turnId}),
+   * typing(on), history({session_id, entries}), session(id).
+   */
+  function createSocketTransport(origin, getSender, events) {
+    let socket = null;
+    let ready = null; // the client script, loaded once
+    let confirmed = false;
+    let inflight = null; // {buffer, resolve, reject}: one message at a time (the send button waits)
+    const waiters = new Set();
+
+    function start() {
+      ready = loadSocketClient(origin).then((io) => {
+        socket = io(origin, {
+          path: "/socket.io/",
+          transports: ["websocket", "polling"],
+          tryAllTransports: true,
+          reconnectionDelayMax: 4000,
+          timeout: CONNECT_WAIT_MS * 2, // a stalled connection attempt is given up after this
+        });
+        socket.on("connect", () => socket.emit("session_request", { session_id: getSender() }));
+        socket.on("session_confirm", onConfirm);
+        socket.on("bot_uttered", onUttered);
+        socket.on("history", (history) => history && events.history(history));
+        socket.on("typing", (data) => events.typing(Boolean(data && data.typing)));
+        socket.on("disconnect", onDisconnect);
+        return socket;
+      });
+      return ready;
+    }
+
+    function onConfirm(data) {
+      const id = typeof data === "string" ? data : data && data.session_id;
+      if (typeof id !== "string" || !id) return;
+      if (id !== getSender()) events.session(id);
+      confirmed = true;
+      for (const wake of waiters) wake();
+      socket.emit("history_request", { session_id: id });
+    }
+
+    function onUttered(payload) {
+      if (!payload || typeof payload !== "object") return;
+      const item = readUttered(payload);
+      if (inflight && item.sender === "bot") inflight.buffer.push(item);
+      else events.push(item);
+    }
+
+    function onDisconnect() {
+      confirmed = false;
+      if (inflight) inflight.reject(new TransportError("network", 0, "network_error"));
+    }
+
+    /** Resolves once the session is confirmed; a dropped socket is asked to reconnect now. */
+    async function connected() {
+      if (!ready) start();
+      try {
+        await ready;
+      } catch (err) {
+        throw new TransportError("network", 0, "network_error");
+      }
+      if (socket.connected && confirmed) return;
+      if (!socket.connected) {
+        // A fresh attempt now, rather than after the back-off wait or a stalled attempt.
+        socket.disconnect();
+        socket.connect();
+      }
+      await new Promise((resolve, reject) => {
+        const wake = () => {
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(wake);
+          reject(new TransportError("network", 0, "network_error"));
+        }, CONNECT_WAIT_MS);
+        waiters.add(wake);
+      });
+    }
+
+    function settle(turnId, buffer) {
+      const mine = [];
+      for (const item of buffer) {
+        if (item.turnId === turnId) mine.push(item.message);
+        else events.push(item); // another tab's turn in the same conversation
+      }
+      return mine;
+    }
+
+    return {
+      kind: "socket",
+      start: start,
+      async send(text) {
+        await connected();
+        const buffer = [];
+        let ack;
+        try {
+          ack = await new Promise((resolve, reject) => {
+            inflight = { buffer: buffer, resolve: resolve, reject: reject };
+            const data = { message: text, session_id: getSender(), customData: customData() };
+            socket.timeout(ANSWER_WAIT_MS).emit("user_uttered", data, (err, reply) => {
+              if (err) reject(new TransportError("no answer in time", 504, "timeout"));
+              else resolve(reply);
+            });
+          });
+        } catch (err) {
+          settle(null, buffer);
+          throw err;
+        } finally {
+          inflight = null;
+        }
+        if (!ack || ack.ok !== true) {
+          settle(null, buffer);
+          const error = (ack && ack.error) || {};
+          const status = error.code === "payload_too_large" ? 413 : 400;
+          throw new TransportError(String(error.message || "rejected"), status, error.code);
+        }
+        const turnId = String(ack.turn_id || "");
+        return { messages: settle(turnId, buffer), turnId: turnId };
+      },
+      feedback(turnId, value) {
+        return postJson(origin, "/feedback", { conversation_id: getSender(), turn_id: turnId, value: value });
+      },
+      typing(on) {
+        if (socket && socket.connected && confirmed) {
+          socket.emit("user_typing", { session_id: getSender(), typing: on });
+        }
+      },
+      reset(sender) {
+        confirmed = false;
+        if (socket && socket.connected) socket.emit("session_request", { session_id: sender });
       },
     };
   }
@@ -190,6 +385,7 @@
       autocomplete: "off",
       maxlength: String(MAX_MESSAGE_CHARS),
       placeholder: "Ask about products, orders, delivery…",
+      oninput: handlers.input,
     });
     const sendButton = el("button", { type: "submit", class: "sb-send", "aria-label": "Send" }, [
       icon("send"),
@@ -202,7 +398,7 @@
     const handoff = el(
       "button",
       { type: "button", class: "sb-handoff", onclick: handlers.handoff },
-      [icon("person"), "Talk to a person"]
+      [icon("person"), HANDOFF_LABEL]
     );
     const header = el("header", { class: "sb-header" }, [
       el("h2", { class: "sb-title", id: "sb-title" }, config.title),
@@ -237,26 +433,57 @@
     ]);
   }
 
+  /** One bot (or staff) turn. Messages come in Rasa's REST shapes or its socket.io shapes. */
   function renderBotTurn(entry, handlers) {
-    const group = el("div", { class: "sb-msg sb-msg--bot" }, [visuallyHidden("Assistant: ")]);
+    const staff = entry.sender === "staff";
+    const group = el("div", { class: "sb-msg sb-msg--bot" + (staff ? " sb-msg--staff" : "") }, [
+      staff ? el("span", { class: "sb-sender" }, STAFF_LABEL) : visuallyHidden("Assistant: "),
+    ]);
     for (const message of entry.messages) {
       if (typeof message.text === "string" && message.text) {
         group.append(el("p", { class: "sb-bubble" }, message.text));
       }
+      const image = imageOf(message);
+      if (image) group.append(el("img", { class: "sb-image", src: image, alt: "", loading: "lazy" }));
       const products = productsOf(message);
       if (products.length) group.append(renderProducts(products));
-      if (Array.isArray(message.buttons) && message.buttons.length) {
-        group.append(renderButtons(message.buttons, handlers));
-      }
+      const buttons = buttonsOf(message);
+      if (buttons.length) group.append(renderButtons(buttons, handlers));
     }
-    if (entry.turnId) group.append(renderFeedback(entry, handlers));
+    if (entry.turnId && !staff) group.append(renderFeedback(entry, handlers));
     return group;
   }
 
+  function buttonsOf(message) {
+    const buttons = Array.isArray(message.buttons) ? message.buttons : message.quick_replies;
+    return Array.isArray(buttons) ? buttons : [];
+  }
+
+  /** Product cards: Rasa REST `custom` {type: "products"} or a socket.io generic template. */
   function productsOf(message) {
     const custom = message.custom;
-    if (!custom || custom.type !== "products" || !Array.isArray(custom.products)) return [];
-    return custom.products.filter((p) => p && typeof p === "object");
+    if (custom && custom.type === "products" && Array.isArray(custom.products)) {
+      return custom.products.filter((p) => p && typeof p === "object");
+    }
+    const attachment = message.attachment;
+    const payload = attachment && attachment.type === "template" ? attachment.payload : null;
+    if (!payload || payload.template_type !== "generic" || !Array.isArray(payload.elements)) return [];
+    return payload.elements
+      .filter((e) => e && typeof e === "object")
+      .map((e) => ({ name: e.name || e.title, price: e.price, category: e.category, stock_code: e.stock_code }));
+  }
+
+  /** Only http(s) images: a server-sent `javascript:` or `data:` URL is never loaded. */
+  function imageOf(message) {
+    const attachment = message.attachment;
+    const src = attachment && attachment.type === "image" && attachment.payload && attachment.payload.src;
+    if (typeof src !== "string") return "";
+    try {
+      const url = new URL(src, config.origin);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
+    } catch (err) {
+      return "";
+    }
   }
 
   function renderProducts(products) {
@@ -327,12 +554,12 @@
     return bar;
   }
 
-  function renderTyping() {
+  function renderTyping(who) {
     return el("div", { class: "sb-msg sb-msg--bot sb-typing", role: "status" }, [
       el("span", { class: "sb-bubble sb-dots", "aria-hidden": "true" }, [
         el("span"), el("span"), el("span"),
       ]),
-      visuallyHidden("Assistant is typing…"),
+      visuallyHidden(who + " is typing…"),
     ]);
   }
 
@@ -353,20 +580,72 @@
     ]);
   }
 
+  /** JSON with sorted keys, so the same content always compares equal. */
+  function stable(value) {
+    if (Array.isArray(value)) return "[" + value.map(stable).join(",") + "]";
+    if (value && typeof value === "object") {
+      return "{" + Object.keys(value).sort().map((k) => JSON.stringify(k) + ":" + stable(value[k])).join(",") + "}";
+    }
+    return JSON.stringify(value === undefined ? null : value);
+  }
+
+  function signature(entries) {
+    return stable(entries.map((e) => [e.kind, e.text || "", e.turnId || "", e.sender || "bot",
+      e.feedback || "", e.messages || []]));
+  }
+
+  /** A server transcript entry as a stored entry; this device's labels and thumbs win. */
+  function fromServer(entry, local) {
+    if (!entry || typeof entry !== "object") return null;
+    const turnId = typeof entry.turn_id === "string" ? entry.turn_id : "";
+    if (entry.kind === "user" && typeof entry.text === "string") {
+      const mine = local.find((e) => e.kind === "user" && turnId && e.turnId === turnId);
+      const text = mine ? mine.text : entry.text === HANDOFF_PAYLOAD ? HANDOFF_LABEL : entry.text;
+      return { kind: "user", text: text, turnId: turnId };
+    }
+    if (entry.kind !== "bot" || !Array.isArray(entry.messages)) return null;
+    const mine = local.find((e) => e.kind === "bot" && turnId && e.turnId === turnId);
+    return {
+      kind: "bot",
+      sender: entry.sender === "staff" ? "staff" : "bot",
+      turnId: turnId,
+      messages: entry.messages.filter((m) => m && typeof m === "object"),
+      feedback: entry.feedback || (mine && mine.feedback) || "",
+    };
+  }
+
   // ----------------------------------------------------------------- widget
 
   function mount() {
     const store = createStore();
     let state = store.load();
     let pending = false;
+    let staffTyping = null; // the indicator node while a staff member writes
+    let staffTypingTimer = null;
+    let typingSent = false;
+    let typingTimer = null;
+    const nodes = new WeakMap(); // entry → its node, to redraw a turn that grows
     const feedbackInFlight = new WeakSet(); // kept off the entries so it never reaches storage
-    const transport = createRestTransport(config.origin, () => state.sender);
+    const getSender = () => state.sender;
+    const rest = () => createRestTransport(config.origin, getSender);
+    let transport = config.transport === "rest"
+      ? rest()
+      : createSocketTransport(config.origin, getSender, {
+        push: pushMessage,
+        typing: showStaffTyping,
+        history: applyHistory,
+        session: (id) => {
+          state.sender = id;
+          persist();
+        },
+      });
 
     const handlers = {
       toggle: () => setOpen(!state.open, true),
       close: () => setOpen(false, true),
       submit: onSubmit,
-      handoff: () => say("/handoff", "Talk to a person"),
+      input: onInput,
+      handoff: () => say(HANDOFF_PAYLOAD, HANDOFF_LABEL),
       reset: resetConversation,
       keydown: (event) => {
         if (event.key === "Escape") setOpen(false, true);
@@ -390,11 +669,25 @@
     root.append(sheet, frame);
     document.body.append(host);
 
-    for (const entry of state.entries) shell.log.append(renderEntry(entry));
+    renderAll();
     setOpen(state.open, false);
+    const started = transport.start();
+    if (started) {
+      // No socket.io client (blocked script, CSP, AMD loader on the page): fall back to REST.
+      started.catch(() => {
+        transport = rest();
+      });
+    }
 
     function renderEntry(entry) {
-      return entry.kind === "user" ? renderUser(entry) : renderBotTurn(entry, handlers);
+      const node = entry.kind === "user" ? renderUser(entry) : renderBotTurn(entry, handlers);
+      nodes.set(entry, node);
+      return node;
+    }
+
+    function renderAll() {
+      shell.log.replaceChildren(...state.entries.map(renderEntry));
+      shell.log.scrollTop = shell.log.scrollHeight;
     }
 
     function persist() {
@@ -410,7 +703,52 @@
 
     function showNode(node) {
       shell.log.append(node);
+      if (staffTyping && node !== staffTyping) shell.log.append(staffTyping); // stays last
       shell.log.scrollTop = shell.log.scrollHeight;
+    }
+
+    /** A message the server pushed: a staff reply, or a turn sent from another tab. */
+    function pushMessage(item) {
+      if (item.sender === "staff") showStaffTyping(false);
+      const last = state.entries[state.entries.length - 1];
+      if (last && last.kind === "bot" && item.turnId && last.turnId === item.turnId) {
+        last.messages.push(item.message);
+        persist();
+        const old = nodes.get(last);
+        if (old) old.replaceWith(renderEntry(last));
+        return;
+      }
+      append({ kind: "bot", sender: item.sender, turnId: item.turnId, messages: [item.message], feedback: "" });
+    }
+
+    function showStaffTyping(on) {
+      clearTimeout(staffTypingTimer);
+      if (!on) {
+        if (staffTyping) staffTyping.remove();
+        staffTyping = null;
+        return;
+      }
+      if (!staffTyping) {
+        staffTyping = renderTyping(STAFF_LABEL);
+        staffTyping.classList.add("sb-typing--staff");
+        showNode(staffTyping);
+      }
+      staffTypingTimer = setTimeout(() => showStaffTyping(false), STAFF_TYPING_MS);
+    }
+
+    /** The server's transcript is the record: it brings turns from other devices and staff. */
+    function applyHistory(history) {
+      if (!Array.isArray(history.entries) || history.session_id !== state.sender) return;
+      if (pending) return; // a turn in flight; the next connect syncs again
+      const entries = history.entries
+        .map((entry) => fromServer(entry, state.entries))
+        .filter(Boolean)
+        .slice(-HISTORY_LIMIT);
+      if (signature(entries) === signature(state.entries)) return;
+      state.entries = entries;
+      persist();
+      renderAll();
+      if (staffTyping) shell.log.append(staffTyping);
     }
 
     function setOpen(open, moveFocus) {
@@ -434,24 +772,47 @@
       shell.panel.setAttribute("aria-busy", String(busy));
     }
 
+    /** Tells the shop the shopper is typing, once per burst of keys (debounced). */
+    function onInput() {
+      clearTimeout(typingTimer);
+      if (!shell.input.value.trim()) {
+        stopTyping();
+        return;
+      }
+      if (!typingSent) {
+        typingSent = true;
+        transport.typing(true);
+      }
+      typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+    }
+
+    function stopTyping() {
+      clearTimeout(typingTimer);
+      if (!typingSent) return;
+      typingSent = false;
+      transport.typing(false);
+    }
+
     function onSubmit(event) {
       event.preventDefault();
       const text = shell.input.value.trim();
       if (!text || pending) return;
       shell.input.value = "";
+      stopTyping();
       say(text, text);
     }
 
     /** Show `label` as the user's bubble and send `text` (a payload may differ from its title). */
     function say(text, label) {
       if (pending) return;
-      append({ kind: "user", text: label || text });
-      deliver(text);
+      const entry = { kind: "user", text: label || text, turnId: "" };
+      append(entry);
+      deliver(text, entry);
     }
 
-    async function deliver(text) {
+    async function deliver(text, entry) {
       setBusy(true);
-      const typing = renderTyping();
+      const typing = renderTyping("Assistant");
       showNode(typing);
       let reply = null;
       let failure = null;
@@ -464,12 +825,14 @@
       typing.remove();
       setBusy(false);
       if (reply) {
+        entry.turnId = reply.turnId; // ties the label shown here to the server's transcript
         const messages = reply.messages.filter((m) => m && typeof m === "object");
         if (messages.length) append({ kind: "bot", turnId: reply.turnId, messages: messages, feedback: "" });
+        else persist();
       } else {
         const bubble = renderError(failure, () => {
           bubble.remove();
-          if (!pending) deliver(text);
+          if (!pending) deliver(text, entry);
         });
         showNode(bubble);
       }
@@ -502,6 +865,8 @@
     function resetConversation() {
       state = { sender: newSenderId(), entries: [], open: true };
       persist();
+      showStaffTyping(false);
+      transport.reset(state.sender);
       shell.log.replaceChildren();
       shell.input.focus();
     }
@@ -511,12 +876,16 @@
       close: () => setOpen(false, true),
       reset: resetConversation,
       send: (text) => say(String(text), String(text)),
+      transport: () => transport.kind,
     };
   }
 
   function start() {
     const api = mount();
-    window.Shopbot = Object.assign({ version: VERSION, createRestTransport: createRestTransport }, api);
+    window.Shopbot = Object.assign(
+      { version: VERSION, createRestTransport: createRestTransport, createSocketTransport: createSocketTransport },
+      api
+    );
   }
 
   window.Shopbot = { version: VERSION }; // claim the slot now so a second copy bails out early

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.generation.service import GenerationService
 from bot.inference import BatchingEncoder
 from monitoring.flags import grounding
 from monitoring.schema import Hit, Route
+from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.routing import RoutingScores
 
@@ -69,6 +70,8 @@ class RouteHandlers:
         self.encoder = encoder
         self.generation = generation
         self.actions = actions
+        # New FAQ entries promoted by auditors, not yet in the knowledge base's files.
+        self.promoted: Callable[[str], KnowledgeEntry | None] = lambda entry_id: None
 
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""
@@ -87,7 +90,7 @@ class RouteHandlers:
 
     def faq(self, ctx: TurnContext) -> HandlerResult:
         """The answer of the best FAQ entry."""
-        entry = self.kb.entries.get(ctx.decision.label)
+        entry = self.kb.entries.get(ctx.decision.label) or self.promoted(ctx.decision.label)
         if entry is None or entry.answer is None:
             return HandlerResult((replies.decline(),), ctx.slots, answered=False)
         return HandlerResult((BotMessage(text=entry.answer),), ctx.slots, evidence=(entry.answer,))

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from bot.dialogue import replies
+from bot.dialogue.corrections import CorrectionMatch, LiveCorrections
 from bot.dialogue.handlers import HandlerResult, RouteHandlers, TurnContext
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.messages import BotMessage
 from bot.dialogue.nlu import extract
-from bot.dialogue.policy import Decision, RoutingThresholds, decide
+from bot.dialogue.policy import Decision, RoutingThresholds, corrected, decide
 from bot.errors import ShopbotError
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
@@ -67,6 +70,7 @@ class TurnPipeline:
         flags: FlagThresholds,
         escalation: EscalationPolicy | None = None,
         desk: HandoffDesk | None = None,
+        corrections: LiveCorrections | None = None,
     ) -> None:
         self.router = router
         self.encoder = encoder
@@ -79,6 +83,7 @@ class TurnPipeline:
         self.flag_thresholds = flags
         self.escalation = escalation or EscalationPolicy()
         self.desk = desk
+        self.corrections = corrections
 
     async def run(self, turn: TurnInput) -> TurnResult:
         """Answer ``turn`` (or relay it to a person) and queue its record for the log."""
@@ -93,14 +98,20 @@ class TurnPipeline:
         decision = Decision(Route.ERROR, "", 0.0)
         slots = self.memory.get(turn.conversation_id)
         negative = False
+        correction: CorrectionMatch | None = None
         try:
-            routed, scores, negative = await asyncio.gather(
+            await self._refresh_corrections()
+            routed, (scores, vector), negative = await asyncio.gather(
                 self._route(turn.text, latency),
                 self._retrieve(turn.text, latency),
                 self._negative(turn.text),
             )
             entities = extract(turn.text)
-            decision = decide(routed, scores, entities, slots, self.routing)
+            correction = self.corrections.match(vector) if self.corrections else None
+            decision = (
+                corrected(correction) if correction and not entities.payload_intent
+                else decide(routed, scores, entities, slots, self.routing)
+            )
             ctx = TurnContext(
                 turn.conversation_id, turn.text, decision, scores, entities, slots, turn.metadata
             )
@@ -132,7 +143,7 @@ class TurnPipeline:
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
         )
         record = self._record(turn, clean.text, decision, routed, scores, result, messages, latency,
-                              flags, handoff_meta)
+                              flags, handoff_meta, correction)
         self.sink.submit(record)
         return TurnResult(record.turn_id, messages, record)
 
@@ -189,14 +200,22 @@ class TurnPipeline:
         latency["route"] = (time.perf_counter() - t) * 1000
         return routed
 
-    async def _retrieve(self, text: str, latency: dict[str, float]) -> RoutingScores:
+    async def _retrieve(self, text: str, latency: dict[str, float]) -> tuple[RoutingScores, np.ndarray]:
         t = time.perf_counter()
         vector = await self.encoder.encode(text)
         latency["embed"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         scores = self.scorer.run(vector)
         latency["search"] = (time.perf_counter() - t) * 1000
-        return scores
+        return scores, vector
+
+    async def _refresh_corrections(self) -> None:
+        if self.corrections is None:
+            return
+        try:
+            await self.corrections.refresh()
+        except Exception:  # noqa: BLE001 - stale corrections beat a failed turn
+            log.exception("could not refresh the promoted corrections")
 
     def _record(
         self,
@@ -210,6 +229,7 @@ class TurnPipeline:
         latency: dict[str, float],
         flags: frozenset[Flag],
         handoff: dict[str, Any] | None,
+        correction: CorrectionMatch | None,
     ) -> TurnRecord:
         hits: tuple[Hit, ...] = scores.hits + (result.hits or scores.product_hits[:3])
         metadata: dict[str, Any] = {
@@ -222,6 +242,11 @@ class TurnPipeline:
         }
         if handoff is not None:
             metadata["handoff"] = handoff
+        if correction is not None:
+            metadata["correction"] = {"id": correction.change.id, "score": round(correction.score, 4)}
+        versions = self.versions
+        if self.corrections is not None:
+            versions = {**versions, "corrections": self.corrections.version}
         return TurnRecord(
             conversation_id=turn.conversation_id,
             turn_id=uuid.uuid4().hex,
@@ -232,7 +257,7 @@ class TurnPipeline:
             response=tuple(m.to_rest(turn.conversation_id) for m in messages),
             hits=hits,
             latency_ms=latency,
-            versions=self.versions,
+            versions=versions,
             flags=flags,
             metadata=metadata,
         )

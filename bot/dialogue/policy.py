@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.dialogue.corrections import CorrectionMatch
 from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import Entities
 from monitoring.schema import Route
@@ -72,6 +73,12 @@ def decide(
     if best_product >= thresholds.product:
         return Decision(Route.GENERATE, "product_question", routed.confidence)
     return Decision(Route.DECLINE, "out_of_scope", routed.confidence)
+
+
+def corrected(match: CorrectionMatch) -> Decision:
+    """The route of a message matching an auditor's promoted question."""
+    label = match.change.entry_id
+    return Decision(INTENT_ROUTES.get(label, Route.FAQ), label, match.score)
 
 
 def answered_entry(decision: Decision) -> str | None:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from bot.dialogue.messages import BotMessage
 from bot.errors import BadRequest, Conflict, Forbidden
@@ -20,13 +20,14 @@ from monitoring.schema import Flag, Route, TurnRecord
 from monitoring.sink import TurnLogSink
 
 T = TypeVar("T")
+Sender = Literal["bot", "staff"]
 
 
 class ShopperPush(Protocol):
     """A channel that can reach a connected shopper at any time (the socket.io channel)."""
 
     async def send(
-        self, conversation_id: str, messages: Sequence[BotMessage], *, sender: str = "bot"
+        self, conversation_id: str, messages: Sequence[BotMessage], *, sender: Sender = "bot"
     ) -> None: ...
 
     async def typing(self, conversation_id: str, on: bool) -> None: ...
@@ -140,7 +141,7 @@ class HandoffDesk:
                                   "sender": "shopper", "typing": bool(on)})
 
     async def _deliver(
-        self, handoff: Handoff, message: BotMessage, *, sender: str, by: str, event: str = "message"
+        self, handoff: Handoff, message: BotMessage, *, sender: Sender, by: str, event: str = "message"
     ) -> TurnRecord:
         if self.push is not None:
             await self.push.send(handoff.conversation_id, [message], sender=sender)
@@ -164,7 +165,7 @@ def human_record(handoff: Handoff, message: BotMessage, *, sender: str, staff: s
         conversation_id=handoff.conversation_id,
         turn_id=uuid.uuid4().hex,
         ts=datetime.now(UTC),
-        channel="staff",
+        channel="staff" if sender == "staff" else "handoff",
         user_text="",
         route=Route.HUMAN,
         response=(response,),
