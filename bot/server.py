@@ -35,7 +35,7 @@ from bot.inference import BatchingEncoder, BatchingRouter
 from bot.middleware import cors_middleware, error_middleware
 from bot.settings import Settings
 from monitoring import metrics as prometheus
-from monitoring import review_api
+from monitoring import promote_api, review_api
 from monitoring.flags import FlagThresholds
 from monitoring.metrics import METRICS, ShopbotMetrics
 from monitoring.sink import TurnLogSink
@@ -254,6 +254,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             review_api.review_ctx,
             desk_ctx,
             pipeline_ctx,
+            promote_api.corrections_ctx,
             auth_ctx,
         ]
     )
@@ -261,6 +262,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     handoff_api.add_routes(app)
     prometheus.add_routes(app)
     review_api.add_routes(app)
+    promote_api.add_routes(app)
     app[review_api.REVIEWER_OF] = _reviewer
     rest.add_routes(app)
     channel = SocketIOChannel(settings)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     escalate_after_unanswered: int = 3
     negative_sentiment_threshold: float = -0.5
 
+    # A message this close (cosine) to a question an auditor promoted gets the promoted answer.
+    correction_match_threshold: float = 0.9
+
     torch_threads: int = 1
     encode_batch_window_ms: float = 2.0
     encode_max_batch: int = 64

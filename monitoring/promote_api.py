@@ -1,0 +1,179 @@
+"""Promote a reviewed turn into the knowledge, list and undo the changes (auditors).
+
+A promoted question answers live within seconds (``bot.dialogue.corrections``) and is learnt by
+the router at the next ``shopbot train``; every change is versioned and can be undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot import appkeys as K
+from bot.auth.guard import Role, requires
+from bot.auth.middleware import current_user
+from bot.auth.openapi import operation
+from bot.channels.body import read_json
+from bot.dialogue.corrections import LiveCorrections
+from bot.errors import BadRequest, NotFound
+from monitoring.review_api import REVIEW_STORE
+from monitoring.turnlog import make_engine
+from retrieval.corrections import ChangeKind, CorrectionStore, KnowledgeChange, new_entry_id
+
+CORRECTIONS = web.AppKey("corrections", LiveCorrections)
+TAGS = ("review",)
+MAX_ANSWER = 4000
+
+
+class PromoteBody(BaseModel):
+    """Without ``entry_id``: a new FAQ entry answering ``answer`` (default: the review's correction).
+
+    With ``entry_id``: the question becomes one more phrasing of that entry.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry_id: str | None = Field(default=None, min_length=1, max_length=128)
+    answer: str | None = Field(default=None, min_length=1, max_length=MAX_ANSWER)
+
+
+class ChangeOut(BaseModel):
+    """One knowledge change."""
+
+    id: int
+    kind: ChangeKind
+    entry_id: str
+    question: str
+    answer: str | None
+    turn_id: str | None
+    created_by: str
+    created_at: str
+    active: bool
+    undone_by: str | None
+    undone_at: str | None
+
+
+class ChangeList(BaseModel):
+    """Every change, oldest first."""
+
+    changes: list[ChangeOut]
+
+
+class EntryOut(BaseModel):
+    """A knowledge entry a question can be added to."""
+
+    id: str
+    answer: str | None
+    questions: list[str]
+
+
+class EntryList(BaseModel):
+    """The knowledge as the bot answers it now."""
+
+    entries: list[EntryOut]
+
+
+async def corrections_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The change store and its live matcher (after the encoder and the pipeline)."""
+    settings = app[K.SETTINGS]
+    store = CorrectionStore(make_engine(settings.resolved_database_url()))
+    await asyncio.to_thread(store.create)
+    live = LiveCorrections(store, app[K.ENCODER], threshold=settings.correction_match_threshold)
+    await live.refresh(force=True)
+    pipeline = app[K.PIPELINE]
+    pipeline.corrections = live
+    pipeline.handlers.promoted = live.entry
+    app[CORRECTIONS] = live
+    yield
+    store.engine.dispose()
+
+
+def _entry_ids(app: web.Application, live: LiveCorrections) -> set[str]:
+    return set(app[K.KNOWLEDGE].entries) | {c.entry_id for c in live.active}
+
+
+@operation("Promote a turn into the knowledge", request_body=PromoteBody, response=ChangeOut, status=201,
+           tags=TAGS, responses={404: "no such turn or entry"},
+           description="Adds the shopper's (redacted) question as a new FAQ entry with the "
+                       "corrected answer, or as a new phrasing of an existing entry. Live in seconds.")
+@requires(Role.AUDITOR)
+async def promote(request: web.Request) -> web.Response:
+    """Add a reviewed question to the knowledge; the bot answers it at once."""
+    body = await read_json(request, PromoteBody)
+    app, live = request.app, request.app[CORRECTIONS]
+    turn_id = request.match_info["turn_id"]
+    store = app[REVIEW_STORE]
+    await app[K.SINK].flush()
+    detail = await asyncio.to_thread(store.turn_detail, turn_id, 0)
+    if detail is None:
+        raise NotFound("no such turn")
+    question = detail.turn.record.user_text.strip()
+    if not question:
+        raise BadRequest("this turn has no shopper question to promote")
+    by = current_user(request).username
+    if body.entry_id is not None:
+        if body.entry_id not in _entry_ids(app, live):
+            raise NotFound(f"no knowledge entry {body.entry_id!r}")
+        change = await asyncio.to_thread(live.store.add, ChangeKind.NEW_PHRASING, body.entry_id, question,
+                                         None, turn_id=turn_id, by=by)
+    else:
+        review = detail.reviews[0] if detail.reviews else None
+        answer = body.answer or (review.correction if review else None)
+        if not answer:
+            raise BadRequest("give an 'answer', or review the turn with a correction first")
+        entry_id = new_entry_id(question, _entry_ids(app, live))
+        change = await asyncio.to_thread(live.store.add, ChangeKind.NEW_ENTRY, entry_id, question, answer,
+                                         turn_id=turn_id, by=by)
+    await live.refresh(force=True)
+    return web.json_response(change.to_json(), status=201)
+
+
+@operation("List knowledge changes", response=ChangeList, tags=TAGS)
+@requires(Role.AUDITOR)
+async def list_changes(request: web.Request) -> web.Response:
+    """Every promoted change, undone ones included."""
+    changes: list[KnowledgeChange] = await asyncio.to_thread(request.app[CORRECTIONS].store.list)
+    return web.json_response({"changes": [c.to_json() for c in changes]})
+
+
+@operation("Undo a knowledge change", response=ChangeOut, tags=TAGS,
+           responses={404: "no such change", 409: "already undone"})
+@requires(Role.AUDITOR)
+async def undo(request: web.Request) -> web.Response:
+    """Withdraw a change; the bot stops answering from it at once."""
+    try:
+        change_id = int(request.match_info["change_id"])
+    except ValueError as err:
+        raise NotFound("no such change") from err
+    live = request.app[CORRECTIONS]
+    change = await asyncio.to_thread(live.store.undo, change_id, current_user(request).username)
+    await live.refresh(force=True)
+    return web.json_response(change.to_json())
+
+
+@operation("Knowledge entries", response=EntryList, tags=TAGS,
+           description="The FAQ entries and intents the bot answers from, promoted entries included.")
+@requires(Role.AUDITOR)
+async def entries(request: web.Request) -> web.Response:
+    """What a promoted question can be attached to."""
+    live = request.app[CORRECTIONS]
+    known = [*request.app[K.KNOWLEDGE].entries.values(),
+             *(e for c in live.active if (e := live.entry(c.entry_id)) is not None)]
+    seen: set[str] = set()
+    out = []
+    for e in known:
+        if e.id not in seen:
+            seen.add(e.id)
+            out.append({"id": e.id, "answer": e.answer, "questions": list(e.questions)})
+    return web.json_response({"entries": out})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the promote and knowledge-change routes."""
+    app.router.add_post("/api/turns/{turn_id}/promote", promote)
+    app.router.add_get("/api/knowledge/changes", list_changes)
+    app.router.add_post("/api/knowledge/changes/{change_id}/undo", undo)
+    app.router.add_get("/api/knowledge/entries", entries)
