@@ -88,7 +88,8 @@ async def throughput(url: str, sessions: int, turns_each: int, routes: list[str]
 
     async def shopper(i: int, session: aiohttp.ClientSession) -> None:
         for j in range(turns_each):
-            await turn(session, url, f"tp{sessions}-{i}", mix[(i + j) % len(mix)])
+            # A new conversation per turn: a handoff text would otherwise hand the rest to a person.
+            await turn(session, url, f"tp{sessions}-{i}-{j}", mix[(i + j) % len(mix)])
 
     conn = aiohttp.TCPConnector(limit=sessions)
     async with aiohttp.ClientSession(connector=conn) as session:
