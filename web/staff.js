@@ -59,7 +59,9 @@
     } else if (ev.type === "message") {
       loadQueue();
       if (state.selected && ev.conversation_id === state.selected.conversation_id) {
-        appendTurn(ev.turn);
+        // A live turn carries no staff name (the transcript API adds it): use the event's, else
+        // the assignee, so a reply is labelled with who wrote it before a reload as after.
+        appendTurn({ ...ev.turn, staff: ev.turn.staff || ev.staff || state.selected.assignee });
         if (ev.sender === "shopper") showTyping(false);
       }
     } else if (ev.type === "typing" && ev.sender === "shopper") {

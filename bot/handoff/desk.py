@@ -148,7 +148,8 @@ class HandoffDesk:
         record = human_record(handoff, message, sender=sender, staff=by, event=event)
         self.sink.submit(record)
         await self.hub.broadcast({"type": "message", "conversation_id": handoff.conversation_id,
-                                  "handoff_id": handoff.id, "sender": sender, "turn": record.to_json()})
+                                  "handoff_id": handoff.id, "sender": sender, "staff": by,
+                                  "turn": record.to_json()})
         return record
 
     async def _event(self, kind: str, handoff: Handoff, **extra: Any) -> None:
