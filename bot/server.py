@@ -221,7 +221,10 @@ def _add_static(app: web.Application, settings: Settings) -> None:
 
     app.router.add_get("/", index)
     app.router.add_get("/staff", partial(_file, web_dir / "staff.html"))
-    for name in ("widget.js", "widget.css", "staff.js", "staff.css", "console.css"):
+    app.router.add_get("/review", partial(_file, web_dir / "review.html"))
+    for name in (
+        "widget.js", "widget.css", "staff.js", "staff.css", "console.css", "review.js", "review.css",
+    ):
         app.router.add_get(f"/{name}", partial(_file, web_dir / name))
 
 
