@@ -28,7 +28,7 @@ from bot.handoff import api as handoff_api
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.keys import DESK
-from bot.handoff.live import LiveHub
+from bot.handoff.live import LiveHub, RedisLiveHub
 from bot.handoff.sentiment import VaderSentiment
 from bot.handoff.store import HandoffStore
 from bot.inference import BatchingEncoder, BatchingRouter
@@ -145,9 +145,12 @@ async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
 async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
     """The handoff queue, its live console updates and the escalation rules."""
     settings = app[K.SETTINGS]
+    hub = RedisLiveHub(settings.redis_url) if settings.redis_url else LiveHub()
+    if isinstance(hub, RedisLiveHub):
+        await hub.start()
     desk = HandoffDesk(
         HandoffStore(settings.resolved_database_url()),
-        LiveHub(),
+        hub,
         app[K.SINK],
         policy=EscalationPolicy(settings.escalate_after_unanswered),
         sentiment=VaderSentiment(settings.negative_sentiment_threshold),

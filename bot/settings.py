@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     low_confidence_threshold: float = 0.6
     ungrounded_threshold: float = 0.5
 
+    # Several workers: a Redis URL (e.g. redis://127.0.0.1:6379/0) shares socket.io rooms and the
+    # staff consoles' live events between them; empty for one process.
+    redis_url: str = ""
+
     # Staff, auditor and admin accounts (bot/auth): session cookie and login rate limits.
     auth_cookie_name: str = "shopbot_session"
     auth_cookie_secure: bool = True  # browsers accept Secure cookies on http://localhost too

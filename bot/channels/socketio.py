@@ -215,6 +215,8 @@ class SocketIOChannel:
             cors_allowed_origins=cors_allowed_origins,
             cors_credentials=False,
             max_http_buffer_size=settings.max_body_bytes,
+            # With several workers, an emit to a session's room reaches whichever worker holds it.
+            client_manager=socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
         )
         self.on_typing: TypingCallback | None = None
         self.on_turn: TurnCallback | None = None

@@ -24,8 +24,10 @@ async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
     return Shop(str(server.make_url("")).rstrip("/"), app, channel)
 
 
-async def staff_session(shop: Shop, name: str) -> aiohttp.ClientSession:
-    shop.app[USERS].add(name, PASSWORD, Role.STAFF)
+async def staff_session(shop: Shop, name: str, *, create: bool = True) -> aiohttp.ClientSession:
+    """Signed-in HTTP session of a staff member (the account is created unless ``create`` is off)."""
+    if create:
+        shop.app[USERS].add(name, PASSWORD, Role.STAFF)
     session = aiohttp.ClientSession(base_url=shop.url)
     resp = await session.post("/api/auth/login", json={"username": name, "password": PASSWORD})
     assert resp.status == 200

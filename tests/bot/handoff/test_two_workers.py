@@ -1,0 +1,69 @@
+"""Two workers sharing one database and a real Redis: the shopper on one, staff on the other."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.appkeys import USERS
+from bot.auth.guard import Role
+from bot.settings import REPO_ROOT, Settings
+from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, texts
+from tests.bot.handoff.test_handoff_socketio import staff_session
+from tests.redis_server import redis_server
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def workers(aiohttp_server: Any, built_var: Path, tmp_path: Path, redis_url: str) -> list[Shop]:
+    settings = Settings(var_dir=built_var, database_url=f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+                        web_dir=REPO_ROOT / "web", redis_url=redis_url)
+    shops = []
+    for _ in range(2):
+        app, channel = app_with_socketio(settings)
+        server = await aiohttp_server(app)
+        shops.append(Shop(str(server.make_url("")).rstrip("/"), app, channel))
+    return shops
+
+
+async def test_staff_on_one_worker_reach_a_shopper_on_another(workers: list[Shop]) -> None:
+    shopper_side, staff_side = workers
+    staff_side.app[USERS].add("sam", "a long enough password", Role.STAFF)
+    staff = await staff_session(staff_side, "sam", create=False)
+    try:
+        async with Shopper(shopper_side.url) as shopper, staff.ws_connect("/api/handoffs/live") as console:
+            session = await shopper.session(None)
+            queued, _ = await shopper.say(session, "I want to talk to a person")
+            assert "queue" in texts(queued)[0]
+            created = await _next(console, "handoff_created")
+            assert created["handoff"]["conversation_id"] == session, "the console on worker 2 hears of it"
+
+            handoff_id = created["handoff"]["id"]
+            assert (await staff.post(f"/api/handoffs/{handoff_id}/claim")).status == 200
+            body = {"text": "Hello from worker 2"}
+            sent = await staff.post(f"/api/handoffs/{handoff_id}/messages", json=body)
+            assert sent.status == 201
+            await shopper.wait_for("bot_uttered", lambda m: m.get("text") == "Hello from worker 2")
+
+            silent, _ = await shopper.say(session, "thanks!")
+            assert silent == [], "worker 1 knows a person has the conversation"
+            relayed = await _next(console, "message", lambda e: e.get("sender") == "shopper")
+            assert relayed["turn"]["user_text"] == "thanks!"
+    finally:
+        await staff.close()
+
+
+async def _next(ws: Any, kind: str, test: Any = lambda e: True) -> dict[str, Any]:
+    while True:
+        event = await asyncio.wait_for(ws.receive_json(), 5)
+        if event["type"] == kind and test(event):
+            return dict(event)
