@@ -19,7 +19,7 @@ from bot.auth.service import auth_ctx
 from bot.channels import feedback, rest
 from bot.channels.socketio import SOCKETIO, SocketIOChannel
 from bot.dialogue.handlers import RouteHandlers
-from bot.dialogue.memory import InProcessMemory
+from bot.dialogue.memory import ConversationMemory, InProcessMemory, RedisMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.dialogue.policy import RoutingThresholds
 from bot.generation.generator import Gpt2Generator
@@ -180,7 +180,10 @@ def _handoff_metrics(metrics: ShopbotMetrics, kind: str, handoff: Any, counts: d
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """Assemble the turn pipeline from the loaded resources."""
     settings, kb = app[K.SETTINGS], app[K.KNOWLEDGE]
-    memory = InProcessMemory(settings.memory_max_conversations)
+    memory: ConversationMemory = (
+        RedisMemory(settings.redis_url) if settings.redis_url
+        else InProcessMemory(settings.memory_max_conversations)
+    )
     handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS])
     app[K.MEMORY] = memory
     app[K.PIPELINE] = TurnPipeline(
@@ -204,6 +207,8 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         desk=app[DESK],
     )
     yield
+    if isinstance(memory, RedisMemory):
+        await memory.close()
 
 
 def _reviewer(request: web.Request) -> str:

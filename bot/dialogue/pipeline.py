@@ -96,7 +96,7 @@ class TurnPipeline:
         scores = RoutingScores((), (), ())
         routed = RouterOutput(None, "", 0.0)
         decision = Decision(Route.ERROR, "", 0.0)
-        slots = self.memory.get(turn.conversation_id)
+        slots = await self.memory.get(turn.conversation_id)
         negative = False
         correction: CorrectionMatch | None = None
         try:
@@ -138,7 +138,7 @@ class TurnPipeline:
             messages = replies.escalated(str(reason), position, messages)
             flags, unanswered = flags | {Flag.ESCALATED}, 0
             handoff_meta = {"id": handoff.id, "reason": str(reason), "position": position}
-        self.memory.put(
+        await self.memory.put(
             turn.conversation_id,
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
         )

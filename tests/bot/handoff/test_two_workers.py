@@ -12,6 +12,7 @@ import pytest
 from bot.appkeys import USERS
 from bot.auth.guard import Role
 from bot.settings import REPO_ROOT, Settings
+from retrieval.shopdata import load_orders
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, texts
 from tests.bot.handoff.test_handoff_socketio import staff_session
 from tests.redis_server import redis_server
@@ -60,6 +61,18 @@ async def test_staff_on_one_worker_reach_a_shopper_on_another(workers: list[Shop
             assert relayed["turn"]["user_text"] == "thanks!"
     finally:
         await staff.close()
+
+
+async def test_a_conversation_can_move_between_workers(workers: list[Shop], built_var: Path) -> None:
+    order = next(o for o in load_orders(built_var / "shop").values() if o.status != "cancelled")
+    async with Shopper(workers[0].url) as first:
+        session = await first.session("moving-shopper")
+        status, _ = await first.say(session, f"where is my order {order.order_id}")
+        assert order.order_id in texts(status)[0]
+    async with Shopper(workers[1].url) as second:
+        assert await second.session(session) == session
+        follow_up, _ = await second.say(session, "where is it now?")
+        assert order.order_id in texts(follow_up)[0], "worker 2 reads the slots worker 1 wrote"
 
 
 async def _next(ws: Any, kind: str, test: Any = lambda e: True) -> dict[str, Any]:
