@@ -9,6 +9,11 @@ class ShopbotError(Exception):
     status = 500
     code = "internal_error"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers the error calls for (none by default)."""
+        return {}
+
 
 class BadRequest(ShopbotError):
     """The client sent something we cannot accept."""
@@ -79,6 +84,11 @@ class TooManyRequests(ShopbotError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in whole seconds."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 class NotFound(ShopbotError):

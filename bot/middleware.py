@@ -13,9 +13,11 @@ from monitoring.metrics import METRICS
 log = logging.getLogger(__name__)
 
 
-def error_body(status: int, code: str, message: str) -> web.Response:
+def error_body(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """The one JSON error shape: ``{"error": {"code", "message"}}``."""
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 @web.middleware
@@ -27,7 +29,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status >= 500:
             log.warning("%s %s failed: %s", request.method, request.path, err.code)
             _count_error(request, err.code)
-        return error_body(err.status, err.code, str(err))
+        return error_body(err.status, err.code, str(err), err.headers)
     except web.HTTPException as err:
         if err.status < 400 or err.status == 101:
             raise

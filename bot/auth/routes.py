@@ -18,7 +18,6 @@ from bot.auth.sessions import token_hash
 from bot.auth.users import MAX_PASSWORD_CHARS, User
 from bot.channels.body import read_json
 from bot.errors import TooManyRequests, Unauthorized
-from bot.middleware import error_body
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +54,6 @@ def _cookie_flags(config: AuthConfig) -> dict[str, Any]:
     return {"path": "/", "secure": config.cookie_secure, "httponly": True, "samesite": "Strict"}
 
 
-def _too_many(err: TooManyRequests) -> web.Response:
-    # error_middleware knows no headers, so the 429 with its Retry-After is built here.
-    response = error_body(err.status, err.code, str(err))
-    response.headers["Retry-After"] = str(err.retry_after)
-    return response
-
-
 @operation(
     "Sign in",
     description="Checks the password and sets the session cookie (HttpOnly, SameSite=Strict).",
@@ -77,9 +69,9 @@ async def login(request: web.Request) -> web.Response:
     config = app[AUTH_CONFIG]
     try:
         app[LOGIN_LIMITER].acquire(request.remote or "unknown", body.username)
-    except TooManyRequests as err:
+    except TooManyRequests:
         log.warning("login rate limit hit from %s", request.remote)
-        return _too_many(err)
+        raise
     user = await asyncio.to_thread(app[USERS].verify, body.username, body.password)
     if user is None:
         log.info("failed login from %s", request.remote)
