@@ -41,7 +41,7 @@ from monitoring.metrics import METRICS, ShopbotMetrics
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
 from retrieval.embeddings import SentenceEncoder
-from retrieval.knowledge_base import load_entries, load_knowledge_base
+from retrieval.knowledge_base import load_knowledge_base
 from retrieval.router import TrainedRouter
 from retrieval.router_train import is_current
 from retrieval.routing import NearestNeighbourScorer
@@ -93,7 +93,9 @@ async def router_ctx(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         router.close()
         raise
-    if not await _in_thread(lambda: is_current(settings.router_dir, load_entries(settings))):
+    # The knowledge base (loaded just before) holds the same entries: no second read.
+    entries = list(app[K.KNOWLEDGE].entries.values())
+    if not await _in_thread(is_current, settings.router_dir, entries):
         log.warning("the router was trained on other knowledge: run `shopbot train`")
     app[K.ROUTER] = router
     yield

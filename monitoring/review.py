@@ -37,7 +37,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from monitoring import turnlog
 from monitoring.redact import redact
 from monitoring.schema import Flag, Route, TurnRecord
-from monitoring.turnlog import make_engine, turns
+from monitoring.turnlog import as_utc, make_engine, turns
 
 review_metadata = MetaData()
 
@@ -64,11 +64,6 @@ class Verdict(StrEnum):
     CORRECT = "correct"
     INCORRECT = "incorrect"
     UNSAFE = "unsafe"
-
-
-def as_utc(ts: datetime) -> datetime:
-    """``ts`` in UTC; naive values (SQLite drops the offset) are taken to be UTC already."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from monitoring.review import (
     ReviewStore,
     TurnFilter,
     Verdict,
-    as_utc,
 )
 from monitoring.schema import Flag, Route
 from monitoring.stats import check_window, parse_bucket, turn_stats
+from monitoring.turnlog import as_utc
 
 REVIEW_STORE = web.AppKey("review_store", ReviewStore)
 # Who is reviewing: the auth wiring sets this to read the signed-in user from the request.

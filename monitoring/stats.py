@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from monitoring.review import as_utc
 from monitoring.schema import Flag, Route
-from monitoring.turnlog import turns
+from monitoring.turnlog import as_utc, turns
 
 _BUCKET = re.compile(r"^([1-9][0-9]{0,3})([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

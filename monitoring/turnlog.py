@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,11 @@ turns = Table(
     Column("feedback", Integer, nullable=True),
     Column("meta", JSON, nullable=False),
 )
+
+
+def as_utc(ts: datetime) -> datetime:
+    """``ts`` in UTC; naive values (SQLite drops the offset) are taken to be UTC already."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def make_engine(url: str) -> Engine:

@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.engine import Engine
 
 from bot.errors import Conflict, NotFound
+from monitoring.turnlog import as_utc
 from retrieval.knowledge import KnowledgeEntry
 
 metadata = MetaData()
@@ -75,18 +76,12 @@ class KnowledgeChange:
         }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _change(row: Any) -> KnowledgeChange:
     return KnowledgeChange(
         id=int(row.id), kind=ChangeKind(row.kind), entry_id=row.entry_id, question=row.question,
         answer=row.answer, turn_id=row.turn_id, created_by=row.created_by,
-        created_at=_utc(row.created_at) or datetime.now(UTC), undone_by=row.undone_by,
-        undone_at=_utc(row.undone_at),
+        created_at=as_utc(row.created_at), undone_by=row.undone_by,
+        undone_at=as_utc(row.undone_at) if row.undone_at else None,
     )
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
 from sqlalchemy.engine import Engine
 
+from monitoring.turnlog import as_utc
+
 MAX_TOKEN_CHARS = 256
 
 metadata = MetaData()
@@ -53,13 +55,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _session(row: Any, expires_at: datetime | None = None) -> Session:
-    return Session(row.token_sha256, row.username, _utc(row.created_at), expires_at or _utc(row.expires_at))
+    expires = expires_at or as_utc(row.expires_at)
+    return Session(row.token_sha256, row.username, as_utc(row.created_at), expires)
 
 
 class SessionStore:
@@ -116,11 +114,11 @@ class SessionStore:
             row = conn.execute(select(sessions).where(sessions.c.token_sha256 == digest)).first()
             if row is None:
                 return None
-            expires_at = _utc(row.expires_at)
+            expires_at = as_utc(row.expires_at)
             if expires_at <= now:
                 conn.execute(delete(sessions).where(sessions.c.token_sha256 == digest))
                 return None
-            slid = min(now + self.idle, _utc(row.created_at) + self.max_age)
+            slid = min(now + self.idle, as_utc(row.created_at) + self.max_age)
             if slid - expires_at < self.refresh:
                 return _session(row)
             conn.execute(update(sessions).where(sessions.c.token_sha256 == digest).values(expires_at=slid))

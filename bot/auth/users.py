@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.auth.guard import Role
 from bot.errors import BadRequest, Conflict
+from monitoring.turnlog import as_utc
 
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MIN_PASSWORD_CHARS = 12
@@ -69,13 +70,8 @@ def check_password(password: str) -> None:
         raise BadRequest(f"password must be at most {MAX_PASSWORD_CHARS} characters")
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _account(row: Any) -> Account:
-    return Account(row.username, Role(row.role), _utc(row.created_at), bool(row.disabled))
+    return Account(row.username, Role(row.role), as_utc(row.created_at), bool(row.disabled))
 
 
 class UserStore:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, select, update
 
 from bot.errors import Conflict, NotFound
-from monitoring.turnlog import make_engine
+from monitoring.turnlog import as_utc, make_engine
 
 metadata = MetaData()
 
@@ -79,25 +79,18 @@ class Handoff:
         }
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every stored one is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _handoff(row: Any) -> Handoff:
     return Handoff(
         id=row.id,
         conversation_id=row.conversation_id,
         reason=row.reason,
         status=HandoffStatus(row.status),
-        created_at=_utc(row.created_at) or datetime.now(UTC),
+        created_at=as_utc(row.created_at),
         claimed_by=row.claimed_by,
-        claimed_at=_utc(row.claimed_at),
-        resolved_at=_utc(row.resolved_at),
+        claimed_at=as_utc(row.claimed_at) if row.claimed_at else None,
+        resolved_at=as_utc(row.resolved_at) if row.resolved_at else None,
         last_message=row.last_message or "",
-        last_message_at=_utc(row.last_message_at) or datetime.now(UTC),
+        last_message_at=as_utc(row.last_message_at),
     )
 
 
