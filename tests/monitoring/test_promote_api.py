@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import SETTINGS, SINK, USERS
+from bot.appkeys import SETTINGS, SINK
 from bot.auth.guard import Role
 from retrieval.knowledge_base import load_entries
+from tests.signin import sign_in
 
 QUESTION = "is the glass cookie jar good for storing biscuits?"
 CORRECTION = "Our glass cookie jars are airtight, so biscuits stay crisp for weeks."
 
 
 async def auditor(client: TestClient, name: str = "ada", role: Role = Role.AUDITOR) -> dict[str, str]:
-    client.app[USERS].add(name, "a long enough password", role)
-    resp = await client.post("/api/auth/login", json={"username": name, "password": "a long enough password"})
-    jar: SimpleCookie = SimpleCookie()
-    for header in resp.headers.getall("Set-Cookie", []):
-        jar.load(header)
-    return {"Cookie": f"shopbot_session={jar['shopbot_session'].value}"}
+    return await sign_in(client, client.app, name, role)
 
 
 async def ask(client: TestClient, sender: str, text: str) -> tuple[str, list[dict[str, Any]]]:

@@ -16,14 +16,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from bot.appkeys import KNOWLEDGE, SINK, USERS
 from bot.auth.guard import Role
 from bot.settings import REPO_ROOT, Settings
 from monitoring.review_api import REVIEW_STORE
 from monitoring.schema import Flag, Route, TurnRecord
-from tests.web.test_widget_browser import CHROMIUM, CHROMIUM_ARGS, Shop, Wire, app_with_socketio, ask
+from tests.bot.channels.test_socketio import app_with_socketio
+from tests.web.test_widget_browser import Shop, Wire, ask
 
 pytestmark = pytest.mark.browser
 
@@ -47,15 +48,6 @@ TRAFFIC = [
 QUIET = {Flag.PII_REDACTED}
 PHRASING_OF = "gift_wrap"  # a FAQ entry of the demo shop
 LIVE_S = 5.0  # a promote or undo reaches the live bot within seconds
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (never Playwright's downloaded build)."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

@@ -9,18 +9,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from bot.appkeys import USERS
 from bot.auth.guard import Role
 from bot.settings import REPO_ROOT, Settings
+from tests.bot.channels.test_socketio import app_with_socketio
 from tests.web.test_widget_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     STAFF_LABEL,
     Shop,
     Wire,
-    app_with_socketio,
     ask,
     eventually,
     settled,
@@ -38,15 +36,6 @@ STAFF_BUBBLE_SHOWN = """(text) => {
   return [...root.querySelectorAll(".sb-msg--staff .sb-bubble")]
     .some((b) => b.textContent === text && b.checkVisibility());
 }"""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (never Playwright's downloaded build)."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

@@ -16,25 +16,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute, expect
 
 from bot.appkeys import SINK
-from bot.channels.socketio import SOCKETIO, SocketIOChannel, staff_turn_record
+from bot.channels.socketio import SocketIOChannel, staff_turn_record
 from bot.dialogue.messages import BotMessage
 from bot.settings import REPO_ROOT, Settings
 from retrieval.shopdata import load_orders
+from tests.bot.channels.test_socketio import app_with_socketio
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "widget.png"
 ANSWER_MS = 30_000  # a CPU-only generator on a busy two-core machine can take a while
 WEBHOOK = "**/webhooks/rest/webhook"
@@ -79,34 +71,11 @@ SESSION_ID = """() => {
 }"""
 
 
-def app_with_socketio(settings: Settings) -> tuple[web.Application, SocketIOChannel]:
-    """The real app factory plus the socket.io channel (reused once create_app attaches it)."""
-    from bot.server import create_app
-
-    app = create_app(settings)
-    attached = next((v for v in app.values() if isinstance(v, SocketIOChannel)), None)
-    if attached is not None:
-        return app, attached
-    channel = SocketIOChannel(settings)
-    channel.attach(app)
-    app[SOCKETIO] = channel
-    return app, channel
-
-
 @dataclass
 class Shop:
     origin: str
     app: web.Application
     channel: SocketIOChannel
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (never Playwright's downloaded build)."""
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

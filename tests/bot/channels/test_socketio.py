@@ -25,17 +25,11 @@ ANSWER_S = 60.0
 
 
 def app_with_socketio(settings: Settings) -> tuple[web.Application, SocketIOChannel]:
-    """The real app factory plus the socket.io channel (reused once create_app attaches it)."""
+    """The real app factory and the socket.io channel it attaches."""
     from bot.server import create_app
 
     app = create_app(settings)
-    attached = next((v for v in app.values() if isinstance(v, SocketIOChannel)), None)
-    if attached is not None:
-        return app, attached
-    channel = SocketIOChannel(settings)
-    channel.attach(app)
-    app[SOCKETIO] = channel
-    return app, channel
+    return app, app[SOCKETIO]
 
 
 @dataclass

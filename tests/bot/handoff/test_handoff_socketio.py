@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from http.cookies import SimpleCookie
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.appkeys import SINK, USERS
+from bot.appkeys import SINK
 from bot.auth.guard import Role
 from bot.settings import Settings
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, logged, texts
-
-PASSWORD = "a long enough password"
+from tests.signin import sign_in
 
 
 @pytest.fixture
@@ -26,15 +24,8 @@ async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
 
 async def staff_session(shop: Shop, name: str, *, create: bool = True) -> aiohttp.ClientSession:
     """Signed-in HTTP session of a staff member (the account is created unless ``create`` is off)."""
-    if create:
-        shop.app[USERS].add(name, PASSWORD, Role.STAFF)
     session = aiohttp.ClientSession(base_url=shop.url)
-    resp = await session.post("/api/auth/login", json={"username": name, "password": PASSWORD})
-    assert resp.status == 200
-    jar: SimpleCookie = SimpleCookie()
-    for header in resp.headers.getall("Set-Cookie", []):
-        jar.load(header)
-    session.headers["Cookie"] = f"shopbot_session={jar['shopbot_session'].value}"
+    session.headers.update(await sign_in(session, shop.app, name, Role.STAFF, create=create))
     return session
 
 

@@ -16,6 +16,7 @@ from retrieval.shopdata import load_orders
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, texts
 from tests.bot.handoff.test_handoff_socketio import staff_session
 from tests.redis_server import redis_server
+from tests.signin import PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ async def workers(aiohttp_server: Any, built_var: Path, tmp_path: Path, redis_ur
 
 async def test_staff_on_one_worker_reach_a_shopper_on_another(workers: list[Shop]) -> None:
     shopper_side, staff_side = workers
-    staff_side.app[USERS].add("sam", "a long enough password", Role.STAFF)
+    staff_side.app[USERS].add("sam", PASSWORD, Role.STAFF)
     staff = await staff_session(staff_side, "sam", create=False)
     try:
         async with Shopper(shopper_side.url) as shopper, staff.ws_connect("/api/handoffs/live") as console:
