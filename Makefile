@@ -32,8 +32,9 @@ test: install system-deps
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check bot retrieval actions monitoring tests bench
+	$(BIN)/ruff check core bot retrieval actions monitoring tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/rest_latency.py --out docs/benchmarks.md

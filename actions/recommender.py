@@ -224,15 +224,6 @@ class Recommender:
         scores = _scale(self._popularity)
         return self._scored(_top(scores, k, self._indices(exclude)), scores, "popular")
 
-    def bought_together(self, stock_code: str, k: int) -> list[Scored]:
-        """Items most often in the same invoice as ``stock_code`` (shrunk cosine)."""
-        stock_code = normalise_stock_code(stock_code)
-        if stock_code not in self._item:
-            return []
-        row = self._basket_sim.getrow(self._item[stock_code]).toarray().ravel()
-        return self._scored(_top(row, k, self._indices([stock_code])), row,
-                            f"often bought together with {stock_code}")
-
     def similar_to(self, stock_code: str, k: int) -> list[Scored]:
         """"Something like that one": description similarity blended with co-purchase."""
         stock_code = normalise_stock_code(stock_code)

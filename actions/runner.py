@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -14,9 +14,8 @@ from rasa_sdk.executor import ActionExecutor
 
 from actions.services import ShopServices
 from actions.shop_actions import shop_actions
-from bot.dialogue.messages import BotMessage
-from bot.errors import ActionRejected, ShopbotError
-from bot.settings import Settings
+from core.errors import ActionRejected, ShopbotError
+from core.messages import BotMessage
 
 INTENTS: Final = ("recommend", "recommend_similar", "order_status")
 
@@ -108,17 +107,16 @@ def action_call(action_name: str, tracker: dict[str, Any], domain: dict[str, Any
 class InProcessActionRunner:
     """Runs the actions through rasa-sdk's ``ActionExecutor`` in this process."""
 
-    def __init__(self, services: ShopServices | None = None,
-                 settings: Settings | None = None) -> None:
+    def __init__(self, services: ShopServices | Callable[[], ShopServices]) -> None:
+        # A loader defers reading the shop (and fitting the recommender) to ``warm_up``.
         self._services = services
-        self._settings = settings
         self._executor: ActionExecutor | None = None
 
     def warm_up(self) -> None:
-        """Load the services (unless injected) and register the actions; idempotent."""
+        """Load the services (when given a loader) and register the actions; idempotent."""
         if self._executor is not None:
             return
-        services = self._services or ShopServices.load(self._settings or Settings())
+        services = self._services if isinstance(self._services, ShopServices) else self._services()
         executor = ActionExecutor()
         for action in shop_actions(services):
             executor.register_action(action)
@@ -182,8 +180,10 @@ class HttpActionRunner:
             self._session = None
 
 
-def make_runner(settings: Settings, services: ShopServices | None = None) -> ActionRunner:
-    """HTTP when ``settings.action_endpoint`` is set, else in-process with ``services``."""
-    if settings.action_endpoint:
-        return HttpActionRunner(settings.action_endpoint, settings.action_timeout_s)
-    return InProcessActionRunner(services, settings)
+def make_runner(
+    endpoint: str, timeout_s: float, services: ShopServices | Callable[[], ShopServices]
+) -> ActionRunner:
+    """HTTP when ``endpoint`` is set, else in-process with ``services`` (or their loader)."""
+    if endpoint:
+        return HttpActionRunner(endpoint, timeout_s)
+    return InProcessActionRunner(services)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from actions.recommender import Recommender, normalise_customer_id, normalise_stock_code
-from bot.settings import Settings
-from retrieval.shopdata import Customer, Order, Product, load_customers, load_orders, load_products
+from core.shop import Customer, Order, Product, load_customers, load_orders, load_products
 
 _ORDER_NOISE = re.compile(r"[^0-9A-Z]")
 
@@ -28,18 +28,18 @@ class ShopServices:
     customers: Mapping[str, Customer]
 
     @classmethod
-    def load(cls, settings: Settings) -> ShopServices:
-        """Read ``settings.shop_dir`` and fit the recommender on ``settings.transactions_csv``.
+    def load(cls, shop_dir: Path, transactions_csv: Path) -> ShopServices:
+        """Read the shop tables in ``shop_dir`` and fit the recommender on ``transactions_csv``.
 
         Raises ``NotReady`` when the shop tables have not been prepared.
         """
-        products = {normalise_stock_code(p.stock_code): p for p in load_products(settings.shop_dir)}
-        orders = {normalise_order_id(k): v for k, v in load_orders(settings.shop_dir).items()}
+        products = {normalise_stock_code(p.stock_code): p for p in load_products(shop_dir)}
+        orders = {normalise_order_id(k): v for k, v in load_orders(shop_dir).items()}
         customers = {
-            cid: c for c in load_customers(settings.shop_dir).values()
+            cid: c for c in load_customers(shop_dir).values()
             if (cid := normalise_customer_id(c.customer_id))
         }
-        recommender = Recommender.from_csv(settings.transactions_csv, known=products.keys())
+        recommender = Recommender.from_csv(transactions_csv, known=products.keys())
         return cls(recommender, products, orders, customers)
 
     def product(self, stock_code: str) -> Product | None:

@@ -16,8 +16,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.recommender import Scored, normalise_customer_id
 from actions.services import ShopServices, normalise_order_id
-from bot.settings import Settings
-from retrieval.shopdata import Order, Product
+from core.settings import Settings
+from core.shop import Order, Product
 
 CARDS = 4
 
@@ -49,7 +49,8 @@ class ShopAction(Action, ABC):
     def services(self) -> ShopServices:
         """The injected services, or ones loaded from ``Settings()`` (standalone server)."""
         if self._services is None:
-            self._services = ShopServices.load(Settings())
+            settings = Settings()  # the standalone action server's entry point
+            self._services = ShopServices.load(settings.shop_dir, settings.transactions_csv)
         return self._services
 
 

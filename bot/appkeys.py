@@ -2,30 +2,51 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
+from sqlalchemy.engine import Engine
 
 from actions.runner import ActionRunner
 from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSION, SESSIONS, USER, USERS
+from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
-from bot.handoff.keys import DESK
+from bot.handoff.desk import HandoffDesk
 from bot.inference import BatchingEncoder, BatchingRouter
-from bot.settings import Settings
+from bot.review.store import ReviewStore
+from bot.transcripts import Transcripts
+from core.settings import Settings
+from monitoring.metrics import ShopbotMetrics
+from monitoring.records import RecordFactory
 from monitoring.sink import TurnLogSink
 from retrieval.knowledge_base import KnowledgeBase
 
+if TYPE_CHECKING:
+    from bot.channels.socketio import SocketIOChannel
+
 SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", ShopbotMetrics)
+ENGINE = web.AppKey("engine", Engine)
 ENCODER = web.AppKey("encoder", BatchingEncoder)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 ROUTER = web.AppKey("router", BatchingRouter)
 GENERATION = web.AppKey("generation", GenerationService)
 ACTIONS = web.AppKey("actions", ActionRunner)
 SINK = web.AppKey("sink", TurnLogSink)
+RECORDS = web.AppKey("records", RecordFactory)
+TRANSCRIPTS = web.AppKey("transcripts", Transcripts)
+REVIEW_STORE = web.AppKey("review_store", ReviewStore)
+CORRECTIONS = web.AppKey("corrections", LiveCorrections)
+DESK = web.AppKey("handoff_desk", HandoffDesk)
 MEMORY = web.AppKey("memory", ConversationMemory)
 PIPELINE = web.AppKey("pipeline", TurnPipeline)
+# Typed by annotation only: the channel module reads keys from here at import time.
+SOCKETIO: web.AppKey[SocketIOChannel] = web.AppKey("socketio")
 
 __all__ = [
-    "SETTINGS", "ENCODER", "KNOWLEDGE", "ROUTER", "GENERATION", "ACTIONS", "SINK", "MEMORY",
-    "PIPELINE", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "USER", "SESSION", "DESK",
+    "SETTINGS", "METRICS", "ENGINE", "ENCODER", "KNOWLEDGE", "ROUTER", "GENERATION", "ACTIONS", "SINK",
+    "RECORDS", "TRANSCRIPTS", "REVIEW_STORE", "CORRECTIONS", "DESK", "MEMORY", "PIPELINE", "SOCKETIO",
+    "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "USER", "SESSION",
 ]

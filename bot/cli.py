@@ -7,10 +7,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.auth.cli import add_parser as add_users_parser
-from bot.errors import ShopbotError
-from bot.settings import Settings
+from core.errors import BadRequest, ShopbotError
+from core.settings import Settings
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -38,8 +39,10 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     from retrieval.embeddings import SentenceEncoder
     from retrieval.knowledge_base import load_knowledge_base
 
+    entries = _entries(settings)
     kb, rebuilt = load_knowledge_base(
-        settings, SentenceEncoder(settings.encoder_model or None), progress=True
+        entries, settings.shop_dir, settings.index_dir, SentenceEncoder(settings.encoder_model or None),
+        progress=True,
     )
     state = f"rebuilt {', '.join(rebuilt)}" if rebuilt else "already up to date"
     print(
@@ -49,12 +52,24 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _entries(settings: Settings) -> list[Any]:
+    """The knowledge the bot answers from now (files plus promoted changes)."""
+    from bot.knowledge import current_entries
+    from core.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        return current_entries(settings, engine)
+    finally:
+        engine.dispose()
+
+
 def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
     """Train the shop's small GPT-2 and its BPE tokenizer on the shop's own text."""
     from bot.generation.corpus import build_corpus
     from bot.generation.train import TrainConfig, train_generator
+    from core.shop import load_products
     from retrieval.knowledge import load_knowledge
-    from retrieval.shopdata import load_products
 
     corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir))
     config = TrainConfig.tiny() if args.tiny else TrainConfig()
@@ -65,11 +80,10 @@ def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """Retrain the router on the current knowledge (FAQ and intents) when it changed."""
-    from retrieval.knowledge_base import load_entries
     from retrieval.router import RouterConfig
     from retrieval.router_train import is_current, train_router
 
-    entries = load_entries(settings)
+    entries = _entries(settings)
     if not getattr(args, "force", False) and is_current(settings.router_dir, entries):
         print(f"router already up to date: {settings.router_dir}")
         return 0
@@ -90,7 +104,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from monitoring.router_eval import evaluate
+    from bot.evaluation.router_eval import evaluate
     from retrieval.router import RouterConfig
 
     config = RouterConfig.tiny() if args.tiny else RouterConfig()
@@ -117,14 +131,18 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_logs_export(settings: Settings, args: argparse.Namespace) -> int:
     """Print the turn log as JSON lines or CSV."""
+    from core.db import make_engine
     from monitoring.export import write_csv, write_jsonl
     from monitoring.turnlog import TurnLog
 
-    log = TurnLog(settings.resolved_database_url())
-    log.create()
-    writer = write_jsonl if args.format == "jsonl" else write_csv
-    writer(log.records(args.conversation), sys.stdout)
-    log.close()
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        log = TurnLog(engine)
+        log.create()
+        writer = write_jsonl if args.format == "jsonl" else write_csv
+        writer(log.records(args.conversation), sys.stdout)
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -132,10 +150,16 @@ def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
     """Recall@10, NDCG@10 and coverage of the shipped recommender against popularity."""
     import json
 
-    from actions.metrics import evaluate_recommender
+    from actions.metrics import evaluate_recommender, leave_last_invoice_out
     from actions.recommender import read_sales
 
-    result = evaluate_recommender(read_sales(args.train), read_sales(args.test))
+    if args.transactions is not None:
+        train, test = leave_last_invoice_out(read_sales(args.transactions))
+    elif args.train is not None and args.test is not None:
+        train, test = read_sales(args.train), read_sales(args.test)
+    else:
+        raise BadRequest("give --transactions FILE, or both --train FILE and --test FILE")
+    result = evaluate_recommender(train, test)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -177,8 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     setup = add("setup", cmd_setup)
     setup.add_argument("--tiny", action="store_true", help="tiny router and generator (tests)")
     rec = add("eval-recommender", cmd_eval_recommender)
-    rec.add_argument("--train", type=Path, required=True, help="transactions CSV to fit on")
-    rec.add_argument("--test", type=Path, required=True, help="transactions CSV to score on")
+    rec.add_argument("--transactions", type=Path,
+                     help="one transactions CSV, split leave-last-invoice-out")
+    rec.add_argument("--train", type=Path, help="transactions CSV to fit on")
+    rec.add_argument("--test", type=Path, help="transactions CSV to score on")
     rec.add_argument("--json", action="store_true", help="one JSON object")
     logs = sub.add_parser("logs", help="the turn log").add_subparsers(dest="logs_cmd", required=True)
     export = logs.add_parser("export", help=(cmd_logs_export.__doc__ or "").strip())

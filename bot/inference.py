@@ -46,7 +46,6 @@ class BatchingWorker(Generic[T]):
         self._pending: list[_Pending[T]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
-        self.batches = 0
 
     async def warm_up(self) -> None:
         """Load the model on the worker thread."""
@@ -77,7 +76,6 @@ class BatchingWorker(Generic[T]):
 
     async def _run(self, batch: list[_Pending[T]]) -> None:
         loop = asyncio.get_running_loop()
-        self.batches += 1
         try:
             results = await loop.run_in_executor(self._executor, self._fn, [p.text for p in batch])
         except Exception as err:  # noqa: BLE001 - handed to every waiting caller

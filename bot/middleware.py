@@ -7,10 +7,36 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.errors import ShopbotError
-from monitoring.metrics import METRICS
+from bot.appkeys import METRICS
+from core import errors
 
 log = logging.getLogger(__name__)
+
+# The one mapping from the error hierarchy to HTTP; the most specific class listed wins.
+STATUS: dict[type[errors.ShopbotError], int] = {
+    errors.PayloadTooLarge: 413,
+    errors.Conflict: 409,
+    errors.BadRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.TooManyRequests: 429,
+    errors.NotReady: 503,
+}
+
+
+def http_status(err: errors.ShopbotError) -> int:
+    """The HTTP status of an error: its nearest listed class, else 500."""
+    for cls in type(err).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def http_headers(err: errors.ShopbotError) -> dict[str, str]:
+    """Headers an error calls for: ``Retry-After`` when the client should come back later."""
+    retry_after = getattr(err, "retry_after", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else {}
 
 
 def error_body(
@@ -25,11 +51,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Turn every failure into a JSON error; never leak a traceback to the client."""
     try:
         return await handler(request)
-    except ShopbotError as err:
-        if err.status >= 500:
+    except errors.ShopbotError as err:
+        status = http_status(err)
+        if status >= 500:
             log.warning("%s %s failed: %s", request.method, request.path, err.code)
             _count_error(request, err.code)
-        return error_body(err.status, err.code, str(err), err.headers)
+        return error_body(status, err.code, str(err), http_headers(err))
     except web.HTTPException as err:
         if err.status < 400 or err.status == 101:
             raise

@@ -1,4 +1,9 @@
-"""The aiohttp application factory; every heavy resource has its own cleanup context."""
+"""The aiohttp application factory; every heavy resource has its own cleanup context.
+
+The contexts run in the order listed in :func:`create_app`, and each builds its component with
+every collaborator it needs, all of them built by an earlier context: nothing is patched in
+afterwards. Shutdown runs them in reverse.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,13 @@ from aiohttp import web
 from actions.runner import make_runner
 from actions.services import ShopServices
 from bot import appkeys as K
+from bot import ops
 from bot.auth import routes as auth_routes
-from bot.auth.middleware import auth_middleware, current_user
+from bot.auth.middleware import auth_middleware
 from bot.auth.service import auth_ctx
 from bot.channels import feedback, rest
-from bot.channels.socketio import SOCKETIO, SocketIOChannel
+from bot.channels.socketio import SocketIOChannel
+from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.handlers import RouteHandlers
 from bot.dialogue.memory import ConversationMemory, InProcessMemory, RedisMemory
 from bot.dialogue.pipeline import TurnPipeline
@@ -27,19 +34,25 @@ from bot.generation.service import GenerationService, Generator
 from bot.handoff import api as handoff_api
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
-from bot.handoff.keys import DESK
 from bot.handoff.live import LiveHub, RedisLiveHub
 from bot.handoff.sentiment import VaderSentiment
 from bot.handoff.store import HandoffStore
 from bot.inference import BatchingEncoder, BatchingRouter
+from bot.knowledge import current_entries
 from bot.middleware import cors_middleware, error_middleware
-from bot.settings import Settings
-from monitoring import metrics as prometheus
-from monitoring import promote_api, review_api
+from bot.review import api as review_api
+from bot.review import promote as promote_api
+from bot.review.store import ReviewStore
+from bot.schema import create_tables
+from bot.transcripts import Transcripts
+from core.db import make_engine
+from core.settings import Settings
 from monitoring.flags import FlagThresholds
-from monitoring.metrics import METRICS, ShopbotMetrics
+from monitoring.metrics import ShopbotMetrics
+from monitoring.records import RecordFactory
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
+from retrieval.corrections import CorrectionStore
 from retrieval.embeddings import SentenceEncoder
 from retrieval.knowledge_base import load_knowledge_base
 from retrieval.router import TrainedRouter
@@ -53,6 +66,15 @@ Ctx = Callable[[web.Application], AsyncIterator[None]]
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One engine and pool for the whole application; every store shares it."""
+    engine = make_engine(app[K.SETTINGS].resolved_database_url())
+    await _in_thread(create_tables, engine)
+    app[K.ENGINE] = engine
+    yield
+    engine.dispose()
 
 
 async def encoder_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -75,7 +97,11 @@ async def encoder_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load the FAQ, intents and products with their indexes (rebuilt when stale)."""
-    kb, rebuilt = await _in_thread(partial(load_knowledge_base, app[K.SETTINGS], app[K.ENCODER].encoder))
+    settings = app[K.SETTINGS]
+    entries = await _in_thread(current_entries, settings, app[K.ENGINE])
+    kb, rebuilt = await _in_thread(partial(
+        load_knowledge_base, entries, settings.shop_dir, settings.index_dir, app[K.ENCODER].encoder
+    ))
     if rebuilt:
         log.info("rebuilt indexes: %s", ", ".join(rebuilt))
     app[K.KNOWLEDGE] = kb
@@ -122,8 +148,9 @@ def generator_ctx(generator: Generator | None) -> Ctx:
 async def actions_ctx(app: web.Application) -> AsyncIterator[None]:
     """In-process rasa-sdk actions (with the shop's data) or the remote action server."""
     settings = app[K.SETTINGS]
-    services = None if settings.action_endpoint else await _in_thread(ShopServices.load, settings)
-    runner = make_runner(settings, services)
+    # In-process, warm_up reads the shop and fits the recommender (off the event loop, below).
+    services = partial(ShopServices.load, settings.shop_dir, settings.transactions_csv)
+    runner = make_runner(settings.action_endpoint, settings.action_timeout_s, services)
     warm_up = getattr(runner, "warm_up", None)
     if warm_up is not None:
         await _in_thread(warm_up)
@@ -135,13 +162,25 @@ async def actions_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The turn log and its background writer; drained on shutdown so no turn is lost."""
-    sink = TurnLogSink(TurnLog(app[K.SETTINGS].resolved_database_url()))
+    """The turn log's background writer (drained on shutdown so no turn is lost) and its readers."""
+    engine = app[K.ENGINE]
+    sink = TurnLogSink(TurnLog(engine), listeners=[app[K.METRICS].observe_turn])
     await sink.start()
-    sink.add_listener(app[METRICS].observe_turn)
     app[K.SINK] = sink
+    app[K.TRANSCRIPTS] = Transcripts(engine)
+    app[K.REVIEW_STORE] = ReviewStore(engine)
     yield
     await sink.close()
+
+
+async def corrections_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The auditors' promoted corrections and their live matcher (needs the encoder)."""
+    live = LiveCorrections(
+        CorrectionStore(app[K.ENGINE]), app[K.ENCODER], threshold=app[K.SETTINGS].correction_match_threshold
+    )
+    await live.refresh(force=True)
+    app[K.CORRECTIONS] = live
+    yield
 
 
 async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -150,24 +189,23 @@ async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = RedisLiveHub(settings.redis_url) if settings.redis_url else LiveHub()
     if isinstance(hub, RedisLiveHub):
         await hub.start()
+    metrics = app[K.METRICS]
     desk = HandoffDesk(
-        HandoffStore(settings.resolved_database_url()),
+        HandoffStore(app[K.ENGINE]),
         hub,
         app[K.SINK],
+        app[K.RECORDS],
         policy=EscalationPolicy(settings.escalate_after_unanswered),
         sentiment=VaderSentiment(settings.negative_sentiment_threshold),
+        # Staff replies and typing reach the shopper's widget the moment they are sent.
+        push=app[K.SOCKETIO],
+        on_change=partial(_handoff_metrics, metrics),
     )
     await desk.start()
-    channel = app.get(SOCKETIO)
-    if channel is not None:
-        # Staff replies and typing reach the shopper's widget the moment they are sent.
-        desk.push = channel
-        channel.on_typing = desk.shopper_typing
-    desk.on_change = partial(_handoff_metrics, app[METRICS])
     counts = await desk.counts()
-    app[METRICS].set_handoffs(counts)
-    app[METRICS].set_handoff_queue_length(counts["pending"])
-    app[DESK] = desk
+    metrics.set_handoffs(counts)
+    metrics.set_handoff_queue_length(counts["pending"])
+    app[K.DESK] = desk
     yield
     await desk.close()
 
@@ -181,12 +219,13 @@ def _handoff_metrics(metrics: ShopbotMetrics, kind: str, handoff: Any, counts: d
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """Assemble the turn pipeline from the loaded resources."""
-    settings, kb = app[K.SETTINGS], app[K.KNOWLEDGE]
+    settings, kb, corrections = app[K.SETTINGS], app[K.KNOWLEDGE], app[K.CORRECTIONS]
     memory: ConversationMemory = (
         RedisMemory(settings.redis_url) if settings.redis_url
         else InProcessMemory(settings.memory_max_conversations)
     )
-    handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS])
+    handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS],
+                             promoted=corrections.entry)
     app[K.MEMORY] = memory
     app[K.PIPELINE] = TurnPipeline(
         router=app[K.ROUTER],
@@ -195,6 +234,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         handlers=handlers,
         memory=memory,
         sink=app[K.SINK],
+        records=app[K.RECORDS],
         versions={
             "encoder": app[K.ENCODER].encoder.version,
             "index": kb.version,
@@ -202,25 +242,13 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             "generator": app[K.GENERATION].generator.version,
         },
         routing=RoutingThresholds(settings.product_threshold),
-        flags=FlagThresholds(
-            settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
-        ),
-        escalation=app[DESK].policy,
-        desk=app[DESK],
+        escalation=app[K.DESK].policy,
+        desk=app[K.DESK],
+        corrections=corrections,
     )
     yield
     if isinstance(memory, RedisMemory):
         await memory.close()
-
-
-def _reviewer(request: web.Request) -> str:
-    return current_user(request).username
-
-
-async def health(request: web.Request) -> web.Response:
-    """Liveness plus the versions of the loaded models and indexes."""
-    pipeline = request.app.get(K.PIPELINE)
-    return web.json_response({"status": "ok", "versions": pipeline.versions if pipeline else {}})
 
 
 def _add_static(app: web.Application, settings: Settings) -> None:
@@ -255,33 +283,42 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
         client_max_size=settings.max_body_bytes,
     )
     app[K.SETTINGS] = settings
-    app[METRICS] = ShopbotMetrics()
+    app[K.METRICS] = ShopbotMetrics()
+    thresholds = FlagThresholds(
+        settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
+    )
+    app[K.RECORDS] = RecordFactory(thresholds)
+    # The socket.io transport exists before start-up: its routes must be mounted now, and the
+    # handoff desk is built with it as its push channel.
+    channel = SocketIOChannel(
+        max_message_chars=settings.max_message_chars,
+        max_body_bytes=settings.max_body_bytes,
+        redis_url=settings.redis_url,
+        client_js=settings.web_dir / "vendor" / "socket.io.min.js",
+    )
+    channel.attach(app)
+    app[K.SOCKETIO] = channel
     app.cleanup_ctx.extend(
         [
+            db_ctx,
             encoder_ctx,
             knowledge_ctx,
             router_ctx,
             generator_ctx(generator),
             actions_ctx,
             sink_ctx,
-            review_api.review_ctx,
+            corrections_ctx,
             desk_ctx,
             pipeline_ctx,
-            promote_api.corrections_ctx,
             auth_ctx,
         ]
     )
     auth_routes.add_routes(app)
     handoff_api.add_routes(app)
-    prometheus.add_routes(app)
     review_api.add_routes(app)
     promote_api.add_routes(app)
-    app[review_api.REVIEWER_OF] = _reviewer
     rest.add_routes(app)
-    channel = SocketIOChannel(settings)
-    channel.attach(app)
-    app[SOCKETIO] = channel
     feedback.add_routes(app)
-    app.router.add_get("/health", health)
+    ops.add_routes(app)
     _add_static(app, settings)
     return app

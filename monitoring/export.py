@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import TextIO
 
-from monitoring.schema import TurnRecord
+from core.turns import TurnRecord
 
 CSV_COLUMNS = (
     "conversation_id",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
-from monitoring.schema import Flag, Route
+from core.turns import Flag, Route
 
 _WORD = re.compile(r"[a-z0-9£.]+")
 _STOP = frozenset(
@@ -99,6 +100,37 @@ def grounding(answer: str, evidence: Sequence[str]) -> float:
     return len(words & support) / len(words)
 
 
+@dataclass(frozen=True)
+class TurnFacts:
+    """What was measured in one turn; the flags follow from these and the thresholds alone.
+
+    Stored with each record (``metadata["facts"]``) so a later event, such as a thumbs down,
+    recomputes the flags through :func:`compute_flags` instead of editing them by hand.
+    """
+
+    route: Route
+    confidence: float = 1.0
+    total_ms: float = 0.0
+    grounding_score: float | None = None
+    pii_redacted: bool = False
+    error: bool = False
+    generation_failed: bool = False
+    negative_sentiment: bool = False
+    escalated: bool = False
+    feedback: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (the route as its string)."""
+        return {**asdict(self), "route": str(self.route)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TurnFacts:
+        """Read :meth:`to_json` output; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        return cls(**{**values, "route": Route(values["route"])})
+
+
 def compute_flags(
     *,
     route: Route,
@@ -109,10 +141,12 @@ def compute_flags(
     pii_redacted: bool = False,
     error: bool = False,
     generation_failed: bool = False,
-    extra: Iterable[Flag] = (),
+    negative_sentiment: bool = False,
+    escalated: bool = False,
+    feedback: int | None = None,
 ) -> frozenset[Flag]:
-    """All flags of one turn."""
-    flags = set(extra)
+    """All flags of one turn: the one place a flag is decided."""
+    flags: set[Flag] = set()
     if route in (Route.FAQ, Route.PRODUCTS, Route.GENERATE) and confidence < thresholds.low_confidence:
         flags.add(Flag.LOW_CONFIDENCE)
     if route is Route.GENERATE and not generation_failed:
@@ -131,4 +165,15 @@ def compute_flags(
         flags.add(Flag.ERROR)
     if pii_redacted:
         flags.add(Flag.PII_REDACTED)
+    if negative_sentiment:
+        flags.add(Flag.NEGATIVE_SENTIMENT)
+    if escalated:
+        flags.add(Flag.ESCALATED)
+    if feedback is not None and feedback < 0:
+        flags.add(Flag.NEGATIVE_FEEDBACK)
     return frozenset(flags)
+
+
+def flags_of(facts: TurnFacts, thresholds: FlagThresholds) -> frozenset[Flag]:
+    """:func:`compute_flags` of stored facts."""
+    return compute_flags(thresholds=thresholds, **{f.name: getattr(facts, f.name) for f in fields(facts)})

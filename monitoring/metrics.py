@@ -1,4 +1,4 @@
-"""Prometheus metrics of the bot, each instance on its own registry, served at ``/metrics``.
+"""Prometheus metrics of the bot, each instance on its own registry (``bot.ops`` serves ``/metrics``).
 
 Labels are small fixed sets only (route, stage, flag, feedback value, error code, handoff
 state and reason); conversation and turn ids never become labels.
@@ -9,12 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.exposition import choose_encoder
 
-from bot.errors import ShopbotError
-from monitoring.schema import STAGES, Flag, Route, TurnRecord
+from core.errors import ShopbotError
+from core.turns import STAGES, Flag, Route, TurnRecord
 
 # Seconds; 2.0 is the `slow` flag's default threshold, 8.0 the generation time limit.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -154,18 +152,3 @@ def _label_value(value: str) -> str:
 def _label_name(key: str) -> str:
     name = _LABEL_NAME.sub("_", key)
     return name if name[:1].isalpha() else f"v_{name}"
-
-
-METRICS = web.AppKey("metrics", ShopbotMetrics)
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    """The Prometheus scrape endpoint (text format, or OpenMetrics when asked for)."""
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": content_type})
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount ``GET /metrics``; ``app[METRICS]`` must be set before the first scrape."""
-    app.router.add_get("/metrics", metrics_handler)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from monitoring.schema import TurnRecord
+from core.turns import TurnRecord
 from monitoring.turnlog import TurnLog
 
 log = logging.getLogger(__name__)
@@ -17,17 +17,19 @@ log = logging.getLogger(__name__)
 class TurnLogSink:
     """Queues turn records and writes them in batches on a dedicated thread."""
 
-    def __init__(self, turn_log: TurnLog, max_batch: int = 200) -> None:
+    def __init__(
+        self,
+        turn_log: TurnLog,
+        max_batch: int = 200,
+        listeners: Sequence[Callable[[TurnRecord], None]] = (),
+    ) -> None:
         self.turn_log = turn_log
         self.max_batch = max_batch
         self._queue: asyncio.Queue[TurnRecord] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnlog")
         self._task: asyncio.Task[None] | None = None
-        self._listeners: list[Callable[[TurnRecord], None]] = []
-
-    def add_listener(self, listener: Callable[[TurnRecord], None]) -> None:
-        """Call ``listener`` with every submitted record (metrics); it must be quick."""
-        self._listeners.append(listener)
+        # Told of every submitted record (metrics); each must be quick.
+        self._listeners = tuple(listeners)
 
     async def start(self) -> None:
         """Create the table and start the writer task."""
@@ -72,5 +74,4 @@ class TurnLogSink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.turn_log.close)
         self._executor.shutdown(wait=True)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,13 +15,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from monitoring.schema import Flag, Hit, Route, TurnRecord
+from core.turns import Flag, Hit, Route, TurnRecord
+from monitoring.records import FACTS_KEY, refreshed_flags
 
 metadata = MetaData()
 
@@ -45,19 +44,6 @@ turns = Table(
 )
 
 
-def as_utc(ts: datetime) -> datetime:
-    """``ts`` in UTC; naive values (SQLite drops the offset) are taken to be UTC already."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their directory created."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True)
-
-
 def _row(record: TurnRecord) -> dict[str, Any]:
     return {
         "turn_id": record.turn_id,
@@ -76,7 +62,7 @@ def _row(record: TurnRecord) -> dict[str, Any]:
     }
 
 
-def _record(row: Any) -> TurnRecord:
+def record_of(row: Any) -> TurnRecord:
     ts: datetime = row.ts
     return TurnRecord(
         conversation_id=row.conversation_id,
@@ -97,8 +83,8 @@ def _record(row: Any) -> TurnRecord:
 class TurnLog:
     """Synchronous access to the turn table; call it from a worker thread, not the event loop."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def create(self) -> None:
         """Create the table when missing."""
@@ -117,26 +103,41 @@ class TurnLog:
             query = query.where(turns.c.conversation_id == conversation_id)
         with self.engine.connect() as conn:
             for row in conn.execute(query):
-                yield _record(row)
+                yield record_of(row)
 
     def set_feedback(self, conversation_id: str, turn_id: str, value: int) -> bool:
-        """Store thumbs up (+1) or down (-1) on a turn; a thumbs down adds ``negative_feedback``."""
+        """Store thumbs up (+1) or down (-1) on a turn; its flags are recomputed from its facts."""
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(turns.c.flags).where(
-                    turns.c.turn_id == turn_id, turns.c.conversation_id == conversation_id
-                )
+                select(turns).where(turns.c.turn_id == turn_id, turns.c.conversation_id == conversation_id)
             ).first()
             if row is None:
                 return False
-            flags = set(row.flags) - {str(Flag.NEGATIVE_FEEDBACK)}
-            if value < 0:
-                flags.add(str(Flag.NEGATIVE_FEEDBACK))
+            facts, flags = refreshed_flags(_facts(row), feedback=value)
             conn.execute(
-                update(turns).where(turns.c.turn_id == turn_id).values(feedback=value, flags=sorted(flags))
+                update(turns).where(turns.c.turn_id == turn_id)
+                .values(feedback=value, flags=flags, meta={**row.meta, FACTS_KEY: facts})
             )
         return True
 
-    def close(self) -> None:
-        """Release pooled connections."""
-        self.engine.dispose()
+
+_BOOLEAN_FACTS = {
+    "pii_redacted": Flag.PII_REDACTED, "error": Flag.ERROR, "generation_failed": Flag.GENERATION_FAILED,
+    "negative_sentiment": Flag.NEGATIVE_SENTIMENT, "escalated": Flag.ESCALATED,
+}
+
+
+def _facts(row: Any) -> dict[str, Any]:
+    """A row's stored facts; rows logged before facts were stored get facts that give their flags."""
+    meta = row.meta or {}
+    if FACTS_KEY in meta:
+        return dict(meta[FACTS_KEY])
+    flags = set(row.flags or ())
+    # Measurements on the far side of any threshold reproduce exactly the flags the row has.
+    return {
+        "route": row.route,
+        "confidence": 0.0 if str(Flag.LOW_CONFIDENCE) in flags else 1.0,
+        "total_ms": float("inf") if str(Flag.SLOW) in flags else 0.0,
+        "grounding_score": 0.0 if str(Flag.UNGROUNDED) in flags else None,
+        **{name: str(flag) in flags for name, flag in _BOOLEAN_FACTS.items()},
+    }

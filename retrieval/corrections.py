@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, func, select, update
 from sqlalchemy.engine import Engine
 
-from bot.errors import Conflict, NotFound
-from monitoring.turnlog import as_utc
+from core.db import as_utc
+from core.errors import Conflict, NotFound
 from retrieval.knowledge import KnowledgeEntry
 
 metadata = MetaData()
@@ -151,19 +151,13 @@ class CorrectionStore:
         return f"{total}:{newest or 0}:{undone}"
 
 
-def stored_changes(url: str) -> list[KnowledgeChange]:
-    """The active changes in the database at ``url`` (none when the table does not exist yet)."""
+def stored_changes(engine: Engine) -> list[KnowledgeChange]:
+    """The active changes in the database (none when the table does not exist yet)."""
     from sqlalchemy import inspect
 
-    from monitoring.turnlog import make_engine
-
-    engine = make_engine(url)
-    try:
-        if not inspect(engine).has_table(changes.name):
-            return []
-        return CorrectionStore(engine).list(active_only=True)
-    finally:
-        engine.dispose()
+    if not inspect(engine).has_table(changes.name):
+        return []
+    return CorrectionStore(engine).list(active_only=True)
 
 
 def apply_changes(

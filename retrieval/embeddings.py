@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bot.errors import RetrievalError
+from core.errors import RetrievalError
 
 
 class Encoder(Protocol):

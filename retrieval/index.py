@@ -11,7 +11,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bot.errors import NotReady, RetrievalError
+from core.errors import NotReady, RetrievalError
 
 
 def content_version(encoder_version: str, ids: Sequence[str], texts: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from bot.errors import BadRequest
+from core.errors import BadRequest
 
 _FIELDS = frozenset({"id", "questions", "answer"})
 # Rasa annotates entities inline: "[red](colour)" or '[red]{"entity": "colour"}'.

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bot.settings import Settings
+from core.shop import Product, load_products
+from retrieval.corrections import KnowledgeChange, apply_changes
 from retrieval.embeddings import Encoder
 from retrieval.index import VectorIndex, content_version
 from retrieval.knowledge import KnowledgeEntry, load_knowledge
-from retrieval.shopdata import Product, load_products
 
 ROUTING = "routing"
 PRODUCTS = "products"
@@ -43,16 +43,14 @@ class KnowledgeBase:
         return entry is not None and entry.answer is None
 
 
-def load_entries(settings: Settings, *, with_changes: bool = True) -> list[KnowledgeEntry]:
-    """FAQ entries, then the routing intents, with the auditors' promoted changes applied."""
-    entries = load_knowledge(settings.faq_path)
-    if settings.intents_path.exists():
-        entries += load_knowledge(settings.intents_path)
-    if not with_changes:
-        return entries
-    from retrieval.corrections import apply_changes, stored_changes
-
-    return apply_changes(entries, stored_changes(settings.resolved_database_url()))
+def load_entries(
+    faq_path: Path, intents_path: Path | None = None, changes: Sequence[KnowledgeChange] = ()
+) -> list[KnowledgeEntry]:
+    """FAQ entries, then the routing intents (when the file exists), with ``changes`` applied."""
+    entries = load_knowledge(faq_path)
+    if intents_path is not None and intents_path.exists():
+        entries += load_knowledge(intents_path)
+    return apply_changes(entries, changes)
 
 
 def _phrasings(entries: Sequence[KnowledgeEntry]) -> tuple[list[str], list[str]]:
@@ -82,17 +80,21 @@ def _ensure(
 
 
 def load_knowledge_base(
-    settings: Settings, encoder: Encoder, *, progress: bool = False
+    entries: Sequence[KnowledgeEntry],
+    shop_dir: Path,
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    progress: bool = False,
 ) -> tuple[KnowledgeBase, list[str]]:
     """Load the indexes, (re)building those whose inputs changed; also returns the rebuilt names."""
-    entries = load_entries(settings)
-    products = load_products(settings.shop_dir)
+    products = load_products(shop_dir)
     rebuilt = []
-    routing, fresh = _ensure(settings.index_dir, ROUTING, *_phrasings(entries), encoder, progress)
+    routing, fresh = _ensure(index_dir, ROUTING, *_phrasings(entries), encoder, progress)
     if fresh:
         rebuilt.append(ROUTING)
     product_index, fresh = _ensure(
-        settings.index_dir,
+        index_dir,
         PRODUCTS,
         [p.stock_code for p in products],
         [p.passage() for p in products],

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.errors import BadRequest
+from core.errors import BadRequest
 
 # Stock codes that are charges, fees, adjustments or vouchers rather than things on a shelf.
 _NON_PRODUCT = re.compile(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import NotReady, RetrievalError
+from core.errors import NotReady, RetrievalError
 
 OUT_OF_SCOPE = "out_of_scope"
 MODEL_FILE = "router.json"
@@ -108,7 +108,7 @@ def in_scope_scores(logits: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarr
     return probs[:, columns], score, columns
 
 
-def decide(
+def router_outputs(
     probs: np.ndarray, score: np.ndarray, columns: np.ndarray, labels: Sequence[str], threshold: float
 ) -> list[RouterOutput]:
     """Outputs from scores: best entry, ranking, and answer only when ``score >= threshold``.
@@ -214,7 +214,7 @@ class TrainedRouter:
         saved = self._meta()
         logits = self.logits(texts)
         probs, score, columns = in_scope_scores(logits, saved.labels)
-        return decide(probs, score, columns, saved.labels, saved.threshold)
+        return router_outputs(probs, score, columns, saved.labels, saved.threshold)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw head scores, one column per label of ``router.json``."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import BadRequest, NotReady, RetrievalError
+from core.errors import BadRequest, NotReady, RetrievalError
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.router import (
     ENCODER_DIR,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitoring.schema import Hit
+from core.turns import Hit
 from retrieval.knowledge_base import KnowledgeBase
 
 
@@ -22,10 +22,6 @@ class RoutingScores:
     def top(self) -> tuple[str, float]:
         """Best entry id and its score; ``("", 0.0)`` when the knowledge is empty."""
         return self.labels[0] if self.labels else ("", 0.0)
-
-    def score_of(self, label: str) -> float:
-        """Score of one entry (0 when it is not among the neighbours)."""
-        return next((s for lab, s in self.labels if lab == label), 0.0)
 
 
 class NearestNeighbourScorer:

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bot.settings import REPO_ROOT, Settings  # noqa: E402
+from core.settings import REPO_ROOT, Settings  # noqa: E402
 from retrieval.router import RouterConfig  # noqa: E402
 
 # The shipped method with fewer steps: real routing quality in well under a minute.
@@ -25,18 +25,19 @@ def built_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A var dir with the full demo shop, its indexes, a trained router and a tiny generator."""
     from bot.generation.corpus import build_corpus
     from bot.generation.train import TrainConfig, train_generator
+    from core.shop import load_products
     from retrieval.embeddings import SentenceEncoder
     from retrieval.knowledge import load_knowledge
     from retrieval.knowledge_base import load_entries, load_knowledge_base
     from retrieval.prepare import prepare_shop
     from retrieval.router_train import train_router
-    from retrieval.shopdata import load_products
 
     var = tmp_path_factory.mktemp("var")
     settings = Settings(var_dir=var)
     prepare_shop(settings.transactions_csv, settings.shop_dir)
-    load_knowledge_base(settings, SentenceEncoder())
-    train_router(load_entries(settings), settings.router_dir, config=ROUTER_CONFIG, progress=False)
+    entries = load_entries(settings.faq_path, settings.intents_path)
+    load_knowledge_base(entries, settings.shop_dir, settings.index_dir, SentenceEncoder())
+    train_router(entries, settings.router_dir, config=ROUTER_CONFIG, progress=False)
     corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir)[:300])
     train_generator(corpus, var / "generator", config=TrainConfig.tiny(), progress=False)
     return var

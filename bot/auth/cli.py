@@ -1,4 +1,4 @@
-"""``shopbot users add NAME --role ROLE`` and ``shopbot users list``."""
+"""``shopbot users add NAME --role ROLE``, ``users list``, ``users disable NAME``, ``users enable NAME``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from bot.auth.guard import Role
-from bot.errors import BadRequest
-from bot.settings import Settings
+from core.errors import BadRequest
+from core.settings import Settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
@@ -24,6 +24,12 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
     add.set_defaults(func=run)
     listing = actions.add_parser("list", help="every account with its role")
     listing.set_defaults(func=run)
+    disable = actions.add_parser("disable", help="lock an account out and end its sessions at once")
+    disable.add_argument("name")
+    disable.set_defaults(func=run)
+    enable = actions.add_parser("enable", help="let a disabled account sign in again")
+    enable.add_argument("name")
+    enable.set_defaults(func=run)
     return users
 
 
@@ -38,9 +44,10 @@ def read_password() -> str:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``users add`` or ``users list`` against the database of ``settings``."""
-    from bot.auth.users import UserStore
-    from monitoring.turnlog import make_engine
+    """Run a ``users`` action against the database of ``settings``."""
+    from bot.auth.sessions import SessionStore
+    from bot.auth.users import UserStore, normalize_username
+    from core.db import make_engine
 
     engine = make_engine(settings.resolved_database_url())
     try:
@@ -49,6 +56,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.users_cmd == "add":
             account = store.add(args.name, read_password(), Role(args.role))
             print(f"added {account.username} ({account.role})")
+            return 0
+        if args.users_cmd in ("disable", "enable"):
+            disabled = args.users_cmd == "disable"
+            if not store.set_disabled(args.name, disabled):
+                raise BadRequest(f"no account {args.name!r}")
+            if disabled:
+                sessions = SessionStore(engine, settings.auth_session_idle_s, settings.auth_session_max_s)
+                sessions.create()
+                ended = sessions.revoke_user(normalize_username(args.name))
+                print(f"disabled {args.name}; ended {ended} session(s)")
+            else:
+                print(f"enabled {args.name}")
             return 0
         for account in store.list():
             state = "  disabled" if account.disabled else ""

@@ -15,7 +15,7 @@ from bot.auth.guard import required_roles
 from bot.auth.keys import AUTH_CONFIG, SESSION, SESSIONS, USER, USERS
 from bot.auth.sessions import Session, SessionStore
 from bot.auth.users import User, UserStore
-from bot.errors import Forbidden, Unauthorized
+from core.errors import Forbidden, Unauthorized
 
 API_PREFIX = "/api/"
 LOGIN_PATH = "/api/auth/login"

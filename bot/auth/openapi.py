@@ -54,6 +54,8 @@ class Operation:
     tags: tuple[str, ...] = ()
     # Query parameters written out as OpenAPI parameter objects (besides ``query``).
     parameters: tuple[Mapping[str, Any], ...] = ()
+    # False when the request body may be left out (it then means its defaults).
+    body_required: bool = True
 
 
 def operation(
@@ -67,6 +69,7 @@ def operation(
     responses: Mapping[int, str] | None = None,
     tags: tuple[str, ...] = (),
     parameters: Sequence[Mapping[str, Any]] = (),
+    body_required: bool = True,
 ) -> Callable[[H], H]:
     """Describe an ``/api/`` handler: bodies as pydantic models (or JSON Schema dicts).
 
@@ -74,7 +77,7 @@ def operation(
     and 403 are added where they apply.
     """
     op = Operation(summary, description, request_body, query, response, status, dict(responses or {}), tags,
-                   tuple(parameters))
+                   tuple(parameters), body_required)
 
     def mark(handler: H) -> H:
         setattr(handler, OPERATION_ATTR, op)
@@ -102,11 +105,6 @@ def api_routes(app: web.Application) -> list[tuple[str, str, Any]]:
 def openapi_path(canonical: str) -> str:
     """An aiohttp path template as OpenAPI writes it: ``{id:\\d+}`` becomes ``{id}``."""
     return _PARAM.sub(lambda m: "{" + m.group(1) + "}", canonical)
-
-
-def undocumented(app: web.Application) -> list[str]:
-    """``"METHOD /path"`` of each ``/api/`` route without an ``@operation``."""
-    return [f"{m} {p}" for m, p, h in api_routes(app) if described(h) is None]
 
 
 class _Schemas:
@@ -184,7 +182,8 @@ def _operation_object(method: str, path: str, handler: Any, schemas: _Schemas) -
         obj["parameters"] = params
     if op.request_body is not None:
         body = schemas.ref(op.request_body)
-        obj["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        obj["requestBody"] = {"required": op.body_required,
+                              "content": {"application/json": {"schema": body}}}
     return obj
 
 

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from bot.errors import TooManyRequests
+from core.errors import TooManyRequests
 
 
 class SlidingWindow:

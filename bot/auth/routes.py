@@ -17,7 +17,7 @@ from bot.auth.openapi import build_document, operation
 from bot.auth.sessions import token_hash
 from bot.auth.users import MAX_PASSWORD_CHARS, User
 from bot.channels.body import read_json
-from bot.errors import TooManyRequests, Unauthorized
+from core.errors import TooManyRequests, Unauthorized
 
 log = logging.getLogger(__name__)
 

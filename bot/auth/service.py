@@ -1,4 +1,4 @@
-"""The auth cleanup context: stores on the turn-log database, limiter in memory."""
+"""The auth cleanup context: stores on the application's database, limiter in memory."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from bot.appkeys import SETTINGS
+from bot.appkeys import ENGINE, SETTINGS
 from bot.auth.config import AuthConfig
 from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSIONS, USERS
 from bot.auth.ratelimit import LoginLimiter, SlidingWindow
 from bot.auth.sessions import SessionStore
 from bot.auth.users import UserStore
-from monitoring.turnlog import make_engine
 
 
 def login_limiter(config: AuthConfig) -> LoginLimiter:
@@ -25,17 +24,14 @@ def login_limiter(config: AuthConfig) -> LoginLimiter:
 
 
 async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Create the ``users`` and ``sessions`` tables if missing and share the stores."""
-    settings = app[SETTINGS]
-    config = AuthConfig.from_settings(settings)
-    engine = make_engine(settings.resolved_database_url())
-    users = UserStore(engine)
+    """Share the account and session stores (on the app's engine) and the login limiter."""
+    config = AuthConfig.from_settings(app[SETTINGS])
+    engine = app[ENGINE]
     sessions = SessionStore(engine, config.session_idle_s, config.session_max_s)
-    await asyncio.to_thread(users.create)
-    await asyncio.to_thread(sessions.create)
+    # Expired sessions can never be used again; they only take space.
+    await asyncio.to_thread(sessions.purge_expired)
     app[AUTH_CONFIG] = config
-    app[USERS] = users
+    app[USERS] = UserStore(engine)
     app[SESSIONS] = sessions
     app[LOGIN_LIMITER] = login_limiter(config)
     yield
-    engine.dispose()

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select, update
 from sqlalchemy.engine import Engine
 
-from monitoring.turnlog import as_utc
+from core.db import as_utc
 
 MAX_TOKEN_CHARS = 256
 

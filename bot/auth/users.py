@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.auth.guard import Role
-from bot.errors import BadRequest, Conflict
-from monitoring.turnlog import as_utc
+from core.db import as_utc
+from core.errors import BadRequest, Conflict
 
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MIN_PASSWORD_CHARS = 12

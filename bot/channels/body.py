@@ -8,18 +8,23 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from bot.errors import BadRequest, PayloadTooLarge
+from core.errors import BadRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse the body as ``model`` or raise a 400/413 ``BadRequest``."""
+async def read_json(request: web.Request, model: type[M], *, empty: M | None = None) -> M:
+    """Parse the body as ``model`` or raise a 400/413 ``BadRequest``.
+
+    ``empty`` is what a request without a body means, where the body is optional.
+    """
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as err:
         raise PayloadTooLarge(f"body larger than {request.app._client_max_size} bytes") from err
     if not raw:
+        if empty is not None:
+            return empty
         raise BadRequest("empty body: send a JSON object")
     try:
         text = raw.decode("utf-8")

@@ -7,9 +7,8 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot.appkeys import SINK
+from bot.appkeys import METRICS, SINK
 from bot.channels.body import read_json
-from monitoring.metrics import METRICS
 
 
 class Feedback(BaseModel):

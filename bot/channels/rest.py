@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from bot.appkeys import PIPELINE, SETTINGS
 from bot.channels.body import read_json
 from bot.dialogue.pipeline import TurnInput
-from bot.errors import BadRequest, PayloadTooLarge
+from core.errors import BadRequest, PayloadTooLarge
 
 TURN_ID_HEADER = "X-Shopbot-Turn-Id"
 

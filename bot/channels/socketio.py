@@ -24,20 +24,19 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import socketio
 from aiohttp import web
 
-from bot.appkeys import PIPELINE, SINK
+from bot.appkeys import DESK, PIPELINE, SINK, TRANSCRIPTS
 from bot.channels.rest import clean_message
-from bot.dialogue.messages import BotMessage
 from bot.dialogue.pipeline import TurnInput, TurnResult
-from bot.errors import BadRequest, ShopbotError
-from bot.settings import Settings
-from monitoring.schema import Route, TurnRecord
+from bot.transcripts import TranscriptTurn
+from core.errors import BadRequest, ShopbotError
+from core.messages import BotMessage
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +49,6 @@ HISTORY_MAX_TURNS = 200
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
 
 Sender = Literal["bot", "staff"]
-TypingCallback = Callable[[str, bool], Awaitable[None]]
-TurnCallback = Callable[[TurnInput, TurnResult], Awaitable[None]]
 
 
 # ---------------------------------------------------------------- rendering
@@ -96,19 +93,19 @@ def _element(card: dict[str, Any]) -> dict[str, Any]:
     return {**card, "title": str(card.get("name") or ""), "subtitle": subtitle, "buttons": []}
 
 
-def transcript(records: Iterable[TurnRecord]) -> list[dict[str, Any]]:
+def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
     """The conversation as the widget shows it: user entries and bot/staff entries, in order.
 
-    A record with ``metadata["sender"] == "staff"`` (or channel ``staff``) holds staff messages;
-    a record without user text holds messages only (e.g. a staff reply).
+    A turn without user text holds messages only (e.g. a staff reply).
     """
     entries: list[dict[str, Any]] = []
     titles: dict[str, str] = {}  # a button's payload is logged; show its title as the shopper saw it
-    for record in records:
+    for turn in turns:
+        record = turn.record
         if record.user_text:
             text = titles.get(record.user_text, record.user_text)
             entries.append({"kind": "user", "text": text, "turn_id": record.turn_id})
-        sender: Sender = "staff" if _is_staff(record) else "bot"
+        sender: Sender = "staff" if turn.sender == "staff" else "bot"
         messages = [BotMessage.from_rasa(r) for r in record.response if isinstance(r, dict)]
         for m in messages:
             titles.update({b.payload: b.title for b in m.buttons})
@@ -120,38 +117,14 @@ def transcript(records: Iterable[TurnRecord]) -> list[dict[str, Any]]:
                     "sender": sender,
                     "turn_id": "" if sender == "staff" else record.turn_id,
                     "messages": payloads,
-                    "feedback": _feedback(record.metadata.get("feedback")),
+                    "feedback": {1: "up", -1: "down"}.get(turn.feedback or 0, ""),
                 }
             )
     return entries
 
 
-def _is_staff(record: TurnRecord) -> bool:
-    return record.metadata.get("sender") == "staff" or record.channel == "staff"
-
-
 def _strip(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "metadata"}
-
-
-def _feedback(value: Any) -> str:
-    return {1: "up", -1: "down"}.get(value, "") if isinstance(value, int) else ""
-
-
-def staff_turn_record(
-    conversation_id: str, messages: Sequence[BotMessage], *, staff: str | None = None
-) -> TurnRecord:
-    """A turn-log record of staff messages, in the shape ``transcript`` reads back as staff."""
-    return TurnRecord(
-        conversation_id=conversation_id,
-        turn_id=uuid.uuid4().hex,
-        ts=datetime.now(UTC),
-        channel="staff",
-        user_text="",
-        route=Route.HUMAN,
-        response=tuple(m.to_rest(conversation_id) for m in messages),
-        metadata={"sender": "staff", **({"staff": staff} if staff else {})},
-    )
 
 
 # ------------------------------------------------------------------- input
@@ -187,10 +160,16 @@ def metadata_of(data: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def message_of(data: Any, max_chars: int) -> str:
-    """The shopper's text, validated like the REST channel's."""
+def message_of(data: Any, max_chars: int) -> str | None:
+    """The shopper's text, validated like the REST channel's.
+
+    None for rasa-webchat's connect-time init event, which carries no ``message`` key at all
+    when the page sets no init payload: there is nothing to answer.
+    """
     if not isinstance(data, dict):
         raise BadRequest("user_uttered needs a JSON object with a message")
+    if "message" not in data:
+        return None
     text = data.get("message")
     if not isinstance(text, str):
         raise BadRequest("message must be a string")
@@ -207,19 +186,26 @@ def _error(err: ShopbotError) -> dict[str, Any]:
 class SocketIOChannel:
     """Socket.IO input and output channel: shopper turns in, bot and staff messages out."""
 
-    def __init__(self, settings: Settings, *, cors_allowed_origins: str | list[str] = "*") -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        *,
+        max_message_chars: int,
+        max_body_bytes: int,
+        redis_url: str = "",
+        client_js: Path | None = None,
+        cors_allowed_origins: str | list[str] = "*",
+    ) -> None:
+        self.max_message_chars = max_message_chars
+        self.client_js = client_js
         # The widget is embedded on any shop page and sends no cookies, so any origin may connect.
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins=cors_allowed_origins,
             cors_credentials=False,
-            max_http_buffer_size=settings.max_body_bytes,
+            max_http_buffer_size=max_body_bytes,
             # With several workers, an emit to a session's room reaches whichever worker holds it.
-            client_manager=socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
+            client_manager=socketio.AsyncRedisManager(redis_url) if redis_url else None,
         )
-        self.on_typing: TypingCallback | None = None
-        self.on_turn: TurnCallback | None = None
         self._app: web.Application | None = None
         self._sessions: dict[str, str] = {}  # socket id → session id
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # with its number of users
@@ -229,10 +215,10 @@ class SocketIOChannel:
         """Mount ``/socket.io/`` and the vendored JS client on ``app``; stop sockets on shutdown."""
         self._app = app
         self.sio.attach(app, socketio_path=SOCKETIO_PATH)
-        client = self.settings.web_dir / "vendor" / "socket.io.min.js"
+        client = self.client_js
 
         async def client_js(request: web.Request) -> web.FileResponse:
-            if not client.exists():
+            if client is None or not client.exists():
                 raise web.HTTPNotFound()
             headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=3600"}
             return web.FileResponse(client, headers=headers)
@@ -288,7 +274,9 @@ class SocketIOChannel:
     async def _on_user_uttered(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
             data = _one_arg(args)
-            text = message_of(data, self.settings.max_message_chars)
+            text = message_of(data, self.max_message_chars)
+            if text is None:
+                return {"ok": True, "turn_id": None, "count": 0}
             session = session_id_of(data, required=sid not in self._sessions) or self._sessions[sid]
             turn = TurnInput(session, text, CHANNEL, metadata_of(data))
         except ShopbotError as err:
@@ -309,10 +297,10 @@ class SocketIOChannel:
         session = self._sessions.get(sid)
         if session is None:
             return await self._fail(sid, BadRequest("emit session_request before history_request"))
-        sink = self._application[SINK]
-        await sink.flush()
-        records = await sink.run_sync(_recent, sink.turn_log, session)
-        history = {"session_id": session, "entries": transcript(records)}
+        await self._application[SINK].flush()
+        turns = await asyncio.to_thread(self._application[TRANSCRIPTS].conversation, session,
+                                        HISTORY_MAX_TURNS)
+        history = {"session_id": session, "entries": history_entries(turns)}
         await self.sio.emit("history", history, to=sid)
         return history
 
@@ -345,11 +333,6 @@ class SocketIOChannel:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
-        if self.on_turn is not None:
-            try:
-                await self.on_turn(turn, result)
-            except Exception:  # noqa: BLE001 - a hook must not cost the shopper the answer
-                log.exception("on_turn hook failed")
         return result
 
     async def _join(self, sid: str, session: str) -> None:
@@ -360,12 +343,13 @@ class SocketIOChannel:
         self._sessions[sid] = session
 
     async def _typing_changed(self, session: str, typing: bool) -> None:
-        if self.on_typing is None:
+        desk = self._application.get(DESK)
+        if desk is None:
             return
         try:
-            await self.on_typing(session, typing)
+            await desk.shopper_typing(session, typing)
         except Exception:  # noqa: BLE001 - the console being away must not break the chat
-            log.exception("on_typing callback failed")
+            log.exception("could not tell the consoles about typing")
 
     async def _fail(self, sid: str, err: ShopbotError) -> dict[str, Any]:
         error = _error(err)
@@ -387,19 +371,4 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _recent(turn_log: Any, session: str) -> list[TurnRecord]:
-    records = list(turn_log.records(session))
-    return records[-HISTORY_MAX_TURNS:]
-
-
-SOCKETIO = web.AppKey("socketio", SocketIOChannel)
-
-__all__ = [
-    "CLIENT_PATH",
-    "SOCKETIO",
-    "SOCKETIO_PATH",
-    "SocketIOChannel",
-    "staff_turn_record",
-    "to_socketio",
-    "transcript",
-]
+__all__ = ["CLIENT_PATH", "SOCKETIO_PATH", "SocketIOChannel", "history_entries", "to_socketio"]

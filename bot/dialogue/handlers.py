@@ -10,13 +10,13 @@ from typing import Any
 from actions.runner import DOMAIN, ActionRunner, tracker_state
 from bot.dialogue import replies
 from bot.dialogue.memory import Slots
-from bot.dialogue.messages import BotMessage
 from bot.dialogue.nlu import Entities, product_query
 from bot.dialogue.policy import Decision
 from bot.generation.service import GenerationService
 from bot.inference import BatchingEncoder
+from core.messages import BotMessage
+from core.turns import Hit, Route
 from monitoring.flags import grounding
-from monitoring.schema import Hit, Route
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.routing import RoutingScores
@@ -65,13 +65,14 @@ class RouteHandlers:
         encoder: BatchingEncoder,
         generation: GenerationService,
         actions: ActionRunner,
+        promoted: Callable[[str], KnowledgeEntry | None] | None = None,
     ) -> None:
         self.kb = kb
         self.encoder = encoder
         self.generation = generation
         self.actions = actions
         # New FAQ entries promoted by auditors, not yet in the knowledge base's files.
-        self.promoted: Callable[[str], KnowledgeEntry | None] = lambda entry_id: None
+        self.promoted = promoted or (lambda entry_id: None)
 
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""

@@ -5,28 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from bot.dialogue import replies
-from bot.dialogue.corrections import CorrectionMatch, LiveCorrections
+from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.handlers import HandlerResult, RouteHandlers, TurnContext
 from bot.dialogue.memory import ConversationMemory
-from bot.dialogue.messages import BotMessage
 from bot.dialogue.nlu import extract
-from bot.dialogue.policy import Decision, RoutingThresholds, corrected, decide
-from bot.errors import ShopbotError
+from bot.dialogue.policy import Decision, RoutingThresholds, Signals, decide
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.store import Handoff
 from bot.inference import BatchingEncoder, BatchingRouter
-from monitoring.flags import FlagThresholds, compute_flags
+from core.errors import ShopbotError
+from core.messages import BotMessage
+from core.turns import Hit, TurnRecord
+from monitoring.flags import TurnFacts
+from monitoring.records import RecordFactory
 from monitoring.redact import redact
-from monitoring.schema import Flag, Hit, Route, TurnRecord
 from monitoring.sink import TurnLogSink
 from retrieval.router import RouterOutput
 from retrieval.routing import NearestNeighbourScorer, RoutingScores
@@ -65,10 +64,10 @@ class TurnPipeline:
         handlers: RouteHandlers,
         memory: ConversationMemory,
         sink: TurnLogSink,
+        records: RecordFactory,
         versions: dict[str, str],
         routing: RoutingThresholds,
-        flags: FlagThresholds,
-        escalation: EscalationPolicy | None = None,
+        escalation: EscalationPolicy,
         desk: HandoffDesk | None = None,
         corrections: LiveCorrections | None = None,
     ) -> None:
@@ -78,10 +77,10 @@ class TurnPipeline:
         self.handlers = handlers
         self.memory = memory
         self.sink = sink
+        self.records = records
         self.versions = versions
         self.routing = routing
-        self.flag_thresholds = flags
-        self.escalation = escalation or EscalationPolicy()
+        self.escalation = escalation
         self.desk = desk
         self.corrections = corrections
 
@@ -93,12 +92,9 @@ class TurnPipeline:
                 return await self._to_person(turn, handoff)
         start = time.perf_counter()
         latency: dict[str, float] = {}
-        scores = RoutingScores((), (), ())
-        routed = RouterOutput(None, "", 0.0)
-        decision = Decision(Route.ERROR, "", 0.0)
         slots = await self.memory.get(turn.conversation_id)
+        signals = Signals(slots=slots)
         negative = False
-        correction: CorrectionMatch | None = None
         try:
             await self._refresh_corrections()
             routed, (scores, vector), negative = await asyncio.gather(
@@ -106,61 +102,62 @@ class TurnPipeline:
                 self._retrieve(turn.text, latency),
                 self._negative(turn.text),
             )
-            entities = extract(turn.text)
             correction = self.corrections.match(vector) if self.corrections else None
-            decision = (
-                corrected(correction) if correction and not entities.payload_intent
-                else decide(routed, scores, entities, slots, self.routing)
-            )
+            signals = Signals(routed, scores, extract(turn.text), slots, correction)
+            decision = decide(signals, self.routing)
             ctx = TurnContext(
-                turn.conversation_id, turn.text, decision, scores, entities, slots, turn.metadata
+                turn.conversation_id, turn.text, decision, scores, signals.entities, slots, turn.metadata
             )
             result = await self.handlers.run(ctx)
             error = False
         except Exception as err:  # noqa: BLE001 - the shopper gets an apology, the log an error turn
+            decision = decide(replace(signals, failed=True), self.routing)
             if isinstance(err, ShopbotError):
-                log.warning("turn failed in %s: %s: %s", decision.route, err.code, err)
+                log.warning("turn failed in %s: %s: %s", decision.label, err.code, err)
             else:
-                log.exception("unexpected failure in %s", decision.route)
+                log.exception("unexpected failure in %s", decision.label)
             result = HandlerResult((replies.error(),), slots, answered=False)
-            decision, error = Decision(Route.ERROR, decision.label, decision.confidence), True
+            error = True
         for stage, ms in result.latency_ms.items():
             latency[stage] = latency.get(stage, 0.0) + ms
         latency["total"] = (time.perf_counter() - start) * 1000
-        clean = redact(turn.text)
-        flags = self._flags(decision, result, latency, clean.changed, error, negative)
+        facts = TurnFacts(
+            route=decision.route,
+            confidence=decision.confidence,
+            total_ms=latency["total"],
+            grounding_score=result.grounding,
+            error=error,
+            generation_failed=result.generation_failed,
+            negative_sentiment=negative,
+        )
+        flags = self.records.flags(facts)
         unhelpful = self.escalation.unhelpful(decision.route, flags) or not result.answered
         unanswered = result.slots.unanswered + 1 if unhelpful else 0
         messages, handoff_meta = result.messages, None
         reason = self.escalation.reason(decision.route, unanswered, negative)
         if self.desk is not None and reason is not None:
-            handoff, position = await self.desk.escalate(turn.conversation_id, reason, clean.text)
+            handoff, position = await self.desk.escalate(turn.conversation_id, reason, redact(turn.text).text)
             messages = replies.escalated(str(reason), position, messages)
-            flags, unanswered = flags | {Flag.ESCALATED}, 0
+            facts, unanswered = replace(facts, escalated=True), 0
             handoff_meta = {"id": handoff.id, "reason": str(reason), "position": position}
         await self.memory.put(
             turn.conversation_id,
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
         )
-        record = self._record(turn, clean.text, decision, routed, scores, result, messages, latency,
-                              flags, handoff_meta, correction)
+        record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta)
         self.sink.submit(record)
         return TurnResult(record.turn_id, messages, record)
 
     async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnResult:
         # A person has (or is about to take) the conversation: the bot stays silent.
         assert self.desk is not None
-        clean = redact(turn.text)
-        record = TurnRecord(
+        decision = decide(Signals(with_person=True), self.routing)
+        record = self.records.turn(
             conversation_id=turn.conversation_id,
-            turn_id=uuid.uuid4().hex,
-            ts=datetime.now(UTC),
             channel=turn.channel,
-            user_text=clean.text,
-            route=Route.HUMAN,
-            response=(),
+            user_text=turn.text,
+            facts=TurnFacts(decision.route),
             versions=self.versions,
-            flags=frozenset({Flag.PII_REDACTED}) if clean.changed else frozenset(),
             metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
                       **_safe_metadata(turn.metadata)},
         )
@@ -172,27 +169,6 @@ class TurnPipeline:
         if self.desk is None:
             return False
         return (await self.desk.sentiment(text)).negative
-
-    def _flags(
-        self,
-        decision: Decision,
-        result: HandlerResult,
-        latency: dict[str, float],
-        pii: bool,
-        error: bool,
-        negative: bool,
-    ) -> frozenset[Flag]:
-        return compute_flags(
-            route=decision.route,
-            confidence=decision.confidence,
-            total_ms=latency["total"],
-            thresholds=self.flag_thresholds,
-            grounding_score=result.grounding,
-            pii_redacted=pii,
-            error=error,
-            generation_failed=result.generation_failed,
-            extra=(Flag.NEGATIVE_SENTIMENT,) if negative else (),
-        )
 
     async def _route(self, text: str, latency: dict[str, float]) -> RouterOutput:
         t = time.perf_counter()
@@ -220,17 +196,16 @@ class TurnPipeline:
     def _record(
         self,
         turn: TurnInput,
-        user_text: str,
+        signals: Signals,
         decision: Decision,
-        routed: RouterOutput,
-        scores: RoutingScores,
         result: HandlerResult,
         messages: tuple[BotMessage, ...],
         latency: dict[str, float],
-        flags: frozenset[Flag],
+        facts: TurnFacts,
         handoff: dict[str, Any] | None,
-        correction: CorrectionMatch | None,
     ) -> TurnRecord:
+        scores = signals.scores
+        routed = signals.routed or RouterOutput(None, "", 0.0)
         hits: tuple[Hit, ...] = scores.hits + (result.hits or scores.product_hits[:3])
         metadata: dict[str, Any] = {
             "label": decision.label,
@@ -242,23 +217,21 @@ class TurnPipeline:
         }
         if handoff is not None:
             metadata["handoff"] = handoff
-        if correction is not None:
-            metadata["correction"] = {"id": correction.change.id, "score": round(correction.score, 4)}
+        if signals.correction is not None:
+            metadata["correction"] = {"id": signals.correction.change.id,
+                                      "score": round(signals.correction.score, 4)}
         versions = self.versions
         if self.corrections is not None:
             versions = {**versions, "corrections": self.corrections.version}
-        return TurnRecord(
+        return self.records.turn(
             conversation_id=turn.conversation_id,
-            turn_id=uuid.uuid4().hex,
-            ts=datetime.now(UTC),
             channel=turn.channel,
-            user_text=user_text,
-            route=decision.route,
-            response=tuple(m.to_rest(turn.conversation_id) for m in messages),
+            user_text=turn.text,
+            facts=facts,
+            messages=messages,
             hits=hits,
             latency_ms=latency,
             versions=versions,
-            flags=flags,
             metadata=metadata,
         )
 

@@ -1,18 +1,19 @@
-"""The routing policy: from the trained router's output, entities and memory to one route.
+"""The routing policy: the one function that decides a turn's route.
 
-The server and ``shopbot eval`` both route through :func:`decide`; only the evidence search
-(FAQ passages, product cards) is left out of the evaluation, since it does not change the route
-unless the router has declined and the message names a product.
+Every route a shopper's message can take is chosen by :func:`decide`: the trained router's
+answer, a button payload, an order number, a price range, a product match, an auditor's
+promoted correction, a person having the conversation, or a failed turn. The server and
+``shopbot eval`` both route through it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from bot.dialogue.corrections import CorrectionMatch
 from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import Entities
-from monitoring.schema import Route
+from core.turns import Route
 from retrieval.router import RouterOutput
 from retrieval.routing import RoutingScores
 
@@ -28,6 +29,7 @@ INTENT_ROUTES = {
 
 # Routes that do not answer from a knowledge entry.
 NOT_FROM_KNOWLEDGE = frozenset({Route.DECLINE, Route.GENERATE, Route.ERROR, Route.HUMAN})
+NO_SCORES = RoutingScores((), (), ())
 
 
 @dataclass(frozen=True)
@@ -51,34 +53,50 @@ class Decision:
     similar: bool = False
 
 
-def decide(
-    routed: RouterOutput,
-    scores: RoutingScores,
-    entities: Entities,
-    slots: Slots,
-    thresholds: RoutingThresholds,
-) -> Decision:
+@dataclass(frozen=True)
+class Signals:
+    """Everything a route depends on; fields left at their defaults were not measured."""
+
+    routed: RouterOutput | None = None
+    scores: RoutingScores = NO_SCORES
+    entities: Entities = field(default_factory=Entities)
+    slots: Slots = field(default_factory=Slots)
+    correction: CorrectionMatch | None = None
+    # A person has (or is about to take) the conversation: the bot stays silent.
+    with_person: bool = False
+    # The turn failed after (or before) routing: the shopper gets an apology.
+    failed: bool = False
+
+
+def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
     """Pick the route of one message."""
+    if signals.with_person:
+        return Decision(Route.HUMAN, "", 0.0)
+    if signals.failed:
+        if signals.routed is None:
+            return Decision(Route.ERROR, "", 0.0)
+        intended = decide(replace(signals, failed=False), thresholds)
+        return Decision(Route.ERROR, intended.label, intended.confidence)
+    entities = signals.entities
     if entities.payload_intent:
-        return _from_payload(entities.payload_intent)
+        # "/intent" payloads come from buttons; unknown FAQ ids are caught by the FAQ handler.
+        return Decision(INTENT_ROUTES.get(entities.payload_intent, Route.FAQ), entities.payload_intent, 1.0)
+    if signals.correction is not None:
+        label = signals.correction.change.entry_id
+        return Decision(INTENT_ROUTES.get(label, Route.FAQ), label, signals.correction.score)
+    routed = signals.routed or RouterOutput(None, "", 0.0)
     if entities.order_number and (routed.top_label == "order_status" or routed.label is None):
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
     if routed.label is not None:
         route = INTENT_ROUTES.get(routed.label, Route.FAQ)
-        similar = route is Route.RECOMMEND and entities.refers_back and bool(slots.last_product)
+        similar = route is Route.RECOMMEND and entities.refers_back and bool(signals.slots.last_product)
         return Decision(route, routed.label, routed.confidence, similar)
     if entities.min_price is not None or entities.max_price is not None:
         return Decision(Route.PRODUCTS, "product_search", routed.confidence)
-    best_product = scores.product_hits[0].score if scores.product_hits else 0.0
-    if best_product >= thresholds.product:
+    hits = signals.scores.product_hits
+    if hits and hits[0].score >= thresholds.product:
         return Decision(Route.GENERATE, "product_question", routed.confidence)
     return Decision(Route.DECLINE, "out_of_scope", routed.confidence)
-
-
-def corrected(match: CorrectionMatch) -> Decision:
-    """The route of a message matching an auditor's promoted question."""
-    label = match.change.entry_id
-    return Decision(INTENT_ROUTES.get(label, Route.FAQ), label, match.score)
 
 
 def answered_entry(decision: Decision) -> str | None:
@@ -86,8 +104,3 @@ def answered_entry(decision: Decision) -> str | None:
     if decision.route in NOT_FROM_KNOWLEDGE or decision.label == "out_of_scope":
         return None
     return decision.label
-
-
-def _from_payload(intent: str) -> Decision:
-    # "/intent" payloads come from buttons; unknown FAQ ids are caught by the FAQ handler.
-    return Decision(INTENT_ROUTES.get(intent, Route.FAQ), intent, 1.0)

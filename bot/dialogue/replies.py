@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dialogue.messages import BotMessage, Button
+from core.messages import BotMessage, Button
 
 CAPABILITIES = (
     Button("Delivery times", "/uk_delivery"),

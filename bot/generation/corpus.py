@@ -25,7 +25,7 @@ class FaqLike(Protocol):
 
 
 class ProductLike(Protocol):
-    """What the corpus needs from a catalogue item (``retrieval.shopdata.Product``)."""
+    """What the corpus needs from a catalogue item (``core.shop.Product``)."""
 
     @property
     def stock_code(self) -> str: ...

@@ -22,9 +22,9 @@ from transformers import (
 )
 from transformers.generation.stopping_criteria import MaxTimeCriteria
 
-from bot.errors import GenerationError, NotReady
 from bot.generation.prompt import build_prompt, extract_answer
 from bot.generation.train import META_FILE
+from core.errors import GenerationError, NotReady
 
 
 @dataclass(frozen=True)

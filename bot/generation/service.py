@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.errors import GenerationError
+from core.errors import GenerationError
 
 
 class Generation(Protocol):

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot import appkeys as K
+from bot.appkeys import DESK, SINK, TRANSCRIPTS
 from bot.auth.guard import Role, requires
 from bot.auth.middleware import current_user
 from bot.auth.openapi import operation
 from bot.channels.body import read_json
-from bot.errors import BadRequest
-from bot.handoff.keys import DESK
 from bot.handoff.store import HandoffStatus
-from monitoring.schema import TurnRecord
+from core.errors import BadRequest
 
 log = logging.getLogger(__name__)
 
@@ -127,29 +126,14 @@ async def resolve(request: web.Request) -> web.Response:
 async def conversation(request: web.Request) -> web.Response:
     """The whole transcript of one conversation, with the bot's context."""
     conversation_id = request.match_info["conversation_id"]
-    sink = request.app[K.SINK]
-    records = await sink.run_sync(lambda: list(sink.turn_log.records(conversation_id)))
+    await request.app[SINK].flush()
+    turns = await asyncio.to_thread(request.app[TRANSCRIPTS].conversation, conversation_id)
     handoffs = [h for h in await request.app[DESK].list(None) if h.conversation_id == conversation_id]
     return web.json_response({
         "conversation_id": conversation_id,
         "handoffs": [h.to_json() for h in handoffs],
-        "turns": [transcript_turn(r) for r in records],
+        "turns": [t.to_console() for t in turns],
     })
-
-
-def transcript_turn(record: TurnRecord) -> dict[str, Any]:
-    """One turn as the console shows it: who spoke, what was said and why the bot said it."""
-    meta = record.metadata
-    return {
-        **record.to_json(),
-        "sender": meta.get("sender", "bot"),
-        "staff": meta.get("staff"),
-        "label": meta.get("label"),
-        "confidence": meta.get("confidence"),
-        "evidence": meta.get("evidence", []),
-        "handoff": meta.get("handoff"),
-        "feedback": meta.get("feedback"),
-    }
 
 
 @operation("Live updates (WebSocket)", tags=TAGS,

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
-from bot.dialogue.messages import BotMessage
-from bot.errors import BadRequest, Conflict, Forbidden
 from bot.handoff.escalation import EscalationPolicy, Reason
 from bot.handoff.live import LiveHub
 from bot.handoff.sentiment import Sentiment, SentimentScorer
 from bot.handoff.store import Handoff, HandoffStatus, HandoffStore
-from monitoring.redact import redact
-from monitoring.schema import Flag, Route, TurnRecord
+from core.errors import BadRequest, Conflict, Forbidden
+from core.messages import BotMessage
+from core.turns import Route, TurnRecord
+from monitoring.flags import TurnFacts
+from monitoring.records import RecordFactory
 from monitoring.sink import TurnLogSink
 
 T = TypeVar("T")
 Sender = Literal["bot", "staff"]
+# Told of every queue change with the event kind, the handoff and the counts per state.
+ChangeListener = Callable[[str, "Handoff", dict[str, int]], None]
 
 
 class ShopperPush(Protocol):
@@ -41,18 +42,22 @@ class HandoffDesk:
         store: HandoffStore,
         hub: LiveHub,
         sink: TurnLogSink,
+        records: RecordFactory,
         *,
         policy: EscalationPolicy,
         sentiment: SentimentScorer,
+        push: ShopperPush | None = None,
+        on_change: ChangeListener | None = None,
     ) -> None:
         self.store = store
         self.hub = hub
         self.sink = sink
+        self.records = records
         self.policy = policy
         self.sentiment_scorer = sentiment
-        self.push: ShopperPush | None = None
-        # Told of every queue change with the handoff and the counts per state (metrics).
-        self.on_change: Callable[[str, Handoff, dict[str, int]], None] | None = None
+        # The channel that reaches a connected shopper at once (socket.io); None: REST only.
+        self.push = push
+        self.on_change = on_change
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -64,9 +69,8 @@ class HandoffDesk:
         await self._call(self.sentiment_scorer.warm_up)
 
     async def close(self) -> None:
-        """Close console connections and the database."""
+        """Close console connections and stop the desk's thread."""
         await self.hub.close()
-        await self._call(self.store.close)
         self._executor.shutdown(wait=True)
 
     async def sentiment(self, text: str) -> Sentiment:
@@ -145,7 +149,16 @@ class HandoffDesk:
     ) -> TurnRecord:
         if self.push is not None:
             await self.push.send(handoff.conversation_id, [message], sender=sender)
-        record = human_record(handoff, message, sender=sender, staff=by, event=event)
+        record = self.records.turn(
+            conversation_id=handoff.conversation_id,
+            channel="staff" if sender == "staff" else "handoff",
+            user_text="",
+            facts=TurnFacts(Route.HUMAN),
+            messages=(message,),
+            sender=sender,
+            metadata={"sender": sender, "staff": by, "handoff_id": handoff.id, "event": event},
+            redact_messages=True,
+        )
         self.sink.submit(record)
         await self.hub.broadcast({"type": "message", "conversation_id": handoff.conversation_id,
                                   "handoff_id": handoff.id, "sender": sender, "staff": by,
@@ -156,20 +169,3 @@ class HandoffDesk:
         await self.hub.broadcast({"type": kind, "handoff": handoff.to_json(), **extra})
         if self.on_change is not None:
             self.on_change(kind, handoff, await self.counts())
-
-
-def human_record(handoff: Handoff, message: BotMessage, *, sender: str, staff: str, event: str) -> TurnRecord:
-    """The turn-log record of a message sent by a person (or the desk on their behalf)."""
-    clean = redact(message.text or "")
-    response = {**BotMessage(text=clean.text).to_rest(handoff.conversation_id), "sender": sender}
-    return TurnRecord(
-        conversation_id=handoff.conversation_id,
-        turn_id=uuid.uuid4().hex,
-        ts=datetime.now(UTC),
-        channel="staff" if sender == "staff" else "handoff",
-        user_text="",
-        route=Route.HUMAN,
-        response=(response,),
-        flags=frozenset({Flag.PII_REDACTED}) if clean.changed else frozenset(),
-        metadata={"sender": sender, "staff": staff, "handoff_id": handoff.id, "event": event},
-    )

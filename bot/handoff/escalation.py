@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from monitoring.schema import Flag, Route
+from core.turns import Flag, Route
 
 # Flags that mean the bot did not really help, even if it said something.
 UNHELPFUL = frozenset({Flag.DECLINED, Flag.LOW_CONFIDENCE, Flag.GENERATION_FAILED, Flag.UNGROUNDED,

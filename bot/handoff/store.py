@@ -9,9 +9,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, select, update
+from sqlalchemy.engine import Engine
 
-from bot.errors import Conflict, NotFound
-from monitoring.turnlog import as_utc, make_engine
+from core.db import as_utc
+from core.errors import Conflict, NotFound
 
 metadata = MetaData()
 
@@ -97,8 +98,8 @@ def _handoff(row: Any) -> Handoff:
 class HandoffStore:
     """Open, list, claim and resolve handoffs (blocking calls: run them off the event loop)."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def create(self) -> None:
         """Create the table when missing."""
@@ -198,7 +199,3 @@ class HandoffStore:
                 update(handoffs).where(handoffs.c.id == handoff_id)
                 .values(last_message=last_message[:500], last_message_at=datetime.now(UTC))
             )
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self.engine.dispose()

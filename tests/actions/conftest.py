@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from actions.services import ShopServices
-from bot.settings import Settings
+from core.settings import Settings
 
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
           "CustomerID", "Country"]
@@ -109,7 +109,7 @@ def shop_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def services(shop_settings: Settings) -> ShopServices:
     """The tiny shop's services, loaded the way the bot loads them."""
-    return ShopServices.load(shop_settings)
+    return ShopServices.load(shop_settings.shop_dir, shop_settings.transactions_csv)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from actions.metrics import (
     recall_at_k,
 )
 from actions.recommender import Sale, read_sales
-from bot.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 
 def sale(invoice: str, code: str, customer: str | None, date: str) -> Sale:

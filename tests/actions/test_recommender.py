@@ -14,7 +14,7 @@ from actions.recommender import (
     normalise_customer_id,
     read_sales,
 )
-from bot.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 REAL_CSV = REPO_ROOT / "data" / "online_retail" / "transactions.csv"
 
@@ -69,18 +69,6 @@ def test_popular_counts_distinct_buyers_not_lines(model: Recommender) -> None:
 
 def test_popular_respects_exclude(model: Recommender) -> None:
     assert codes(model.popular(2, exclude=["10006"])) == ["10001", "10002"]
-
-
-def test_co_bought_item_ranks_first(model: Recommender) -> None:
-    picks = model.bought_together("10001", 3)
-    assert picks[0].stock_code == "10002"
-    assert "10001" not in codes(picks)
-    assert picks[0].score > picks[1].score > 0
-    assert picks[0].reason == "often bought together with 10001"
-
-
-def test_bought_together_unknown_item_is_empty(model: Recommender) -> None:
-    assert model.bought_together("99999", 3) == []
 
 
 def test_repeat_purchases_surface_first(model: Recommender) -> None:

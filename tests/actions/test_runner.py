@@ -32,8 +32,8 @@ from actions.runner import (
     tracker_state,
 )
 from actions.services import ShopServices
-from bot.errors import ActionRejected
-from bot.settings import REPO_ROOT, Settings
+from core.errors import ActionRejected
+from core.settings import REPO_ROOT, Settings
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -258,11 +258,13 @@ def test_domain_declares_what_the_actions_use() -> None:
 
 
 async def test_make_runner_chooses_by_endpoint(shop_settings: Settings) -> None:
-    remote = make_runner(shop_settings.model_copy(update={"action_endpoint": "http://a:5055/webhook",
-                                                          "action_timeout_s": 3.0}))
+    def load() -> ShopServices:
+        return ShopServices.load(shop_settings.shop_dir, shop_settings.transactions_csv)
+
+    remote = make_runner("http://a:5055/webhook", 3.0, load)
     assert isinstance(remote, HttpActionRunner)
     assert remote.endpoint == "http://a:5055/webhook" and remote.timeout_s == 3.0
-    local = make_runner(shop_settings)
+    local = make_runner("", shop_settings.action_timeout_s, load)
     assert isinstance(local, InProcessActionRunner)
     # Without injected services it loads them from the settings on first use.
     outcome = await local.run("action_order_status", turn("order_status", slots={

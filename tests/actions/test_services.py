@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from actions.services import ShopServices, normalise_order_id
-from bot.errors import NotReady
-from bot.settings import Settings
+from core.errors import NotReady
+from core.settings import Settings
 
 
 def test_load_reads_tables_and_fits_on_catalogue_products(services: ShopServices) -> None:
@@ -36,4 +36,4 @@ def test_normalise_order_id(raw: object, expected: str) -> None:
 def test_missing_shop_is_not_ready(tmp_path: Path, sales_csv: Path) -> None:
     settings = Settings(var_dir=tmp_path / "empty", transactions_csv=sales_csv)
     with pytest.raises(NotReady, match="products.json"):
-        ShopServices.load(settings)
+        ShopServices.load(settings.shop_dir, settings.transactions_csv)

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.appkeys import SINK
 from bot.cli import build_parser, main
-from bot.settings import Settings
+from core.settings import Settings
 
 COMMANDS = [
     "run", "setup", "prepare", "index", "train", "train-generator", "eval", "eval-recommender", "logs",
@@ -84,6 +84,22 @@ def test_eval_recommender_on_small_files(tmp_path, capsys: pytest.CaptureFixture
     assert set(result["shipped"]) == {"recall_at_10", "ndcg_at_10", "coverage"}
     assert result["shipped"]["recall_at_10"] == 1.0
     assert result["shipped"]["ndcg_at_10"] == 1.0, "the repeat purchase is ranked first"
+
+
+def test_eval_recommender_splits_one_file_leave_last_invoice_out(  # type: ignore[no-untyped-def]
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Customer 1's last invoice (500006) re-buys 20001: held out, and found by repeat purchase.
+    rows = [
+        ("500001", "20001", 1, "1.0"), ("500002", "20001", 2, "1.0"),
+        ("500003", "20002", 1, "2.0"), ("500004", "20002", 2, "3.0"), ("500005", "20002", 3, "4.0"),
+        ("500006", "20001", 4, "1.0"),
+    ]
+    assert main(["eval-recommender", "--transactions", str(_csv(tmp_path / "all.csv", rows)), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_customers"] == 1 and result["shipped"]["recall_at_10"] == 1.0
+    assert main(["eval-recommender", "--train", str(tmp_path / "all.csv")]) == 2
+    assert "--transactions" in capsys.readouterr().err
 
 
 def test_cli_errors_are_clear(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]

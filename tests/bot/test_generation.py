@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
-from bot.errors import GenerationError, NotReady
 from bot.generation.corpus import build_corpus
 from bot.generation.generator import Gpt2Generator, checkpoint_version
 from bot.generation.prompt import (
@@ -30,7 +29,8 @@ from bot.generation.train import (
     corpus_version,
     train_generator,
 )
-from retrieval.shopdata import Product
+from core.errors import GenerationError, NotReady
+from core.shop import Product
 
 
 @dataclass(frozen=True)

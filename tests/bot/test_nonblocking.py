@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.generation.generator import Generation, Gpt2Generator
 from bot.server import create_app
-from bot.settings import Settings
+from core.settings import Settings
 
 
 class HeldGenerator(Gpt2Generator):

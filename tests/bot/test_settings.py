@@ -1,6 +1,6 @@
 import pytest
 
-from bot.settings import Settings
+from core.settings import Settings
 
 
 def test_database_password_comes_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 RULES_DIR = REPO_ROOT / "monitoring" / "prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"

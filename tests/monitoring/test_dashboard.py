@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import appkeys as K
-from bot.settings import REPO_ROOT
-from monitoring.promote_api import CORRECTIONS
+from core.settings import REPO_ROOT
 
 DASHBOARD = REPO_ROOT / "monitoring" / "grafana" / "shopbot-dashboard.json"
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"}
@@ -69,7 +68,7 @@ async def test_every_dashboard_query_names_exported_metrics(client: TestClient) 
     exported = {s.name for s in samples}
     assert sum(s.value for s in samples if s.name == "shopbot_turns_total") == len(MESSAGES)
     (info,) = [s for s in samples if s.name == "shopbot_versions_info"]
-    assert info.labels == {**app[K.PIPELINE].versions, "corrections": app[CORRECTIONS].version}
+    assert info.labels == {**app[K.PIPELINE].versions, "corrections": app[K.CORRECTIONS].version}
     assert not any("dash-" in v for s in samples for v in s.labels.values()), "no conversation ids"
 
     dashboard = json.loads(DASHBOARD.read_text())

@@ -1,5 +1,5 @@
+from core.turns import Flag, Route
 from monitoring.flags import FlagThresholds, compute_flags, grounding
-from monitoring.schema import Flag, Route
 
 T = FlagThresholds(low_confidence=0.6, ungrounded=0.5, slow_ms=100)
 

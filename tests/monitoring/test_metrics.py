@@ -1,11 +1,9 @@
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.metrics import METRICS, ShopbotMetrics, add_routes
-from monitoring.schema import Flag, Route, TurnRecord
+from core.turns import Flag, Route, TurnRecord
+from monitoring.metrics import ShopbotMetrics
 
 
 def _record(route: Route = Route.FAQ, total_ms: float = 300.0, **kw: object) -> TurnRecord:
@@ -103,24 +101,3 @@ def test_handoff_setters_replace_states() -> None:
     assert value(m, "shopbot_handoffs_total", reason="requested") == 2
     with pytest.raises(ValueError):
         m.observe_handoff("conversation c-123")
-
-
-async def test_metrics_endpoint_serves_the_app_registry(aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    app = web.Application()
-    app[METRICS] = ShopbotMetrics()
-    add_routes(app)
-    client = await aiohttp_client(app)
-    app[METRICS].observe_turn(_record())
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    text = await resp.text()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-    }
-    assert samples[("shopbot_turns_total", (("route", "faq"),))] == 1
-    resp = await client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
-    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
-    assert (await resp.text()).rstrip().endswith("# EOF")

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from core.db import make_engine
+from core.turns import Flag, Hit, Route, TurnRecord
 from monitoring.export import write_csv, write_jsonl
-from monitoring.schema import Flag, Hit, Route, TurnRecord
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
-from tests.monitoring.pg import postgres_server
+from tests.pg import postgres_server
 
 
 def _record(turn_id: str, text: str = "how long is delivery?") -> TurnRecord:
@@ -29,7 +30,8 @@ def _record(turn_id: str, text: str = "how long is delivery?") -> TurnRecord:
 
 
 def _roundtrip(url: str) -> None:
-    log = TurnLog(url)
+    engine = make_engine(url)
+    log = TurnLog(engine)
     log.create()
     log.write([_record("t1"), _record("t2", "=HYPERLINK(evil)")])
     assert log.set_feedback("c1", "t1", -1)
@@ -41,7 +43,7 @@ def _roundtrip(url: str) -> None:
     assert first["latency_ms"] == {"embed": 5.0, "search": 0.4, "total": 7.2}
     assert first["flags"] == ["negative_feedback", "pii_redacted"]
     assert first["hits"][0]["id"] == "delivery_times"
-    log.close()
+    engine.dispose()
 
 
 def test_sqlite_roundtrip(tmp_path: Path) -> None:
@@ -78,11 +80,11 @@ def test_exports(tmp_path: Path) -> None:
 
 
 async def test_sink_writes_in_background_and_drains_on_close(tmp_path: Path) -> None:
-    log = TurnLog(f"sqlite:///{tmp_path / 'turns.db'}")
+    log = TurnLog(make_engine(f"sqlite:///{tmp_path / 'turns.db'}"))
     sink = TurnLogSink(log)
     await sink.start()
     for i in range(5):
         sink.submit(_record(f"t{i}"))
     await sink.close()
-    reread = TurnLog(f"sqlite:///{tmp_path / 'turns.db'}")
+    reread = TurnLog(make_engine(f"sqlite:///{tmp_path / 'turns.db'}"))
     assert len(list(reread.records())) == 5

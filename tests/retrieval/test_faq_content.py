@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.settings import Settings
+from core.settings import Settings
 from retrieval.knowledge import KnowledgeEntry, load_knowledge
 from retrieval.prepare import DELIVERY_WORKING_DAYS
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadRequest
-from bot.settings import REPO_ROOT
+from core.errors import BadRequest
+from core.settings import REPO_ROOT
 from retrieval.knowledge import KnowledgeEntry, load_knowledge, load_rasa_knowledge
 
 YAML_FAQ = """

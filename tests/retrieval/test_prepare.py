@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadRequest
-from bot.settings import Settings
+from core.errors import BadRequest
+from core.settings import Settings
+from core.shop import load_customers, load_orders, load_products
 from retrieval.prepare import (
     PrepareReport,
     add_working_days,
@@ -18,7 +19,6 @@ from retrieval.prepare import (
     order_status,
     prepare_shop,
 )
-from retrieval.shopdata import load_customers, load_orders, load_products
 
 CSV = Settings().transactions_csv
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.errors import BadRequest, NotReady
+from core.errors import BadRequest, NotReady
 from retrieval.knowledge import KnowledgeEntry
-from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter, decide, in_scope_scores
+from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter, in_scope_scores, router_outputs
 from retrieval.router_train import (
     RouterReport,
     keep_threshold,
@@ -200,7 +200,7 @@ def test_scores_without_an_out_of_scope_entry() -> None:
     probs, score, columns = in_scope_scores(np.array([[2.0, 0.0], [0.0, 0.0]]), labels)
     # Energy: log(e^2 + e^0) and log(2).
     assert score == pytest.approx([np.log(np.exp(2) + 1), np.log(2)])
-    out = decide(probs, score, columns, labels, threshold=1.0)
+    out = router_outputs(probs, score, columns, labels, threshold=1.0)
     assert [o.label for o in out] == ["a", None]
     assert out[0].ranking[0] == ("a", pytest.approx(np.exp(2) / (np.exp(2) + 1)))
     assert out[1].top_label == "a" and out[1].ranking[0][1] == pytest.approx(0.5)
@@ -214,6 +214,6 @@ def test_a_winning_out_of_scope_class_lowers_the_score() -> None:
     # Row 1: energy log 2, less the margin log 8 by which out_of_scope wins; row 2: no penalty.
     assert score == pytest.approx([np.log(2) - np.log(8), np.log(np.exp(3) + 1)])
     assert probs[0] == pytest.approx([0.1, 0.1])
-    first, second = decide(probs, score, columns, labels, threshold=0.0)
+    first, second = router_outputs(probs, score, columns, labels, threshold=0.0)
     assert first.label is None and second.label == "a"
     assert [label for label, _ in first.ranking] == ["a", "b"]

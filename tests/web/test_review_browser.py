@@ -20,9 +20,9 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from bot.appkeys import KNOWLEDGE, SINK, USERS
 from bot.auth.guard import Role
-from bot.settings import REPO_ROOT, Settings
-from monitoring.review_api import REVIEW_STORE
-from monitoring.schema import Flag, Route, TurnRecord
+from bot.review.api import REVIEW_STORE
+from core.settings import REPO_ROOT, Settings
+from core.turns import Flag, Route, TurnRecord
 from tests.bot.channels.test_socketio import app_with_socketio
 from tests.web.test_widget_browser import Shop, Wire, ask
 

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from bot.appkeys import USERS
 from bot.auth.guard import Role
-from bot.settings import REPO_ROOT, Settings
+from core.settings import REPO_ROOT, Settings
 from tests.bot.channels.test_socketio import app_with_socketio
 from tests.web.test_widget_browser import (
     STAFF_LABEL,

@@ -14,16 +14,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute, expect
 
 from bot.appkeys import SINK
-from bot.channels.socketio import SocketIOChannel, staff_turn_record
-from bot.dialogue.messages import BotMessage
-from bot.settings import REPO_ROOT, Settings
-from retrieval.shopdata import load_orders
-from tests.bot.channels.test_socketio import app_with_socketio
+from bot.auth.guard import Role
+from bot.channels.socketio import SocketIOChannel
+from core.messages import BotMessage
+from core.settings import REPO_ROOT, Settings
+from core.shop import load_orders
+from tests.bot.channels.test_socketio import app_with_socketio, staff_reply
+from tests.signin import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -327,7 +330,7 @@ async def test_history_and_messages_sent_while_away_come_back(page: Page, shop: 
     await page.goto("about:blank")
     await eventually(lambda: not shop.channel.connected(session))
     reply = BotMessage(text="Hello again! Yes, we wrap every order for free.")
-    shop.app[SINK].submit(staff_turn_record(session, [reply], staff="sam"))
+    shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")
 
     await page.goto(shop.origin + "/")
@@ -344,11 +347,27 @@ async def test_history_and_messages_sent_while_away_come_back(page: Page, shop: 
 
 async def test_staff_reply_and_typing_reach_the_open_widget(page: Page, shop: Shop) -> None:
     typing: list[tuple[str, bool]] = []
+    staff = aiohttp.ClientSession(base_url=shop.origin)
+    staff.headers.update(await sign_in(staff, shop.app, "sam", Role.STAFF))
+    console = await staff.ws_connect("/api/handoffs/live")
 
-    async def on_typing(conversation_id: str, on: bool) -> None:
-        typing.append((conversation_id, on))
+    async def watch() -> None:
+        # What a staff console sees of the shopper typing.
+        async for msg in console:
+            event = json.loads(msg.data)
+            if event.get("type") == "typing":
+                typing.append((event["conversation_id"], event["typing"]))
 
-    shop.channel.on_typing = on_typing
+    watcher = asyncio.create_task(watch())
+    try:
+        await _staff_reply_and_typing(page, shop, typing)
+    finally:
+        watcher.cancel()
+        await console.close()
+        await staff.close()
+
+
+async def _staff_reply_and_typing(page: Page, shop: Shop, typing: list[tuple[str, bool]]) -> None:
     wire = Wire(page)
     await page.goto(shop.origin + "/")
     await page.get_by_role("button", name=re.compile("^Open chat")).click()
@@ -356,7 +375,7 @@ async def test_staff_reply_and_typing_reach_the_open_widget(page: Page, shop: Sh
     session = first.sent["session_id"]
 
     # The shopper typing shows on the staff side; it stops once they send or pause.
-    assert typing == [(session, True), (session, False)]
+    await eventually(lambda: typing == [(session, True), (session, False)], show=typing)
     typing.clear()
     await page.get_by_role("textbox", name="Your message").fill("my order hasn't")
     await eventually(lambda: typing == [(session, True)], show=typing)

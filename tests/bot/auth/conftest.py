@@ -19,8 +19,9 @@ from bot.auth.routes import add_routes
 from bot.auth.service import auth_ctx
 from bot.auth.users import UserStore
 from bot.middleware import error_middleware
-from bot.settings import Settings
-from monitoring.turnlog import make_engine
+from bot.server import db_ctx
+from core.db import make_engine
+from core.settings import Settings
 
 PASSWORDS = {
     "alice": "alice-staff-password",
@@ -32,7 +33,7 @@ ROLES = {"alice": Role.STAFF, "ada": Role.ADMIN, "otto": Role.AUDITOR, "dora": R
 
 
 class AuthSettings(Settings):
-    """Settings with the ``auth_*`` fields the lead adds to ``bot.settings.Settings``."""
+    """Settings with the ``auth_*`` fields the lead adds to ``core.settings.Settings``."""
 
     auth_cookie_name: str = "shopbot_session"
     auth_cookie_secure: bool = True
@@ -65,7 +66,7 @@ def make_app(settings: Settings) -> web.Application:
     """The auth middleware, routes and context, in the order ``create_app`` uses."""
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.extend([db_ctx, auth_ctx])
     add_routes(app)
     app.router.add_get("/api/staff-only", staff_only)
     app.router.add_get("/api/undeclared", undeclared)

@@ -14,9 +14,9 @@ import pytest
 from bot.auth import cli
 from bot.auth.guard import Role
 from bot.auth.users import User, UserStore
-from bot.errors import BadRequest, Conflict
-from bot.settings import Settings
-from monitoring.turnlog import make_engine
+from core.db import make_engine
+from core.errors import BadRequest, Conflict
+from core.settings import Settings
 
 PASSWORD = "a long enough password"
 SHOPBOT = Path(sys.executable).with_name("shopbot")
@@ -107,3 +107,26 @@ def test_the_shopbot_console_script(tmp_path: Path) -> None:
     assert again.returncode == 2 and "exists already" in again.stderr
     listed = _shopbot(tmp_path, "users", "list")
     assert listed.returncode == 0 and listed.stdout.startswith("frida\tadmin\t")
+
+
+def test_disable_ends_every_session_and_enable_lets_the_account_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.auth.sessions import SessionStore
+
+    settings = Settings(var_dir=tmp_path, database_url="")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    cli.run(settings, parse("users", "add", "gus", "--role", "staff"))
+    engine = make_engine(settings.resolved_database_url())
+    sessions = SessionStore(engine, 3600, 7200)
+    sessions.create()
+    tokens = [sessions.issue("gus").token for _ in range(2)]
+    assert cli.run(settings, parse("users", "disable", "Gus")) == 0
+    assert "ended 2 session(s)" in capsys.readouterr().out
+    assert all(sessions.lookup(t) is None for t in tokens)
+    assert verify(tmp_path, "gus", PASSWORD) is None
+    assert cli.run(settings, parse("users", "enable", "gus")) == 0
+    assert verify(tmp_path, "gus", PASSWORD) == User("gus", Role.STAFF)
+    with pytest.raises(BadRequest, match="no account"):
+        cli.run(settings, parse("users", "disable", "nobody"))
+    engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.auth.config import AuthConfig
-from bot.settings import Settings
+from core.settings import Settings
 from tests.bot.auth.conftest import AuthSettings
 
 

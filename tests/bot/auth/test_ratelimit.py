@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.auth.ratelimit import LoginLimiter, SlidingWindow
-from bot.errors import TooManyRequests
+from bot.middleware import http_status
+from core.errors import TooManyRequests
 
 
 class Clock:
@@ -59,7 +60,7 @@ def test_login_limiter_counts_address_and_username() -> None:
     limiter.acquire("2.2.2.2", " Alice ")
     with pytest.raises(TooManyRequests) as caught:
         limiter.acquire("3.3.3.3", "ALICE")
-    assert caught.value.status == 429 and caught.value.retry_after == 50
+    assert http_status(caught.value) == 429 and caught.value.retry_after == 50
     limiter.acquire("1.1.1.1", "bob")
     clock.now += 10.5
     with pytest.raises(TooManyRequests) as caught:

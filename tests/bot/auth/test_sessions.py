@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from bot.auth.sessions import SessionStore, sessions
-from monitoring.turnlog import make_engine
+from core.db import make_engine
 
 
 class Clock:

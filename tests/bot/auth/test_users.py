@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from bot.auth.guard import Role
 from bot.auth.users import User, UserStore, normalize_username, users
-from bot.errors import BadRequest, Conflict
-from monitoring.turnlog import make_engine
+from core.db import make_engine
+from core.errors import BadRequest, Conflict
 
 # The real argon2id with small costs, so the tests hash in milliseconds.
 CHEAP: dict[str, Any] = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}

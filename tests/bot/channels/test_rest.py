@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.appkeys import SINK
-from monitoring.schema import TurnRecord
-from retrieval.shopdata import load_orders
+from core.shop import load_orders
+from core.turns import TurnRecord
 
 URL = "/webhooks/rest/webhook"
 

@@ -13,13 +13,15 @@ import pytest
 import socketio
 from aiohttp import web
 
-from bot.appkeys import SINK
-from bot.channels.socketio import SOCKETIO, SocketIOChannel, staff_turn_record, to_socketio
-from bot.dialogue.messages import BotMessage, Button
-from bot.dialogue.pipeline import TurnInput, TurnResult
-from bot.settings import Settings
-from monitoring.schema import TurnRecord
-from retrieval.shopdata import load_orders
+from bot.appkeys import RECORDS, SINK, SOCKETIO
+from bot.auth.guard import Role
+from bot.channels.socketio import SocketIOChannel, to_socketio
+from core.messages import BotMessage, Button
+from core.settings import Settings
+from core.shop import load_orders
+from core.turns import Route, TurnRecord
+from monitoring.flags import TurnFacts
+from tests.signin import sign_in
 
 ANSWER_S = 60.0
 
@@ -108,6 +110,15 @@ class Shopper:
         return [m for m in self.received("bot_uttered") if m.get("metadata", {}).get("turn_id") == turn_id]
 
 
+def staff_reply(app: web.Application, session: str, messages: list[BotMessage], staff: str) -> TurnRecord:
+    """A staff reply's record, built as the handoff desk builds it."""
+    return app[RECORDS].turn(
+        conversation_id=session, channel="staff", user_text="", facts=TurnFacts(Route.HUMAN),
+        messages=messages, sender="staff", metadata={"sender": "staff", "staff": staff},
+        redact_messages=True,
+    )
+
+
 async def logged(shop: Shop, turn_id: str) -> TurnRecord:
     sink = shop.app[SINK]
     await sink.flush()
@@ -187,18 +198,14 @@ async def test_turns_come_back_in_rasa_shapes(shop: Shop) -> None:
 
 
 async def test_custom_data_is_the_turn_metadata(shop: Shop) -> None:
-    seen: list[TurnInput] = []
-
-    async def on_turn(turn: TurnInput, result: TurnResult) -> None:
-        seen.append(turn)
-
-    shop.channel.on_turn = on_turn
     async with Shopper(shop.url) as anon, Shopper(shop.url) as known:
-        anon_cards, _ = await anon.say(await anon.session("anon"), "recommend something")
-        known_cards, _ = await known.say(
+        anon_cards, anon_ack = await anon.say(await anon.session("anon"), "recommend something")
+        known_cards, known_ack = await known.say(
             await known.session("known"), "recommend something", customer_id="17841", language="en"
         )
-    assert [t.metadata for t in seen] == [{}, {"customer_id": "17841", "language": "en"}]
+    seen = [await logged(shop, ack["turn_id"]) for ack in (anon_ack, known_ack)]
+    metadata = [t.metadata.get("channel_metadata", {}) for t in seen]
+    assert metadata == [{}, {"customer_id": "17841", "language": "en"}]
     assert [t.channel for t in seen] == ["socketio", "socketio"]
 
     def codes(messages: list[dict[str, Any]]) -> list[str]:
@@ -232,6 +239,19 @@ async def test_a_new_connection_with_the_same_session_keeps_the_conversation(
         assert texts(entries[1]["messages"]) == texts(status)
         assert texts(entries[3]["messages"]) == texts(follow_up)
         assert all(e["sender"] == "bot" for e in entries if e["kind"] == "bot")
+
+
+async def test_rasa_webchat_init_without_a_message_is_ignored_quietly(shop: Shop) -> None:
+    async with Shopper(shop.url) as shopper:
+        session = await shopper.session("webchat-init")
+        # What rasa-webchat emits on connect when the page sets no initPayload.
+        init = {"session_id": session, "customData": {"language": "en"}}
+        ack = await shopper.sio.call("user_uttered", init)
+        assert ack == {"ok": True, "turn_id": None, "count": 0}
+        await asyncio.sleep(0.2)
+        assert shopper.received("error") == [] and shopper.received("bot_uttered") == []
+        answer, _ = await shopper.say(session, "do you sell candles?")
+        assert texts(answer)
 
 
 async def test_bad_input_gets_an_error_event_and_the_server_keeps_serving(shop: Shop) -> None:
@@ -288,7 +308,7 @@ async def test_messages_sent_while_away_come_back_with_the_history(shop: Shop) -
         session = await shopper.session("away")
         await shopper.say(session, "do you do gift wrapping?")
     reply = BotMessage(text="Yes, we can wrap it for you.", buttons=(Button("Thanks", "thanks"),))
-    shop.app[SINK].submit(staff_turn_record(session, [reply], staff="sam"))
+    shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")  # nobody is connected to see it
 
     async with Shopper(shop.url) as back:
@@ -304,24 +324,28 @@ async def test_messages_sent_while_away_come_back_with_the_history(shop: Shop) -
     ]
 
 
-async def test_shopper_typing_reaches_the_callback(shop: Shop) -> None:
+async def test_shopper_typing_reaches_the_staff_consoles(shop: Shop) -> None:
     calls: list[tuple[str, bool]] = []
+    staff = aiohttp.ClientSession(base_url=shop.url)
+    staff.headers.update(await sign_in(staff, shop.app, "sam", Role.STAFF))
 
-    async def on_typing(conversation_id: str, typing: bool) -> None:
-        calls.append((conversation_id, typing))
+    async def typing_events(console: aiohttp.ClientWebSocketResponse, count: int) -> None:
+        while len(calls) < count:
+            event = await asyncio.wait_for(console.receive_json(), 2)
+            if event.get("type") == "typing":
+                calls.append((event["conversation_id"], event["typing"]))
 
-    shop.channel.on_typing = on_typing
-    async with Shopper(shop.url) as shopper:
-        session = await shopper.session("typist")
-        await shopper.sio.emit("user_typing", {"session_id": session, "typing": True})
-        await shopper.sio.emit("user_typing", {"session_id": session, "typing": False})
-        await shopper.sio.emit("user_typing", {"session_id": session, "typing": True})
-        deadline = time.monotonic() + 2
-        while len(calls) < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-    deadline = time.monotonic() + 2
-    while len(calls) < 4 and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    try:
+        async with staff.ws_connect("/api/handoffs/live") as console:
+            async with Shopper(shop.url) as shopper:
+                session = await shopper.session("typist")
+                await shopper.sio.emit("user_typing", {"session_id": session, "typing": True})
+                await shopper.sio.emit("user_typing", {"session_id": session, "typing": False})
+                await shopper.sio.emit("user_typing", {"session_id": session, "typing": True})
+                await typing_events(console, 3)
+            await typing_events(console, 4)
+    finally:
+        await staff.close()
     # Leaving mid-word stops the indicator on the staff side too.
     assert calls == [(session, True), (session, False), (session, True), (session, False)]
 

@@ -1,7 +1,7 @@
 from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import extract
-from bot.dialogue.policy import Decision, RoutingThresholds, answered_entry, decide
-from monitoring.schema import Hit, Route
+from bot.dialogue.policy import Decision, RoutingThresholds, Signals, answered_entry, decide
+from core.turns import Hit, Route
 from retrieval.router import RouterOutput
 from retrieval.routing import RoutingScores
 
@@ -20,7 +20,8 @@ def _products(score: float = 0.0) -> RoutingScores:
 
 def _decide(label: str, confidence: float, text: str = "x", product: float = 0.0,
             slots: Slots | None = None) -> Decision:
-    return decide(_routed(label, confidence), _products(product), extract(text), slots or Slots(), T)
+    signals = Signals(_routed(label, confidence), _products(product), extract(text), slots or Slots())
+    return decide(signals, T)
 
 
 def test_answered_faq_and_intents() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.appkeys import SINK
 from bot.auth.guard import Role
-from bot.settings import Settings
+from core.settings import Settings
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, logged, texts
 from tests.signin import sign_in
 

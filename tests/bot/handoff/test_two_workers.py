@@ -11,8 +11,8 @@ import pytest
 
 from bot.appkeys import USERS
 from bot.auth.guard import Role
-from bot.settings import REPO_ROOT, Settings
-from retrieval.shopdata import load_orders
+from core.settings import REPO_ROOT, Settings
+from core.shop import load_orders
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, texts
 from tests.bot.handoff.test_handoff_socketio import staff_session
 from tests.redis_server import redis_server

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.schema import Flag, Route
-from monitoring.stats import (
+from bot.review.stats import (
     TurnPoint,
     check_window,
     parse_bucket,
@@ -12,14 +11,16 @@ from monitoring.stats import (
     summarise,
     turn_stats,
 )
+from core.db import make_engine
+from core.turns import Flag, Route
 from monitoring.turnlog import TurnLog
-from tests.monitoring.factory import T0, turn
+from tests.turns import T0, turn
 
 M = timedelta(minutes=1)
 
 
 def test_bucketed_stats_from_the_turn_log(tmp_path: Path) -> None:
-    log = TurnLog(f"sqlite:///{tmp_path / 'turns.db'}")
+    log = TurnLog(make_engine(f"sqlite:///{tmp_path / 'turns.db'}"))
     log.create()
     log.write(
         [
@@ -35,7 +36,7 @@ def test_bucketed_stats_from_the_turn_log(tmp_path: Path) -> None:
     log.set_feedback("c1", "a", 1)
     log.set_feedback("c1", "c", -1)
     report = turn_stats(log.engine, T0, T0 + 30 * M, parse_bucket("10m"))
-    log.close()
+    log.engine.dispose()
 
     first, empty, last = report.buckets
     assert (first.start, first.end) == (T0, T0 + 10 * M)

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from monitoring.schema import Flag, Route
-from monitoring.turnlog import as_utc, turns
+from core.db import as_utc
+from core.turns import Flag, Route
+from monitoring.turnlog import turns
 
 _BUCKET = re.compile(r"^([1-9][0-9]{0,3})([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -1,31 +1,26 @@
-"""The one error hierarchy; ``bot.middleware`` maps it to HTTP responses."""
+"""The one error hierarchy. Errors say what went wrong, never how HTTP shows it.
+
+``bot.middleware`` is the one place that maps these classes to HTTP statuses and headers.
+"""
 
 from __future__ import annotations
 
 
 class ShopbotError(Exception):
-    """Base of every error Shopbot raises on purpose."""
+    """Base of every error Shopbot raises on purpose; ``code`` is its stable machine name."""
 
-    status = 500
     code = "internal_error"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Extra response headers the error calls for (none by default)."""
-        return {}
 
 
 class BadRequest(ShopbotError):
     """The client sent something we cannot accept."""
 
-    status = 400
     code = "bad_request"
 
 
 class PayloadTooLarge(BadRequest):
     """Body or message over the configured limit."""
 
-    status = 413
     code = "payload_too_large"
 
 
@@ -50,49 +45,38 @@ class ActionRejected(ShopbotError):
 class NotReady(ShopbotError):
     """A required artefact (index, model, shop data) has not been built yet."""
 
-    status = 503
     code = "not_ready"
 
 
 class Unauthorized(ShopbotError):
     """No valid session, or wrong credentials at login."""
 
-    status = 401
     code = "unauthorized"
 
 
 class Forbidden(ShopbotError):
     """Signed in, but this account's role may not do that."""
 
-    status = 403
     code = "forbidden"
 
 
 class Conflict(BadRequest):
     """The request clashes with what exists already (a taken username, say)."""
 
-    status = 409
     code = "conflict"
 
 
 class TooManyRequests(ShopbotError):
     """Rate limit hit; ``retry_after`` says in how many whole seconds to try again."""
 
-    status = 429
     code = "too_many_requests"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """``Retry-After`` in whole seconds."""
-        return {"Retry-After": str(self.retry_after)}
-
 
 class NotFound(ShopbotError):
     """The requested resource (a turn, say) does not exist."""
 
-    status = 404
     code = "not_found"

@@ -1,6 +1,6 @@
 import pytest
 
-from monitoring.evaluation import macro_f1, score_router
+from bot.evaluation.scores import macro_f1, score_router
 
 
 def test_hand_checked_router_scores() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadRequest
-from monitoring.router_eval import evaluate, load_cases
+from bot.evaluation.router_eval import evaluate, load_cases
+from core.errors import BadRequest
 from retrieval.router import RouterConfig
 
 KEYS = {"n", "in_scope_accuracy", "macro_f1", "oos_precision", "oos_recall", "oos_f1",

@@ -20,13 +20,13 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.appkeys import SETTINGS, SINK
+from bot.appkeys import REVIEW_STORE, SINK
 from bot.auth.guard import Role, requires
+from bot.auth.middleware import current_user
 from bot.auth.openapi import operation
 from bot.channels.body import read_json
-from bot.errors import BadRequest, NotFound
-from monitoring.export import CSV_COLUMNS, _cell
-from monitoring.review import (
+from bot.review.stats import check_window, parse_bucket, turn_stats
+from bot.review.store import (
     MAX_Q_CHARS,
     Cursor,
     ReviewedTurn,
@@ -34,13 +34,10 @@ from monitoring.review import (
     TurnFilter,
     Verdict,
 )
-from monitoring.schema import Flag, Route
-from monitoring.stats import check_window, parse_bucket, turn_stats
-from monitoring.turnlog import as_utc
-
-REVIEW_STORE = web.AppKey("review_store", ReviewStore)
-# Who is reviewing: the auth wiring sets this to read the signed-in user from the request.
-REVIEWER_OF: web.AppKey[Callable[[web.Request], str]] = web.AppKey("reviewer_of")
+from core.db import as_utc
+from core.errors import BadRequest, NotFound
+from core.turns import Flag, Route
+from monitoring.export import CSV_COLUMNS, _cell
 
 DEFAULT_LIMIT = 50
 DEFAULT_CONTEXT = 5
@@ -198,12 +195,6 @@ class ReviewBody(BaseModel):
     note: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
-def reviewer_of(request: web.Request) -> str:
-    """The reviewer's name, from the hook the auth wiring installs (``unknown`` without it)."""
-    hook = request.app.get(REVIEWER_OF)
-    return hook(request) if hook is not None else "unknown"
-
-
 @requires(Role.AUDITOR)
 async def review_turn(request: web.Request) -> web.Response:
     """``POST /api/turns/{turn_id}/review``: store a verdict; 201 with the stored review."""
@@ -214,7 +205,7 @@ async def review_turn(request: web.Request) -> web.Response:
         store.add_review,
         request.match_info["turn_id"],
         Verdict(body.verdict),
-        reviewer_of(request),
+        current_user(request).username,
         body.correction,
         body.note,
     )
@@ -256,15 +247,12 @@ def jsonl_lines(items: Iterable[ReviewedTurn]) -> str:
 
 
 async def _export_chunks(store: ReviewStore, filters: TurnFilter, fmt: str) -> AsyncIterator[str]:
-    cursor: Cursor | None = None
+    pages = store.iter_pages(filters, EXPORT_PAGE)
     first = True
-    while True:
-        page = await asyncio.to_thread(store.list_turns, filters, EXPORT_PAGE, cursor, oldest_first=True)
-        yield csv_lines(page.items, header=first) if fmt == "csv" else jsonl_lines(page.items)
+    # One page per worker-thread hop: the export streams without holding the event loop.
+    while (items := await asyncio.to_thread(next, pages, None)) is not None:
+        yield csv_lines(items, header=first) if fmt == "csv" else jsonl_lines(items)
         first = False
-        if page.next_cursor is None:
-            return
-        cursor = Cursor.decode(page.next_cursor)
 
 
 @requires(Role.AUDITOR)
@@ -303,15 +291,6 @@ async def get_stats(request: web.Request) -> web.Response:
     store = await _store(request)
     report = await asyncio.to_thread(turn_stats, store.engine, since, until, bucket)
     return web.json_response(report.to_json())
-
-
-async def review_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The review store on the turn log's database (after ``sink_ctx`` in the cleanup chain)."""
-    store = ReviewStore.from_url(app[SETTINGS].resolved_database_url())
-    await asyncio.to_thread(store.create)
-    app[REVIEW_STORE] = store
-    yield
-    store.close()
 
 
 def add_routes(app: web.Application) -> None:

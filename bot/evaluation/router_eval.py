@@ -18,15 +18,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import extract
-from bot.dialogue.policy import RoutingThresholds, answered_entry, decide
-from bot.errors import BadRequest
-from monitoring.evaluation import score_router
+from bot.dialogue.policy import RoutingThresholds, Signals, answered_entry, decide
+from bot.evaluation.scores import score_router
+from core.errors import BadRequest
 from retrieval.knowledge import load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter
 from retrieval.router_train import train_router
-from retrieval.routing import RoutingScores
 
 Route = Callable[[list[str]], list[str | None]]
 
@@ -106,13 +104,12 @@ def policy_route(router: TrainedRouter) -> Route:
     A fresh conversation (empty slots) and no catalogue: the knowledge file has no products.
     """
     router.warm_up()
-    no_evidence = RoutingScores((), (), ())
     thresholds = RoutingThresholds()
 
     def route(texts: list[str]) -> list[str | None]:
         outputs = router.run(texts)
         return [
-            answered_entry(decide(out, no_evidence, extract(text), Slots(), thresholds))
+            answered_entry(decide(Signals(out, entities=extract(text)), thresholds))
             for text, out in zip(texts, outputs, strict=True)
         ]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.errors import NotReady
+from core.errors import NotReady
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement, Select
 
+from bot.transcripts import Transcripts
+from core.db import as_utc
+from core.turns import Flag, Route, TurnRecord
 from monitoring import turnlog
 from monitoring.redact import redact
-from monitoring.schema import Flag, Route, TurnRecord
-from monitoring.turnlog import as_utc, make_engine, turns
+from monitoring.turnlog import turns
 
 review_metadata = MetaData()
 
@@ -275,19 +277,10 @@ class ReviewStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @classmethod
-    def from_url(cls, url: str) -> ReviewStore:
-        """A store with its own engine on ``url`` (the turn log's database URL)."""
-        return cls(make_engine(url))
-
     def create(self) -> None:
         """Create the turn and review tables when missing."""
         turnlog.metadata.create_all(self.engine)
         review_metadata.create_all(self.engine)
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self.engine.dispose()
 
     def add_review(
         self,
@@ -340,7 +333,7 @@ class ReviewStore:
             while not has_more:
                 rows = list(conn.execute(self._page_query(filters, chunk, position, oldest_first)))
                 for row in rows:
-                    record = redacted(turnlog._record(row))
+                    record = redacted(turnlog.record_of(row))
                     if filters.q and not matches_text(record, filters.q):
                         continue
                     if len(found) == limit:
@@ -355,41 +348,29 @@ class ReviewStore:
         next_cursor = Cursor(found[-1].ts, found[-1].turn_id).encode() if has_more else None
         return TurnPage(items, next_cursor)
 
-    def iter_turns(self, filters: TurnFilter, page_size: int = 500) -> Iterator[ReviewedTurn]:
-        """Every matching turn, oldest first, a page at a time (for exports)."""
+    def iter_pages(self, filters: TurnFilter, page_size: int = 500) -> Iterator[tuple[ReviewedTurn, ...]]:
+        """Every matching turn, oldest first, one page at a time (for exports)."""
         cursor: Cursor | None = None
         while True:
             page = self.list_turns(filters, page_size, cursor, oldest_first=True)
-            yield from page.items
+            yield page.items
             if page.next_cursor is None:
                 return
             cursor = Cursor.decode(page.next_cursor)
 
     def turn_detail(self, turn_id: str, context: int = 5) -> TurnDetail | None:
         """A turn with up to ``context`` turns before and after it in its conversation."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(turns).where(turns.c.turn_id == turn_id)).first()
-            if row is None:
-                return None
-            record = redacted(turnlog._record(row))
-            same = turns.c.conversation_id == record.conversation_id
-            here = Cursor(record.ts, record.turn_id)
-            before = conn.execute(
-                select(turns)
-                .where(same, _after(here, oldest_first=False))
-                .order_by(turns.c.ts.desc(), turns.c.turn_id.desc())
-                .limit(context)
-            )
-            after = conn.execute(
-                select(turns)
-                .where(same, _after(here, oldest_first=True))
-                .order_by(turns.c.ts, turns.c.turn_id)
-                .limit(context)
-            )
-            earlier = tuple(reversed([redacted(turnlog._record(r)) for r in before]))
-            later = tuple(redacted(turnlog._record(r)) for r in after)
+        found = Transcripts(self.engine).around(turn_id, context)
+        if found is None:
+            return None
         history = tuple(self.reviews_of(turn_id))
-        return TurnDetail(ReviewedTurn(record, history[0] if history else None), earlier, later, history)
+        record = redacted(found.turn.record)
+        return TurnDetail(
+            ReviewedTurn(record, history[0] if history else None),
+            tuple(redacted(t.record) for t in found.before),
+            tuple(redacted(t.record) for t in found.after),
+            history,
+        )
 
     @staticmethod
     def _page_query(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitoring.schema import Flag, Hit, Route, TurnRecord
+from core.turns import Flag, Hit, Route, TurnRecord
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import SETTINGS, SINK
+from bot.appkeys import ENGINE, SETTINGS, SINK
 from bot.auth.guard import Role
-from retrieval.knowledge_base import load_entries
+from bot.knowledge import current_entries
 from tests.signin import sign_in
 
 QUESTION = "is the glass cookie jar good for storing biscuits?"
@@ -48,7 +48,7 @@ async def test_promoted_correction_answers_at_once_and_undo_withdraws_it(client:
 
     entries = (await (await client.get("/api/knowledge/entries", headers=headers)).json())["entries"]
     assert any(e["id"] == change["entry_id"] and e["answer"] == CORRECTION for e in entries)
-    trained_on = {e.id: e for e in load_entries(client.app[SETTINGS])}
+    trained_on = {e.id: e for e in current_entries(client.app[SETTINGS], client.app[ENGINE])}
     assert QUESTION in trained_on[change["entry_id"]].questions, "shopbot train learns it too"
 
     undone = await client.post(f"/api/knowledge/changes/{change['id']}/undo", headers=headers)
@@ -88,3 +88,17 @@ async def test_promote_refuses_what_it_cannot_do(client: TestClient) -> None:
     staff = await auditor(client, "sam", Role.STAFF)
     assert (await client.post(f"/api/turns/{turn_id}/promote", json={}, headers=staff)).status == 403
     assert (await client.post("/api/knowledge/changes/x/undo", headers=headers)).status == 404
+
+
+async def test_promote_without_a_body_is_like_an_empty_object(client: TestClient) -> None:
+    headers = await auditor(client)
+    turn_id, _ = await ask(client, "s5", QUESTION)
+    await client.app[SINK].flush()
+    await client.post(f"/api/turns/{turn_id}/review", headers=headers,
+                      json={"verdict": "incorrect", "correction": CORRECTION})
+    promoted = await client.post(f"/api/turns/{turn_id}/promote", headers=headers)
+    assert promoted.status == 201, await promoted.text()
+    assert (await promoted.json())["answer"] == CORRECTION
+    spec = await (await client.get("/api/openapi.json", headers=headers)).json()
+    body = spec["paths"]["/api/turns/{turn_id}/promote"]["post"]["requestBody"]
+    assert body["required"] is False

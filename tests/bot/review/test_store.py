@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.review import Cursor, ReviewStore, TurnFilter, Verdict
-from monitoring.schema import Flag, Route
+from bot.review.store import Cursor, ReviewStore, TurnFilter, Verdict
+from core.db import make_engine
+from core.turns import Flag, Route
 from monitoring.turnlog import TurnLog
-from tests.monitoring.factory import T0, turn
-from tests.monitoring.pg import postgres_server
+from tests.pg import postgres_server
+from tests.turns import T0, turn
 
 TURNS = [
     turn("t1", 0, text="my email is [EMAIL], how long is delivery?", reply="2-3 working days."),
@@ -62,11 +63,11 @@ TURNS = [
 
 
 def _store(url: str) -> ReviewStore:
-    log = TurnLog(url)
+    engine = make_engine(url)
+    log = TurnLog(engine)
     log.create()
     log.write(TURNS)
-    log.close()
-    store = ReviewStore.from_url(url)
+    store = ReviewStore(engine)
     store.create()
     store.create()  # idempotent
     return store
@@ -76,7 +77,7 @@ def _store(url: str) -> ReviewStore:
 def store(tmp_path: Path) -> Iterator[ReviewStore]:
     s = _store(f"sqlite:///{tmp_path / 'turns.db'}")
     yield s
-    s.close()
+    s.engine.dispose()
 
 
 def ids(store: ReviewStore, **kw: object) -> list[str]:
@@ -125,7 +126,8 @@ def _scenario(store: ReviewStore) -> None:
             break
         cursor = Cursor.decode(page.next_cursor)
     assert pages == [["u2", "t4"], ["t3", "u1"], ["t2", "t1"]]
-    assert [t.record.turn_id for t in store.iter_turns(TurnFilter(), page_size=4)] == [
+    every = (t for page in store.iter_pages(TurnFilter(), page_size=4) for t in page)
+    assert [t.record.turn_id for t in every] == [
         "t1",
         "t2",
         "u1",
@@ -146,7 +148,7 @@ def test_filters_paging_and_reviews_on_postgresql() -> None:
         try:
             _scenario(store)
         finally:
-            store.close()
+            store.engine.dispose()
 
 
 def test_text_search_pages_through_python_filtering(store: ReviewStore) -> None:

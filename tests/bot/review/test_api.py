@@ -10,14 +10,26 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from bot.appkeys import REVIEW_STORE
 from bot.auth.guard import Role, required_roles
+from bot.auth.keys import USER
+from bot.auth.users import User
 from bot.middleware import error_middleware
-from monitoring import review_api
-from monitoring.review import ReviewStore
-from monitoring.review_api import OPERATIONS, REVIEW_STORE, REVIEWER_OF, add_routes
-from monitoring.schema import Flag, Route
+from bot.review import api as review_api
+from bot.review.api import OPERATIONS, add_routes
+from bot.review.store import ReviewStore
+from core.db import make_engine
+from core.turns import Flag, Route
 from monitoring.turnlog import TurnLog
-from tests.monitoring.factory import T0, turn
+from tests.turns import T0, turn
+
+
+@web.middleware
+async def signed_in_as_header(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Stands in for the auth middleware (tested on its own): the user named in X-Test-User."""
+    request[USER] = User(request.headers.get("X-Test-User", "nobody"), Role.AUDITOR)
+    return await handler(request)
+
 
 TURNS = [
     turn("t1", 0, text="=HYPERLINK(evil)", reply="2-3 working days."),
@@ -37,18 +49,17 @@ TURNS = [
 @pytest.fixture
 async def api(aiohttp_client, tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'turns.db'}"
-    log = TurnLog(url)
+    engine = make_engine(url)
+    log = TurnLog(engine)
     log.create()
     log.write(TURNS)
-    log.close()
-    store = ReviewStore.from_url(url)
+    store = ReviewStore(engine)
     store.create()
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[error_middleware, signed_in_as_header])
     app[REVIEW_STORE] = store
-    app[REVIEWER_OF] = lambda request: request.headers.get("X-Test-User", "nobody")
     add_routes(app)
     yield await aiohttp_client(app)
-    store.close()
+    engine.dispose()
 
 
 async def test_list_filters_and_pages(api: TestClient) -> None:
@@ -178,9 +189,8 @@ async def test_export_csv_and_jsonl(api: TestClient) -> None:
 
 async def test_export_streams_many_pages(api: TestClient) -> None:
     store = api.app[REVIEW_STORE]
-    log = TurnLog(str(store.engine.url))
+    log = TurnLog(store.engine)
     log.write([turn(f"m{i:04d}", 10 + i / 100) for i in range(review_api.EXPORT_PAGE + 20)])
-    log.close()
     resp = await api.get("/api/turns/export")
     lines = (await resp.text()).splitlines()
     assert len(lines) == len(TURNS) + review_api.EXPORT_PAGE + 20

@@ -19,7 +19,6 @@ class Settings(BaseSettings):
     port: int = 8080
 
     # Where the shop's source data lives and where built artefacts go.
-    data_dir: Path = REPO_ROOT / "data"
     var_dir: Path = REPO_ROOT / "var"
     transactions_csv: Path = REPO_ROOT / "data" / "online_retail" / "transactions.csv"
     faq_path: Path = REPO_ROOT / "data" / "faq.yml"

@@ -7,7 +7,6 @@ the router at the next ``shopbot train``; every change is versioned and can be u
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,12 +17,9 @@ from bot.auth.middleware import current_user
 from bot.auth.openapi import operation
 from bot.channels.body import read_json
 from bot.dialogue.corrections import LiveCorrections
-from bot.errors import BadRequest, NotFound
-from monitoring.review_api import REVIEW_STORE
-from monitoring.turnlog import make_engine
-from retrieval.corrections import ChangeKind, CorrectionStore, KnowledgeChange, new_entry_id
+from core.errors import BadRequest, NotFound
+from retrieval.corrections import ChangeKind, KnowledgeChange, new_entry_id
 
-CORRECTIONS = web.AppKey("corrections", LiveCorrections)
 TAGS = ("review",)
 MAX_ANSWER = 4000
 
@@ -76,36 +72,21 @@ class EntryList(BaseModel):
     entries: list[EntryOut]
 
 
-async def corrections_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The change store and its live matcher (after the encoder and the pipeline)."""
-    settings = app[K.SETTINGS]
-    store = CorrectionStore(make_engine(settings.resolved_database_url()))
-    await asyncio.to_thread(store.create)
-    live = LiveCorrections(store, app[K.ENCODER], threshold=settings.correction_match_threshold)
-    await live.refresh(force=True)
-    pipeline = app[K.PIPELINE]
-    pipeline.corrections = live
-    pipeline.handlers.promoted = live.entry
-    app[CORRECTIONS] = live
-    yield
-    store.engine.dispose()
-
-
 def _entry_ids(app: web.Application, live: LiveCorrections) -> set[str]:
     return set(app[K.KNOWLEDGE].entries) | {c.entry_id for c in live.active}
 
 
 @operation("Promote a turn into the knowledge", request_body=PromoteBody, response=ChangeOut, status=201,
-           tags=TAGS, responses={404: "no such turn or entry"},
+           tags=TAGS, responses={404: "no such turn or entry"}, body_required=False,
            description="Adds the shopper's (redacted) question as a new FAQ entry with the "
                        "corrected answer, or as a new phrasing of an existing entry. Live in seconds.")
 @requires(Role.AUDITOR)
 async def promote(request: web.Request) -> web.Response:
     """Add a reviewed question to the knowledge; the bot answers it at once."""
-    body = await read_json(request, PromoteBody)
-    app, live = request.app, request.app[CORRECTIONS]
+    body = await read_json(request, PromoteBody, empty=PromoteBody())
+    app, live = request.app, request.app[K.CORRECTIONS]
     turn_id = request.match_info["turn_id"]
-    store = app[REVIEW_STORE]
+    store = app[K.REVIEW_STORE]
     await app[K.SINK].flush()
     detail = await asyncio.to_thread(store.turn_detail, turn_id, 0)
     if detail is None:
@@ -135,7 +116,7 @@ async def promote(request: web.Request) -> web.Response:
 @requires(Role.AUDITOR)
 async def list_changes(request: web.Request) -> web.Response:
     """Every promoted change, undone ones included."""
-    changes: list[KnowledgeChange] = await asyncio.to_thread(request.app[CORRECTIONS].store.list)
+    changes: list[KnowledgeChange] = await asyncio.to_thread(request.app[K.CORRECTIONS].store.list)
     return web.json_response({"changes": [c.to_json() for c in changes]})
 
 
@@ -148,7 +129,7 @@ async def undo(request: web.Request) -> web.Response:
         change_id = int(request.match_info["change_id"])
     except ValueError as err:
         raise NotFound("no such change") from err
-    live = request.app[CORRECTIONS]
+    live = request.app[K.CORRECTIONS]
     change = await asyncio.to_thread(live.store.undo, change_id, current_user(request).username)
     await live.refresh(force=True)
     return web.json_response(change.to_json())
@@ -159,7 +140,7 @@ async def undo(request: web.Request) -> web.Response:
 @requires(Role.AUDITOR)
 async def entries(request: web.Request) -> web.Response:
     """What a promoted question can be attached to."""
-    live = request.app[CORRECTIONS]
+    live = request.app[K.CORRECTIONS]
     known = [*request.app[K.KNOWLEDGE].entries.values(),
              *(e for c in live.active if (e := live.entry(c.entry_id)) is not None)]
     seen: set[str] = set()

@@ -1,0 +1,1 @@
+"""Router evaluation: metrics and the `shopbot eval` run through the live policy."""

@@ -1,0 +1,1 @@
+"""The auditors' side: reviews of logged turns, statistics, and promoting corrections into the knowledge."""

@@ -1,0 +1,110 @@
+"""The one read model of a conversation: the widget's history, the staff console's transcript
+and the auditors' turn context all read turns through :class:`Transcripts`.
+
+Blocking (SQL): call it from a worker thread, after flushing the turn-log writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ColumnElement
+
+from core.turns import TurnRecord
+from monitoring.turnlog import record_of, turns
+
+Sender = Literal["bot", "staff", "shopper"]
+
+
+@dataclass(frozen=True)
+class TranscriptTurn:
+    """One logged turn with who spoke and why the bot said what it said."""
+
+    record: TurnRecord
+
+    @property
+    def sender(self) -> Sender:
+        """``bot`` for the bot's turns; ``staff`` or ``shopper`` while a person has the chat."""
+        sender = self.record.metadata.get("sender")
+        if sender == "staff" or self.record.channel == "staff":
+            return "staff"
+        return "shopper" if sender == "shopper" else "bot"
+
+    @property
+    def feedback(self) -> int | None:
+        """+1 / -1 when the shopper rated the answer."""
+        value = self.record.metadata.get("feedback")
+        return value if isinstance(value, int) else None
+
+    def to_console(self) -> dict[str, Any]:
+        """The staff console's shape: the turn-log JSON plus sender and the bot's reasons."""
+        meta = self.record.metadata
+        return {
+            **self.record.to_json(),
+            "sender": meta.get("sender", "bot"),
+            "staff": meta.get("staff"),
+            "label": meta.get("label"),
+            "confidence": meta.get("confidence"),
+            "evidence": meta.get("evidence", []),
+            "handoff": meta.get("handoff"),
+            "feedback": self.feedback,
+        }
+
+
+@dataclass(frozen=True)
+class Around:
+    """A turn and up to ``context`` turns of its conversation on each side."""
+
+    turn: TranscriptTurn
+    before: tuple[TranscriptTurn, ...]
+    after: tuple[TranscriptTurn, ...]
+
+
+class Transcripts:
+    """Reads conversations from the turn log, oldest turn first."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def conversation(self, conversation_id: str, last: int | None = None) -> list[TranscriptTurn]:
+        """A conversation's turns; only the ``last`` ones when given."""
+        query = select(turns).where(turns.c.conversation_id == conversation_id)
+        if last is None:
+            query = query.order_by(turns.c.ts, turns.c.turn_id)
+            with self.engine.connect() as conn:
+                return [TranscriptTurn(record_of(r)) for r in conn.execute(query)]
+        query = query.order_by(turns.c.ts.desc(), turns.c.turn_id.desc()).limit(last)
+        with self.engine.connect() as conn:
+            return [TranscriptTurn(record_of(r)) for r in reversed(list(conn.execute(query)))]
+
+    def around(self, turn_id: str, context: int) -> Around | None:
+        """A turn with its neighbours in the conversation; None when there is no such turn."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(turns).where(turns.c.turn_id == turn_id)).first()
+            if row is None:
+                return None
+            here = record_of(row)
+            same = turns.c.conversation_id == here.conversation_id
+            before = conn.execute(
+                select(turns).where(same, _beyond(here, later=False))
+                .order_by(turns.c.ts.desc(), turns.c.turn_id.desc()).limit(context)
+            )
+            earlier = [TranscriptTurn(record_of(r)) for r in before]
+            after = conn.execute(
+                select(turns).where(same, _beyond(here, later=True))
+                .order_by(turns.c.ts, turns.c.turn_id).limit(context)
+            )
+            later = [TranscriptTurn(record_of(r)) for r in after]
+        return Around(TranscriptTurn(here), tuple(reversed(earlier)), tuple(later))
+
+
+def _beyond(record: TurnRecord, *, later: bool) -> ColumnElement[bool]:
+    """Turns after (or before) ``record`` in (ts, turn_id) order."""
+    c = turns.c
+    if later:
+        return or_(c.ts > record.ts, and_(c.ts == record.ts, c.turn_id > record.turn_id))
+    return or_(c.ts < record.ts, and_(c.ts == record.ts, c.turn_id < record.turn_id))
+

@@ -1,0 +1,89 @@
+"""The one factory of turn records: ids, time, redaction and flags are settled here.
+
+Every record in the turn log, whether the bot answered, a shopper wrote to a person or a
+person wrote back, is built by :meth:`RecordFactory.turn`, so redaction and flags cannot
+differ between paths.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from core.messages import BotMessage
+from core.turns import Flag, Hit, TurnRecord
+from monitoring.flags import FlagThresholds, TurnFacts, flags_of
+from monitoring.redact import redact
+
+FACTS_KEY = "facts"
+
+
+@dataclass(frozen=True)
+class RecordFactory:
+    """Builds :class:`TurnRecord`s with the flag thresholds in force."""
+
+    thresholds: FlagThresholds = FlagThresholds()
+
+    def turn(
+        self,
+        *,
+        conversation_id: str,
+        channel: str,
+        user_text: str,
+        facts: TurnFacts,
+        messages: Sequence[BotMessage] = (),
+        sender: str | None = None,
+        hits: Sequence[Hit] = (),
+        latency_ms: Mapping[str, float] | None = None,
+        versions: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        redact_messages: bool = False,
+    ) -> TurnRecord:
+        """A record of one turn; ``user_text`` (and, if asked, the messages) is redacted here."""
+        clean = redact(user_text)
+        pii = clean.changed
+        response = []
+        for message in messages:
+            if redact_messages and message.text is not None:
+                said = redact(message.text)
+                pii = pii or said.changed
+                message = replace(message, text=said.text)
+            item = message.to_rest(conversation_id)
+            response.append({**item, "sender": sender} if sender else item)
+        facts = replace(facts, pii_redacted=facts.pii_redacted or pii)
+        return TurnRecord(
+            conversation_id=conversation_id,
+            turn_id=uuid.uuid4().hex,
+            ts=datetime.now(UTC),
+            channel=channel,
+            user_text=clean.text,
+            route=facts.route,
+            response=tuple(response),
+            hits=tuple(hits),
+            latency_ms=dict(latency_ms or {}),
+            versions=dict(versions or {}),
+            flags=flags_of(facts, self.thresholds),
+            metadata={**(metadata or {}), FACTS_KEY: self.stored(facts)},
+        )
+
+    def flags(self, facts: TurnFacts) -> frozenset[Flag]:
+        """The flags ``facts`` give under these thresholds."""
+        return flags_of(facts, self.thresholds)
+
+    def stored(self, facts: TurnFacts) -> dict[str, Any]:
+        """Facts with the thresholds they were judged by, as kept in a record's metadata."""
+        return {**facts.to_json(), "thresholds": asdict(self.thresholds)}
+
+
+def refreshed_flags(stored: Mapping[str, Any], **changes: Any) -> tuple[dict[str, Any], list[str]]:
+    """Stored facts with ``changes`` applied, and the flags they now give (sorted names)."""
+    thresholds = FlagThresholds(**stored.get("thresholds", {}))
+    facts = replace(TurnFacts.from_json(dict(stored)), **changes)
+    flags = sorted(str(f) for f in flags_of(facts, thresholds))
+    return {**facts.to_json(), "thresholds": asdict(thresholds)}, flags
+
+
+__all__ = ["FACTS_KEY", "RecordFactory", "refreshed_flags"]
