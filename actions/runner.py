@@ -23,10 +23,10 @@ INTENTS: Final = ("recommend", "recommend_similar", "order_status")
 DOMAIN: Final[dict[str, Any]] = {
     "version": "3.1",
     "intents": [{name: {"use_entities": True}} for name in INTENTS],
-    "entities": ["order_number"],
+    "entities": ["order_number", "email", "postcode"],
     "slots": {
         name: {"type": "text", "influence_conversation": False, "mappings": [{"type": "custom"}]}
-        for name in ("last_product", "order_number", "recommend_mode")
+        for name in ("last_product", "order_number", "verified_order", "recommend_mode")
     },
     "responses": {},
     "actions": ["action_recommend", "action_order_status"],

@@ -6,6 +6,9 @@ standalone ``python -m rasa_sdk --actions actions`` server, which builds them wi
 
 from __future__ import annotations
 
+import hmac
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -98,7 +101,13 @@ def _in_catalogue(shop: ShopServices, picks: list[Scored]) -> list[Product]:
 
 
 class ActionOrderStatus(ShopAction):
-    """Tell a customer where their order is, without revealing other customers' orders."""
+    """Tell a customer where their order is, and nobody else anything about it.
+
+    A verified customer (the shop signed their id; ``bot/identity.py``) sees their own orders.
+    Anyone else must give the e-mail address or postcode the order was placed with; until they
+    do, the answer is the same whether the number exists or not, so guessing numbers reveals
+    nothing. The bot limits how often a conversation and an address may try.
+    """
 
     def name(self) -> str:
         return "action_order_status"
@@ -113,20 +122,63 @@ class ActionOrderStatus(ShopAction):
                      "email.")
             return []
         order = self.services().order(number)
-        if order is None:
-            dispatcher.utter_message(
-                text=f"Sorry, I can't find an order with the number {number}. "
-                     "Could you check it and send it again?")
-            return [SlotSet("order_number", None)]
         customer = latest_customer(tracker)
-        if customer is not None and normalise_customer_id(order.customer_id) != customer:
-            dispatcher.utter_message(
-                text=f"For your privacy I can only share details of orders placed from your own "
-                     f"account, and order {number} was not. Please sign in with the account "
-                     "that placed it.")
-        else:
+        if customer is not None:
+            if order is None or normalise_customer_id(order.customer_id) != customer:
+                dispatcher.utter_message(
+                    text=f"I can't find an order {number} on your account. Please check the number "
+                         "in your confirmation email.")
+                return [SlotSet("order_number", None)]
             dispatcher.utter_message(text=describe_order(order))
-        return [SlotSet("order_number", order.order_id)]
+            return [SlotSet("order_number", order.order_id)]
+        if order is not None and tracker.get_slot("verified_order") == order.order_id:
+            dispatcher.utter_message(text=describe_order(order))
+            return [SlotSet("order_number", order.order_id)]
+        proof = _proof(tracker)
+        if proof is None:
+            dispatcher.utter_message(
+                text=f"To keep order details private, please sign in, or tell me the email address "
+                     f"or postcode order {number} was placed with.")
+            return [SlotSet("order_number", number)]
+        if order is None or not _matches(order, proof):
+            dispatcher.utter_message(
+                text=f"Sorry, I couldn't confirm order {number} with those details. Please check "
+                     "the order number and the email address or postcode, or sign in.")
+            return [SlotSet("order_number", number)]
+        dispatcher.utter_message(text=describe_order(order))
+        return [SlotSet("order_number", order.order_id), SlotSet("verified_order", order.order_id)]
+
+
+def _proof(tracker: Tracker) -> tuple[str, str] | None:
+    email = next(tracker.get_latest_entity_values("email"), None)
+    if email:
+        return "email", normalise_email(str(email))
+    postcode = next(tracker.get_latest_entity_values("postcode"), None)
+    if postcode:
+        return "postcode", normalise_postcode(str(postcode))
+    return None
+
+
+def _matches(order: Order, proof: tuple[str, str]) -> bool:
+    kind, value = proof
+    if kind == "email":
+        return bool(order.email) and hmac.compare_digest(normalise_email(order.email), value)
+    return bool(order.postcode) and hmac.compare_digest(normalise_postcode(order.postcode), value)
+
+
+_AT_WORD = re.compile(r"\s*(?:[\[\(\{<]\s*at\s*[\]\)\}>]|\bat\b)\s*", re.IGNORECASE)
+_DOT_WORD = re.compile(r"\s*(?:[\[\(\{<]\s*dot\s*[\]\)\}>]|\bdot\b)\s*", re.IGNORECASE)
+
+
+def normalise_email(text: str) -> str:
+    """``"Jane dot Doe at Mail dot com"`` → ``"jane.doe@mail.com"``."""
+    text = _DOT_WORD.sub(".", _AT_WORD.sub("@", unicodedata.normalize("NFKC", text)))
+    return re.sub(r"\s+", "", text).lower()
+
+
+def normalise_postcode(text: str) -> str:
+    """``"sw1a1aa"`` → ``"SW1A1AA"`` (spaces do not matter)."""
+    return re.sub(r"\s+", "", text).upper()
 
 
 def describe_order(order: Order) -> str:

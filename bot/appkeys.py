@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
 from actions.runner import ActionRunner
-from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSION, SESSIONS, USER, USERS
+from bot.auth.keys import AUTH_CONFIG, CLIENT_IP, LOGIN_LIMITER, SESSION, SESSIONS, USER, USERS
+from bot.channels.ids import ConversationIds
 from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.pipeline import TurnPipeline
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from bot.channels.socketio import SocketIOChannel
 
 SETTINGS = web.AppKey("settings", Settings)
+# The shared Redis client, present only when SHOPBOT_REDIS_URL is set.
+REDIS: web.AppKey[Any] = web.AppKey("redis")
 METRICS = web.AppKey("metrics", ShopbotMetrics)
 ENGINE = web.AppKey("engine", Engine)
 ENCODER = web.AppKey("encoder", BatchingEncoder)
@@ -44,9 +47,11 @@ MEMORY = web.AppKey("memory", ConversationMemory)
 PIPELINE = web.AppKey("pipeline", TurnPipeline)
 # Typed by annotation only: the channel module reads keys from here at import time.
 SOCKETIO: web.AppKey[SocketIOChannel] = web.AppKey("socketio")
+CONVERSATION_IDS = web.AppKey("conversation_ids", ConversationIds)
 
 __all__ = [
     "SETTINGS", "METRICS", "ENGINE", "ENCODER", "KNOWLEDGE", "ROUTER", "GENERATION", "ACTIONS", "SINK",
     "RECORDS", "TRANSCRIPTS", "REVIEW_STORE", "CORRECTIONS", "DESK", "MEMORY", "PIPELINE", "SOCKETIO",
-    "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "USER", "SESSION",
+    "CONVERSATION_IDS",
+    "REDIS", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "CLIENT_IP", "USER", "SESSION",
 ]

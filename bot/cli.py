@@ -119,7 +119,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     """Prepare what is missing: shop tables, indexes, generator."""
-    if not (settings.shop_dir / "products.json").exists():
+    from retrieval.prepare import is_prepared
+
+    if not is_prepared(settings.shop_dir):
         cmd_prepare(settings, args)
     cmd_index(settings, args)
     if not settings.router_model:

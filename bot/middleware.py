@@ -22,6 +22,7 @@ STATUS: dict[type[errors.ShopbotError], int] = {
     errors.NotFound: 404,
     errors.TooManyRequests: 429,
     errors.NotReady: 503,
+    errors.Unavailable: 503,
 }
 
 

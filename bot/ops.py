@@ -1,17 +1,56 @@
-"""What operators call: ``GET /health`` and the Prometheus scrape at ``GET /metrics``."""
+"""What operators call: ``GET /health`` (liveness), ``GET /health/ready`` (readiness) and the
+Prometheus scrape at ``GET /metrics``."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
+from sqlalchemy import text
 
-from bot.appkeys import METRICS, PIPELINE
+from bot.appkeys import ENGINE, METRICS, PIPELINE, REDIS, SINK
+
+PROBE_TIMEOUT_S = 2.0
 
 
 async def health(request: web.Request) -> web.Response:
-    """Liveness plus the versions of the loaded models and indexes."""
+    """Liveness: the process serves (even while the database is away), plus model versions."""
     pipeline = request.app.get(PIPELINE)
     return web.json_response({"status": "ok", "versions": pipeline.versions if pipeline else {}})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the database and Redis answer; the journal's backlog is reported (503 if not)."""
+    app = request.app
+    database = await _probe(asyncio.to_thread(_select_one, app[ENGINE])) if ENGINE in app else _absent()
+    redis = app.get(REDIS)
+    cache = await _probe(redis.ping()) if redis is not None else {"ok": True, "configured": False}
+    sink = app.get(SINK)
+    journal = {"backlog": sink.backlog, "outage_s": round(sink.outage_s, 1)} if sink else {}
+    ok = bool(database["ok"] and cache["ok"] and sink is not None)
+    body = {"status": "ready" if ok else "unavailable", "database": database, "redis": cache,
+            "journal": journal}
+    return web.json_response(body, status=200 if ok else 503,
+                             headers=None if ok else {"Retry-After": "5"})
+
+
+def _select_one(engine: Any) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def _probe(check: Any) -> dict[str, Any]:
+    try:
+        await asyncio.wait_for(check, PROBE_TIMEOUT_S)
+    except Exception as err:  # noqa: BLE001 - any failure means "not ready", reported as such
+        return {"ok": False, "error": type(err).__name__}
+    return {"ok": True}
+
+
+def _absent() -> dict[str, Any]:
+    return {"ok": False, "error": "not started"}
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -22,6 +61,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    """Mount ``GET /health`` and ``GET /metrics`` (``app[METRICS]`` is set by ``create_app``)."""
+    """Mount the health checks and ``GET /metrics`` (``app[METRICS]`` is set by ``create_app``)."""
     app.router.add_get("/health", health)
+    app.router.add_get("/health/ready", ready)
     app.router.add_get("/metrics", metrics)

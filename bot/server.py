@@ -23,22 +23,28 @@ from bot.auth import routes as auth_routes
 from bot.auth.middleware import auth_middleware
 from bot.auth.service import auth_ctx
 from bot.channels import feedback, rest
+from bot.channels.ids import ConversationIds, pseudonym_key
 from bot.channels.socketio import SocketIOChannel
+from bot.clients import client_ip_of, parse_networks
 from bot.dialogue.corrections import LiveCorrections
-from bot.dialogue.handlers import RouteHandlers
+from bot.dialogue.handlers import OrderLookupLimits, RouteHandlers
+from bot.dialogue.locks import ConversationLocks, InProcessLocks, RedisLocks
 from bot.dialogue.memory import ConversationMemory, InProcessMemory, RedisMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.dialogue.policy import RoutingThresholds
 from bot.generation.generator import Gpt2Generator
 from bot.generation.service import GenerationService, Generator
 from bot.handoff import api as handoff_api
+from bot.handoff.active import ActiveHandoffs
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.live import LiveHub, RedisLiveHub
 from bot.handoff.sentiment import VaderSentiment
 from bot.handoff.store import HandoffStore
+from bot.identity import IdentityVerifier
 from bot.inference import BatchingEncoder, BatchingRouter
 from bot.knowledge import current_entries
+from bot.limits import window
 from bot.middleware import cors_middleware, error_middleware
 from bot.review import api as review_api
 from bot.review import promote as promote_api
@@ -48,8 +54,10 @@ from bot.transcripts import Transcripts
 from core.db import make_engine
 from core.settings import Settings
 from monitoring.flags import FlagThresholds
+from monitoring.journal import TurnJournal
 from monitoring.metrics import ShopbotMetrics
 from monitoring.records import RecordFactory
+from monitoring.redact import public_details
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
 from retrieval.corrections import CorrectionStore
@@ -66,6 +74,21 @@ Ctx = Callable[[web.Application], AsyncIterator[None]]
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Redis client for memory, locks, limits and live events (only with SHOPBOT_REDIS_URL)."""
+    url = app[K.SETTINGS].redis_url
+    if not url:
+        yield
+        return
+    import redis.asyncio as aioredis
+
+    # Short timeouts: Redis being away must cost a turn milliseconds, not seconds.
+    client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    app[K.REDIS] = client
+    yield
+    await client.aclose()
 
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -105,6 +128,12 @@ async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
     if rebuilt:
         log.info("rebuilt indexes: %s", ", ".join(rebuilt))
     app[K.KNOWLEDGE] = kb
+    thresholds = FlagThresholds(
+        settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
+    )
+    # The shop's own contact details in its answers are public, not personal: redaction keeps them.
+    public = public_details(e.answer for e in entries if e.answer)
+    app[K.RECORDS] = RecordFactory(thresholds, public)
     yield
 
 
@@ -163,8 +192,9 @@ async def actions_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
     """The turn log's background writer (drained on shutdown so no turn is lost) and its readers."""
-    engine = app[K.ENGINE]
-    sink = TurnLogSink(TurnLog(engine), listeners=[app[K.METRICS].observe_turn])
+    settings, engine = app[K.SETTINGS], app[K.ENGINE]
+    journal = TurnJournal(settings.journal_path, fsync=settings.journal_fsync)
+    sink = TurnLogSink(TurnLog(engine), journal, listeners=[app[K.METRICS].observe_turn])
     await sink.start()
     app[K.SINK] = sink
     app[K.TRANSCRIPTS] = Transcripts(engine)
@@ -185,8 +215,10 @@ async def corrections_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
     """The handoff queue, its live console updates and the escalation rules."""
-    settings = app[K.SETTINGS]
-    hub = RedisLiveHub(settings.redis_url) if settings.redis_url else LiveHub()
+    settings, redis = app[K.SETTINGS], app.get(K.REDIS)
+    active = ActiveHandoffs()
+    # Every worker's queue changes reach this worker's view of the queue through the hub.
+    hub = RedisLiveHub(redis, active.on_event) if redis is not None else LiveHub(active.on_event)
     if isinstance(hub, RedisLiveHub):
         await hub.start()
     metrics = app[K.METRICS]
@@ -197,6 +229,7 @@ async def desk_ctx(app: web.Application) -> AsyncIterator[None]:
         app[K.RECORDS],
         policy=EscalationPolicy(settings.escalate_after_unanswered),
         sentiment=VaderSentiment(settings.negative_sentiment_threshold),
+        active=active,
         # Staff replies and typing reach the shopper's widget the moment they are sent.
         push=app[K.SOCKETIO],
         on_change=partial(_handoff_metrics, metrics),
@@ -220,12 +253,20 @@ def _handoff_metrics(metrics: ShopbotMetrics, kind: str, handoff: Any, counts: d
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """Assemble the turn pipeline from the loaded resources."""
     settings, kb, corrections = app[K.SETTINGS], app[K.KNOWLEDGE], app[K.CORRECTIONS]
-    memory: ConversationMemory = (
-        RedisMemory(settings.redis_url) if settings.redis_url
-        else InProcessMemory(settings.memory_max_conversations)
+    redis = app.get(K.REDIS)
+    memory: ConversationMemory
+    locks: ConversationLocks
+    if redis is not None:
+        memory, locks = RedisMemory(redis), RedisLocks(redis)
+    else:
+        memory, locks = InProcessMemory(settings.memory_max_conversations), InProcessLocks()
+    lookups = OrderLookupLimits(
+        window(redis, "lookups-conversation", settings.order_lookups_per_conversation,
+               settings.order_lookups_window_s),
+        window(redis, "lookups-ip", settings.order_lookups_per_ip, settings.order_lookups_window_s),
     )
     handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS],
-                             promoted=corrections.entry)
+                             promoted=corrections.entry, lookups=lookups)
     app[K.MEMORY] = memory
     app[K.PIPELINE] = TurnPipeline(
         router=app[K.ROUTER],
@@ -243,12 +284,12 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         },
         routing=RoutingThresholds(settings.product_threshold),
         escalation=app[K.DESK].policy,
+        locks=locks,
+        identity=IdentityVerifier(settings.secret(settings.identity_secret_env)),
         desk=app[K.DESK],
         corrections=corrections,
     )
     yield
-    if isinstance(memory, RedisMemory):
-        await memory.close()
 
 
 def _add_static(app: web.Application, settings: Settings) -> None:
@@ -284,10 +325,10 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     )
     app[K.SETTINGS] = settings
     app[K.METRICS] = ShopbotMetrics()
-    thresholds = FlagThresholds(
-        settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
+    app[K.CLIENT_IP] = client_ip_of(parse_networks(settings.trusted_proxies))
+    app[K.CONVERSATION_IDS] = ConversationIds(
+        pseudonym_key(settings.secret(settings.pseudonym_secret_env), settings.var_dir)
     )
-    app[K.RECORDS] = RecordFactory(thresholds)
     # The socket.io transport exists before start-up: its routes must be mounted now, and the
     # handoff desk is built with it as its push channel.
     channel = SocketIOChannel(
@@ -300,6 +341,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     app[K.SOCKETIO] = channel
     app.cleanup_ctx.extend(
         [
+            redis_ctx,
             db_ctx,
             encoder_ctx,
             knowledge_ctx,

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from core.errors import Unavailable
+
+# A PostgreSQL that is down answers "connection refused" at once; one that is unreachable
+# must not hold a turn for the kernel's TCP timeout either.
+CONNECT_TIMEOUT_S = 3
 
 
 def as_utc(ts: datetime) -> datetime:
@@ -14,12 +22,44 @@ def as_utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def database_url(url: str) -> str:
+    """``url`` with the driver spelled out: a bare ``postgresql://`` means psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their directory created.
 
-    One application opens one engine and shares its pool between every store.
+    One application opens one engine and shares its pool between every store. A lost or
+    refused connection surfaces as :class:`core.errors.Unavailable`, whichever store hit it.
     """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True)
+    parsed = make_url(database_url(url))
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        kwargs["pool_timeout"] = CONNECT_TIMEOUT_S
+    engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "handle_error", _unavailable)
+    return engine
+
+
+def _unavailable(context: Any) -> None:
+    # The pre-ping relies on SQLAlchemy's own disconnect handling; leave it alone.
+    if getattr(context, "is_pre_ping", False):
+        return
+    error = context.original_exception
+    if context.is_disconnect or isinstance(context.sqlalchemy_exception, OperationalError | InterfaceError):
+        if _locked_sqlite(error):
+            return
+        raise Unavailable(f"the database is unavailable: {type(error).__name__}") from error
+
+
+def _locked_sqlite(error: BaseException) -> bool:
+    # SQLite's "database is locked" is an OperationalError too, but a busy file is not an outage.
+    return "database is locked" in str(error)

@@ -80,3 +80,13 @@ class NotFound(ShopbotError):
     """The requested resource (a turn, say) does not exist."""
 
     code = "not_found"
+
+
+class Unavailable(ShopbotError):
+    """A backing service (the database, Redis) cannot be reached; ``retry_after`` seconds."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -57,7 +57,12 @@ class Settings(BaseSettings):
     # staff consoles' live events between them; empty for one process.
     redis_url: str = ""
 
-    # Staff, auditor and admin accounts (bot/auth): session cookie and login rate limits.
+    # Addresses (and CIDR ranges) of reverse proxies whose X-Forwarded-For is believed; empty:
+    # the header is ignored and the connecting address is the client's.
+    trusted_proxies: str = ""
+
+    # Staff, auditor and admin accounts (bot/auth): session cookie and login rate limits
+    # (failed sign-ins per client address, and per username from one address).
     auth_cookie_name: str = "shopbot_session"
     auth_cookie_secure: bool = True  # browsers accept Secure cookies on http://localhost too
     auth_session_idle_s: float = 7200.0
@@ -66,6 +71,26 @@ class Settings(BaseSettings):
     auth_login_ip_window_s: float = 300.0
     auth_login_user_limit: int = 5
     auth_login_user_window_s: float = 900.0
+
+    # Console WebSockets (/api/handoffs/live) are accepted from the server's own origin and these
+    # (comma-separated, e.g. https://shop.example); a browser always sends Origin on them.
+    auth_console_origins: str = ""
+
+    # Shoppers' identity (bot/identity.py): the NAME of the env var holding the secret the shop
+    # signs customer ids with. Without it set, nobody is a verified customer.
+    identity_secret_env: str = "SHOPBOT_IDENTITY_SECRET"
+    # Order lookups by anonymous shoppers: at most this many per conversation and per address.
+    order_lookups_per_conversation: int = 5
+    order_lookups_per_ip: int = 30
+    order_lookups_window_s: float = 600.0
+
+    # Conversation ids that carry personal data (an e-mail as the sender id) are stored under a
+    # keyed pseudonym; the key comes from this env var, else from var_dir/pseudonym.key.
+    pseudonym_secret_env: str = "SHOPBOT_PSEUDONYM_SECRET"
+
+    # Turns are journalled here (fsync'ed) before they are acknowledged; see docs/reliability.md.
+    journal_dir: Path | None = None
+    journal_fsync: bool = True
 
     # Human handoff: escalate after this many unhelpful bot turns in a row (0: never), or when
     # a message's VADER compound sentiment is at or below the threshold.
@@ -95,6 +120,16 @@ class Settings(BaseSettings):
 
         password = os.environ.get(self.database_password_env, "")
         return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+    def secret(self, env_name: str) -> bytes | None:
+        """The secret held by the env var ``env_name`` names (settings only ever hold the name)."""
+        value = os.environ.get(env_name, "") if env_name else ""
+        return value.encode("utf-8") if value else None
+
+    @property
+    def journal_path(self) -> Path:
+        """Where the turn journal lives."""
+        return self.journal_dir or self.var_dir / "journal"
 
     @property
     def shop_dir(self) -> Path:

@@ -59,6 +59,9 @@ class Order:
     status: str
     expected_delivery: str
     lines: tuple[OrderLine, ...]
+    # What the order was placed with (demo data): an anonymous shopper proves it is theirs with one.
+    email: str = ""
+    postcode: str = ""
 
     @property
     def total(self) -> float:

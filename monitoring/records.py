@@ -16,16 +16,20 @@ from typing import Any
 from core.messages import BotMessage
 from core.turns import Flag, Hit, TurnRecord
 from monitoring.flags import FlagThresholds, TurnFacts, flags_of
-from monitoring.redact import redact
+from monitoring.redact import redact, redact_json
 
 FACTS_KEY = "facts"
 
 
 @dataclass(frozen=True)
 class RecordFactory:
-    """Builds :class:`TurnRecord`s with the flag thresholds in force."""
+    """Builds :class:`TurnRecord`s with the flag thresholds in force.
+
+    ``public`` holds the shop's own contact details, which redaction leaves in place.
+    """
 
     thresholds: FlagThresholds = FlagThresholds()
+    public: frozenset[str] = frozenset()
 
     def turn(
         self,
@@ -40,19 +44,17 @@ class RecordFactory:
         latency_ms: Mapping[str, float] | None = None,
         versions: Mapping[str, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
-        redact_messages: bool = False,
     ) -> TurnRecord:
-        """A record of one turn; ``user_text`` (and, if asked, the messages) is redacted here."""
-        clean = redact(user_text)
+        """A record of one turn; the shopper's text and every reply are redacted here."""
+        clean = redact(user_text, self.public)
         pii = clean.changed
         response = []
         for message in messages:
-            if redact_messages and message.text is not None:
-                said = redact(message.text)
-                pii = pii or said.changed
-                message = replace(message, text=said.text)
-            item = message.to_rest(conversation_id)
-            response.append({**item, "sender": sender} if sender else item)
+            item = {k: v for k, v in message.to_rest(conversation_id).items() if k != "recipient_id"}
+            said = redact_json(item, self.public)
+            pii = pii or said != item
+            by = {"sender": sender} if sender else {}
+            response.append({"recipient_id": conversation_id, **said, **by})
         facts = replace(facts, pii_redacted=facts.pii_redacted or pii)
         return TurnRecord(
             conversation_id=conversation_id,

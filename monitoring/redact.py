@@ -1,16 +1,78 @@
-"""Personal data redaction applied before anything is logged or shown to auditors."""
+"""Personal data redaction, applied before anything is stored, logged or shown to auditors.
+
+What is found and how (docs/privacy.md lists it with examples):
+
+* phone numbers in any international format: Google's libphonenumber (``phonenumbers``), a
+  match counting when the library deems it a valid number or a possible one of 9+ digits;
+* e-mail addresses, also written "name at gmail dot com", "name[at]mail(dot)com", with spaces
+  around the @ or in full-width forms (the text is NFKC-normalised first);
+* payment cards (13-19 digits in groups split by spaces, dashes, dots or slashes; Luhn-checked
+  with ``python-stdnum``), IBANs (checked with ``schwifty``), UK sort codes, and 8-digit
+  account numbers next to banking words;
+* UK postcodes, UK National Insurance numbers (HMRC's format), street addresses ("12
+  Acacia Avenue", "Flat 3"), and dates next to "born", "birth", "DOB".
+
+Anything found becomes a placeholder such as ``[EMAIL]``; nothing is kept of the original.
+Text is also scrubbed of NUL and lone surrogates, which no database or JSON encoder accepts.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# 13-19 digits, optionally grouped by spaces or dashes: card numbers (checked with Luhn).
-_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-# Phone numbers: optional +country code, at least 9 digits in groups. Six-digit order
-# numbers stay readable because they are shorter.
-_PHONE = re.compile(r"(?<![\w])(?:\+\d{1,3}[\s-]?)?(?:\(?\d{2,5}\)?[\s-]?){2,4}\d{2,4}(?![\w])")
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberMatcher
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum import luhn
+
+REPLACEMENT = "\ufffd"
+_UNSAFE = re.compile(r"[\x00\ud800-\udfff]")
+
+_AT = r"(?:\s*@\s*|\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*|\s+at\s+)"
+_DOT = r"(?:\s*\.\s*|\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*|\s+dot\s+)"
+_EMAIL = re.compile(
+    rf"[A-Za-z0-9._%+-]+(?:{_DOT}[A-Za-z0-9._%+-]+)*{_AT}[A-Za-z0-9-]+(?:{_DOT}[A-Za-z0-9-]+)*"
+    rf"{_DOT}[A-Za-z]{{2,24}}\b",
+    re.IGNORECASE,
+)
+# The plain form needs no "at"/"dot" words; it is also what the loose pattern must not eat.
+_EMAIL_PLAIN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_CARD = re.compile(r"(?<![\w.])(?:\d[ ./-]?){12,18}\d(?!\w)")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_SORT_CODE = re.compile(r"(?<![\w-])\d{2}[- ]\d{2}[- ]\d{2}(?![\w-])")
+_ACCOUNT = re.compile(
+    r"\b(?:account|acct|acc|a/c|bank|sort code)\b[^\d\n]{0,30}(?<!\w)(\d{8})(?!\w)", re.IGNORECASE
+)
+_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s*\d[A-Z]{2}\b", re.IGNORECASE)
+# Two letters, six digits, A-D: HMRC's format. Its prefix rules are not applied, because the
+# example numbers people type (QQ 12 34 56 C) break them and are still meant as NI numbers.
+_NINO = re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
+_STREET_WORDS = (
+    "street|st|road|rd|lane|ln|avenue|ave|close|drive|dr|way|court|ct|place|pl|crescent|cres|"
+    "terrace|gardens|grove|park|square|sq|hill|row|mews|walk|green|boulevard|blvd|parade|rise|vale"
+)
+_STREET = re.compile(
+    rf"\b(?:(?:flat|apartment|apt|unit)\s+\d+[a-z]?,?\s+)?\d{{1,4}}[a-z]?,?\s+"
+    rf"(?:[A-Za-z'-]+\s+){{1,3}}(?:{_STREET_WORDS})\b\.?",
+    re.IGNORECASE,
+)
+_FLAT = re.compile(r"\b(?:flat|apartment|apt)\s+\d+[a-z]?\b", re.IGNORECASE)
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+_DATE = (
+    rf"(?:\d{{1,2}}[/.\-]\d{{1,2}}[/.\-]\d{{2,4}}|\d{{4}}-\d{{1,2}}-\d{{1,2}}|"
+    rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})[a-z]*\.?,?\s+\d{{2,4}}|"
+    rf"(?:{_MONTHS})[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{2,4}})"
+)
+_DOB = re.compile(
+    rf"\b(?:born|birth|birthday|dob|d\.o\.b\.?)\b[^\d\n]{{0,25}}({_DATE})", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -21,29 +83,133 @@ class Redacted:
     changed: bool
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+@dataclass(frozen=True)
+class Span:
+    """Where one piece of personal data sits in a (normalised) text."""
+
+    start: int
+    end: int
+    kind: str
 
 
-def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[CARD]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
+def scrub(text: str) -> str:
+    """``text`` without NUL and lone surrogates (each becomes U+FFFD)."""
+    return _UNSAFE.sub(REPLACEMENT, text)
 
 
-def _phone(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[PHONE]" if len(digits) >= 9 else match.group(0)
+def normalise(text: str) -> str:
+    """NFKC (full-width ＠ is @) and scrubbed: the form every span refers to."""
+    return unicodedata.normalize("NFKC", scrub(text))
 
 
-def redact(text: str) -> Redacted:
-    """Replace e-mail addresses, card numbers and phone numbers with placeholders."""
-    out = _EMAIL.sub("[EMAIL]", text)
-    out = _CARD.sub(_card, out)
-    out = _PHONE.sub(_phone, out)
-    return Redacted(out, out != text)
+def phone_spans(text: str) -> Iterator[Span]:
+    """Phone numbers in ``text`` (already normalised)."""
+    for match in PhoneNumberMatcher(text, "GB", leniency=Leniency.POSSIBLE):
+        # Digits glued to letters are part of a token (a uuid, a reference), not a phone number.
+        if _glued(text, match.start, match.end):
+            continue
+        digits = sum(ch.isdigit() for ch in match.raw_string)
+        if digits >= 9 or phonenumbers.is_valid_number(match.number):
+            yield Span(match.start, match.end, "PHONE")
+
+
+def find(text: str) -> list[Span]:
+    """Every piece of personal data in ``text`` (already normalised), left to right."""
+    spans: list[Span] = []
+    spans += [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL_PLAIN.finditer(text)]
+    spans += [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text)]
+    spans += [Span(m.start(), m.end(), "IBAN") for m in _IBAN.finditer(text) if _iban(m.group(0))]
+    spans += [Span(m.start(), m.end(), "CARD") for m in _CARD.finditer(text) if _card(m.group(0))]
+    spans += list(phone_spans(text))
+    spans += [Span(m.start(), m.end(), "NI_NUMBER") for m in _NINO.finditer(text)]
+    spans += [Span(m.start(1), m.end(1), "ACCOUNT") for m in _ACCOUNT.finditer(text)]
+    spans += [Span(m.start(), m.end(), "SORT_CODE") for m in _SORT_CODE.finditer(text)]
+    spans += [Span(m.start(1), m.end(1), "DOB") for m in _DOB.finditer(text)]
+    spans += [Span(m.start(), m.end(), "ADDRESS") for m in _STREET.finditer(text)]
+    spans += [Span(m.start(), m.end(), "ADDRESS") for m in _FLAT.finditer(text)]
+    spans += [Span(m.start(), m.end(), "POSTCODE") for m in _POSTCODE.finditer(text)]
+    return _merge(spans)
+
+
+def redact(text: str, keep: frozenset[str] = frozenset()) -> Redacted:
+    """Replace personal data with placeholders (``[EMAIL]``, ``[PHONE]``, ``[POSTCODE]``, …).
+
+    ``keep`` holds the shop's own public details (its support e-mail and phone number, found
+    in its FAQ answers): those are not anybody's personal data and stay as they are.
+    """
+    clean = normalise(text)
+    spans = [s for s in find(clean) if clean[s.start:s.end] not in keep]
+    if not spans:
+        return Redacted(clean, clean != text)
+    out, last = [], 0
+    for span in spans:
+        out.append(clean[last:span.start])
+        out.append(f"[{span.kind}]")
+        last = span.end
+    out.append(clean[last:])
+    return Redacted("".join(out), True)
+
+
+def redact_json(value: Any, keep: frozenset[str] = frozenset()) -> Any:
+    """Every string in a JSON-like value redacted (keys too)."""
+    if isinstance(value, str):
+        return redact(value, keep).text
+    if isinstance(value, dict):
+        return {redact(str(k), keep).text: redact_json(v, keep) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(v, keep) for v in value]
+    return value
+
+
+def public_details(texts: Iterable[str]) -> frozenset[str]:
+    """The personal-data-shaped strings in the shop's own texts (its contact details)."""
+    found: set[str] = set()
+    for text in texts:
+        clean = normalise(text)
+        found.update(clean[s.start:s.end] for s in find(clean))
+    return frozenset(found)
+
+
+def pseudonym(key: bytes, identifier: str) -> str:
+    """A stable stand-in for an identifier that carries personal data (an e-mail as an id)."""
+    digest = hmac.new(key, identifier.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:24]}"
+
+
+def private_id(key: bytes, identifier: str) -> str:
+    """``identifier`` itself when it holds no personal data, else its :func:`pseudonym`."""
+    if normalise(identifier) == identifier and not find(identifier):
+        return identifier
+    return pseudonym(key, identifier)
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return before.isalnum() or after.isalnum()
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Overlapping spans merged; the longest (then earliest-listed) names the piece."""
+    ordered = sorted(spans, key=lambda s: (s.start, -(s.end - s.start)))
+    merged: list[Span] = []
+    for span in ordered:
+        if merged and span.start < merged[-1].end:
+            if span.end > merged[-1].end:
+                merged[-1] = Span(merged[-1].start, span.end, merged[-1].kind)
+            continue
+        merged.append(span)
+    return merged
+
+
+def _card(candidate: str) -> bool:
+    digits = re.sub(r"\D", "", candidate)
+    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
+
+
+def _iban(candidate: str) -> bool:
+    try:
+        IBAN(candidate.replace("-", " "))
+    except (SchwiftyException, ValueError):
+        return False
+    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from core.turns import Flag, Hit, Route, TurnRecord
@@ -44,7 +45,17 @@ turns = Table(
 )
 
 
-def _row(record: TurnRecord) -> dict[str, Any]:
+def _insert(dialect: str) -> Callable[..., Any]:
+    """The dialect's INSERT with ON CONFLICT (SQLite and PostgreSQL both have it)."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise ValueError(f"the turn log supports SQLite and PostgreSQL, not {dialect}")
+
+
+def row_of(record: TurnRecord) -> dict[str, Any]:
+    """The table row of a record (also the journal's line, with ``ts`` as ISO text)."""
     return {
         "turn_id": record.turn_id,
         "conversation_id": record.conversation_id,
@@ -58,25 +69,31 @@ def _row(record: TurnRecord) -> dict[str, Any]:
         "versions": dict(record.versions),
         "flags": sorted(str(f) for f in record.flags),
         "feedback": None,
-        "meta": dict(record.metadata),
+        "meta": {k: v for k, v in record.metadata.items() if k != "feedback"},
     }
 
 
 def record_of(row: Any) -> TurnRecord:
-    ts: datetime = row.ts
+    """The record of a row read from the turns table."""
+    return record_from_row(row._mapping)
+
+
+def record_from_row(row: Mapping[str, Any]) -> TurnRecord:
+    """The record of a row mapping (from the table or a journal line)."""
+    ts = row["ts"]
     return TurnRecord(
-        conversation_id=row.conversation_id,
-        turn_id=row.turn_id,
-        ts=ts,
-        channel=row.channel,
-        user_text=row.user_text,
-        route=Route(row.route),
-        response=tuple(row.response),
-        hits=tuple(Hit(h["id"], h["kind"], h["score"], h.get("text", "")) for h in row.hits),
-        latency_ms=dict(row.latency_ms),
-        versions=dict(row.versions),
-        flags=frozenset(Flag(f) for f in row.flags),
-        metadata={**row.meta, "feedback": row.feedback},
+        conversation_id=row["conversation_id"],
+        turn_id=row["turn_id"],
+        ts=datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
+        channel=row["channel"],
+        user_text=row["user_text"],
+        route=Route(row["route"]),
+        response=tuple(row["response"]),
+        hits=tuple(Hit(h["id"], h["kind"], h["score"], h.get("text", "")) for h in row["hits"]),
+        latency_ms=dict(row["latency_ms"]),
+        versions=dict(row["versions"]),
+        flags=frozenset(Flag(f) for f in row["flags"]),
+        metadata={**row["meta"], "feedback": row.get("feedback")},
     )
 
 
@@ -91,10 +108,16 @@ class TurnLog:
         metadata.create_all(self.engine)
 
     def write(self, records: Sequence[TurnRecord]) -> None:
-        """Insert a batch of turns in one transaction."""
-        if records:
-            with self.engine.begin() as conn:
-                conn.execute(turns.insert(), [_row(r) for r in records])
+        """Insert a batch of turns in one transaction; a turn already logged is left as it is.
+
+        Idempotent by ``turn_id``, so a batch replayed from the journal after a crash, or
+        retried after an outage, never duplicates a turn.
+        """
+        if not records:
+            return
+        insert = _insert(self.engine.dialect.name)(turns).on_conflict_do_nothing(index_elements=["turn_id"])
+        with self.engine.begin() as conn:
+            conn.execute(insert, [row_of(r) for r in records])
 
     def records(self, conversation_id: str | None = None) -> Iterator[TurnRecord]:
         """Turns in time order, optionally of one conversation."""

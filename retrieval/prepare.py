@@ -7,6 +7,7 @@ expected delivery) is a pure function of the transactions, so two runs give the 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import statistics
@@ -154,6 +155,19 @@ class Transaction:
         return not self.cancelled and self.quantity > 0 and self.price > 0
 
 
+# Bumped whenever the tables' shape changes, so `shopbot setup` rebuilds older ones.
+SHOP_FORMAT = 2
+FORMAT_FILE = "format.json"
+
+
+def is_prepared(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds shop tables in the current format."""
+    try:
+        return json.loads((out_dir / FORMAT_FILE).read_text(encoding="utf-8"))["format"] == SHOP_FORMAT
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def prepare_shop(
     csv_path: Path,
     out_dir: Path,
@@ -183,6 +197,7 @@ def prepare_shop(
     _write_json(out_dir / "orders.json", orders)
     _write_json(out_dir / "customers.json", customers)
     _write_json(out_dir / "descriptions.json", descriptions)
+    _write_json(out_dir / FORMAT_FILE, {"format": SHOP_FORMAT})
     return PrepareReport(
         rows=len(rows),
         products=len(products),
@@ -349,6 +364,7 @@ def build_orders(
         head = invoice_rows[0]
         invoiced = min(row.invoiced for row in invoice_rows)
         status, expected = order_status(invoice, invoiced.date(), head.country, as_of)
+        email, postcode = demo_contact(head.customer_id, invoice)
         orders.append({
             "order_id": invoice,
             "customer_id": head.customer_id,
@@ -356,10 +372,29 @@ def build_orders(
             "country": head.country,
             "status": status,
             "expected_delivery": expected.isoformat(),
+            "email": email,
+            "postcode": postcode,
             "lines": lines,
         })
     orders.sort(key=lambda o: (o["date"], o["order_id"]))
     return orders, used
+
+
+# Outward codes of UK postcode districts, for demo addresses (the inward part is derived too).
+_OUTWARD = ("SW1A", "EC1A", "W1A", "M1", "B1", "LS1", "G1", "EH1", "CF10", "BS1", "L1", "NE1",
+            "NG1", "S1", "OX1", "CB2", "BN1", "YO1", "PL1", "EX1")
+_INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+
+
+def demo_contact(customer_id: str | None, invoice: str) -> tuple[str, str]:
+    """The demo e-mail address and postcode an order was placed with (made up, deterministic).
+
+    A known customer has one of each for all their orders; a guest order has its own.
+    """
+    who = f"customer{customer_id}" if customer_id else f"guest{invoice.lstrip('C')}"
+    digest = hashlib.sha256(who.encode()).digest()
+    inward = f"{digest[1] % 10}{_INWARD_LETTERS[digest[2] % 20]}{_INWARD_LETTERS[digest[3] % 20]}"
+    return f"{who}@shopbot-demo.example", f"{_OUTWARD[digest[0] % len(_OUTWARD)]} {inward}"
 
 
 def _billed(row: Transaction, names: dict[str, str]) -> bool:

@@ -15,6 +15,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from core.settings import REPO_ROOT, Settings  # noqa: E402
 from retrieval.router import RouterConfig  # noqa: E402
+from tests.identity import IDENTITY_ENV, SECRET  # noqa: E402
+
+# The shop's identity secret, as a shop would set it for the server (read by env-var name).
+os.environ[IDENTITY_ENV] = SECRET.decode()
 
 # The shipped method with fewer steps: real routing quality in well under a minute.
 ROUTER_CONFIG = RouterConfig(epochs=2.0, min_steps=150, refit=False)
@@ -50,6 +54,8 @@ def shop_settings(built_var: Path, tmp_path: Path) -> Settings:
         var_dir=built_var,
         database_url=f"sqlite:///{tmp_path / 'turns.sqlite3'}",
         web_dir=REPO_ROOT / "web",
+        journal_dir=tmp_path / "journal",
+        identity_secret_env=IDENTITY_ENV,
     )
 
 

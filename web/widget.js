@@ -2,6 +2,8 @@
  * Shopbot chat widget. Embed with one tag on any page:
  *   <script src="http://HOST:8080/widget.js" defer></script>
  * Optional attributes: data-title (panel heading), data-customer-id (sent as metadata.customer_id),
+ * data-customer-token (the shop backend's signature of that id, sent as metadata.customer_token;
+ * without a valid one the shopper is treated as anonymous),
  * data-language (sent as metadata.language), data-transport="rest" (Rasa's REST channel instead
  * of the default socket.io channel, which also brings staff replies, typing and history sync).
  * Plain JS, no build step; the only other resource is the socket.io client from the same server.
@@ -38,6 +40,7 @@
     origin: new URL(script ? script.src : location.href, location.href).origin,
     title: (script && script.dataset.title) || "Shop assistant",
     customerId: (script && script.dataset.customerId) || "",
+    customerToken: (script && script.dataset.customerToken) || "",
     language: (script && script.dataset.language) || "",
     transport: script && script.dataset.transport === "rest" ? "rest" : "socket",
   };
@@ -52,6 +55,7 @@
   function customData() {
     const data = {};
     if (config.customerId) data.customer_id = config.customerId;
+    if (config.customerToken) data.customer_token = config.customerToken;
     if (config.language) data.language = config.language;
     return data;
   }

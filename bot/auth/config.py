@@ -19,6 +19,8 @@ class AuthConfig:
     login_ip_window_s: float = 300.0
     login_user_limit: int = 5
     login_user_window_s: float = 900.0
+    # Other origins whose pages may open the console WebSocket (comma-separated).
+    console_origins: str = ""
 
     @classmethod
     def from_settings(cls, settings: Any) -> AuthConfig:

@@ -59,14 +59,20 @@ def current_user(request: web.Request) -> User:
     return request[USER]
 
 
-def _same_origin(request: web.Request) -> bool:
+def _same_origin(request: web.Request, allowed: str = "") -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
+        return True
+    if origin.rstrip("/").lower() in {o.strip().rstrip("/").lower() for o in allowed.split(",") if o.strip()}:
         return True
     netloc = urlsplit(origin).netloc.lower()
     # X-Forwarded-Host cannot be set cross-origin without a CORS preflight we never grant.
     hosts = {request.host.lower(), request.headers.get("X-Forwarded-Host", "").lower()}
     return bool(netloc) and netloc in hosts
+
+
+def _websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def _check_role(request: web.Request, user: User) -> None:
@@ -88,6 +94,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if request.method not in SAFE_METHODS and not _same_origin(request):
         raise Forbidden("cross-origin request refused")
+    # A WebSocket is a GET that browsers send cookies with from any page: check where it is from.
+    if _websocket(request) and not _same_origin(request, request.app[AUTH_CONFIG].console_origins):
+        raise Forbidden("cross-origin WebSocket refused")
     if path == LOGIN_PATH:
         return await handler(request)
     signed_in = await authenticate(request)

@@ -34,7 +34,8 @@ ERROR_SCHEMA = {
         }
     },
 }
-_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+# ``{name}`` or ``{name:regex}``, where the regex may hold ``{m,n}`` counts of its own.
+_PATH_PARAM = re.compile(r"\{([^}:]+)(?::((?:[^{}]|\{[^}]*\})*))?\}")
 
 H = TypeVar("H", bound=Callable[..., Any])
 Schema = type[BaseModel] | Mapping[str, Any]
@@ -104,7 +105,7 @@ def api_routes(app: web.Application) -> list[tuple[str, str, Any]]:
 
 def openapi_path(canonical: str) -> str:
     """An aiohttp path template as OpenAPI writes it: ``{id:\\d+}`` becomes ``{id}``."""
-    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", canonical)
+    return _PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", canonical)
 
 
 class _Schemas:
@@ -136,8 +137,9 @@ def _roles(path: str, handler: Any) -> list[str] | None:
 
 def _parameters(path: str, query: type[BaseModel] | None) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PARAM.findall(path)
+        {"name": name, "in": "path", "required": True,
+         "schema": {"type": "string", **({"pattern": f"^{pattern}$"} if pattern else {})}}
+        for name, pattern in _PATH_PARAM.findall(path)
     ]
     if query is not None:
         props = query.model_json_schema().get("properties", {})
@@ -148,16 +150,21 @@ def _parameters(path: str, query: type[BaseModel] | None) -> list[dict[str, Any]
     return params
 
 
-def _responses(op: Operation, roles: list[str] | None, schemas: _Schemas) -> dict[str, Any]:
+def _responses(op: Operation, path: str, roles: list[str] | None, schemas: _Schemas) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "success"}
     if op.response is not None:
         ok = _json("success", schemas.ref(op.response))
     out: dict[str, Any] = {str(op.status): ok}
-    if op.request_body is not None or op.query is not None:
+    if op.request_body is not None or op.query is not None or op.parameters:
         out["400"] = _json("malformed request", ERROR_REF)
+    if op.request_body is not None:
+        out["413"] = _json("body over the size limit", ERROR_REF)
     if roles is not None:
         out["401"] = _json("no valid session", ERROR_REF)
         out["403"] = _json("role not allowed, or cross-origin request", ERROR_REF)
+    if _PATH_PARAM.search(path):
+        out["404"] = _json("no such resource (or a malformed id)", ERROR_REF)
+    out["503"] = _json("the database is unavailable; try again after Retry-After seconds", ERROR_REF)
     for status, description in op.responses.items():
         out[str(status)] = _json(description, ERROR_REF)
     return out
@@ -170,7 +177,7 @@ def _operation_object(method: str, path: str, handler: Any, schemas: _Schemas) -
         "operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{method} {path}").strip("_"),
         "summary": op.summary,
         "tags": list(op.tags),
-        "responses": _responses(op, roles, schemas),
+        "responses": _responses(op, path, roles, schemas),
         "security": [] if roles is None else [{SCHEME: roles}],
         "x-shopbot-roles": roles or [],
     }

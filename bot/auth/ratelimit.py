@@ -1,7 +1,6 @@
-"""Sliding-window limits on login attempts, per client address and per username.
+"""Sliding-window limits on failed logins, per client address and per username and address.
 
-In memory, so each worker process counts on its own; with N workers an attacker gets at
-most N times the configured attempts.
+The windows are in memory or in Redis (``bot.limits``); with Redis every worker shares them.
 """
 
 from __future__ import annotations
@@ -10,8 +9,12 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from bot.limits import Window
 
 
 class SlidingWindow:
@@ -72,26 +75,35 @@ class SlidingWindow:
 
 
 class LoginLimiter:
-    """Both login limits together: attempts per client address and per username."""
+    """Login limits an attacker cannot turn against staff.
 
-    def __init__(self, per_ip: SlidingWindow, per_user: SlidingWindow) -> None:
+    Only failed attempts count, per client address (password spraying) and per username *and*
+    address: somebody guessing alice's password from one address locks only that address out
+    of alice's account, never alice signing in from her own. A right password clears its
+    username-and-address count. Refused attempts are not counted.
+    """
+
+    def __init__(self, per_ip: Window, per_account: Window) -> None:
         self.per_ip = per_ip
-        self.per_user = per_user
+        self.per_account = per_account
 
-    def acquire(self, ip: str, username: str) -> None:
-        """Count one attempt, or raise ``TooManyRequests`` (refused attempts are not counted)."""
-        user = _user_key(username)
-        wait = max(self.per_ip.retry_after(ip), self.per_user.retry_after(user))
+    async def check(self, ip: str, username: str) -> None:
+        """Raise ``TooManyRequests`` while either limit is spent."""
+        wait = max(await self.per_ip.retry_after(ip),
+                   await self.per_account.retry_after(_account_key(username, ip)))
         if wait > 0:
-            raise TooManyRequests("too many login attempts; try again later", math.ceil(wait))
-        self.per_ip.record(ip)
-        self.per_user.record(user)
+            raise TooManyRequests("too many failed sign-ins; try again later", math.ceil(wait))
 
-    def succeeded(self, username: str) -> None:
-        """A correct password clears that username's count (the address keeps its own)."""
-        self.per_user.reset(_user_key(username))
+    async def failed(self, ip: str, username: str) -> None:
+        """Count one wrong password from ``ip`` for ``username``."""
+        await self.per_ip.record(ip)
+        await self.per_account.record(_account_key(username, ip))
+
+    async def succeeded(self, ip: str, username: str) -> None:
+        """A right password clears that username's count from that address."""
+        await self.per_account.reset(_account_key(username, ip))
 
 
-def _user_key(username: str) -> str:
+def _account_key(username: str, ip: str) -> str:
     # The same folding as the user store, so "Alice" and "alice " share one budget.
-    return username.strip().lower()[:64]
+    return f"{username.strip().lower()[:64]}|{ip}"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.auth.config import AuthConfig
 from bot.auth.guard import Role
-from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSION, SESSIONS, USER, USERS
+from bot.auth.keys import AUTH_CONFIG, CLIENT_IP, LOGIN_LIMITER, SESSION, SESSIONS, USER, USERS
 from bot.auth.middleware import LOGIN_PATH
 from bot.auth.openapi import build_document, operation
 from bot.auth.sessions import token_hash
@@ -59,7 +59,7 @@ def _cookie_flags(config: AuthConfig) -> dict[str, Any]:
     description="Checks the password and sets the session cookie (HttpOnly, SameSite=Strict).",
     request_body=LoginBody,
     response=Me,
-    responses={401: "wrong username or password", 429: "too many attempts; see Retry-After"},
+    responses={401: "wrong username or password", 429: "too many failed attempts; see Retry-After"},
     tags=TAGS,
 )
 async def login(request: web.Request) -> web.Response:
@@ -67,16 +67,19 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginBody)
     app = request.app
     config = app[AUTH_CONFIG]
+    ip = app[CLIENT_IP](request)
+    limiter = app[LOGIN_LIMITER]
     try:
-        app[LOGIN_LIMITER].acquire(request.remote or "unknown", body.username)
+        await limiter.check(ip, body.username)
     except TooManyRequests:
-        log.warning("login rate limit hit from %s", request.remote)
+        log.warning("login rate limit hit from %s", ip)
         raise
     user = await asyncio.to_thread(app[USERS].verify, body.username, body.password)
     if user is None:
-        log.info("failed login from %s", request.remote)
+        await limiter.failed(ip, body.username)
+        log.info("failed login from %s", ip)
         raise Unauthorized("wrong username or password")
-    app[LOGIN_LIMITER].succeeded(body.username)
+    await limiter.succeeded(ip, body.username)
     sessions = app[SESSIONS]
     if old := request.cookies.get(config.cookie_name):
         await asyncio.to_thread(sessions.revoke, token_hash(old))

@@ -1,25 +1,27 @@
-"""The auth cleanup context: stores on the application's database, limiter in memory."""
+"""The auth cleanup context: stores on the application's database, limits in memory or Redis."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
-from bot.appkeys import ENGINE, SETTINGS
+from bot.appkeys import ENGINE, REDIS, SETTINGS
 from bot.auth.config import AuthConfig
 from bot.auth.keys import AUTH_CONFIG, LOGIN_LIMITER, SESSIONS, USERS
-from bot.auth.ratelimit import LoginLimiter, SlidingWindow
+from bot.auth.ratelimit import LoginLimiter
 from bot.auth.sessions import SessionStore
 from bot.auth.users import UserStore
+from bot.limits import window
 
 
-def login_limiter(config: AuthConfig) -> LoginLimiter:
-    """The per-address and per-username login limits of ``config``."""
+def login_limiter(config: AuthConfig, redis: Any | None = None) -> LoginLimiter:
+    """The per-address and per-username-and-address login limits (in Redis when given)."""
     return LoginLimiter(
-        SlidingWindow(config.login_ip_limit, config.login_ip_window_s),
-        SlidingWindow(config.login_user_limit, config.login_user_window_s),
+        window(redis, "login-ip", config.login_ip_limit, config.login_ip_window_s),
+        window(redis, "login-account", config.login_user_limit, config.login_user_window_s),
     )
 
 
@@ -33,5 +35,5 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AUTH_CONFIG] = config
     app[USERS] = UserStore(engine)
     app[SESSIONS] = sessions
-    app[LOGIN_LIMITER] = login_limiter(config)
+    app[LOGIN_LIMITER] = login_limiter(config, app.get(REDIS))
     yield

@@ -1,8 +1,9 @@
-"""Strict reading of JSON request bodies: size, encoding, syntax and types."""
+"""Strict reading of JSON request bodies: size, encoding, syntax, depth, number size and types."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -11,6 +12,54 @@ from pydantic import BaseModel, ValidationError
 from core.errors import BadRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_DEPTH = 32
+MAX_INT_DIGITS = 20
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` for untrusted input: at most ``MAX_DEPTH`` levels of nesting, integers of at
+    most ``MAX_INT_DIGITS`` digits, no NaN or Infinity; anything else is a ``BadRequest``."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text, parse_int=_int, parse_constant=_constant)
+    except json.JSONDecodeError as err:
+        raise BadRequest(f"body is not JSON: {err.msg} at position {err.pos}") from err
+    except (ValueError, RecursionError) as err:
+        raise BadRequest(f"body is not acceptable JSON: {err}") from err
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer longer than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class SafeJson:
+    """The ``json`` module's interface with :func:`loads`' limits (for python-socketio)."""
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        """Parse untrusted JSON (raises ``ValueError`` on anything refused)."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        try:
+            return loads(text)
+        except BadRequest as err:
+            raise ValueError(str(err)) from err
+
+    dumps = staticmethod(json.dumps)
 
 
 async def read_json(request: web.Request, model: type[M], *, empty: M | None = None) -> M:
@@ -30,10 +79,7 @@ async def read_json(request: web.Request, model: type[M], *, empty: M | None = N
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise BadRequest("body is not valid UTF-8") from err
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadRequest(f"body is not JSON: {err.msg} at position {err.pos}") from err
+    data = loads(text)
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object")
     try:

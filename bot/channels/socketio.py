@@ -20,7 +20,6 @@ shopper while a staff member writes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import uuid
@@ -31,8 +30,9 @@ from typing import Any, Literal
 import socketio
 from aiohttp import web
 
-from bot.appkeys import DESK, PIPELINE, SINK, TRANSCRIPTS
-from bot.channels.rest import clean_message
+from bot.appkeys import CLIENT_IP, CONVERSATION_IDS, DESK, PIPELINE, SINK, TRANSCRIPTS
+from bot.channels.body import SafeJson
+from bot.channels.rest import clean_message, clean_metadata
 from bot.dialogue.pipeline import TurnInput, TurnResult
 from bot.transcripts import TranscriptTurn
 from core.errors import BadRequest, ShopbotError
@@ -44,7 +44,6 @@ CHANNEL = "socketio"
 SOCKETIO_PATH = "/socket.io/"
 CLIENT_PATH = "/vendor/socket.io.min.js"
 STATUS_PATH = "/webhooks/socketio/"
-MAX_METADATA_CHARS = 4000
 HISTORY_MAX_TURNS = 200
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
 
@@ -155,9 +154,10 @@ def metadata_of(data: dict[str, Any]) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise BadRequest("customData must be a JSON object")
-    if len(json.dumps(value, ensure_ascii=False)) > MAX_METADATA_CHARS:
-        raise BadRequest(f"customData larger than {MAX_METADATA_CHARS} characters")
-    return value
+    try:
+        return clean_metadata(value)
+    except BadRequest as err:
+        raise BadRequest(str(err).replace("metadata", "customData")) from err
 
 
 def message_of(data: Any, max_chars: int) -> str | None:
@@ -205,10 +205,13 @@ class SocketIOChannel:
             max_http_buffer_size=max_body_bytes,
             # With several workers, an emit to a session's room reaches whichever worker holds it.
             client_manager=socketio.AsyncRedisManager(redis_url) if redis_url else None,
+            # Hostile packets (deep nesting, huge numbers) are refused, never a crash.
+            json=SafeJson,
         )
         self._app: web.Application | None = None
-        self._sessions: dict[str, str] = {}  # socket id → session id
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # with its number of users
+        # Socket id → (the session id the client uses, the conversation id Shopbot keeps).
+        self._sessions: dict[str, tuple[str, str]] = {}
+        self._clients: dict[str, str] = {}  # socket id → client address
         self._register()
 
     def attach(self, app: web.Application) -> None:
@@ -241,7 +244,7 @@ class SocketIOChannel:
 
     def connected(self, conversation_id: str) -> bool:
         """Whether any socket has this conversation open right now."""
-        return conversation_id in self._sessions.values()
+        return any(conversation == conversation_id for _, conversation in self._sessions.values())
 
     # ------------------------------------------------------------ handlers
 
@@ -254,12 +257,16 @@ class SocketIOChannel:
         self.sio.on("user_typing", self._on_user_typing)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        request = environ.get("aiohttp.request")
+        if isinstance(request, web.Request):
+            self._clients[sid] = self._application[CLIENT_IP](request)
         return True
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
-        session = self._sessions.pop(sid, None)
-        if session is not None and not self.connected(session):
-            await self._typing_changed(session, False)
+        self._clients.pop(sid, None)
+        held = self._sessions.pop(sid, None)
+        if held is not None and not self.connected(held[1]):
+            await self._typing_changed(held[1], False)
 
     async def _on_session_request(self, sid: str, *args: Any) -> str | dict[str, Any]:
         try:
@@ -267,7 +274,10 @@ class SocketIOChannel:
             session = session_id_of(data, required=False) or uuid.uuid4().hex
         except ShopbotError as err:
             return await self._fail(sid, err)
-        await self._join(sid, session)
+        try:
+            await self._join(sid, session)
+        except ShopbotError as err:
+            return await self._fail(sid, err)
         await self.sio.emit("session_confirm", session, to=sid)
         return session
 
@@ -277,39 +287,45 @@ class SocketIOChannel:
             text = message_of(data, self.max_message_chars)
             if text is None:
                 return {"ok": True, "turn_id": None, "count": 0}
-            session = session_id_of(data, required=sid not in self._sessions) or self._sessions[sid]
-            turn = TurnInput(session, text, CHANNEL, metadata_of(data))
+            session = session_id_of(data, required=sid not in self._sessions) or self._sessions[sid][0]
+            metadata = metadata_of(data)
+            if self._sessions.get(sid, ("",))[0] != session:
+                await self._join(sid, session)
+            conversation = self._sessions[sid][1]
+            turn = TurnInput(conversation, text, CHANNEL, metadata, client=self._clients.get(sid, ""))
         except ShopbotError as err:
             return await self._fail(sid, err)
-        if self._sessions.get(sid) != session:
-            await self._join(sid, session)
         try:
-            result = await self._run(turn)
+            result: TurnResult = await self._application[PIPELINE].run(turn)
         except Exception:  # noqa: BLE001 - the socket stays up; the shopper gets an error event
-            log.exception("socket.io turn failed for %s", session)
+            log.exception("socket.io turn failed for %s", conversation)
             return await self._fail(sid, ShopbotError("internal error"))
         payloads = [p for m in result.messages for p in to_socketio(m, turn_id=result.turn_id)]
         for payload in payloads:
-            await self.sio.emit("bot_uttered", payload, room=session)
+            await self.sio.emit("bot_uttered", payload, room=conversation)
         return {"ok": True, "turn_id": result.turn_id, "count": len(payloads)}
 
     async def _on_history_request(self, sid: str, *args: Any) -> dict[str, Any]:
-        session = self._sessions.get(sid)
-        if session is None:
+        held = self._sessions.get(sid)
+        if held is None:
             return await self._fail(sid, BadRequest("emit session_request before history_request"))
-        await self._application[SINK].flush()
-        turns = await asyncio.to_thread(self._application[TRANSCRIPTS].conversation, session,
-                                        HISTORY_MAX_TURNS)
+        session, conversation = held
+        try:
+            await self._application[SINK].flushed()
+            turns = await asyncio.to_thread(self._application[TRANSCRIPTS].conversation, conversation,
+                                            HISTORY_MAX_TURNS)
+        except ShopbotError as err:
+            return await self._fail(sid, err)
         history = {"session_id": session, "entries": history_entries(turns)}
         await self.sio.emit("history", history, to=sid)
         return history
 
     async def _on_user_typing(self, sid: str, *args: Any) -> None:
         data = args[0] if len(args) == 1 else None
-        session = self._sessions.get(sid)
-        if session is None or not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
+        held = self._sessions.get(sid)
+        if held is None or not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
             return
-        await self._typing_changed(session, data["typing"])
+        await self._typing_changed(held[1], data["typing"])
 
     # ------------------------------------------------------------- helpers
 
@@ -319,28 +335,14 @@ class SocketIOChannel:
             raise RuntimeError("SocketIOChannel.attach(app) was not called")
         return self._app
 
-    async def _run(self, turn: TurnInput) -> TurnResult:
-        # One turn at a time per conversation: slot memory is read at the start and written at the end.
-        key = turn.conversation_id
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                result: TurnResult = await self._application[PIPELINE].run(turn)
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-        return result
-
     async def _join(self, sid: str, session: str) -> None:
+        # The room is the stored conversation id: staff pushes are addressed to it.
+        conversation = self._application[CONVERSATION_IDS].internal(session)
         previous = self._sessions.get(sid)
-        if previous is not None and previous != session:
-            await self.sio.leave_room(sid, previous)
-        await self.sio.enter_room(sid, session)
-        self._sessions[sid] = session
+        if previous is not None and previous[1] != conversation:
+            await self.sio.leave_room(sid, previous[1])
+        await self.sio.enter_room(sid, conversation)
+        self._sessions[sid] = (session, conversation)
 
     async def _typing_changed(self, session: str, typing: bool) -> None:
         desk = self._application.get(DESK)

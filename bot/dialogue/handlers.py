@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import Entities, product_query
 from bot.dialogue.policy import Decision
 from bot.generation.service import GenerationService
+from bot.identity import CUSTOMER_ID, without_identity
 from bot.inference import BatchingEncoder
+from bot.limits import Window
 from core.messages import BotMessage
 from core.turns import Hit, Route
 from monitoring.flags import grounding
@@ -22,6 +25,8 @@ from retrieval.knowledge_base import KnowledgeBase
 from retrieval.routing import RoutingScores
 
 MAX_CARDS = 6
+# The slots an action may set.
+ACTION_SLOTS = frozenset({"last_product", "order_number", "verified_order"})
 ACTIONS = {Route.RECOMMEND: "action_recommend", Route.ORDER_STATUS: "action_order_status"}
 
 
@@ -36,6 +41,9 @@ class TurnContext:
     entities: Entities
     slots: Slots
     metadata: dict[str, Any]
+    # The shop-verified customer (bot/identity.py), or None for an anonymous shopper.
+    customer_id: str | None = None
+    client: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,13 @@ class RouteHandlers:
         generation: GenerationService,
         actions: ActionRunner,
         promoted: Callable[[str], KnowledgeEntry | None] | None = None,
+        lookups: OrderLookupLimits | None = None,
     ) -> None:
         self.kb = kb
         self.encoder = encoder
         self.generation = generation
         self.actions = actions
+        self.lookups = lookups
         # New FAQ entries promoted by auditors, not yet in the knowledge base's files.
         self.promoted = promoted or (lambda entry_id: None)
 
@@ -129,14 +139,22 @@ class RouteHandlers:
     async def action(self, ctx: TurnContext, name: str) -> HandlerResult:
         """Run a rasa-sdk action in-process or on the action server."""
         start = time.perf_counter()
+        if name == "action_order_status" and ctx.customer_id is None and self.lookups is not None:
+            wait = await self.lookups.acquire(ctx.conversation_id, ctx.client, ctx.entities)
+            if wait:
+                return HandlerResult((replies.too_many_lookups(wait),), ctx.slots, answered=False,
+                                     latency_ms={"action": _ms(start)})
         slots = {**ctx.slots.as_rasa(), "recommend_mode": "similar" if ctx.decision.similar else None}
+        # Actions see a customer id only when the shop signed it; never the token itself.
+        metadata = {**without_identity(ctx.metadata),
+                    **({CUSTOMER_ID: ctx.customer_id} if ctx.customer_id else {})}
         tracker = tracker_state(
             ctx.conversation_id,
             slots,
             ctx.text,
             ctx.decision.label,
             ctx.entities.as_rasa(),
-            ctx.metadata,
+            metadata,
         )
         outcome = await self.actions.run(name, tracker, DOMAIN)
         new_slots = _apply_events(ctx.slots, outcome.events)
@@ -169,6 +187,26 @@ class RouteHandlers:
         return tuple(h.text for h in scores.product_hits[:3])
 
 
+class OrderLookupLimits:
+    """How often an anonymous shopper may try order numbers, per conversation and per address."""
+
+    def __init__(self, per_conversation: Window, per_ip: Window) -> None:
+        self.per_conversation = per_conversation
+        self.per_ip = per_ip
+
+    async def acquire(self, conversation_id: str, ip: str, entities: Entities) -> int:
+        """0 and counted when a lookup may go ahead; else the whole seconds to wait."""
+        if not (entities.order_number or entities.order_proof):
+            return 0  # asking how to track an order looks nothing up
+        wait = max(await self.per_conversation.retry_after(conversation_id),
+                   await self.per_ip.retry_after(ip or "unknown"))
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        await self.per_conversation.record(conversation_id)
+        await self.per_ip.record(ip or "unknown")
+        return 0
+
+
 def _in_range(price: float, entities: Entities) -> bool:
     if entities.min_price is not None and price < entities.min_price:
         return False
@@ -179,6 +217,6 @@ def _apply_events(slots: Slots, events: Sequence[dict[str, Any]]) -> Slots:
     """Apply rasa ``slot`` events the action returned to our memory."""
     changes: dict[str, Any] = {}
     for event in events:
-        if event.get("event") == "slot" and event.get("name") in ("last_product", "order_number"):
+        if event.get("event") == "slot" and event.get("name") in ACTION_SLOTS:
             changes[event["name"]] = event.get("value")
     return slots.updated(**changes) if changes else slots

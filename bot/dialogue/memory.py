@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Protocol
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,8 @@ class Slots:
 
     last_product: str | None = None
     order_number: str | None = None
+    # The order an anonymous shopper proved theirs (e-mail or postcode) in this conversation.
+    verified_order: str | None = None
     handoff: bool = False
     unanswered: int = 0
     turns: int = 0
@@ -25,15 +30,20 @@ class Slots:
 
     def as_rasa(self) -> dict[str, object]:
         """Slot values as a rasa-sdk tracker sees them."""
-        return {"last_product": self.last_product, "order_number": self.order_number}
+        return {"last_product": self.last_product, "order_number": self.order_number,
+                "verified_order": self.verified_order}
 
 
 class ConversationMemory(Protocol):
-    """Where slots live: in-process by default, Redis when several workers share conversations."""
+    """Where slots live: in-process by default, Redis when several workers share conversations.
+
+    ``put`` takes the fencing token of the conversation lock held while writing: a write with
+    an older token than the last one stored is refused (a slow worker whose lease lapsed).
+    """
 
     async def get(self, conversation_id: str) -> Slots: ...
 
-    async def put(self, conversation_id: str, slots: Slots) -> None: ...
+    async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None: ...
 
 
 class InProcessMemory:
@@ -51,22 +61,40 @@ class InProcessMemory:
         self._data.move_to_end(conversation_id)
         return slots
 
-    async def put(self, conversation_id: str, slots: Slots) -> None:
-        """Store slots, evicting the least recently used conversation when full."""
+    async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
+        """Store slots, evicting the least recently used conversation when full.
+
+        One process holds its conversations' locks itself, so there is nothing to fence.
+        """
         self._data[conversation_id] = slots
         self._data.move_to_end(conversation_id)
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
 
+# Write the slots unless a newer lock holder (a higher fencing token) already wrote.
+_FENCED_SET = """
+local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+local token = tonumber(ARGV[2])
+if token > 0 and token < fence then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if token > fence then redis.call('SET', KEYS[2], token, 'EX', ARGV[3]) end
+return 1
+"""
+
+
 class RedisMemory:
-    """Slots in Redis, so any worker can take a conversation's next message; idle ones expire."""
+    """Slots in Redis, so any worker can take a conversation's next message; idle ones expire.
 
-    def __init__(self, url: str, ttl_s: int = 7 * 24 * 3600) -> None:
-        import redis.asyncio as aioredis
+    While Redis is away, this worker's own last-known slots stand in (a turn is still answered).
+    """
 
-        self._redis = aioredis.from_url(url)
+    def __init__(self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000) -> None:
+        self._redis = redis
         self._ttl = ttl_s
+        self._set = redis.register_script(_FENCED_SET)
+        self._cache = InProcessMemory(cache_size)
+        self.refused = 0
 
     @staticmethod
     def _key(conversation_id: str) -> str:
@@ -74,20 +102,30 @@ class RedisMemory:
 
     async def get(self, conversation_id: str) -> Slots:
         """Slots of a conversation (empty for a new or expired one)."""
-        raw = await self._redis.get(self._key(conversation_id))
+        try:
+            raw = await self._redis.get(self._key(conversation_id))
+        except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
+            log.warning("slots unavailable from Redis (%s); using this worker's copy", err)
+            return await self._cache.get(conversation_id)
         if raw is None:
             return Slots()
         data = json.loads(raw)
         data["shown_products"] = tuple(data.get("shown_products") or ())
         return Slots(**{k: v for k, v in data.items() if k in _FIELDS})
 
-    async def put(self, conversation_id: str, slots: Slots) -> None:
-        """Store slots with a fresh expiry."""
-        await self._redis.set(self._key(conversation_id), json.dumps(asdict(slots)), ex=self._ttl)
-
-    async def close(self) -> None:
-        """Close the connection pool."""
-        await self._redis.aclose()
+    async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
+        """Store slots with a fresh expiry, fenced by the conversation lock's token."""
+        await self._cache.put(conversation_id, slots)
+        key = self._key(conversation_id)
+        try:
+            stored = await self._set(keys=[key, f"{key}:fence"],
+                                     args=[json.dumps(asdict(slots)), token, self._ttl])
+        except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
+            log.warning("slots not saved to Redis (%s)", err)
+            return
+        if not int(stored):
+            self.refused += 1
+            log.warning("stale slot write refused for %s (token %d)", conversation_id, token)
 
 
 _FIELDS = frozenset(f.name for f in fields(Slots))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from monitoring.redact import Span, find, normalise
+
 _ORDER = re.compile(r"(?<![\d£$.])(C?\d{6})(?![\d.])", re.IGNORECASE)
 _UNDER = re.compile(r"(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*£?\s*(\d+(?:\.\d+)?)")
 _OVER = re.compile(r"(?:over|above|more than|at least|from|>)\s*£?\s*(\d+(?:\.\d+)?)")
@@ -19,32 +21,55 @@ _LEAD_IN = re.compile(
 
 @dataclass(frozen=True)
 class Entities:
-    """What the patterns found in one message."""
+    """What the patterns found in one message.
+
+    ``email`` and ``postcode`` are what an anonymous shopper gives to prove an order is theirs;
+    they reach the order-status action and nothing else (the log keeps only placeholders).
+    """
 
     order_number: str | None = None
     min_price: float | None = None
     max_price: float | None = None
     refers_back: bool = False
     payload_intent: str | None = None
+    email: str | None = None
+    postcode: str | None = None
+
+    @property
+    def order_proof(self) -> bool:
+        """Whether the message carries an e-mail address or a postcode."""
+        return bool(self.email or self.postcode)
 
     def as_rasa(self) -> list[dict[str, str]]:
         """Rasa entity dicts, as a rasa-sdk action reads them from ``latest_message``."""
-        return [{"entity": "order_number", "value": self.order_number}] if self.order_number else []
+        found = {"order_number": self.order_number, "email": self.email, "postcode": self.postcode}
+        return [{"entity": name, "value": value} for name, value in found.items() if value]
 
 
 def extract(text: str) -> Entities:
-    """Read entities from a (normalised) message."""
+    """Read entities from a message."""
     low = text.lower()
     payload = _PAYLOAD.match(low.strip())
-    order = _ORDER.search(text)
     lo, hi = _price_range(low)
+    clean = normalise(text)
+    spans = find(clean)
+    phones = [(s.start, s.end) for s in spans if s.kind == "PHONE"]
+    # Six digits inside a phone number ("my mobile 07700 900123") are not an order number.
+    order = next((m for m in _ORDER.finditer(clean)
+                  if not any(a <= m.start(1) < b for a, b in phones)), None)
     return Entities(
         order_number=order.group(1).upper() if order else None,
         min_price=lo,
         max_price=hi,
         refers_back=bool(_ANAPHORA.search(low)),
         payload_intent=payload.group(1) if payload else None,
+        email=_first(clean, spans, "EMAIL"),
+        postcode=_first(clean, spans, "POSTCODE"),
     )
+
+
+def _first(text: str, spans: list[Span], kind: str) -> str | None:
+    return next((text[s.start:s.end] for s in spans if s.kind == kind), None)
 
 
 def _price_range(low: str) -> tuple[float | None, float | None]:

@@ -13,14 +13,16 @@ import numpy as np
 from bot.dialogue import replies
 from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.handlers import HandlerResult, RouteHandlers, TurnContext
+from bot.dialogue.locks import ConversationLocks
 from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.nlu import extract
 from bot.dialogue.policy import Decision, RoutingThresholds, Signals, decide
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.store import Handoff
+from bot.identity import IDENTITY_KEYS, IdentityVerifier, without_identity
 from bot.inference import BatchingEncoder, BatchingRouter
-from core.errors import ShopbotError
+from core.errors import ShopbotError, Unavailable
 from core.messages import BotMessage
 from core.turns import Hit, TurnRecord
 from monitoring.flags import TurnFacts
@@ -41,6 +43,8 @@ class TurnInput:
     text: str
     channel: str = "rest"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The client's address (rate limits on order lookups); empty when unknown.
+    client: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class TurnPipeline:
         versions: dict[str, str],
         routing: RoutingThresholds,
         escalation: EscalationPolicy,
+        locks: ConversationLocks,
+        identity: IdentityVerifier,
         desk: HandoffDesk | None = None,
         corrections: LiveCorrections | None = None,
     ) -> None:
@@ -81,20 +87,35 @@ class TurnPipeline:
         self.versions = versions
         self.routing = routing
         self.escalation = escalation
+        self.locks = locks
+        self.identity = identity
         self.desk = desk
         self.corrections = corrections
 
     async def run(self, turn: TurnInput) -> TurnResult:
-        """Answer ``turn`` (or relay it to a person) and queue its record for the log."""
-        if self.desk is not None:
-            handoff = await self.desk.active(turn.conversation_id)
+        """Answer ``turn`` (or relay it to a person); returns once its record is durable.
+
+        Turns of one conversation run one at a time, in arrival order, on every channel and
+        (with Redis) across workers; the record is journalled before the reply goes out.
+        """
+        messages: tuple[BotMessage, ...] = ()
+        async with self.locks.hold(turn.conversation_id) as token:
+            handoff = self.desk.active(turn.conversation_id) if self.desk is not None else None
             if handoff is not None:
-                return await self._to_person(turn, handoff)
+                record = await self._to_person(turn, handoff)
+            else:
+                record, messages = await self._answer(turn, token)
+        # Out of the lock: the conversation's next turn need not wait for the fsync.
+        await self.sink.submit(record)
+        return TurnResult(record.turn_id, messages, record)
+
+    async def _answer(self, turn: TurnInput, token: int) -> tuple[TurnRecord, tuple[BotMessage, ...]]:
         start = time.perf_counter()
         latency: dict[str, float] = {}
         slots = await self.memory.get(turn.conversation_id)
         signals = Signals(slots=slots)
         negative = False
+        customer = self.identity.verify(turn.metadata)
         try:
             await self._refresh_corrections()
             routed, (scores, vector), negative = await asyncio.gather(
@@ -106,7 +127,8 @@ class TurnPipeline:
             signals = Signals(routed, scores, extract(turn.text), slots, correction)
             decision = decide(signals, self.routing)
             ctx = TurnContext(
-                turn.conversation_id, turn.text, decision, scores, signals.entities, slots, turn.metadata
+                turn.conversation_id, turn.text, decision, scores, signals.entities, slots, turn.metadata,
+                customer, turn.client,
             )
             result = await self.handlers.run(ctx)
             error = False
@@ -136,19 +158,28 @@ class TurnPipeline:
         messages, handoff_meta = result.messages, None
         reason = self.escalation.reason(decision.route, unanswered, negative)
         if self.desk is not None and reason is not None:
-            handoff, position = await self.desk.escalate(turn.conversation_id, reason, redact(turn.text).text)
-            messages = replies.escalated(str(reason), position, messages)
-            facts, unanswered = replace(facts, escalated=True), 0
-            handoff_meta = {"id": handoff.id, "reason": str(reason), "position": position}
+            try:
+                handoff, position = await self.desk.escalate(
+                    turn.conversation_id, reason, redact(turn.text, self.records.public).text
+                )
+            except Unavailable as err:
+                # The queue lives in the database: without it, say so rather than fail the turn.
+                log.warning("could not escalate %s: %s", turn.conversation_id, err)
+                messages = (*messages, replies.escalation_unavailable())
+            else:
+                messages = replies.escalated(str(reason), position, messages)
+                facts, unanswered = replace(facts, escalated=True), 0
+                handoff_meta = {"id": handoff.id, "reason": str(reason), "position": position}
         await self.memory.put(
             turn.conversation_id,
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
+            token,
         )
-        record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta)
-        self.sink.submit(record)
-        return TurnResult(record.turn_id, messages, record)
+        record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta,
+                              customer)
+        return record, messages
 
-    async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnResult:
+    async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
         # A person has (or is about to take) the conversation: the bot stays silent.
         assert self.desk is not None
         decision = decide(Signals(with_person=True), self.routing)
@@ -159,11 +190,25 @@ class TurnPipeline:
             facts=TurnFacts(decision.route),
             versions=self.versions,
             metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
-                      **_safe_metadata(turn.metadata)},
+                      **self._channel_metadata(turn.metadata, self.identity.verify(turn.metadata))},
         )
-        self.sink.submit(record)
         await self.desk.shopper_message(handoff, record)
-        return TurnResult(record.turn_id, (), record)
+        return record
+
+    def _channel_metadata(self, metadata: dict[str, Any], customer: str | None) -> dict[str, Any]:
+        """Channel metadata (e.g. rasa-webchat's customData), redacted, under its own key.
+
+        Identity claims are not kept as sent: the log says only whether they were verified.
+        """
+        kept = without_identity(metadata)
+        out: dict[str, Any] = _identity_note(metadata, customer)
+        if kept:
+            out["channel_metadata"] = {
+                redact(str(k)[:64], self.records.public).text:
+                    redact(str(v)[:500], self.records.public).text
+                for k, v in kept.items()
+            }
+        return out
 
     async def _negative(self, text: str) -> bool:
         if self.desk is None:
@@ -203,6 +248,7 @@ class TurnPipeline:
         latency: dict[str, float],
         facts: TurnFacts,
         handoff: dict[str, Any] | None,
+        customer: str | None,
     ) -> TurnRecord:
         scores = signals.scores
         routed = signals.routed or RouterOutput(None, "", 0.0)
@@ -213,7 +259,7 @@ class TurnPipeline:
             "ranking": [[label, round(p, 4)] for label, p in routed.ranking],
             "grounding": result.grounding,
             "evidence": list(result.evidence),
-            **_safe_metadata(turn.metadata),
+            **self._channel_metadata(turn.metadata, customer),
         }
         if handoff is not None:
             metadata["handoff"] = handoff
@@ -236,8 +282,10 @@ class TurnPipeline:
         )
 
 
-def _safe_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Channel metadata (e.g. rasa-webchat's customData), redacted, under its own key."""
-    if not metadata:
-        return {}
-    return {"channel_metadata": {str(k)[:64]: redact(str(v)[:500]).text for k, v in metadata.items()}}
+def _identity_note(metadata: dict[str, Any], customer: str | None) -> dict[str, Any]:
+    """Whether the shopper claimed an identity and whether the shop's signature proved it."""
+    if customer is not None:
+        return {"customer": "verified"}
+    if any(k in metadata for k in IDENTITY_KEYS):
+        return {"customer": "unverified"}
+    return {}

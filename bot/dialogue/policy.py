@@ -85,6 +85,9 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
         label = signals.correction.change.entry_id
         return Decision(INTENT_ROUTES.get(label, Route.FAQ), label, signals.correction.score)
     routed = signals.routed or RouterOutput(None, "", 0.0)
+    if entities.order_proof and signals.slots.order_number and not entities.order_number:
+        # The e-mail or postcode an anonymous shopper was asked for, to unlock their order.
+        return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
     if entities.order_number and (routed.top_label == "order_status" or routed.label is None):
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
     if routed.label is not None:

@@ -72,3 +72,21 @@ def no_products() -> BotMessage:
     return BotMessage(
         text="I couldn't find products matching that. Could you describe it another way?",
     )
+
+
+def too_many_lookups(wait_s: int) -> BotMessage:
+    """Order lookups are paused for this conversation or address."""
+    minutes = max(1, round(wait_s / 60))
+    return BotMessage(
+        text=(f"You've looked up several orders in a short time. Please try again in about {minutes} "
+              f"minute{'s' if minutes != 1 else ''}, or sign in to see your orders straight away."),
+        buttons=(Button("Talk to a person", "/handoff"),),
+    )
+
+
+def escalation_unavailable() -> BotMessage:
+    """A person was asked for, but the queue cannot be reached right now."""
+    return BotMessage(
+        text=("I'm sorry, I can't reach our customer service team right now. Please try again in "
+              "a few minutes, or email hello@shopbot-demo.example."),
+    )

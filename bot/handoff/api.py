@@ -20,6 +20,9 @@ from core.errors import BadRequest
 log = logging.getLogger(__name__)
 
 TAGS = ("handoffs",)
+# Path ids are checked by the router itself: anything else is a 404 before a handler runs.
+HANDOFF_ID = r"[0-9a-f]{32}"
+CONVERSATION_ID = r"[^/\x00-\x1f\x7f]{1,128}"
 MAX_STAFF_TEXT = 4000
 
 
@@ -112,11 +115,14 @@ async def send_message(request: web.Request) -> web.Response:
 
 @operation("Resolve a handoff", response=HandoffOut, tags=TAGS,
            description="Hands the conversation back to the bot.",
-           responses={404: "no such handoff", 409: "already resolved"})
+           responses={403: "assigned to another member of staff", 404: "no such handoff",
+                      409: "already resolved"})
 @requires(Role.STAFF)
 async def resolve(request: web.Request) -> web.Response:
     """Close the handoff; the bot answers the conversation again."""
-    handoff = await request.app[DESK].resolve(request.match_info["id"], current_user(request).username)
+    user = current_user(request)
+    is_admin = user.role is Role.ADMIN
+    handoff = await request.app[DESK].resolve(request.match_info["id"], user.username, is_admin)
     return web.json_response(handoff.to_json())
 
 
@@ -172,7 +178,7 @@ def add_routes(app: web.Application) -> None:
     """Register the staff API."""
     app.router.add_get("/api/handoffs", list_handoffs)
     app.router.add_get("/api/handoffs/live", live)
-    app.router.add_post("/api/handoffs/{id}/claim", claim)
-    app.router.add_post("/api/handoffs/{id}/messages", send_message)
-    app.router.add_post("/api/handoffs/{id}/resolve", resolve)
-    app.router.add_get("/api/conversations/{conversation_id}", conversation)
+    app.router.add_post(f"/api/handoffs/{{id:{HANDOFF_ID}}}/claim", claim)
+    app.router.add_post(f"/api/handoffs/{{id:{HANDOFF_ID}}}/messages", send_message)
+    app.router.add_post(f"/api/handoffs/{{id:{HANDOFF_ID}}}/resolve", resolve)
+    app.router.add_get(f"/api/conversations/{{conversation_id:{CONVERSATION_ID}}}", conversation)

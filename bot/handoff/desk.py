@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol, TypeVar
 
+from bot.handoff.active import ActiveHandoffs
 from bot.handoff.escalation import EscalationPolicy, Reason
 from bot.handoff.live import LiveHub
 from bot.handoff.sentiment import Sentiment, SentimentScorer
 from bot.handoff.store import Handoff, HandoffStatus, HandoffStore
-from core.errors import BadRequest, Conflict, Forbidden
+from core.errors import BadRequest, Conflict, Forbidden, Unavailable
 from core.messages import BotMessage
 from core.turns import Route, TurnRecord
 from monitoring.flags import TurnFacts
 from monitoring.records import RecordFactory
 from monitoring.sink import TurnLogSink
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Sender = Literal["bot", "staff"]
 # Told of every queue change with the event kind, the handoff and the counts per state.
@@ -46,8 +51,10 @@ class HandoffDesk:
         *,
         policy: EscalationPolicy,
         sentiment: SentimentScorer,
+        active: ActiveHandoffs,
         push: ShopperPush | None = None,
         on_change: ChangeListener | None = None,
+        resync_s: float = 10.0,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -58,18 +65,42 @@ class HandoffDesk:
         # The channel that reaches a connected shopper at once (socket.io); None: REST only.
         self.push = push
         self.on_change = on_change
+        # Read on every turn: kept in memory (see bot/handoff/active.py), never a database call.
+        self._active = active
+        self.resync_s = resync_s
+        self._resync: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff")
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def start(self) -> None:
-        """Create the table and load the sentiment lexicon."""
-        await self._call(self.store.create)
+        """Load the sentiment lexicon and the active handoffs; keep the latter fresh."""
         await self._call(self.sentiment_scorer.warm_up)
+        await self.resync()
+        self._resync = asyncio.create_task(self._resync_loop(), name="handoff-resync")
+
+    async def resync(self) -> None:
+        """Re-read the active handoffs from the database (the last known state if it is away)."""
+        read_at = time.monotonic()
+        try:
+            current = await self._call(self.store.active_all)
+        except Unavailable as err:
+            log.warning("handoff queue not refreshed: %s", err)
+            return
+        self._active.replace(current, read_at)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_s)
+            await self.resync()
 
     async def close(self) -> None:
-        """Close console connections and stop the desk's thread."""
+        """Stop refreshing, close console connections and stop the desk's thread."""
+        if self._resync is not None:
+            self._resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync
         await self.hub.close()
         self._executor.shutdown(wait=True)
 
@@ -77,13 +108,14 @@ class HandoffDesk:
         """Sentiment of a shopper message (off the event loop)."""
         return await self._call(self.sentiment_scorer.run, text)
 
-    async def active(self, conversation_id: str) -> Handoff | None:
-        """The conversation's pending or assigned handoff."""
-        return await self._call(self.store.active, conversation_id)
+    def active(self, conversation_id: str) -> Handoff | None:
+        """The conversation's pending or assigned handoff (from memory: no database call)."""
+        return self._active.get(conversation_id)
 
     async def escalate(self, conversation_id: str, reason: Reason, last_message: str) -> tuple[Handoff, int]:
         """Open (or find) the conversation's handoff; returns it with its queue position."""
         handoff, new = await self._call(self.store.open, conversation_id, str(reason), last_message)
+        self._active.apply(handoff)
         position = await self._call(self.store.position, handoff)
         if new:
             await self._event("handoff_created", handoff, position=position)
@@ -99,7 +131,11 @@ class HandoffDesk:
 
     async def shopper_message(self, handoff: Handoff, record: TurnRecord) -> None:
         """A shopper wrote while a person has (or awaits) the conversation."""
-        await self._call(self.store.touch, handoff.id, record.user_text)
+        try:
+            await self._call(self.store.touch, handoff.id, record.user_text)
+        except Unavailable as err:
+            # The message itself is journalled with the turn; only the queue's preview is stale.
+            log.warning("handoff %s not touched: %s", handoff.id, err)
         await self.hub.broadcast({"type": "message", "conversation_id": handoff.conversation_id,
                                   "handoff_id": handoff.id, "sender": "shopper",
                                   "turn": record.to_json()})
@@ -107,6 +143,7 @@ class HandoffDesk:
     async def claim(self, handoff_id: str, username: str) -> Handoff:
         """Assign the handoff to ``username`` and tell the shopper a person has joined."""
         handoff = await self._call(self.store.claim, handoff_id, username)
+        self._active.apply(handoff)
         note = BotMessage(text=f"{username} from our customer service team has joined the chat.")
         await self._deliver(handoff, note, sender="staff", by=username, event="claimed")
         await self._event("handoff_updated", handoff)
@@ -126,9 +163,10 @@ class HandoffDesk:
         await self._call(self.store.touch, handoff.id, record.response[0].get("text", ""))
         return record
 
-    async def resolve(self, handoff_id: str, username: str) -> Handoff:
-        """Hand the conversation back to the bot."""
-        handoff = await self._call(self.store.resolve, handoff_id)
+    async def resolve(self, handoff_id: str, username: str, is_admin: bool = False) -> Handoff:
+        """Hand the conversation back to the bot: its assignee (or an admin) may, or anyone while pending."""
+        handoff = await self._call(self.store.resolve, handoff_id, username, is_admin)
+        self._active.apply(handoff)
         note = BotMessage(text="You're back with the shop assistant. Ask me anything about the shop.")
         await self._deliver(handoff, note, sender="bot", by=username, event="resolved")
         await self._event("handoff_updated", handoff)
@@ -147,8 +185,6 @@ class HandoffDesk:
     async def _deliver(
         self, handoff: Handoff, message: BotMessage, *, sender: Sender, by: str, event: str = "message"
     ) -> TurnRecord:
-        if self.push is not None:
-            await self.push.send(handoff.conversation_id, [message], sender=sender)
         record = self.records.turn(
             conversation_id=handoff.conversation_id,
             channel="staff" if sender == "staff" else "handoff",
@@ -157,9 +193,11 @@ class HandoffDesk:
             messages=(message,),
             sender=sender,
             metadata={"sender": sender, "staff": by, "handoff_id": handoff.id, "event": event},
-            redact_messages=True,
         )
-        self.sink.submit(record)
+        # Journalled first: a message the shopper has seen is never missing from the log.
+        await self.sink.submit(record)
+        if self.push is not None:
+            await self.push.send(handoff.conversation_id, [message], sender=sender)
         await self.hub.broadcast({"type": "message", "conversation_id": handoff.conversation_id,
                                   "handoff_id": handoff.id, "sender": sender, "staff": by,
                                   "turn": record.to_json()})
@@ -168,4 +206,8 @@ class HandoffDesk:
     async def _event(self, kind: str, handoff: Handoff, **extra: Any) -> None:
         await self.hub.broadcast({"type": kind, "handoff": handoff.to_json(), **extra})
         if self.on_change is not None:
-            self.on_change(kind, handoff, await self.counts())
+            try:
+                counts = await self.counts()
+            except Unavailable:
+                return  # the gauges catch up at the next change
+            self.on_change(kind, handoff, counts)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -13,11 +14,19 @@ from aiohttp import WSCloseCode, web
 log = logging.getLogger(__name__)
 
 
-class LiveHub:
-    """Fans events out to every connected staff console of this worker."""
+EventListener = Callable[[dict[str, Any]], None]
 
-    def __init__(self) -> None:
+
+class LiveHub:
+    """Fans events out to every connected staff console of this worker.
+
+    ``on_event`` sees every event this worker delivers, its own and (with Redis) other
+    workers' alike: the worker's view of the handoff queue follows them.
+    """
+
+    def __init__(self, on_event: EventListener | None = None) -> None:
         self._sockets: set[web.WebSocketResponse] = set()
+        self._on_event = on_event
 
     @property
     def connected(self) -> int:
@@ -34,6 +43,11 @@ class LiveHub:
 
     async def broadcast(self, event: dict[str, Any]) -> None:
         """Send one JSON event to every console; a dead connection is dropped, not fatal."""
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # noqa: BLE001 - a listener must not stop the consoles' events
+                log.exception("live event listener failed")
         sockets = [ws for ws in self._sockets if not ws.closed]
         results = await asyncio.gather(*(ws.send_json(event) for ws in sockets), return_exceptions=True)
         for ws, result in zip(sockets, results, strict=True):
@@ -54,35 +68,49 @@ class RedisLiveHub(LiveHub):
 
     CHANNEL = "shopbot:handoff-live"
 
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self.url = url
-        self._redis: Any = None
+    def __init__(self, redis: Any, on_event: EventListener | None = None) -> None:
+        super().__init__(on_event)
+        self._redis = redis
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect and start relaying other workers' events to this worker's consoles."""
-        import redis.asyncio as aioredis
+        """Start relaying every worker's events to this worker's consoles."""
+        subscribed = asyncio.Event()
+        self._listener = asyncio.create_task(self._relay(subscribed), name="handoff-live-relay")
+        await asyncio.wait_for(subscribed.wait(), timeout=10)
 
-        self._redis = aioredis.from_url(self.url)
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(self.CHANNEL)
-        self._listener = asyncio.create_task(self._relay(pubsub), name="handoff-live-relay")
-
-    async def _relay(self, pubsub: Any) -> None:
-        async for message in pubsub.listen():
-            if message.get("type") != "message":
-                continue
+    async def _relay(self, subscribed: asyncio.Event) -> None:
+        # Redis may go away and come back: subscribe again rather than fall silent.
+        while True:
             try:
-                event = json.loads(message["data"])
-            except ValueError:
-                log.warning("ignoring a malformed live event")
-                continue
-            await super().broadcast(event)
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(self.CHANNEL)
+                subscribed.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        event = json.loads(message["data"])
+                    except ValueError:
+                        log.warning("ignoring a malformed live event")
+                        continue
+                    await super().broadcast(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - retried: consoles must get events again
+                log.warning("live events relay lost Redis (%s); retrying", err)
+                await asyncio.sleep(1.0)
 
     async def broadcast(self, event: dict[str, Any]) -> None:
-        """Publish: every worker, this one included, relays it to its consoles."""
-        await self._redis.publish(self.CHANNEL, json.dumps(event))
+        """Publish: every worker, this one included, relays it to its consoles.
+
+        With Redis away, this worker's own consoles still get it.
+        """
+        try:
+            await self._redis.publish(self.CHANNEL, json.dumps(event))
+        except Exception as err:  # noqa: BLE001 - degrade to this worker's consoles
+            log.warning("live event not published (%s); delivering to this worker only", err)
+            await super().broadcast(event)
 
     async def close(self) -> None:
         """Stop relaying, close consoles and the Redis connection."""
@@ -91,5 +119,3 @@ class RedisLiveHub(LiveHub):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await super().close()
-        if self._redis is not None:
-            await self._redis.aclose()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, select, update
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, func, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ColumnElement
 
 from core.db import as_utc
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, Forbidden, NotFound
 
 metadata = MetaData()
 
@@ -179,18 +181,33 @@ class HandoffStore:
                            + (f" by {handoff.claimed_by}" if handoff.claimed_by else ""))
         return handoff
 
-    def resolve(self, handoff_id: str) -> Handoff:
-        """Close an active handoff: the bot answers the conversation again."""
+    def resolve(self, handoff_id: str, username: str, is_admin: bool = False) -> Handoff:
+        """Close an active handoff: the bot answers the conversation again.
+
+        Only its assignee (or an admin) may close an assigned handoff; a pending one, anyone.
+        """
+        allowed: list[ColumnElement[bool]] = [handoffs.c.status.in_([str(s) for s in ACTIVE])]
+        if not is_admin:
+            allowed.append(or_(handoffs.c.claimed_by.is_(None), handoffs.c.claimed_by == username))
         with self.engine.begin() as conn:
+            # One UPDATE with the rule in its WHERE: a claim racing the resolve cannot slip past it.
             done = conn.execute(
                 update(handoffs)
-                .where(handoffs.c.id == handoff_id, handoffs.c.status.in_([str(s) for s in ACTIVE]))
+                .where(handoffs.c.id == handoff_id, *allowed)
                 .values(status=str(HandoffStatus.RESOLVED), resolved_at=datetime.now(UTC))
             ).rowcount
         handoff = self.get(handoff_id)
         if not done:
+            if handoff.status in ACTIVE:
+                raise Forbidden(f"handoff {handoff_id} is assigned to {handoff.claimed_by}")
             raise Conflict(f"handoff {handoff_id} is already {handoff.status}")
         return handoff
+
+    def active_all(self) -> builtins.list[Handoff]:
+        """Every pending or assigned handoff."""
+        query = select(handoffs).where(handoffs.c.status.in_([str(s) for s in ACTIVE]))
+        with self.engine.connect() as conn:
+            return [_handoff(r) for r in conn.execute(query)]
 
     def touch(self, handoff_id: str, last_message: str) -> None:
         """Record the latest message of the conversation for the queue view."""

@@ -16,11 +16,14 @@ from bot.auth.guard import Role, requires
 from bot.auth.middleware import current_user
 from bot.auth.openapi import operation
 from bot.channels.body import read_json
+from bot.review.api import TURN_ID
 from bot.dialogue.corrections import LiveCorrections
 from core.errors import BadRequest, NotFound
 from retrieval.corrections import ChangeKind, KnowledgeChange, new_entry_id
 
 TAGS = ("review",)
+# At most 18 digits: every such id fits the database's 64-bit integers.
+CHANGE_ID = r"[0-9]{1,18}"
 MAX_ANSWER = 4000
 
 
@@ -125,10 +128,7 @@ async def list_changes(request: web.Request) -> web.Response:
 @requires(Role.AUDITOR)
 async def undo(request: web.Request) -> web.Response:
     """Withdraw a change; the bot stops answering from it at once."""
-    try:
-        change_id = int(request.match_info["change_id"])
-    except ValueError as err:
-        raise NotFound("no such change") from err
+    change_id = int(request.match_info["change_id"])
     live = request.app[K.CORRECTIONS]
     change = await asyncio.to_thread(live.store.undo, change_id, current_user(request).username)
     await live.refresh(force=True)
@@ -154,7 +154,7 @@ async def entries(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Mount the promote and knowledge-change routes."""
-    app.router.add_post("/api/turns/{turn_id}/promote", promote)
+    app.router.add_post(f"/api/turns/{{turn_id:{TURN_ID}}}/promote", promote)
     app.router.add_get("/api/knowledge/changes", list_changes)
-    app.router.add_post("/api/knowledge/changes/{change_id}/undo", undo)
+    app.router.add_post(f"/api/knowledge/changes/{{change_id:{CHANGE_ID}}}/undo", undo)
     app.router.add_get("/api/knowledge/entries", entries)

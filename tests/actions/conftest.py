@@ -72,6 +72,7 @@ def _order(invoice: str, date: str, customer: str, lines: list[tuple[str, int]],
     return {
         "order_id": invoice, "customer_id": customer.removesuffix(".0") or None, "date": date,
         "country": "United Kingdom", "status": status, "expected_delivery": delivery,
+        "email": f"buyer{invoice}@example.com", "postcode": "SW1A 1AA",
         "lines": [{"stock_code": c, "name": NAMES[c], "quantity": q, "price": PRICES[c]}
                   for c, q in lines],
     }

@@ -114,8 +114,11 @@ CASES = {
     "recommend-similar": ("action_recommend",
                           turn("recommend_similar", slots={"last_product": "10001"})),
     "order-status": ("action_order_status",
-                     turn("order_status", entities=[{"entity": "order_number",
-                                                     "value": "500009"}])),
+                     turn("order_status", entities=[{"entity": "order_number", "value": "500009"}],
+                          metadata={"customer_id": "12345"})),
+    "order-status-anonymous": ("action_order_status",
+                               turn("order_status", entities=[{"entity": "order_number",
+                                                               "value": "500009"}])),
     "order-status-other-customer": ("action_order_status",
                                     turn("order_status", slots={"order_number": "500009"},
                                          metadata={"customer_id": "11111"})),
@@ -251,7 +254,8 @@ def test_tracker_state_is_a_valid_rasa_tracker() -> None:
 
 
 def test_domain_declares_what_the_actions_use() -> None:
-    assert set(DOMAIN["slots"]) == {"last_product", "order_number", "recommend_mode"}
+    assert set(DOMAIN["slots"]) == {"last_product", "order_number", "verified_order", "recommend_mode"}
+    assert set(DOMAIN["entities"]) == {"order_number", "email", "postcode"}
     assert set(DOMAIN["actions"]) == {"action_recommend", "action_order_status"}
     intents = {name for item in DOMAIN["intents"] for name in item}
     assert {"recommend", "recommend_similar", "order_status"} <= intents
@@ -268,5 +272,5 @@ async def test_make_runner_chooses_by_endpoint(shop_settings: Settings) -> None:
     assert isinstance(local, InProcessActionRunner)
     # Without injected services it loads them from the settings on first use.
     outcome = await local.run("action_order_status", turn("order_status", slots={
-        "order_number": "500010"}), DOMAIN)
+        "order_number": "500010"}, metadata={"customer_id": "12345"}), DOMAIN)
     assert isinstance(outcome, ActionOutcome) and "shipped" in (outcome.messages[0].text or "")

@@ -105,9 +105,14 @@ async def test_similar_without_a_last_product_falls_back(runner: InProcessAction
         cards(await recommend(runner))
 
 
+# The bot passes a customer id to actions only once the shop's signature proved it.
+OWNER = {"customer_id": "12345"}
+
+
 async def test_order_status_from_entity(runner: InProcessActionRunner,
                                         services: ShopServices) -> None:
-    outcome = await order_status(runner, entities=[{"entity": "order_number", "value": "#500009"}])
+    outcome = await order_status(runner, entities=[{"entity": "order_number", "value": "#500009"}],
+                                 metadata=OWNER)
     text = outcome.messages[0].text or ""
     assert text == describe_order(services.orders["500009"])
     for part in ("500009", "delivered", "2011-02-01", "2011-02-04", "3 items", "£8.75"):
@@ -116,7 +121,7 @@ async def test_order_status_from_entity(runner: InProcessActionRunner,
 
 
 async def test_order_status_from_slot(runner: InProcessActionRunner) -> None:
-    outcome = await order_status(runner, slots={"order_number": "500010"})
+    outcome = await order_status(runner, slots={"order_number": "500010"}, metadata=OWNER)
     assert "shipped" in (outcome.messages[0].text or "")
     assert "4 items, total £10.00" in (outcome.messages[0].text or "")
 
@@ -137,15 +142,34 @@ async def test_other_customers_order_is_not_revealed(runner: InProcessActionRunn
     outcome = await order_status(runner, slots={"order_number": "500009"},
                                  metadata={"customer_id": "11111"})
     text = outcome.messages[0].text or ""
-    assert "privacy" in text
+    assert "can't find an order 500009 on your account" in text
     for secret in ("delivered", "2011-02-04", "£8.75"):
         assert secret not in text
+    unknown = await order_status(runner, slots={"order_number": "999999"}, metadata={"customer_id": "11111"})
+    assert (unknown.messages[0].text or "").replace("999999", "#") == text.replace("500009", "#"), (
+        "someone else's order and no order at all read the same")
 
 
-async def test_unknown_order_number(runner: InProcessActionRunner) -> None:
-    outcome = await order_status(runner, entities=[{"entity": "order_number", "value": "999999"}])
-    assert "can't find an order with the number 999999" in (outcome.messages[0].text or "")
-    assert slot_events(outcome) == {"order_number": None}
+async def test_anonymous_shoppers_prove_the_order_is_theirs(runner: InProcessActionRunner) -> None:
+    asked = await order_status(runner, entities=[{"entity": "order_number", "value": "500009"}])
+    unknown = await order_status(runner, entities=[{"entity": "order_number", "value": "999999"}])
+    text = asked.messages[0].text or ""
+    assert "postcode" in text and "delivered" not in text
+    assert (unknown.messages[0].text or "").replace("999999", "#") == text.replace("500009", "#")
+    assert slot_events(asked) == {"order_number": "500009"}
+
+    wrong = await order_status(runner, slots={"order_number": "500009"},
+                               entities=[{"entity": "postcode", "value": "EC1A 1BB"}])
+    assert "couldn't confirm" in (wrong.messages[0].text or "")
+    right = await order_status(runner, slots={"order_number": "500009"},
+                               entities=[{"entity": "postcode", "value": "sw1a1aa"}])
+    assert "delivered" in (right.messages[0].text or "")
+    assert slot_events(right) == {"order_number": "500009", "verified_order": "500009"}
+    by_email = await order_status(runner, slots={"order_number": "500009"},
+                                  entities=[{"entity": "email", "value": "Buyer500009 at example dot com"}])
+    assert "delivered" in (by_email.messages[0].text or "")
+    later = await order_status(runner, slots={"order_number": "500009", "verified_order": "500009"})
+    assert "delivered" in (later.messages[0].text or "")
 
 
 async def test_no_order_number_asks_for_it(runner: InProcessActionRunner) -> None:

@@ -8,6 +8,7 @@ import pytest
 from core.db import make_engine
 from core.turns import Flag, Hit, Route, TurnRecord
 from monitoring.export import write_csv, write_jsonl
+from monitoring.journal import TurnJournal
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
 from tests.pg import postgres_server
@@ -81,10 +82,11 @@ def test_exports(tmp_path: Path) -> None:
 
 async def test_sink_writes_in_background_and_drains_on_close(tmp_path: Path) -> None:
     log = TurnLog(make_engine(f"sqlite:///{tmp_path / 'turns.db'}"))
-    sink = TurnLogSink(log)
+    log.create()
+    sink = TurnLogSink(log, TurnJournal(tmp_path / "journal"))
     await sink.start()
     for i in range(5):
-        sink.submit(_record(f"t{i}"))
+        await sink.submit(_record(f"t{i}"))
     await sink.close()
     reread = TurnLog(make_engine(f"sqlite:///{tmp_path / 'turns.db'}"))
     assert len(list(reread.records())) == 5

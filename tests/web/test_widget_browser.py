@@ -26,6 +26,7 @@ from core.messages import BotMessage
 from core.settings import REPO_ROOT, Settings
 from core.shop import load_orders
 from tests.bot.channels.test_socketio import app_with_socketio, staff_reply
+from tests.identity import token
 from tests.signin import sign_in
 
 pytestmark = pytest.mark.browser
@@ -330,7 +331,7 @@ async def test_history_and_messages_sent_while_away_come_back(page: Page, shop: 
     await page.goto("about:blank")
     await eventually(lambda: not shop.channel.connected(session))
     reply = BotMessage(text="Hello again! Yes, we wrap every order for free.")
-    shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
+    await shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")
 
     await page.goto(shop.origin + "/")
@@ -500,7 +501,7 @@ async def test_one_tag_embeds_the_widget_on_another_site(
     await expect(page.get_by_role("heading", name="Partner Shop")).to_be_visible()
     turn = await ask(page, wire, "how long does delivery take?")
     assert wire.urls[0].startswith(shop.origin.replace("http", "ws"))
-    assert turn.sent["customData"] == {"customer_id": "12346"}
+    assert turn.sent["customData"] == {"customer_id": "12346", "customer_token": token("12346")}
     await expect_last_answer(page, turn.messages)
 
     # Feedback is a cross-origin POST (CORS) with the socket turn's id.
@@ -525,7 +526,7 @@ async def test_rest_transport_is_still_selectable(browser: Browser, aiohttp_serv
     response = await info.value
     assert response.status == 200 and response.url.startswith(shop.origin)
     assert response.headers.get("x-shopbot-turn-id")
-    assert sent(response)["metadata"] == {"customer_id": "12346"}
+    assert sent(response)["metadata"] == {"customer_id": "12346", "customer_token": token("12346")}
     await settled(page)
     await expect_last_answer(page, await response.json())
 
@@ -541,7 +542,8 @@ async def partner_page(browser: Browser, aiohttp_server: Any, shop_origin: str, 
     """A page on another origin that embeds the widget with one tag."""
     snippet = (
         f'<script src="{shop_origin}/widget.js" defer {extra} '
-        'data-title="Partner Shop" data-customer-id="12346"></script>'
+        f'data-title="Partner Shop" data-customer-id="12346" data-customer-token="{token("12346")}">'
+        '</script>'
     )
     html = f"<!doctype html><link rel='icon' href='data:,'><title>Partner</title>{snippet}"
 

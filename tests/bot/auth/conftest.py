@@ -11,15 +11,16 @@ from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 
-from bot.appkeys import SETTINGS
+from bot.appkeys import CLIENT_IP, SETTINGS
 from bot.auth.guard import Role, requires
 from bot.auth.middleware import auth_middleware
 from bot.auth.openapi import operation
 from bot.auth.routes import add_routes
 from bot.auth.service import auth_ctx
 from bot.auth.users import UserStore
+from bot.clients import client_ip_of, parse_networks
 from bot.middleware import error_middleware
-from bot.server import db_ctx
+from bot.server import db_ctx, redis_ctx
 from core.db import make_engine
 from core.settings import Settings
 
@@ -43,6 +44,7 @@ class AuthSettings(Settings):
     auth_login_ip_window_s: float = 300.0
     auth_login_user_limit: int = 5
     auth_login_user_window_s: float = 900.0
+    auth_console_origins: str = ""
 
 
 @requires(Role.STAFF)
@@ -66,7 +68,8 @@ def make_app(settings: Settings) -> web.Application:
     """The auth middleware, routes and context, in the order ``create_app`` uses."""
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([db_ctx, auth_ctx])
+    app[CLIENT_IP] = client_ip_of(parse_networks(settings.trusted_proxies))
+    app.cleanup_ctx.extend([redis_ctx, db_ctx, auth_ctx])
     add_routes(app)
     app.router.add_get("/api/staff-only", staff_only)
     app.router.add_get("/api/undeclared", undeclared)

@@ -12,6 +12,7 @@ from multidict import CIMultiDictProxy
 
 from bot.auth.keys import USERS
 from tests.bot.auth.conftest import PASSWORDS
+from tests.redis_server import redis_server
 
 COOKIE = "shopbot_session"
 Start = Callable[..., Awaitable[TestClient]]
@@ -189,6 +190,31 @@ async def test_login_rate_limit_per_address(api_client: Start) -> None:
         assert (await client.post("/api/auth/login", json={"username": name, "password": "p"})).status == 401
     blocked = await client.post("/api/auth/login", json=creds("ada"))
     assert blocked.status == 429 and 1 <= int(blocked.headers["Retry-After"]) <= 60
+
+
+async def test_a_guesser_cannot_lock_staff_out_from_their_own_address(api_client: Start) -> None:
+    # Behind a trusted proxy, each client's own address counts (not the proxy's).
+    client = await api_client(auth_login_user_limit=2, trusted_proxies="127.0.0.1")
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    wrong = {"username": "alice", "password": "not-the-password"}
+    for _ in range(2):
+        assert (await client.post("/api/auth/login", json=wrong, headers=attacker)).status == 401
+    blocked = await client.post("/api/auth/login", json=creds("alice"), headers=attacker)
+    assert blocked.status == 429
+    own = {"X-Forwarded-For": "198.51.100.7"}
+    alice = await client.post("/api/auth/login", json=creds("alice"), headers=own)
+    assert alice.status == 200, "alice, from her own address, still signs in"
+
+
+async def test_login_limits_are_shared_through_redis(api_client: Start) -> None:
+    with redis_server() as url:
+        first = await api_client(auth_login_user_limit=2, redis_url=url)
+        second = await api_client(auth_login_user_limit=2, redis_url=url)
+        wrong = {"username": "alice", "password": "not-the-password"}
+        assert (await first.post("/api/auth/login", json=wrong)).status == 401
+        assert (await second.post("/api/auth/login", json=wrong)).status == 401
+        assert (await first.post("/api/auth/login", json=creds("alice"))).status == 429, (
+            "two workers count one budget")
 
 
 async def test_a_correct_password_clears_the_username_count(api_client: Start) -> None:

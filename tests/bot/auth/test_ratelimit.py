@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.auth.ratelimit import LoginLimiter, SlidingWindow
+from bot.limits import LocalWindow
 from bot.middleware import http_status
 from core.errors import TooManyRequests
 
@@ -53,40 +54,41 @@ def test_bad_limits_are_refused() -> None:
         SlidingWindow(5, 0)
 
 
-def test_login_limiter_counts_address_and_username() -> None:
+class ClockedWindow(LocalWindow):
+    """A process-local window on the test's clock."""
+
+    def __init__(self, limit: int, window_s: float, clock: Clock) -> None:
+        super().__init__(limit, window_s)
+        self._window = SlidingWindow(limit, window_s, clock=clock)
+
+
+async def test_only_failures_count_per_address_and_per_username_and_address() -> None:
     clock = Clock()
-    limiter = LoginLimiter(SlidingWindow(2, 100, clock=clock), SlidingWindow(2, 50, clock=clock))
-    limiter.acquire("1.1.1.1", "alice")
-    limiter.acquire("2.2.2.2", " Alice ")
+    limiter = LoginLimiter(ClockedWindow(3, 100, clock), ClockedWindow(2, 50, clock))
+    await limiter.check("1.1.1.1", "alice")
+    await limiter.failed("1.1.1.1", "alice")
+    await limiter.failed("1.1.1.1", " Alice ")
     with pytest.raises(TooManyRequests) as caught:
-        limiter.acquire("3.3.3.3", "ALICE")
+        await limiter.check("1.1.1.1", "ALICE")
     assert http_status(caught.value) == 429 and caught.value.retry_after == 50
-    limiter.acquire("1.1.1.1", "bob")
+    # The guesser's address is locked out of alice's account; alice elsewhere is not.
+    await limiter.check("2.2.2.2", "alice")
+    await limiter.check("1.1.1.1", "bob")
+    await limiter.failed("1.1.1.1", "bob")
     clock.now += 10.5
     with pytest.raises(TooManyRequests) as caught:
-        limiter.acquire("1.1.1.1", "carol")
-    assert caught.value.retry_after == 90, "rounded up: 89.5 s until the address's first attempt expires"
-    clock.now += 40
-    limiter.acquire("9.9.9.9", "alice")
+        await limiter.check("1.1.1.1", "carol")
+    assert caught.value.retry_after == 90, "rounded up: 89.5 s until the address's first failure expires"
+    clock.now += 90
+    await limiter.check("1.1.1.1", "alice")
 
 
-def test_refused_attempts_do_not_extend_the_block() -> None:
+async def test_a_right_password_clears_that_username_from_that_address_only() -> None:
     clock = Clock()
-    limiter = LoginLimiter(SlidingWindow(100, 60, clock=clock), SlidingWindow(1, 60, clock=clock))
-    limiter.acquire("ip", "alice")
-    for _ in range(5):
-        clock.now += 10
-        with pytest.raises(TooManyRequests):
-            limiter.acquire("ip", "alice")
-    clock.now += 10
-    limiter.acquire("ip", "alice")
-
-
-def test_success_clears_the_username_only() -> None:
-    clock = Clock()
-    limiter = LoginLimiter(SlidingWindow(2, 60, clock=clock), SlidingWindow(1, 60, clock=clock))
-    limiter.acquire("ip", "alice")
-    limiter.succeeded("ALICE")
-    limiter.acquire("ip", "alice")
+    limiter = LoginLimiter(ClockedWindow(100, 60, clock), ClockedWindow(1, 60, clock))
+    await limiter.failed("ip", "alice")
+    await limiter.failed("other", "alice")
+    await limiter.succeeded("ip", "ALICE")
+    await limiter.check("ip", "alice")
     with pytest.raises(TooManyRequests):
-        limiter.acquire("ip", "bob")
+        await limiter.check("other", "alice")

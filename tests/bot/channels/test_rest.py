@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from bot.appkeys import SINK
 from core.shop import load_orders
 from core.turns import TurnRecord
+from tests.identity import token
 
 URL = "/webhooks/rest/webhook"
 
@@ -66,7 +67,8 @@ async def test_price_filter(client: TestClient) -> None:
 async def test_recommendations_with_and_without_a_customer(client: TestClient) -> None:
     anon, turn_id = await say(client, "recommend something", sender="anon")
     assert (await logged(client, turn_id)).route == "recommend"
-    known, _ = await say(client, "recommend something", sender="known", customer_id="17841")
+    known, _ = await say(client, "recommend something", sender="known", customer_id="17841",
+                         customer_token=token("17841"))
     assert products_of(anon) and products_of(known)
     assert [c["stock_code"] for c in products_of(anon)] != [c["stock_code"] for c in products_of(known)]
 
@@ -81,11 +83,14 @@ async def test_similar_to_the_last_product(client: TestClient) -> None:
 
 
 async def test_order_status_and_follow_up(client: TestClient, shop_settings) -> None:  # type: ignore[no-untyped-def]
-    order = next(o for o in load_orders(shop_settings.shop_dir).values() if o.status != "cancelled")
-    messages, turn_id = await say(client, f"where is my order {order.order_id}", sender="o")
+    order = next(o for o in load_orders(shop_settings.shop_dir).values()
+                 if o.status != "cancelled" and o.customer_id)
+    assert order.customer_id is not None
+    signed_in = {"customer_id": order.customer_id, "customer_token": token(order.customer_id)}
+    messages, turn_id = await say(client, f"where is my order {order.order_id}", sender="o", **signed_in)
     assert order.order_id in messages[0]["text"] and order.status in messages[0]["text"].lower()
     assert (await logged(client, turn_id)).route == "order_status"
-    follow_up, turn_id = await say(client, "where is it now?", sender="o")
+    follow_up, turn_id = await say(client, "where is it now?", sender="o", **signed_in)
     assert order.order_id in follow_up[0]["text"]
     assert (await logged(client, turn_id)).route == "order_status"
 

@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.shop import load_orders
 from core.turns import Route, TurnRecord
 from monitoring.flags import TurnFacts
+from tests.identity import token
 from tests.signin import sign_in
 
 ANSWER_S = 60.0
@@ -115,7 +116,6 @@ def staff_reply(app: web.Application, session: str, messages: list[BotMessage], 
     return app[RECORDS].turn(
         conversation_id=session, channel="staff", user_text="", facts=TurnFacts(Route.HUMAN),
         messages=messages, sender="staff", metadata={"sender": "staff", "staff": staff},
-        redact_messages=True,
     )
 
 
@@ -201,11 +201,14 @@ async def test_custom_data_is_the_turn_metadata(shop: Shop) -> None:
     async with Shopper(shop.url) as anon, Shopper(shop.url) as known:
         anon_cards, anon_ack = await anon.say(await anon.session("anon"), "recommend something")
         known_cards, known_ack = await known.say(
-            await known.session("known"), "recommend something", customer_id="17841", language="en"
+            await known.session("known"), "recommend something", customer_id="17841",
+            customer_token=token("17841"), language="en",
         )
     seen = [await logged(shop, ack["turn_id"]) for ack in (anon_ack, known_ack)]
     metadata = [t.metadata.get("channel_metadata", {}) for t in seen]
-    assert metadata == [{}, {"customer_id": "17841", "language": "en"}]
+    # The verified identity is noted, never its token; the rest is the turn's metadata as sent.
+    assert metadata == [{}, {"language": "en"}]
+    assert [t.metadata.get("customer") for t in seen] == [None, "verified"]
     assert [t.channel for t in seen] == ["socketio", "socketio"]
 
     def codes(messages: list[dict[str, Any]]) -> list[str]:
@@ -308,7 +311,7 @@ async def test_messages_sent_while_away_come_back_with_the_history(shop: Shop) -
         session = await shopper.session("away")
         await shopper.say(session, "do you do gift wrapping?")
     reply = BotMessage(text="Yes, we can wrap it for you.", buttons=(Button("Thanks", "thanks"),))
-    shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
+    await shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")  # nobody is connected to see it
 
     async with Shopper(shop.url) as back:

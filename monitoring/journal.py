@@ -1,0 +1,250 @@
+"""A local, fsync'ed journal of turn records: a turn is on disk before its reply is sent.
+
+Records are appended as JSON lines to numbered segment files. Appends that arrive while a
+write is in progress wait for the next one, so one ``fsync`` serves every concurrent turn
+(group commit). A segment is deleted once it is sealed and every record in it has reached
+the database; at start-up whatever is left is read back and shipped again (inserts are
+idempotent by ``turn_id``). A record that cannot be encoded is set apart in ``quarantine/``
+on its own; it never takes other records with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.turns import TurnRecord
+from monitoring.turnlog import record_from_row, row_of
+
+log = logging.getLogger(__name__)
+
+SEGMENT_GLOB = "segment-*.jsonl"
+_SEGMENT = re.compile(r"segment-(\d{8})\.jsonl$")
+
+
+@dataclass
+class _Segment:
+    number: int
+    path: Path
+    appended: int = 0
+    shipped: int = 0
+    sealed: bool = False
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A journalled record and the segment it lives in."""
+
+    record: TurnRecord
+    segment: int
+
+
+@dataclass
+class _Pending:
+    line: bytes
+    record: TurnRecord
+    future: asyncio.Future[int] = field(repr=False)
+
+
+class TurnJournal:
+    """Append (durably), replay and retire turn records; one writer thread, group commit."""
+
+    def __init__(self, directory: Path, *, segment_records: int = 5000, fsync: bool = True) -> None:
+        self.directory = Path(directory)
+        self.segment_records = segment_records
+        self.fsync = fsync
+        self._segments: dict[int, _Segment] = {}
+        self._current: _Segment | None = None
+        self._handle: Any = None
+        self._pending: list[_Pending] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        # Segment counters change on the writer thread (appends) and the shipper's (shipped).
+        self._lock = threading.Lock()
+        self.quarantined = 0
+        self.commits = 0
+
+    # ------------------------------------------------------------- start-up
+
+    def open(self) -> list[Entry]:
+        """Read back what earlier runs left (the records not yet known to be shipped)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "quarantine").mkdir(exist_ok=True)
+        entries: list[Entry] = []
+        for path in sorted(self.directory.glob(SEGMENT_GLOB)):
+            match = _SEGMENT.search(path.name)
+            if match is None:
+                continue
+            segment = _Segment(int(match.group(1)), path, sealed=True)
+            for record in self._read(path):
+                entries.append(Entry(record, segment.number))
+                segment.appended += 1
+            self._segments[segment.number] = segment
+            if segment.appended == 0:
+                self._retire(segment)
+        return entries
+
+    def _read(self, path: Path) -> Iterator[TurnRecord]:
+        with path.open("rb") as handle:
+            for n, line in enumerate(handle, 1):
+                if not line.endswith(b"\n"):
+                    # A torn last line: its write never completed, so it was never acknowledged.
+                    log.warning("%s:%d: incomplete line skipped", path.name, n)
+                    continue
+                try:
+                    yield record_from_row(json.loads(line))
+                except (ValueError, KeyError, TypeError) as err:
+                    log.error("%s:%d: unreadable record quarantined: %s", path.name, n, err)
+                    self._quarantine_bytes(line)
+
+    # --------------------------------------------------------------- append
+
+    async def append(self, record: TurnRecord) -> int:
+        """Write ``record`` and fsync it (with whatever else is waiting); the segment number."""
+        try:
+            line = (json.dumps(_jsonable(row_of(record)), ensure_ascii=False) + "\n").encode("utf-8")
+        except (TypeError, ValueError) as err:
+            # Only this record is set apart; it is reported, never silently lost.
+            log.error("turn %s cannot be encoded, quarantined: %s", record.turn_id, err)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._quarantine_repr, record)
+            raise
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(line, record, future))
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write_loop(), name="journal-writer")
+        return await future
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    segments = await loop.run_in_executor(self._executor, self._write, batch)
+                except Exception as err:  # noqa: BLE001 - every waiting turn learns it failed
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(err)
+                    continue
+                for p, number in zip(batch, segments, strict=True):
+                    if not p.future.done():
+                        p.future.set_result(number)
+        finally:
+            self._writing = None
+
+    def _write(self, batch: list[_Pending]) -> list[int]:
+        numbers = []
+        with self._lock:
+            for p in batch:
+                segment = self._segment()
+                self._handle.write(p.line)
+                segment.appended += 1
+                numbers.append(segment.number)
+            self._handle.flush()
+        if self.fsync:
+            os.fsync(self._handle.fileno())
+        self.commits += 1
+        return numbers
+
+    def _segment(self) -> _Segment:
+        current = self._current
+        if current is not None and current.appended < self.segment_records:
+            return current
+        if current is not None:
+            self._seal(current)
+        number = max(self._segments, default=0) + 1
+        current = _Segment(number, self.directory / f"segment-{number:08d}.jsonl")
+        self._handle = current.path.open("ab")
+        if self.fsync:
+            _fsync_dir(self.directory)
+        self._segments[number] = current
+        self._current = current
+        return current
+
+    def _seal(self, segment: _Segment) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        segment.sealed = True
+        if segment.shipped >= segment.appended:
+            self._retire(segment)
+
+    # ---------------------------------------------------------------- ship
+
+    def shipped(self, segment_numbers: list[int]) -> None:
+        """These records are in the database; retire sealed segments that are fully shipped."""
+        with self._lock:
+            for number in segment_numbers:
+                segment = self._segments.get(number)
+                if segment is None:
+                    continue
+                segment.shipped += 1
+                if segment.sealed and segment.shipped >= segment.appended:
+                    self._retire(segment)
+
+    def _retire(self, segment: _Segment) -> None:
+        self._segments.pop(segment.number, None)
+        segment.path.unlink(missing_ok=True)
+
+    @property
+    def backlog(self) -> int:
+        """Records written to the journal and not yet confirmed in the database."""
+        with self._lock:
+            return sum(s.appended - s.shipped for s in self._segments.values())
+
+    # ----------------------------------------------------------- quarantine
+
+    def _quarantine_repr(self, record: TurnRecord) -> None:
+        self._quarantine_bytes(repr(record).encode("utf-8", "backslashreplace"))
+
+    def _quarantine_bytes(self, data: bytes) -> None:
+        self.quarantined += 1
+        name = f"{time.time_ns()}.txt"
+        (self.directory / "quarantine" / name).write_bytes(data)
+
+    def quarantine(self, record: TurnRecord, reason: str) -> None:
+        """Set apart a record the database refuses for good (blocking; the shipper's thread)."""
+        log.error("turn %s refused by the database for good, quarantined: %s", record.turn_id, reason)
+        try:
+            line = json.dumps(_jsonable(row_of(record)), ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError):
+            line = repr(record).encode("utf-8", "backslashreplace")
+        self._quarantine_bytes(line)
+
+    # --------------------------------------------------------------- close
+
+    async def close(self) -> None:
+        """Finish pending writes and close the current segment (kept until it is shipped)."""
+        while self._writing is not None:
+            await self._writing
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._seal(self._current)
+                self._current = None
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "ts": row["ts"].isoformat()}
+
+
+def _fsync_dir(directory: Path) -> None:
+    # A new file's name is durable only once its directory is.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
