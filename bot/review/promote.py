@@ -16,8 +16,8 @@ from bot.auth.guard import Role, requires
 from bot.auth.middleware import current_user
 from bot.auth.openapi import operation
 from bot.channels.body import read_json
-from bot.review.api import TURN_ID
 from bot.dialogue.corrections import LiveCorrections
+from bot.review.api import TURN_ID
 from core.errors import BadRequest, NotFound
 from retrieval.corrections import ChangeKind, KnowledgeChange, new_entry_id
 
