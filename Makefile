@@ -39,6 +39,7 @@ lint: install
 bench: setup
 	$(BIN)/python bench/rest_latency.py --out docs/benchmarks.md
 	$(BIN)/python bench/handoff_latency.py --out docs/handoff-latency.md
+	$(BIN)/python bench/soak.py --out docs/reliability.md
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

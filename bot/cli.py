@@ -173,6 +173,17 @@ def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_customer_token(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the token that proves a customer id (what the shop's backend computes per page)."""
+    from bot.identity import sign, sign_jwt
+
+    secret = settings.secret(settings.identity_secret_env)
+    if secret is None:
+        raise BadRequest(f"set the identity secret in ${settings.identity_secret_env} first")
+    print(sign_jwt(secret, args.customer_id, args.ttl) if args.jwt else sign(secret, args.customer_id))
+    return 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -208,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--train", type=Path, help="transactions CSV to fit on")
     rec.add_argument("--test", type=Path, help="transactions CSV to score on")
     rec.add_argument("--json", action="store_true", help="one JSON object")
+    token = add("customer-token", cmd_customer_token)
+    token.add_argument("customer_id", help="the signed-in customer's id in the shop")
+    token.add_argument("--jwt", action="store_true", help="an HS256 JWT instead of the HMAC hex digest")
+    token.add_argument("--ttl", type=int, default=3600, help="JWT lifetime in seconds")
     logs = sub.add_parser("logs", help="the turn log").add_subparsers(dest="logs_cmd", required=True)
     export = logs.add_parser("export", help=(cmd_logs_export.__doc__ or "").strip())
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")

@@ -6,11 +6,15 @@ write is in progress wait for the next one, so one ``fsync`` serves every concur
 the database; at start-up whatever is left is read back and shipped again (inserts are
 idempotent by ``turn_id``). A record that cannot be encoded is set apart in ``quarantine/``
 on its own; it never takes other records with it.
+
+Several workers may share one journal directory: each takes a slot of its own (a subdirectory
+it holds an exclusive lock on) and, when it opens, adopts what any slot nobody holds has left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -60,7 +64,9 @@ class TurnJournal:
     """Append (durably), replay and retire turn records; one writer thread, group commit."""
 
     def __init__(self, directory: Path, *, segment_records: int = 5000, fsync: bool = True) -> None:
-        self.directory = Path(directory)
+        self.base = Path(directory)
+        self.directory = self.base
+        self._slot_lock: Any = None
         self.segment_records = segment_records
         self.fsync = fsync
         self._segments: dict[int, _Segment] = {}
@@ -77,9 +83,11 @@ class TurnJournal:
     # ------------------------------------------------------------- start-up
 
     def open(self) -> list[Entry]:
-        """Read back what earlier runs left (the records not yet known to be shipped)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Take a slot and read back what earlier runs left (records not yet known to be shipped)."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.directory = self._claim_slot()
         (self.directory / "quarantine").mkdir(exist_ok=True)
+        self._adopt_orphans()
         entries: list[Entry] = []
         for path in sorted(self.directory.glob(SEGMENT_GLOB)):
             match = _SEGMENT.search(path.name)
@@ -93,6 +101,36 @@ class TurnJournal:
             if segment.appended == 0:
                 self._retire(segment)
         return entries
+
+    def _claim_slot(self) -> Path:
+        for n in range(1024):
+            slot = self.base / f"slot-{n:03d}"
+            slot.mkdir(exist_ok=True)
+            handle = (slot / "lock").open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self._slot_lock = handle
+            return slot
+        raise RuntimeError(f"no free journal slot under {self.base}")
+
+    def _adopt_orphans(self) -> None:
+        # Segments in slots no running worker holds (one fewer worker now, say) become ours.
+        next_number = max((_number(p) for p in self.directory.glob(SEGMENT_GLOB)), default=0) + 1
+        for slot in sorted(self.base.glob("slot-*")):
+            if slot == self.directory:
+                continue
+            with (slot / "lock").open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live worker's slot
+                for path in sorted(slot.glob(SEGMENT_GLOB)):
+                    path.replace(self.directory / f"segment-{next_number:08d}.jsonl")
+                    next_number += 1
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _read(self, path: Path) -> Iterator[TurnRecord]:
         with path.open("rb") as handle:
@@ -235,6 +273,14 @@ class TurnJournal:
             if self._current is not None:
                 self._seal(self._current)
                 self._current = None
+        if self._slot_lock is not None:
+            self._slot_lock.close()  # releases the slot for the next process
+            self._slot_lock = None
+
+
+def _number(path: Path) -> int:
+    match = _SEGMENT.search(path.name)
+    return int(match.group(1)) if match else 0
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import OperationalError
 
 from core.errors import Unavailable
 from core.turns import TurnRecord
@@ -137,7 +137,7 @@ class TurnLogSink:
             self.turn_log.write([e.record for e in batch])
         except TRANSIENT:
             raise
-        except (DBAPIError, StatementError, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 - refused for good: find the culprit one at a time
             # Something in the batch is refused for good: find it by writing one at a time.
             self._write_one_by_one(batch)
             return
@@ -153,7 +153,7 @@ class TurnLogSink:
                 self.turn_log.write([entry.record])
             except TRANSIENT:
                 raise
-            except (DBAPIError, StatementError, ValueError, TypeError) as err:
+            except Exception as err:  # noqa: BLE001 - only this record is set apart
                 self.journal.quarantine(entry.record, f"{type(err).__name__}: {err}")
             else:
                 self.shipped += 1

@@ -81,6 +81,7 @@ def record_of(row: Any) -> TurnRecord:
 def record_from_row(row: Mapping[str, Any]) -> TurnRecord:
     """The record of a row mapping (from the table or a journal line)."""
     ts = row["ts"]
+    feedback = row.get("feedback")
     return TurnRecord(
         conversation_id=row["conversation_id"],
         turn_id=row["turn_id"],
@@ -93,7 +94,7 @@ def record_from_row(row: Mapping[str, Any]) -> TurnRecord:
         latency_ms=dict(row["latency_ms"]),
         versions=dict(row["versions"]),
         flags=frozenset(Flag(f) for f in row["flags"]),
-        metadata={**row["meta"], "feedback": row.get("feedback")},
+        metadata={**row["meta"], **({"feedback": feedback} if feedback is not None else {})},
     )
 
 

@@ -33,16 +33,57 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return cmd
 
 
+class Postgres:
+    """A throwaway PostgreSQL server that a test can stop and start again (an outage)."""
+
+    def __init__(self, data: Path, port: int) -> None:
+        self.data = data
+        self.port = port
+        bindir = pg_bin()
+        assert bindir is not None, "PostgreSQL is not installed: run scripts/install-system-deps.sh"
+        self.bindir = bindir
+
+    @property
+    def url(self) -> str:
+        """A SQLAlchemy URL of the server."""
+        return f"postgresql+psycopg2://shopbot@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        opts = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            _as_postgres_user(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.data / "log"),
+                 "-w", "start"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise AssertionError("PostgreSQL did not start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: as if it crashed; ``fast``: a clean shutdown)."""
+        subprocess.run(
+            _as_postgres_user([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop"]),
+            capture_output=True,
+        )
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start PostgreSQL on a free loopback port; yields a SQLAlchemy URL."""
+def postgres() -> Iterator[Postgres]:
+    """A fresh PostgreSQL on a free loopback port, started; removed afterwards."""
     bindir = pg_bin()
     assert bindir is not None, "PostgreSQL is not installed: run scripts/install-system-deps.sh"
     # Not under pytest's tmp dir: that one is private to root, and initdb must run as postgres.
     data = Path(tempfile.mkdtemp(prefix="shopbot-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
-    port = _free_port()
     subprocess.run(
         _as_postgres_user(
             [str(bindir / "initdb"), "-D", str(data), "-U", "shopbot", "--auth=trust", "-E", "UTF8"]
@@ -50,25 +91,17 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres_user(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(data / "log"), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    server = Postgres(data, _free_port())
+    server.start()
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield f"postgresql+psycopg2://shopbot@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        subprocess.run(
-            _as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
+        server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start PostgreSQL on a free loopback port; yields a SQLAlchemy URL."""
+    with postgres() as server:
+        yield server.url

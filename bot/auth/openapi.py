@@ -135,14 +135,16 @@ def _roles(path: str, handler: Any) -> list[str] | None:
     return sorted(str(r) for r in required_roles(handler) or ())
 
 
-def _parameters(path: str, query: type[BaseModel] | None) -> list[dict[str, Any]]:
+def _parameters(path: str, query: type[BaseModel] | None, schemas: _Schemas) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", **({"pattern": f"^{pattern}$"} if pattern else {})}}
         for name, pattern in _PATH_PARAM.findall(path)
     ]
     if query is not None:
-        props = query.model_json_schema().get("properties", {})
+        body = query.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.components.update(body.pop("$defs", {}))
+        props = body.get("properties", {})
         for name, info in query.model_fields.items():
             params.append(
                 {"name": name, "in": "query", "required": info.is_required(), "schema": props.get(name, {})}
@@ -185,7 +187,7 @@ def _operation_object(method: str, path: str, handler: Any, schemas: _Schemas) -
         obj["description"] = op.description
     if described(handler) is None:
         obj["x-shopbot-undocumented"] = True
-    if params := [*_parameters(path, op.query), *(dict(p) for p in op.parameters)]:
+    if params := [*_parameters(path, op.query, schemas), *(dict(p) for p in op.parameters)]:
         obj["parameters"] = params
     if op.request_body is not None:
         body = schemas.ref(op.request_body)

@@ -46,18 +46,27 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# The event a refused socket.io packet becomes, so that its sender still gets an answer.
+REFUSED_EVENT = "shopbot_refused"
+
+
 class SafeJson:
-    """The ``json`` module's interface with :func:`loads`' limits (for python-socketio)."""
+    """The ``json`` module's interface with :func:`loads`' limits (for python-socketio).
+
+    A packet's JSON that is refused (too deep, a huge number, not JSON) decodes to the event
+    ``[REFUSED_EVENT, reason]`` instead of an exception: the packet's acknowledgement id lives
+    outside the JSON, so the sender gets an error acknowledgement and the connection stays up.
+    """
 
     @staticmethod
     def loads(text: str | bytes, **_: Any) -> Any:
-        """Parse untrusted JSON (raises ``ValueError`` on anything refused)."""
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")
+        """Parse untrusted JSON; a refused document becomes the refused event."""
         try:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
             return loads(text)
-        except BadRequest as err:
-            raise ValueError(str(err)) from err
+        except (BadRequest, UnicodeDecodeError) as err:
+            return [REFUSED_EVENT, str(err)]
 
     dumps = staticmethod(json.dumps)
 

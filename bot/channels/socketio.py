@@ -31,7 +31,7 @@ import socketio
 from aiohttp import web
 
 from bot.appkeys import CLIENT_IP, CONVERSATION_IDS, DESK, PIPELINE, SINK, TRANSCRIPTS
-from bot.channels.body import SafeJson
+from bot.channels.body import REFUSED_EVENT, SafeJson
 from bot.channels.rest import clean_message, clean_metadata
 from bot.dialogue.pipeline import TurnInput, TurnResult
 from bot.transcripts import TranscriptTurn
@@ -255,6 +255,7 @@ class SocketIOChannel:
         self.sio.on("user_uttered", self._on_user_uttered)
         self.sio.on("history_request", self._on_history_request)
         self.sio.on("user_typing", self._on_user_typing)
+        self.sio.on(REFUSED_EVENT, self._on_refused)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         request = environ.get("aiohttp.request")
@@ -319,6 +320,10 @@ class SocketIOChannel:
         history = {"session_id": session, "entries": history_entries(turns)}
         await self.sio.emit("history", history, to=sid)
         return history
+
+    async def _on_refused(self, sid: str, *args: Any) -> dict[str, Any]:
+        reason = args[0] if args and isinstance(args[0], str) else "malformed packet"
+        return await self._fail(sid, BadRequest(reason))
 
     async def _on_user_typing(self, sid: str, *args: Any) -> None:
         data = args[0] if len(args) == 1 else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -33,7 +34,8 @@ class InProcessLocks:
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._tokens: dict[str, int] = {}
+        # One rising counter for all conversations: a grant's token is never reused.
+        self._grants = itertools.count(1)
 
     @contextlib.asynccontextmanager
     async def hold(self, conversation_id: str) -> AsyncIterator[int]:
@@ -42,14 +44,11 @@ class InProcessLocks:
         self._locks[conversation_id] = (lock, users + 1)
         try:
             async with lock:
-                token = self._tokens.get(conversation_id, 0) + 1
-                self._tokens[conversation_id] = token
-                yield token
+                yield next(self._grants)
         finally:
             lock, users = self._locks[conversation_id]
             if users == 1:
                 del self._locks[conversation_id]
-                self._tokens.pop(conversation_id, None)
             else:
                 self._locks[conversation_id] = (lock, users - 1)
 

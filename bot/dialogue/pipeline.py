@@ -176,7 +176,7 @@ class TurnPipeline:
             token,
         )
         record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta,
-                              customer)
+                              customer, token)
         return record, messages
 
     async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
@@ -235,6 +235,8 @@ class TurnPipeline:
             return
         try:
             await self.corrections.refresh()
+        except Unavailable as err:
+            log.warning("promoted corrections not refreshed: %s", err)
         except Exception:  # noqa: BLE001 - stale corrections beat a failed turn
             log.exception("could not refresh the promoted corrections")
 
@@ -249,6 +251,7 @@ class TurnPipeline:
         facts: TurnFacts,
         handoff: dict[str, Any] | None,
         customer: str | None,
+        seq: int,
     ) -> TurnRecord:
         scores = signals.scores
         routed = signals.routed or RouterOutput(None, "", 0.0)
@@ -259,6 +262,8 @@ class TurnPipeline:
             "ranking": [[label, round(p, 4)] for label, p in routed.ranking],
             "grounding": result.grounding,
             "evidence": list(result.evidence),
+            # The conversation lock's grant: turns of a conversation ran in this order.
+            "seq": seq,
             **self._channel_metadata(turn.metadata, customer),
         }
         if handoff is not None:

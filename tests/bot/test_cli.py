@@ -15,6 +15,7 @@ from core.settings import Settings
 
 COMMANDS = [
     "run", "setup", "prepare", "index", "train", "train-generator", "eval", "eval-recommender", "logs",
+    "customer-token",
 ]
 
 
@@ -24,6 +25,25 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         build_parser().parse_args([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: shopbot" in capsys.readouterr().out
+
+
+def test_customer_token_matches_what_the_bot_verifies(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.identity import IdentityVerifier
+    from tests.identity import IDENTITY_ENV, SECRET
+
+    monkeypatch.setenv("SHOPBOT_IDENTITY_SECRET_ENV", IDENTITY_ENV)
+    assert main(["customer-token", "17841"]) == 0
+    hmac_token = capsys.readouterr().out.strip()
+    assert main(["customer-token", "17841", "--jwt"]) == 0
+    jwt = capsys.readouterr().out.strip()
+    verifier = IdentityVerifier(SECRET)
+    assert verifier.verify({"customer_id": "17841", "customer_token": hmac_token}) == "17841"
+    assert verifier.verify({"customer_token": jwt}) == "17841"
+    monkeypatch.setenv("SHOPBOT_IDENTITY_SECRET_ENV", "SHOPBOT_NO_SUCH_SECRET")
+    assert main(["customer-token", "17841"]) == 2
+    assert "SHOPBOT_NO_SUCH_SECRET" in capsys.readouterr().err
 
 
 async def test_logs_export_shows_each_turn(

@@ -57,3 +57,46 @@ async def test_cors_preflight_for_embedded_widget(client: TestClient) -> None:
     assert resp.status == 204
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert "X-Shopbot-Turn-Id" in resp.headers["Access-Control-Expose-Headers"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"sender": "a", "message": "hi", "metadata": ' + b"[" * 990 + b"]" * 990 + b"}",
+        b'{"sender": "a", "message": "hi", "metadata": {"n": ' + b"9" * 5000 + b"}}",
+        b'{"sender": "a", "message": "hi", "metadata": {"n": NaN}}',
+        b'{"sender": "a\\u0000b", "message": "hi"}',
+        b'{"sender": "a\\ud800", "message": "hi"}',
+        b'{"sender": "' + b"a" * 129 + b'", "message": "hi"}',
+    ],
+)
+async def test_hostile_json_is_a_400_not_a_500(client: TestClient, body: bytes) -> None:
+    resp = await client.post(URL, data=body, headers=JSON)
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "bad_request"
+
+
+async def test_lone_surrogates_and_nul_in_text_are_answered_and_stored_cleanly(client: TestClient) -> None:
+    body = b'{"sender": "s", "message": "do you sell \\ud800 candles?\\u0000", "metadata": {"k\\udfff": "v"}}'
+    resp = await client.post(URL, data=body, headers=JSON)
+    assert resp.status == 200
+    from bot.appkeys import SINK
+
+    sink = client.app[SINK]
+    await sink.flush()
+    (record,) = await sink.run_sync(lambda: list(sink.turn_log.records("s")))
+    assert "\ufffd" in record.user_text and "\x00" not in record.user_text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/knowledge/changes/" + "9" * 40 + "/undo", "/api/knowledge/changes/-1/undo",
+     "/api/handoffs/../../etc/passwd/claim", "/api/handoffs/" + "f" * 33 + "/claim"],
+)
+async def test_malformed_path_ids_are_404s(client: TestClient, path: str) -> None:
+    from bot.auth.guard import Role
+    from tests.signin import sign_in
+
+    cookie = await sign_in(client, client.app, f"admin{abs(hash(path)) % 10_000}", Role.ADMIN)
+    resp = await client.post(path, headers=cookie)
+    assert resp.status == 404

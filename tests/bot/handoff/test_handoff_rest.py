@@ -137,3 +137,33 @@ async def test_console_websocket_gets_live_events(client: TestClient, login: Log
         assert "jo@example.com" not in message["turn"]["user_text"], "consoles get redacted text"
     unauth = await client.get("/api/handoffs/live")
     assert unauth.status == 401
+
+
+async def test_only_the_assignee_or_an_admin_resolves_a_claimed_handoff(
+    client: TestClient, login: Login
+) -> None:
+    sam, kim = await login("sam", Role.STAFF), await login("kim", Role.STAFF)
+    boss = await login("boss", Role.ADMIN)
+    await say(client, "claimed-shopper", "I want to talk to a person")
+    handoff = (await queue(client, sam, "pending"))[0]
+    assert (await client.post(f"/api/handoffs/{handoff['id']}/claim", headers=sam)).status == 200
+    refused = await client.post(f"/api/handoffs/{handoff['id']}/resolve", headers=kim)
+    assert refused.status == 403 and (await refused.json())["error"]["code"] == "forbidden"
+    assert (await queue(client, sam, "assigned"))[0]["id"] == handoff["id"], "still Sam's"
+    assert (await client.post(f"/api/handoffs/{handoff['id']}/resolve", headers=boss)).status == 200
+
+    await say(client, "pending-shopper", "can I speak to a human?")
+    waiting = (await queue(client, sam, "pending"))[0]
+    assert (await client.post(f"/api/handoffs/{waiting['id']}/resolve", headers=kim)).status == 200, (
+        "nobody owns a pending handoff yet")
+
+
+async def test_the_console_websocket_refuses_other_origins(client: TestClient, login: Login) -> None:
+    staff = await login("sam", Role.STAFF)
+    host = f"http://{client.server.host}:{client.server.port}"
+    evil = await client.get("/api/handoffs/live", headers={
+        **staff, "Origin": "https://evil.example", "Connection": "Upgrade", "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert evil.status == 403
+    async with client.ws_connect("/api/handoffs/live", headers={**staff, "Origin": host}) as ws:
+        assert not ws.closed, "the console's own origin is welcome"

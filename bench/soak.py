@@ -1,0 +1,168 @@
+"""Soak: 200 concurrent shoppers for 10 minutes, PostgreSQL stopped for 60 s in the middle.
+
+Starts a throwaway PostgreSQL and the real ``shopbot run`` on it, drives closed-loop shoppers
+over Rasa's REST channel (FAQ, product and action questions), stops the database mid-run, and
+writes turns, errors, acknowledged versus logged turns, latency before/during/after the outage
+and the server's memory growth to a Markdown report.
+
+    make bench        # includes: python bench/soak.py --out docs/reliability.md
+    python bench/soak.py --minutes 2 --outage-s 20 --out /tmp/soak.md   # a shorter run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.settings import Settings  # noqa: E402
+from tests.bot.test_durability import ACTIONS, FAQ, PRODUCTS, drained, logged_ids  # noqa: E402
+from tests.pg import postgres  # noqa: E402
+from tests.server_process import ShopbotProcess  # noqa: E402
+
+MESSAGES = FAQ + PRODUCTS + ACTIONS
+
+
+class Soak:
+    """Closed-loop shoppers; latencies and outcomes by phase."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.phase = "before"
+        self.stopped = False
+        self.acknowledged: set[str] = set()
+        self.latency: dict[str, list[float]] = {"before": [], "during": [], "after": []}
+        self.errors: dict[str, int] = {}
+
+    async def run(self, sessions: int) -> None:
+        connector = aiohttp.TCPConnector(limit=sessions)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            await asyncio.gather(*(self._shopper(http, n) for n in range(sessions)))
+
+    async def _shopper(self, http: aiohttp.ClientSession, n: int) -> None:
+        rng = random.Random(n)
+        while not self.stopped:
+            phase = self.phase
+            body = {"sender": f"soak-{n}", "message": rng.choice(MESSAGES)}
+            start = time.perf_counter()
+            try:
+                async with http.post(self.base + "/webhooks/rest/webhook", json=body) as resp:
+                    await resp.read()
+                    if resp.status == 200:
+                        self.acknowledged.add(resp.headers["X-Shopbot-Turn-Id"])
+                        self.latency[phase].append((time.perf_counter() - start) * 1000)
+                    else:
+                        self._error(phase, f"HTTP {resp.status}")
+            except (TimeoutError, aiohttp.ClientError) as err:
+                self._error(phase, type(err).__name__)
+                await asyncio.sleep(0.1)
+
+    def _error(self, phase: str, kind: str) -> None:
+        key = f"{phase}: {kind}"
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--outage-s", type=float, default=60.0)
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("docs/reliability.md"))
+    args = parser.parse_args()
+    var_dir = Settings().var_dir
+    load_before = os.getloadavg()
+    with postgres() as pg, tempfile.TemporaryDirectory(prefix="shopbot-soak-") as tmp:
+        server = ShopbotProcess(var_dir, pg.url, {"SHOPBOT_JOURNAL_DIR": str(Path(tmp) / "journal")})
+        await server.start()
+        assert server.proc is not None
+        soak = Soak(server.base)
+        total_s = args.minutes * 60
+        outage_at = (total_s - args.outage_s) / 2
+        running = asyncio.create_task(soak.run(args.sessions))
+        await asyncio.sleep(5)  # warm: memory is measured once the server has served
+        rss_start = rss_mib(server.proc.pid)
+        await asyncio.sleep(max(0.0, outage_at - 5))
+        soak.phase = "during"
+        pg.stop()
+        await asyncio.sleep(args.outage_s)
+        pg.start()
+        recovered = time.monotonic()
+        soak.phase = "after"
+        await asyncio.sleep(max(0.0, total_s - outage_at - args.outage_s))
+        soak.stopped = True
+        await running
+        rss_end = rss_mib(server.proc.pid)
+        await drained(server, timeout_s=120)
+        drained_s = time.monotonic() - recovered
+        server.stop()
+        logged = logged_ids(pg.url)
+    missing = soak.acknowledged - logged
+    answered = {k: len(v) for k, v in soak.latency.items()}
+    lines = [
+        "# Reliability",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
+        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}.",
+        "",
+        f"Command: `python bench/soak.py --minutes {args.minutes:g} --outage-s {args.outage_s:g} "
+        f"--sessions {args.sessions} --out {args.out}` (in `make bench`). The real `shopbot run` on a "
+        "throwaway PostgreSQL; closed-loop shoppers over Rasa's REST channel asking FAQ, product and "
+        "action questions; PostgreSQL stopped (`pg_ctl stop -m immediate`) in the middle of the run and "
+        "started again. Load average when the run started: "
+        + " ".join(f"{x:.2f}" for x in load_before) + ".",
+        "",
+        "| | before the outage | database down | after |",
+        "| --- | ---: | ---: | ---: |",
+        f"| turns answered (HTTP 200) | {answered['before']} | {answered['during']} | {answered['after']} |",
+        "| p50 latency, ms | " + " | ".join(f"{pct(soak.latency[p], 50):.0f}" for p in soak.latency) + " |",
+        "| p95 latency, ms | " + " | ".join(f"{pct(soak.latency[p], 95):.0f}" for p in soak.latency) + " |",
+        "| p99 latency, ms | " + " | ".join(f"{pct(soak.latency[p], 99):.0f}" for p in soak.latency) + " |",
+        "",
+        f"- Errors seen by shoppers: {sum(soak.errors.values())}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(soak.errors.items()))})" if soak.errors else ""),
+        f"- Acknowledged turns: {len(soak.acknowledged)}; in the turn log after recovery: "
+        f"{len(soak.acknowledged & logged)}; missing: {len(missing)}.",
+        f"- Journal drained (every acknowledged turn in PostgreSQL) {drained_s:.0f} s after the database "
+        "came back.",
+        f"- Server resident memory: {rss_start:.0f} MiB after warm-up, {rss_end:.0f} MiB at the end "
+        f"({rss_end - rss_start:+.0f} MiB over {args.minutes:g} min).",
+        "",
+        "How it holds: each turn is written to a local journal and fsync'ed (group commit) before the "
+        "reply, then shipped to the database with retries and idempotent inserts; per-turn reads "
+        "(handoff state) come from memory; see [architecture.md](architecture.md) and "
+        "`monitoring/journal.py`, `monitoring/sink.py`. The same properties are tested in CI by "
+        "`tests/bot/test_durability.py` (kill -9 three times under 32 sessions; PostgreSQL down 15 s).",
+        "",
+    ]
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

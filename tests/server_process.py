@@ -1,0 +1,82 @@
+"""``shopbot run`` as a real process on a free port: for tests that kill it or its database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+SHOPBOT = Path(sys.executable).with_name("shopbot")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ShopbotProcess:
+    """One server process; ``env`` adds or overrides ``SHOPBOT_*`` settings."""
+
+    def __init__(self, var_dir: Path, database_url: str, env: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "SHOPBOT_PORT": str(self.port),
+            "SHOPBOT_VAR_DIR": str(var_dir),
+            "SHOPBOT_DATABASE_URL": database_url,
+            "SHOPBOT_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run another ``shopbot`` command with the same settings."""
+        return subprocess.run([str(SHOPBOT), *argv], input=stdin, env=self.env, capture_output=True,
+                              text=True, timeout=120, check=True)
+
+    async def start(self, timeout_s: float = 180.0) -> None:
+        """Start and wait until ``/health`` answers."""
+        self.proc = subprocess.Popen([str(SHOPBOT), "run"], env=self.env)
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession() as session:
+            while True:
+                assert self.proc.poll() is None, "the server exited during start-up"
+                try:
+                    async with session.get(self.base + "/health") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not start in time"
+                await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown handlers, no draining."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    async def ready(self, session: aiohttp.ClientSession) -> tuple[int, dict[str, Any]]:
+        """``GET /health/ready``: status and body."""
+        async with session.get(self.base + "/health/ready") as resp:
+            return resp.status, await resp.json()
