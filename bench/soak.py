@@ -74,6 +74,24 @@ class Soak:
         self.errors[key] = self.errors.get(key, 0) + 1
 
 
+async def backlog(server: ShopbotProcess) -> int:
+    """The journal backlog the server reports (turns acknowledged, not yet in the database)."""
+    async with aiohttp.ClientSession() as http:
+        _, body = await server.ready(http)
+    return int(body["journal"]["backlog"])
+
+
+async def caught_up(server: ShopbotProcess, peak: int, timeout_s: float) -> float:
+    """Seconds until the backlog falls back under the steady level, measured from now."""
+    start = time.monotonic()
+    steady = min(peak, 200)
+    while time.monotonic() - start < timeout_s:
+        if await backlog(server) < steady:
+            return time.monotonic() - start
+        await asyncio.sleep(0.5)
+    return float("nan")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -111,15 +129,16 @@ async def main() -> None:
         soak.phase = "during"
         pg.stop()
         await asyncio.sleep(args.outage_s)
+        peak_backlog = await backlog(server)
         pg.start()
         recovered = time.monotonic()
         soak.phase = "after"
-        await asyncio.sleep(max(0.0, total_s - outage_at - args.outage_s))
+        caught_up_s = await caught_up(server, peak_backlog, timeout_s=total_s - outage_at - args.outage_s)
+        await asyncio.sleep(max(0.0, total_s - outage_at - args.outage_s - (time.monotonic() - recovered)))
         soak.stopped = True
         await running
         rss_end = rss_mib(server.proc.pid)
         await drained(server, timeout_s=120)
-        drained_s = time.monotonic() - recovered
         server.stop()
         logged = logged_ids(pg.url)
     missing = soak.acknowledged - logged
@@ -148,8 +167,9 @@ async def main() -> None:
         + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(soak.errors.items()))})" if soak.errors else ""),
         f"- Acknowledged turns: {len(soak.acknowledged)}; in the turn log after recovery: "
         f"{len(soak.acknowledged & logged)}; missing: {len(missing)}.",
-        f"- Journal drained (every acknowledged turn in PostgreSQL) {drained_s:.0f} s after the database "
-        "came back.",
+        f"- Journal backlog when the database came back: {peak_backlog} turns; every turn acknowledged "
+        f"before and during the outage was in PostgreSQL {caught_up_s:.1f} s after it came back (the "
+        "backlog back to its steady level, below the number of sessions, while the load went on).",
         f"- Server resident memory: {rss_start:.0f} MiB after warm-up, {rss_end:.0f} MiB at the end "
         f"({rss_end - rss_start:+.0f} MiB over {args.minutes:g} min).",
         "",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,15 @@ class ShopbotProcess:
         """``GET /health/ready``: status and body."""
         async with session.get(self.base + "/health/ready") as resp:
             return resp.status, await resp.json()
+
+
+@contextlib.contextmanager
+def serving(var_dir: Path, tmp: Path) -> Iterator[ShopbotProcess]:
+    """A started server on its own SQLite log and journal under ``tmp``; stopped afterwards."""
+    server = ShopbotProcess(var_dir, f"sqlite:///{tmp / 'turns.sqlite3'}",
+                            {"SHOPBOT_JOURNAL_DIR": str(tmp / "journal")})
+    asyncio.run(server.start())
+    try:
+        yield server
+    finally:
+        server.stop()

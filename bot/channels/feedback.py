@@ -23,7 +23,7 @@ async def feedback(request: web.Request) -> web.Response:
     """Store feedback; 404 when the turn is not (yet) in this conversation's log."""
     body = await read_json(request, Feedback)
     sink = request.app[SINK]
-    await sink.flush()
+    await sink.flushed()
     score = 1 if body.value == "up" else -1
     found = await sink.run_sync(sink.turn_log.set_feedback, body.conversation_id, body.turn_id, score)
     if not found:

@@ -132,7 +132,7 @@ async def resolve(request: web.Request) -> web.Response:
 async def conversation(request: web.Request) -> web.Response:
     """The whole transcript of one conversation, with the bot's context."""
     conversation_id = request.match_info["conversation_id"]
-    await request.app[SINK].flush()
+    await request.app[SINK].flushed()
     turns = await asyncio.to_thread(request.app[TRANSCRIPTS].conversation, conversation_id)
     handoffs = [h for h in await request.app[DESK].list(None) if h.conversation_id == conversation_id]
     return web.json_response({

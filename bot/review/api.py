@@ -157,7 +157,7 @@ async def _store(request: web.Request) -> ReviewStore:
     # Turns answered a moment ago may still sit in the writer's queue.
     sink = request.app.get(SINK)
     if sink is not None:
-        await sink.flush()
+        await sink.flushed()
     return request.app[REVIEW_STORE]
 
 

@@ -90,7 +90,7 @@ async def promote(request: web.Request) -> web.Response:
     app, live = request.app, request.app[K.CORRECTIONS]
     turn_id = request.match_info["turn_id"]
     store = app[K.REVIEW_STORE]
-    await app[K.SINK].flush()
+    await app[K.SINK].flushed()
     detail = await asyncio.to_thread(store.turn_detail, turn_id, 0)
     if detail is None:
         raise NotFound("no such turn")

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.server_process import ShopbotProcess
+from tests.server_process import serving
 from tests.signin import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -53,16 +53,9 @@ def test_every_ref_resolves_and_every_operation_documents_its_errors(api_documen
 @pytest.fixture(scope="module")
 def live(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("schemathesis")
-    server = ShopbotProcess(built_var, f"sqlite:///{tmp / 'turns.sqlite3'}",
-                            {"SHOPBOT_JOURNAL_DIR": str(tmp / "journal")})
-    import asyncio
-
-    asyncio.run(server.start())
-    server.cli("users", "add", "root", "--role", "admin", stdin=PASSWORD + "\n")
-    try:
+    with serving(built_var, tmp) as server:
+        server.cli("users", "add", "root", "--role", "admin", stdin=PASSWORD + "\n")
         yield server, tmp
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

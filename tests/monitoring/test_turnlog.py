@@ -55,6 +55,12 @@ def test_sqlite_roundtrip(tmp_path: Path) -> None:
 def test_postgresql_url_works_unchanged(tmp_path: Path) -> None:
     with postgres_server() as url:
         _roundtrip(url)
+        # The bare form, as documented: it means psycopg 3, which is installed.
+        bare = url.replace("postgresql+psycopg2://", "postgresql://")
+        engine = make_engine(bare)
+        assert engine.dialect.driver == "psycopg"
+        assert [r.turn_id for r in TurnLog(engine).records("c1")] == ["t1", "t2"]
+        engine.dispose()
 
 
 def test_exports(tmp_path: Path) -> None:

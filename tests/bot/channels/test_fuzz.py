@@ -6,7 +6,6 @@ types) for Rasa's REST webhook and for every socket.io event the widget speaks.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import urllib.error
@@ -19,7 +18,7 @@ import socketio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server_process import ShopbotProcess
+from tests.server_process import ShopbotProcess, serving
 
 pytestmark = pytest.mark.slow
 
@@ -41,12 +40,8 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
 
 @pytest.fixture(scope="module")
 def server(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    process = ShopbotProcess(built_var, f"sqlite:///{tmp / 'turns.sqlite3'}",
-                             {"SHOPBOT_JOURNAL_DIR": str(tmp / "journal")})
-    asyncio.run(process.start())
-    yield process
-    process.stop()
+    with serving(built_var, tmp_path_factory.mktemp("fuzz")) as process:
+        yield process
 
 
 def _post(server: ShopbotProcess, data: bytes) -> int:
