@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/lint-imports
 
 bench: setup
-	$(BIN)/python bench/rest_latency.py --out docs/benchmarks.md
+	$(BIN)/python bench/serving.py --out docs/benchmarks.md
 	$(BIN)/python bench/handoff_latency.py --out docs/handoff-latency.md
 	$(BIN)/python bench/soak.py --out docs/reliability.md
 

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from actions.recommender import Recommender, RecommenderConfig, Sale
+from actions.recommender import PREVIOUS_CONFIG, Recommender, RecommenderConfig, Sale
+
+# Every part off; the other settings as tuned (history half-life 365 days, EASE λ=300 on
+# items with 3+ buyers, ALS 64 factors, stock-code window 3, popularity half-life 120 days).
+_NOTHING = RecommenderConfig(
+    half_life_days=365.0, own_weight=0.0, neighbour_weight=0.0, basket_share=0.5, shrink=2.0,
+    ease_weight=0.0, ease_lambda=300.0, ease_min_buyers=3, ease_keep=200,
+    als_weight=0.0, als_factors=64, als_reg=30.0, als_alpha=20.0, als_iters=10,
+    content_weight=0.0, code_weight=0.0, code_window=3,
+    popular_weight=0.0, popular_half_life_days=120.0,
+)
+
+# Every method compared in docs/recommender.md, with the settings chosen on the validation
+# splits; ``shopbot eval-recommender --compare`` scores them next to the shipped default.
+COMPARED: dict[str, RecommenderConfig] = {
+    "previous": PREVIOUS_CONFIG,
+    "ease": replace(_NOTHING, half_life_days=120.0, ease_weight=1.0, ease_lambda=50.0,
+                    ease_min_buyers=3),
+    "item_knn": replace(_NOTHING, half_life_days=120.0, neighbour_weight=1.0, shrink=100.0,
+                        basket_share=0.0),
+    "als": replace(_NOTHING, als_weight=1.0),
+    "ease_own_popular": replace(_NOTHING, own_weight=1.5, ease_weight=0.75,
+                                popular_weight=0.75),
+    "item_knn_own_popular": replace(_NOTHING, own_weight=3.0, neighbour_weight=1.0,
+                                    shrink=30.0, basket_share=0.0, popular_weight=0.75),
+    "als_own_popular": replace(_NOTHING, own_weight=0.75, als_weight=1.5, popular_weight=0.75),
+    "own_content_code_popular": replace(_NOTHING, own_weight=3.0, content_weight=1.0,
+                                        code_weight=0.5, popular_weight=1.5),
+    "als_blend": replace(_NOTHING, own_weight=1.0, als_weight=1.5, content_weight=0.75,
+                         code_weight=1.0, popular_weight=1.0),
+}
 
 
 def recall_at_k(recommended: Sequence[str], relevant: Collection[str], k: int) -> float:
@@ -54,6 +86,18 @@ def leave_last_invoice_out(rows: Sequence[Sale]) -> tuple[list[Sale], list[Sale]
     return train, test
 
 
+def validation_split(train_rows: Sequence[Sale], depth: int = 1) -> tuple[list[Sale], list[Sale]]:
+    """Leave-last-invoice-out applied ``depth`` more times to training rows, for tuning.
+
+    ``depth=1`` holds out each repeat customer's last training invoice; the rows of the outer
+    test split are never involved.
+    """
+    train, held = list(train_rows), list[Sale]()
+    for _ in range(depth):
+        train, held = leave_last_invoice_out(train)
+    return train, held
+
+
 def _summary(lists: dict[str, list[str]], truth: dict[str, set[str]], k: int,
              catalogue_size: int) -> dict[str, float]:
     n = max(len(lists), 1)
@@ -65,12 +109,18 @@ def _summary(lists: dict[str, list[str]], truth: dict[str, set[str]], k: int,
 
 
 def evaluate_recommender(train_rows: Sequence[Sale], test_rows: Sequence[Sale], k: int = 10,
-                         config: RecommenderConfig | None = None) -> dict[str, Any]:
+                         config: RecommenderConfig | None = None,
+                         alternatives: Mapping[str, RecommenderConfig] | None = None
+                         ) -> dict[str, Any]:
     """Fit on ``train_rows``; score personal picks vs most-popular on the test customers.
 
-    Only test customers with training history count, so both systems rank the same people.
+    Only test customers with training history count, so every system ranks the same people.
+    Each of ``alternatives`` (e.g. ``COMPARED``) is fitted on the same rows and scored under its
+    name, and then ``fit_seconds`` gives every model's fit time.
     """
+    start = time.perf_counter()
     model = Recommender(config).fit(train_rows)
+    fit_seconds = {"shipped": time.perf_counter() - start}
     truth: dict[str, set[str]] = defaultdict(set)
     for sale in test_rows:
         if sale.customer_id is not None and sale.customer_id in model.customers:
@@ -79,8 +129,17 @@ def evaluate_recommender(train_rows: Sequence[Sale], test_rows: Sequence[Sale], 
     shipped = {c: [s.stock_code for s in model.for_customer(c, k)] for c in truth}
     baseline = {c: popular for c in truth}
     size = len(model.codes)
-    return {
+    result: dict[str, Any] = {
         "shipped": _summary(shipped, truth, k, size),
         "popularity": _summary(baseline, truth, k, size),
         "n_customers": len(truth),
     }
+    for name, alternative in (alternatives or {}).items():
+        start = time.perf_counter()
+        other = Recommender(alternative).fit(train_rows)
+        fit_seconds[name] = time.perf_counter() - start
+        picks = {c: [s.stock_code for s in other.for_customer(c, k)] for c in truth}
+        result[name] = _summary(picks, truth, k, size)
+    if alternatives:
+        result["fit_seconds"] = fit_seconds
+    return result

@@ -15,7 +15,7 @@ from bot.dialogue.memory import ConversationMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
 from bot.handoff.desk import HandoffDesk
-from bot.inference import BatchingEncoder, BatchingRouter
+from bot.inference import BatchingEncoder, BatchingUnderstanding
 from bot.review.store import ReviewStore
 from bot.transcripts import Transcripts
 from core.settings import Settings
@@ -34,7 +34,8 @@ METRICS = web.AppKey("metrics", ShopbotMetrics)
 ENGINE = web.AppKey("engine", Engine)
 ENCODER = web.AppKey("encoder", BatchingEncoder)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
-ROUTER = web.AppKey("router", BatchingRouter)
+# A message's decision, embedding and nearest knowledge: one pass, one search (bot/inference.py).
+UNDERSTANDING = web.AppKey("understanding", BatchingUnderstanding)
 GENERATION = web.AppKey("generation", GenerationService)
 ACTIONS = web.AppKey("actions", ActionRunner)
 SINK = web.AppKey("sink", TurnLogSink)
@@ -50,7 +51,7 @@ SOCKETIO: web.AppKey[SocketIOChannel] = web.AppKey("socketio")
 CONVERSATION_IDS = web.AppKey("conversation_ids", ConversationIds)
 
 __all__ = [
-    "SETTINGS", "METRICS", "ENGINE", "ENCODER", "KNOWLEDGE", "ROUTER", "GENERATION", "ACTIONS", "SINK",
+    "SETTINGS", "METRICS", "ENGINE", "ENCODER", "KNOWLEDGE", "UNDERSTANDING", "GENERATION", "ACTIONS", "SINK",
     "RECORDS", "TRANSCRIPTS", "REVIEW_STORE", "CORRECTIONS", "DESK", "MEMORY", "PIPELINE", "SOCKETIO",
     "CONVERSATION_IDS",
     "REDIS", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "CLIENT_IP", "USER", "SESSION",

@@ -12,16 +12,16 @@ from typing import Any
 from bot.auth.cli import add_parser as add_users_parser
 from core.errors import BadRequest, ShopbotError
 from core.settings import Settings
+from retrieval.turn_encoder import BACKENDS
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Start the assistant (REST channel, widget, health)."""
-    from aiohttp import web
+    from bot.workers import serve
 
-    from bot.server import create_app
-
-    print(f"Shopbot on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    print(f"Shopbot on http://{settings.host}:{settings.port}"
+          + (f" ({args.workers} workers)" if args.workers > 1 else ""), flush=True)
+    serve(settings, args.workers)
     return 0
 
 
@@ -36,14 +36,13 @@ def cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     """Build (or confirm up to date) the FAQ and product indexes."""
-    from retrieval.embeddings import SentenceEncoder
+    from retrieval.embeddings import sentence_encoder
     from retrieval.knowledge_base import load_knowledge_base
 
     entries = _entries(settings)
-    kb, rebuilt = load_knowledge_base(
-        entries, settings.shop_dir, settings.index_dir, SentenceEncoder(settings.encoder_model or None),
-        progress=True,
-    )
+    encoder = sentence_encoder(settings.inference_backend, settings.encoder_dir, settings.encoder_model,
+                               settings.inference_threads)
+    kb, rebuilt = load_knowledge_base(entries, settings.shop_dir, settings.index_dir, encoder, progress=True)
     state = f"rebuilt {', '.join(rebuilt)}" if rebuilt else "already up to date"
     print(
         f"indexes {state}: {kb.routing.index.ntotal} phrasings, "
@@ -82,9 +81,12 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """Retrain the router on the current knowledge (FAQ and intents) when it changed."""
     from retrieval.router import RouterConfig
     from retrieval.router_train import is_current, train_router
+    from retrieval.turn_encoder import export_onnx, onnx_is_current
 
     entries = _entries(settings)
     if not getattr(args, "force", False) and is_current(settings.router_dir, entries):
+        if not onnx_is_current(settings.router_dir):
+            print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
         print(f"router already up to date: {settings.router_dir}")
         return 0
     config = RouterConfig.tiny() if getattr(args, "tiny", False) else RouterConfig()
@@ -96,6 +98,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
         f"{held.get('held_out_accuracy_at_threshold')}, out-of-scope recall "
         f"{held.get('held_out_oos_recall')}; trained in {report.train_s:.0f} s"
     )
+    print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
     return 0
 
 
@@ -104,16 +107,20 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from bot.evaluation.router_eval import evaluate
+    from bot.evaluation.router_eval import evaluate_backends
     from retrieval.router import RouterConfig
 
     config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    backend = args.backend or settings.inference_backend
+    backends = list(BACKENDS) if backend == "all" else [backend]
     with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as work:
-        result = evaluate(args.faq, args.cases, work_dir=Path(work), config=config, progress=True)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(json.dumps(result, indent=2))
+        results = evaluate_backends(args.faq, args.cases, work_dir=Path(work), config=config,
+                                    progress=True, backends=backends,
+                                    threads=settings.inference_threads)
+    print(f"router served on {', '.join(backends)}", file=sys.stderr)
+    # One backend keeps the flat object; "all" gives one object per backend, same router.
+    result: dict[str, object] = dict(results) if backend == "all" else results[backend]
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 
 
@@ -128,6 +135,11 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
         cmd_train(settings, args)
     if not settings.generator_model and not (settings.var_dir / "generator" / "config.json").exists():
         cmd_train_generator(settings, args)
+    if settings.generation_backend == "onnx-int8":
+        from bot.generation.fast import OnnxGpt2Generator
+
+        # Exported now, so that the server never needs PyTorch to start.
+        OnnxGpt2Generator(settings.generator_dir, settings.var_dir / "generator-fast").warm_up()
     return 0
 
 
@@ -152,7 +164,7 @@ def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
     """Recall@10, NDCG@10 and coverage of the shipped recommender against popularity."""
     import json
 
-    from actions.metrics import evaluate_recommender, leave_last_invoice_out
+    from actions.metrics import COMPARED, evaluate_recommender, leave_last_invoice_out, validation_split
     from actions.recommender import read_sales
 
     if args.transactions is not None:
@@ -161,15 +173,22 @@ def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
         train, test = read_sales(args.train), read_sales(args.test)
     else:
         raise BadRequest("give --transactions FILE, or both --train FILE and --test FILE")
-    result = evaluate_recommender(train, test)
+    if args.validation:
+        # Tuning: held-out invoices carved from the training part only; the test rows are unread.
+        train, test = validation_split(train, args.validation)
+    result = evaluate_recommender(train, test, alternatives=COMPARED if args.compare else None)
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"customers evaluated: {result['n_customers']}")
-    for name in ("shipped", "popularity"):
-        r = result[name]
-        print(f"{name:>10}: recall@10 {r['recall_at_10']:.4f}  ndcg@10 {r['ndcg_at_10']:.4f}  "
-              f"coverage {r['coverage']:.4f}")
+    base = result["popularity"]["recall_at_10"]
+    fit_seconds = result.get("fit_seconds", {})
+    for name, r in result.items():
+        if isinstance(r, dict) and "recall_at_10" in r:
+            ratio = r["recall_at_10"] / base if base else float("nan")
+            fit = f"  fit {fit_seconds[name]:.1f}s" if name in fit_seconds else ""
+            print(f"{name:>24}: recall@10 {r['recall_at_10']:.4f} ({ratio:.2f}x popularity)  "
+                  f"ndcg@10 {r['ndcg_at_10']:.4f}  coverage {r['coverage']:.4f}{fit}")
     return 0
 
 
@@ -198,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    add("run", cmd_serve)
+    run = add("run", cmd_serve)
+    # One process measured faster than two on 2 cores (docs/benchmarks.md): its model thread
+    # and event loop already keep both cores busy, and a second copy of the models costs memory.
+    run.add_argument("--workers", type=int, default=1,
+                     help="server processes sharing the port (more than 1 needs SHOPBOT_REDIS_URL)")
     add("prepare", cmd_prepare)
     add("index", cmd_index)
     train = add("train-generator", cmd_train_generator)
@@ -211,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cases", type=Path, required=True, help="JSON lines {text, expected}")
     ev.add_argument("--json", action="store_true", help="one JSON object on one line")
     ev.add_argument("--tiny", action="store_true", help="a seconds-long router (smoke tests)")
+    ev.add_argument("--backend", choices=(*BACKENDS, "all"),
+                    help="how the router is served (default: SHOPBOT_INFERENCE_BACKEND); "
+                         "`all` trains once and scores every backend")
     setup = add("setup", cmd_setup)
     setup.add_argument("--tiny", action="store_true", help="tiny router and generator (tests)")
     rec = add("eval-recommender", cmd_eval_recommender)
@@ -219,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--train", type=Path, help="transactions CSV to fit on")
     rec.add_argument("--test", type=Path, help="transactions CSV to score on")
     rec.add_argument("--json", action="store_true", help="one JSON object")
+    rec.add_argument("--compare", action="store_true",
+                     help="also score every method compared in docs/recommender.md")
+    rec.add_argument("--validation", type=int, default=0, metavar="N",
+                     help="score on a validation split instead: leave-last-invoice-out N more "
+                          "times on the training part (for tuning)")
     token = add("customer-token", cmd_customer_token)
     token.add_argument("customer_id", help="the signed-in customer's id in the shop")
     token.add_argument("--jwt", action="store_true", help="an HS256 JWT instead of the HMAC hex digest")

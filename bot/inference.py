@@ -1,8 +1,15 @@
-"""Model inference off the event loop: requests that arrive together run as one batch on a thread."""
+"""Model inference off the event loop, with continuous batching.
+
+A worker thread runs one batch at a time. When it is free, a request starts a batch at once
+(no waiting window); while it is busy, requests queue, and the moment it is free again it takes
+everything queued (up to ``max_batch``) as the next batch. Light load gets single-request
+latency, heavy load gets full batches, and the thread never has a queue of tiny batches.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,41 +18,40 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from retrieval.embeddings import Encoder
-from retrieval.router import RouterOutput, TrainedRouter
+from retrieval.understanding import Understanding, Understood
 
 T = TypeVar("T")
+# Told of every batch: its size and how long its oldest request waited for it (seconds).
+BatchObserver = Callable[[int, float], None]
 
 
 @dataclass
 class _Pending(Generic[T]):
     text: str
     future: asyncio.Future[T]
+    queued: float
 
 
 class BatchingWorker(Generic[T]):
-    """Collects requests that arrive within a short window and runs them as one batch.
-
-    Concurrent shoppers then cost one forward pass instead of one each, and the event loop
-    never runs the model: ``fn`` runs on this worker's own thread.
-    """
+    """Runs ``fn`` on batches of texts on its own thread, batching whatever is pending."""
 
     def __init__(
         self,
         fn: Callable[[list[str]], Iterable[T]],
         load: Callable[[], None],
         *,
-        window_ms: float = 2.0,
         max_batch: int = 64,
         name: str = "infer",
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self._fn = fn
         self._load = load
-        self.window_s = window_ms / 1000
         self.max_batch = max_batch
+        self.name = name
+        self._on_batch = on_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._pending: list[_Pending[T]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
 
     async def warm_up(self) -> None:
         """Load the model on the worker thread."""
@@ -55,37 +61,30 @@ class BatchingWorker(Generic[T]):
         """The result of ``fn`` for one text."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Pending(text, fut))
-        if len(self._pending) >= self.max_batch:
-            self._dispatch()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.window_s, self._dispatch)
+        self._pending.append(_Pending(text, fut, time.perf_counter()))
+        if self._runner is None:
+            self._runner = loop.create_task(self._drain())
         return await fut
 
-    def _dispatch(self) -> None:
-        # Every pending request leaves here in some batch: a timer is armed whenever the
-        # queue is non-empty and not already being flushed.
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-
-    async def _run(self, batch: list[_Pending[T]]) -> None:
+    async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self._executor, self._fn, [p.text for p in batch])
-        except Exception as err:  # noqa: BLE001 - handed to every waiting caller
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(err)
-            return
-        for p, r in zip(batch, results, strict=True):
-            if not p.future.done():
-                p.future.set_result(r)
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+                if self._on_batch is not None:
+                    self._on_batch(len(batch), time.perf_counter() - batch[0].queued)
+                try:
+                    results = await loop.run_in_executor(self._executor, self._fn, [p.text for p in batch])
+                except Exception as err:  # noqa: BLE001 - handed to every waiting caller
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(err)
+                    continue
+                for p, r in zip(batch, results, strict=True):
+                    if not p.future.done():
+                        p.future.set_result(r)
+        finally:
+            self._runner = None
 
     def close(self) -> None:
         """Stop the worker thread."""
@@ -95,9 +94,11 @@ class BatchingWorker(Generic[T]):
 class BatchingEncoder(BatchingWorker[np.ndarray]):
     """Sentence embeddings (retrieval of evidence and products), batched."""
 
-    def __init__(self, encoder: Encoder, window_ms: float = 2.0, max_batch: int = 64) -> None:
-        super().__init__(encoder.encode, encoder.warm_up, window_ms=window_ms, max_batch=max_batch,
-                         name="encode")
+    def __init__(
+        self, encoder: Encoder, max_batch: int = 64, on_batch: BatchObserver | None = None
+    ) -> None:
+        super().__init__(encoder.encode, encoder.warm_up, max_batch=max_batch, name="encode",
+                         on_batch=on_batch)
         self.encoder = encoder
 
     async def encode(self, text: str) -> np.ndarray:
@@ -105,14 +106,16 @@ class BatchingEncoder(BatchingWorker[np.ndarray]):
         return await self.submit(text)
 
 
-class BatchingRouter(BatchingWorker[RouterOutput]):
-    """The trained router's decisions, batched."""
+class BatchingUnderstanding(BatchingWorker[Understood]):
+    """Each message's decision, embedding and nearest knowledge: one pass and one search per batch."""
 
-    def __init__(self, router: TrainedRouter, window_ms: float = 2.0, max_batch: int = 64) -> None:
-        super().__init__(router.run, router.warm_up, window_ms=window_ms, max_batch=max_batch,
-                         name="route")
-        self.router = router
+    def __init__(
+        self, understanding: Understanding, max_batch: int = 64, on_batch: BatchObserver | None = None
+    ) -> None:
+        super().__init__(understanding.run, understanding.warm_up, max_batch=max_batch, name="turn",
+                         on_batch=on_batch)
+        self.understanding = understanding
 
-    async def route(self, text: str) -> RouterOutput:
-        """Answer (entry id), route or decline for one message."""
+    async def understand(self, text: str) -> Understood:
+        """One message understood."""
         return await self.submit(text)

@@ -32,8 +32,7 @@ from bot.dialogue.locks import ConversationLocks, InProcessLocks, RedisLocks
 from bot.dialogue.memory import ConversationMemory, InProcessMemory, RedisMemory
 from bot.dialogue.pipeline import TurnPipeline
 from bot.dialogue.policy import RoutingThresholds
-from bot.generation.generator import Gpt2Generator
-from bot.generation.service import GenerationService, Generator
+from bot.generation.service import GenerationService, Generator, gpt2_generator
 from bot.handoff import api as handoff_api
 from bot.handoff.active import ActiveHandoffs
 from bot.handoff.desk import HandoffDesk
@@ -42,7 +41,7 @@ from bot.handoff.live import LiveHub, RedisLiveHub
 from bot.handoff.sentiment import VaderSentiment
 from bot.handoff.store import HandoffStore
 from bot.identity import IdentityVerifier
-from bot.inference import BatchingEncoder, BatchingRouter
+from bot.inference import BatchingEncoder, BatchingUnderstanding
 from bot.knowledge import current_entries
 from bot.limits import window
 from bot.middleware import cors_middleware, error_middleware
@@ -61,11 +60,13 @@ from monitoring.redact import public_details
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
 from retrieval.corrections import CorrectionStore
-from retrieval.embeddings import SentenceEncoder
+from retrieval.embeddings import sentence_encoder
+from retrieval.index import set_search_threads
 from retrieval.knowledge_base import load_knowledge_base
-from retrieval.router import TrainedRouter
 from retrieval.router_train import is_current
 from retrieval.routing import NearestNeighbourScorer
+from retrieval.turn_encoder import turn_encoder
+from retrieval.understanding import Understanding
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +102,13 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def encoder_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Load the sentence encoder behind its batching worker."""
+    """Load the sentence encoder (product queries, corrections, indexes) behind its batching worker."""
     settings = app[K.SETTINGS]
-    import torch
-
-    # Two cores: one thread each for encoding and generation keeps FAQ turns fast meanwhile.
-    torch.set_num_threads(settings.torch_threads)
     encoder = BatchingEncoder(
-        SentenceEncoder(settings.encoder_model or None),
-        settings.encode_batch_window_ms,
+        sentence_encoder(settings.inference_backend, settings.encoder_dir, settings.encoder_model,
+                         settings.inference_threads),
         settings.encode_max_batch,
+        on_batch=partial(app[K.METRICS].observe_batch, "encode"),
     )
     await encoder.warm_up()
     app[K.ENCODER] = encoder
@@ -137,24 +135,31 @@ async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def router_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Load the trained router (answer, route or decline) behind its batching worker."""
+async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The trained router, the retrieval embedding and the FAISS search of each message, batched."""
     settings = app[K.SETTINGS]
-    router = BatchingRouter(
-        TrainedRouter(settings.router_dir), settings.encode_batch_window_ms, settings.encode_max_batch
+    # One model thread per worker: FAISS's own OpenMP threads would only fight it for the cores.
+    set_search_threads(settings.inference_threads)
+    understanding = BatchingUnderstanding(
+        Understanding(
+            turn_encoder(settings.inference_backend, settings.router_dir, settings.inference_threads),
+            NearestNeighbourScorer(app[K.KNOWLEDGE]),
+        ),
+        settings.encode_max_batch,
+        on_batch=partial(app[K.METRICS].observe_batch, "turn"),
     )
     try:
-        await router.warm_up()
+        await understanding.warm_up()
     except BaseException:
-        router.close()
+        understanding.close()
         raise
     # The knowledge base (loaded just before) holds the same entries: no second read.
     entries = list(app[K.KNOWLEDGE].entries.values())
     if not await _in_thread(is_current, settings.router_dir, entries):
         log.warning("the router was trained on other knowledge: run `shopbot train`")
-    app[K.ROUTER] = router
+    app[K.UNDERSTANDING] = understanding
     yield
-    router.close()
+    understanding.close()
 
 
 def generator_ctx(generator: Generator | None) -> Ctx:
@@ -162,8 +167,9 @@ def generator_ctx(generator: Generator | None) -> Ctx:
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[K.SETTINGS]
-        gen: Generator = generator or Gpt2Generator(
-            settings.generator_dir, max_new_tokens=settings.generation_max_new_tokens
+        gen: Generator = generator or gpt2_generator(
+            settings.generation_backend, settings.generator_dir, settings.var_dir / "generator-fast",
+            max_new_tokens=settings.generation_max_new_tokens, threads=settings.generation_threads,
         )
         service = GenerationService(gen, settings.generation_timeout_s)
         await service.warm_up()
@@ -269,9 +275,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                              promoted=corrections.entry, lookups=lookups)
     app[K.MEMORY] = memory
     app[K.PIPELINE] = TurnPipeline(
-        router=app[K.ROUTER],
-        encoder=app[K.ENCODER],
-        scorer=NearestNeighbourScorer(kb),
+        understanding=app[K.UNDERSTANDING],
         handlers=handlers,
         memory=memory,
         sink=app[K.SINK],
@@ -279,7 +283,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         versions={
             "encoder": app[K.ENCODER].encoder.version,
             "index": kb.version,
-            "router": app[K.ROUTER].router.version,
+            "router": app[K.UNDERSTANDING].understanding.version,
             "generator": app[K.GENERATION].generator.version,
         },
         routing=RoutingThresholds(settings.product_threshold),
@@ -345,7 +349,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             db_ctx,
             encoder_ctx,
             knowledge_ctx,
-            router_ctx,
+            understanding_ctx,
             generator_ctx(generator),
             actions_ctx,
             sink_ctx,

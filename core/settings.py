@@ -100,9 +100,13 @@ class Settings(BaseSettings):
     # A message this close (cosine) to a question an auditor promoted gets the promoted answer.
     correction_match_threshold: float = 0.9
 
-    torch_threads: int = 1
-    encode_batch_window_ms: float = 2.0
+    # Inference: `onnx-int8` (default), `onnx-fp32` or `torch` for the encoder and router (one pass
+    # per turn), `onnx-int8` (KV-cached) or `torch` for GPT-2; threads per model worker.
+    inference_backend: str = "onnx-int8"
+    inference_threads: int = 1
     encode_max_batch: int = 64
+    generation_backend: str = "onnx-int8"
+    generation_threads: int = 1
 
     web_dir: Path = REPO_ROOT / "web"
     log_level: str = "INFO"
@@ -130,6 +134,11 @@ class Settings(BaseSettings):
     def journal_path(self) -> Path:
         """Where the turn journal lives."""
         return self.journal_dir or self.var_dir / "journal"
+
+    @property
+    def encoder_dir(self) -> Path:
+        """The sentence encoder exported for ONNX Runtime."""
+        return self.var_dir / "encoder"
 
     @property
     def shop_dir(self) -> Path:

@@ -16,6 +16,9 @@ from core.turns import STAGES, Flag, Route, TurnRecord
 
 # Seconds; 2.0 is the `slow` flag's default threshold, 8.0 the generation time limit.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+WAIT_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+WORKERS = ("turn", "encode")
 FEEDBACK_VALUES = ("up", "down")
 OTHER = "other"
 _LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -72,6 +75,14 @@ class ShopbotMetrics:
         )
         self.handoffs = Counter("shopbot_handoffs", "Handoffs opened, by reason.", ["reason"], registry=reg)
         self.versions = Info("shopbot_versions", "Versions of the loaded models and indexes.", registry=reg)
+        self.batch_size = Histogram(
+            "shopbot_batch_size", "Texts per model batch, by model worker.", ["worker"],
+            buckets=BATCH_BUCKETS, registry=reg,
+        )
+        self.batch_wait = Histogram(
+            "shopbot_batch_queue_wait_seconds", "How long a batch's oldest request queued, by model worker.",
+            ["worker"], buckets=WAIT_BUCKETS, registry=reg,
+        )
         self._error_kinds = error_kinds() | {OTHER}
         self._known_versions: dict[str, str] = {}
         self._zero_known_series()
@@ -90,6 +101,9 @@ class ShopbotMetrics:
             self.feedback.labels(value=value)
         for kind in self._error_kinds:
             self.errors.labels(kind=kind)
+        for worker in WORKERS:
+            self.batch_size.labels(worker=worker)
+            self.batch_wait.labels(worker=worker)
 
     def observe_turn(self, record: TurnRecord) -> None:
         """Count one logged turn: route, latencies, flags (and versions when they changed)."""
@@ -106,6 +120,12 @@ class ShopbotMetrics:
             self.flags.labels(flag=str(flag)).inc()
         if record.versions and record.versions != self._known_versions:
             self.set_versions(record.versions)
+
+    def observe_batch(self, worker: str, size: int, waited_s: float) -> None:
+        """Count one model batch: how many texts, and how long its oldest one queued."""
+        name = _bounded(worker, WORKERS)
+        self.batch_size.labels(worker=name).observe(size)
+        self.batch_wait.labels(worker=name).observe(waited_s)
 
     def observe_feedback(self, value: int | str) -> None:
         """Count a thumbs up (``"up"`` or a positive number) or down (``"down"`` or negative)."""

@@ -42,6 +42,8 @@ _EMAIL = re.compile(
     rf"{_DOT}[A-Za-z]{{2,24}}\b",
     re.IGNORECASE,
 )
+# The loose pattern is slow to try at every word; no "@" and no "at" means it cannot match.
+_AT_HINT = re.compile(r"@|\bat\b", re.IGNORECASE)
 # The plain form needs no "at"/"dot" words; it is also what the loose pattern must not eat.
 _EMAIL_PLAIN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<![\w.])(?:\d[ ./-]?){12,18}\d(?!\w)")
@@ -102,6 +104,11 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", scrub(text))
 
 
+# The shortest valid numbers anywhere (Saint Helena, Niue, Tokelau) have 7 digits with their
+# country code; fewer digits in the whole text cannot make one.
+_PHONE_MIN_DIGITS = 7
+
+
 def phone_spans(text: str) -> Iterator[Span]:
     """Phone numbers in ``text`` (already normalised)."""
     for match in PhoneNumberMatcher(text, "GB", leniency=Leniency.POSSIBLE):
@@ -117,10 +124,18 @@ def find(text: str) -> list[Span]:
     """Every piece of personal data in ``text`` (already normalised), left to right."""
     spans: list[Span] = []
     spans += [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL_PLAIN.finditer(text)]
-    spans += [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text)]
-    spans += [Span(m.start(), m.end(), "IBAN") for m in _IBAN.finditer(text) if _iban(m.group(0))]
+    if _AT_HINT.search(text):
+        spans += [Span(m.start(), m.end(), "EMAIL") for m in _EMAIL.finditer(text)]
+    digits = sum(ch.isdigit() for ch in text)
+    if not digits:
+        # Every other kind below contains a digit: most messages stop here (a turn redacts
+        # a dozen strings, so this is most of the redaction cost saved).
+        return _merge(spans)
+    spans += [Span(m.start(), m.start() + n, "IBAN") for m in _IBAN.finditer(text)
+              if (n := _iban_length(m.group(0)))]
     spans += [Span(m.start(), m.end(), "CARD") for m in _CARD.finditer(text) if _card(m.group(0))]
-    spans += list(phone_spans(text))
+    if digits >= _PHONE_MIN_DIGITS:
+        spans += list(phone_spans(text))
     spans += [Span(m.start(), m.end(), "NI_NUMBER") for m in _NINO.finditer(text)]
     spans += [Span(m.start(1), m.end(1), "ACCOUNT") for m in _ACCOUNT.finditer(text)]
     spans += [Span(m.start(), m.end(), "SORT_CODE") for m in _SORT_CODE.finditer(text)]
@@ -137,9 +152,13 @@ def redact(text: str, keep: frozenset[str] = frozenset()) -> Redacted:
     ``keep`` holds the shop's own public details (its support e-mail and phone number, found
     in its FAQ answers): those are not anybody's personal data and stay as they are.
     """
+    if (text, keep) in _known_clean:
+        return Redacted(text, False)
     clean = normalise(text)
     spans = [s for s in find(clean) if clean[s.start:s.end] not in keep]
     if not spans:
+        if clean == text:
+            _remember_clean(text, keep)
         return Redacted(clean, clean != text)
     out, last = [], 0
     for span in spans:
@@ -148,6 +167,19 @@ def redact(text: str, keep: frozenset[str] = frozenset()) -> Redacted:
         last = span.end
     out.append(clean[last:])
     return Redacted("".join(out), True)
+
+
+# Texts known to hold no personal data: the bot's own replies (FAQ answers, product cards)
+# repeat turn after turn, and redacting them again is most of a turn's redaction cost. Only
+# texts in which nothing was found are kept, so nothing personal is held here.
+_known_clean: dict[tuple[str, frozenset[str]], None] = {}
+_KNOWN_CLEAN_MAX = 20_000
+
+
+def _remember_clean(text: str, keep: frozenset[str]) -> None:
+    if len(_known_clean) >= _KNOWN_CLEAN_MAX:
+        _known_clean.clear()
+    _known_clean[(text, keep)] = None
 
 
 def redact_json(value: Any, keep: frozenset[str] = frozenset()) -> Any:
@@ -205,6 +237,20 @@ def _merge(spans: list[Span]) -> list[Span]:
 def _card(candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate)
     return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
+
+
+def _iban_length(candidate: str) -> int:
+    """Length of the longest valid IBAN at the start of a match (0: none).
+
+    The pattern is greedy: "GB82 WEST 1234 5698 7654 32 is mine" matches with " is" on the
+    end, so shorter cuts at word boundaries are tried too.
+    """
+    cut = len(candidate)
+    while cut >= 15:
+        if _iban(candidate[:cut]):
+            return cut
+        cut = max(candidate.rfind(" ", 0, cut), candidate.rfind("-", 0, cut))
+    return 0
 
 
 def _iban(candidate: str) -> bool:

@@ -22,6 +22,11 @@ def content_version(encoder_version: str, ids: Sequence[str], texts: Sequence[st
     return h.hexdigest()[:16]
 
 
+def set_search_threads(threads: int) -> None:
+    """How many OpenMP threads FAISS searches with (process-wide)."""
+    faiss.omp_set_num_threads(max(1, threads))
+
+
 @dataclass(frozen=True)
 class SearchResult:
     """Row ids and cosine scores for one query, best first."""
@@ -54,10 +59,12 @@ class VectorIndex:
         if k == 0:
             return [SearchResult((), ()) for _ in range(len(queries))]
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return [
-            SearchResult(tuple(int(r) for r in rr if r >= 0), tuple(float(s) for s in ss[: len(rr)]))
-            for rr, ss in zip(rows, scores, strict=True)
-        ]
+        out = []
+        for rr, ss in zip(rows.tolist(), scores.tolist(), strict=True):
+            # FAISS pads a short result with -1 rows, always at the end.
+            n = rr.index(-1) if -1 in rr else len(rr)
+            out.append(SearchResult(tuple(rr[:n]), tuple(ss[:n])))
+        return out
 
     def save(self, directory: Path, name: str) -> None:
         """Write ``name.faiss`` and ``name.json`` (ids, texts, version) atomically enough."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.turns import Hit
+from retrieval.index import SearchResult
 from retrieval.knowledge_base import KnowledgeBase
 
 
@@ -34,20 +35,27 @@ class NearestNeighbourScorer:
 
     def run(self, vector: np.ndarray) -> RoutingScores:
         """Score one unit query vector."""
-        q = vector.reshape(1, -1)
-        res = self.kb.routing.search(q, self.k)[0]
+        return self.run_batch(vector.reshape(1, -1))[0]
+
+    def run_batch(self, vectors: np.ndarray) -> list[RoutingScores]:
+        """Score each row of ``vectors`` (unit rows), with one FAISS search per index."""
+        routing = self.kb.routing.search(vectors, self.k)
+        products = self.kb.products.search(vectors, self.product_k)
+        return [self._scores(r, p) for r, p in zip(routing, products, strict=True)]
+
+    def _scores(self, res: SearchResult, pres: SearchResult) -> RoutingScores:
         best: dict[str, float] = {}
         hits = []
+        ids, texts = self.kb.routing.ids, self.kb.routing.texts
         for row, score in zip(res.rows, res.scores, strict=True):
-            label = self.kb.routing.ids[row]
+            label = ids[row]
             if label not in best:
                 best[label] = score
                 kind = "intent" if self.kb.is_intent(label) else "faq"
-                hits.append(Hit(label, kind, score, self.kb.routing.texts[row]))
-        pres = self.kb.products.search(q, self.product_k)[0]
+                hits.append(Hit(label, kind, score, texts[row]))
+        pids, ptexts = self.kb.products.ids, self.kb.products.texts
         product_hits = tuple(
-            Hit(self.kb.products.ids[r], "product", s, self.kb.products.texts[r])
-            for r, s in zip(pres.rows, pres.scores, strict=True)
+            Hit(pids[r], "product", s, ptexts[r]) for r, s in zip(pres.rows, pres.scores, strict=True)
         )
         labels = tuple(sorted(best.items(), key=lambda kv: -kv[1]))
         return RoutingScores(labels, tuple(hits[:5]), product_hits)

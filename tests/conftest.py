@@ -28,22 +28,27 @@ ROUTER_CONFIG = RouterConfig(epochs=2.0, min_steps=150, refit=False)
 def built_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A var dir with the full demo shop, its indexes, a trained router and a tiny generator."""
     from bot.generation.corpus import build_corpus
+    from bot.generation.fast import OnnxGpt2Generator
     from bot.generation.train import TrainConfig, train_generator
     from core.shop import load_products
-    from retrieval.embeddings import SentenceEncoder
+    from retrieval.embeddings import sentence_encoder
     from retrieval.knowledge import load_knowledge
     from retrieval.knowledge_base import load_entries, load_knowledge_base
     from retrieval.prepare import prepare_shop
     from retrieval.router_train import train_router
+    from retrieval.turn_encoder import export_onnx
 
     var = tmp_path_factory.mktemp("var")
     settings = Settings(var_dir=var)
     prepare_shop(settings.transactions_csv, settings.shop_dir)
     entries = load_entries(settings.faq_path, settings.intents_path)
-    load_knowledge_base(entries, settings.shop_dir, settings.index_dir, SentenceEncoder())
+    encoder = sentence_encoder(settings.inference_backend, settings.encoder_dir)
+    load_knowledge_base(entries, settings.shop_dir, settings.index_dir, encoder)
     train_router(entries, settings.router_dir, config=ROUTER_CONFIG, progress=False)
+    export_onnx(settings.router_dir)
     corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir)[:300])
     train_generator(corpus, var / "generator", config=TrainConfig.tiny(), progress=False)
+    OnnxGpt2Generator(settings.generator_dir, var / "generator-fast").warm_up()
     return var
 
 

@@ -29,8 +29,9 @@ class ShopbotProcess:
     """One server process; ``env`` adds or overrides ``SHOPBOT_*`` settings."""
 
     def __init__(self, var_dir: Path, database_url: str, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, run_args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
+        self.run_args = run_args
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -49,7 +50,7 @@ class ShopbotProcess:
 
     async def start(self, timeout_s: float = 180.0) -> None:
         """Start and wait until ``/health`` answers."""
-        self.proc = subprocess.Popen([str(SHOPBOT), "run"], env=self.env)
+        self.proc = subprocess.Popen([str(SHOPBOT), "run", *self.run_args], env=self.env)
         deadline = time.monotonic() + timeout_s
         async with aiohttp.ClientSession() as session:
             while True:

@@ -1,4 +1,4 @@
-"""The turn pipeline: (route ∥ embed → search) → decide → handle → flag → log."""
+"""The turn pipeline: understand (route + embed → search) → decide → handle → flag → log."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.store import Handoff
 from bot.identity import IDENTITY_KEYS, IdentityVerifier, without_identity
-from bot.inference import BatchingEncoder, BatchingRouter
+from bot.inference import BatchingUnderstanding
 from core.errors import ShopbotError, Unavailable
 from core.messages import BotMessage
 from core.turns import Hit, TurnRecord
@@ -30,7 +30,7 @@ from monitoring.records import RecordFactory
 from monitoring.redact import redact
 from monitoring.sink import TurnLogSink
 from retrieval.router import RouterOutput
-from retrieval.routing import NearestNeighbourScorer, RoutingScores
+from retrieval.routing import RoutingScores
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ class TurnPipeline:
     def __init__(
         self,
         *,
-        router: BatchingRouter,
-        encoder: BatchingEncoder,
-        scorer: NearestNeighbourScorer,
+        understanding: BatchingUnderstanding,
         handlers: RouteHandlers,
         memory: ConversationMemory,
         sink: TurnLogSink,
@@ -77,9 +75,7 @@ class TurnPipeline:
         desk: HandoffDesk | None = None,
         corrections: LiveCorrections | None = None,
     ) -> None:
-        self.router = router
-        self.encoder = encoder
-        self.scorer = scorer
+        self.understanding = understanding
         self.handlers = handlers
         self.memory = memory
         self.sink = sink
@@ -118,10 +114,8 @@ class TurnPipeline:
         customer = self.identity.verify(turn.metadata)
         try:
             await self._refresh_corrections()
-            routed, (scores, vector), negative = await asyncio.gather(
-                self._route(turn.text, latency),
-                self._retrieve(turn.text, latency),
-                self._negative(turn.text),
+            (routed, scores, vector), negative = await asyncio.gather(
+                self._understand(turn.text, latency), self._negative(turn.text)
             )
             correction = self.corrections.match(vector) if self.corrections else None
             signals = Signals(routed, scores, extract(turn.text), slots, correction)
@@ -215,20 +209,15 @@ class TurnPipeline:
             return False
         return (await self.desk.sentiment(text)).negative
 
-    async def _route(self, text: str, latency: dict[str, float]) -> RouterOutput:
+    async def _understand(
+        self, text: str, latency: dict[str, float]
+    ) -> tuple[RouterOutput, RoutingScores, np.ndarray]:
+        """One encoder pass and the FAISS search, batched with other turns on the model thread."""
         t = time.perf_counter()
-        routed = await self.router.route(text)
-        latency["route"] = (time.perf_counter() - t) * 1000
-        return routed
-
-    async def _retrieve(self, text: str, latency: dict[str, float]) -> tuple[RoutingScores, np.ndarray]:
-        t = time.perf_counter()
-        vector = await self.encoder.encode(text)
-        latency["embed"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        scores = self.scorer.run(vector)
-        latency["search"] = (time.perf_counter() - t) * 1000
-        return scores, vector
+        understood = await self.understanding.understand(text)
+        latency["search"] = understood.search_ms
+        latency["embed"] = (time.perf_counter() - t) * 1000 - understood.search_ms
+        return understood.routed, understood.scores, understood.vector
 
     async def _refresh_corrections(self) -> None:
         if self.corrections is None:

@@ -23,8 +23,9 @@ from bot.dialogue.policy import RoutingThresholds, Signals, answered_entry, deci
 from bot.evaluation.scores import score_router
 from core.errors import BadRequest
 from retrieval.knowledge import load_knowledge
-from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter
+from retrieval.router import OUT_OF_SCOPE, RouterConfig
 from retrieval.router_train import train_router
+from retrieval.turn_encoder import TurnEncoder, export_onnx, turn_encoder
 
 Route = Callable[[list[str]], list[str | None]]
 
@@ -76,40 +77,64 @@ def evaluate(
     config: RouterConfig = RouterConfig(),  # noqa: B008 - frozen, so a shared default is safe
     route: Route | None = None,
     progress: bool = True,
+    backend: str = "torch",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Train a router on ``faq_path`` under ``work_dir`` and score ``route`` on the cases.
 
     ``route`` maps a list of messages to entry ids or None (decline); by default it is the
-    freshly trained router's labels.
+    freshly trained router served as the server serves it, on ``backend``.
     """
+    return evaluate_backends(
+        faq_path, cases_path, work_dir=work_dir, config=config, route=route, progress=progress,
+        backends=(backend,), threads=threads,
+    )[backend]
+
+
+def evaluate_backends(
+    faq_path: Path,
+    cases_path: Path,
+    *,
+    work_dir: Path,
+    backends: Sequence[str],
+    config: RouterConfig = RouterConfig(),  # noqa: B008 - frozen, so a shared default is safe
+    route: Route | None = None,
+    progress: bool = True,
+    threads: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Train once, then score the same router served on each backend (accuracy and latency)."""
     entries = load_knowledge(faq_path)
     cases = load_cases(cases_path, {e.id for e in entries})
     report = train_router(entries, work_dir / "router", config=config, progress=progress)
-    if route is None:
-        route = policy_route(TrainedRouter(report.model_dir))
-    route([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
-    predicted, latencies = _answer_one_by_one(route, [c.text for c in cases], progress)
-    scores = score_router([c.expected for c in cases], predicted)
-    return {
-        **asdict(scores),
-        "p50_ms": _percentile(latencies, 50),
-        "p95_ms": _percentile(latencies, 95),
-        "train_s": report.train_s,
-    }
+    if any(b.startswith("onnx") for b in backends):
+        export_onnx(report.model_dir)
+    results: dict[str, dict[str, Any]] = {}
+    for backend in backends:
+        served = route or policy_route(turn_encoder(backend, report.model_dir, threads))
+        served([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
+        predicted, latencies = _answer_one_by_one(served, [c.text for c in cases], progress)
+        scores = score_router([c.expected for c in cases], predicted)
+        results[backend] = {
+            **asdict(scores),
+            "p50_ms": _percentile(latencies, 50),
+            "p95_ms": _percentile(latencies, 95),
+            "train_s": report.train_s,
+        }
+    return results
 
 
-def policy_route(router: TrainedRouter) -> Route:
-    """Route messages exactly as the server does: router output, entities, then the policy.
+def policy_route(encoder: TurnEncoder) -> Route:
+    """Route messages exactly as the server does: the turn encoder, entities, then the policy.
 
     A fresh conversation (empty slots) and no catalogue: the knowledge file has no products.
     """
-    router.warm_up()
+    encoder.warm_up()
     thresholds = RoutingThresholds()
 
     def route(texts: list[str]) -> list[str | None]:
-        outputs = router.run(texts)
+        outputs = encoder.run(texts)
         return [
-            answered_entry(decide(Signals(out, entities=extract(text)), thresholds))
+            answered_entry(decide(Signals(out.routed, entities=extract(text)), thresholds))
             for text, out in zip(texts, outputs, strict=True)
         ]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +21,7 @@ from transformers import (
 from transformers.generation.stopping_criteria import MaxTimeCriteria
 
 from bot.generation.prompt import build_prompt, extract_answer
-from bot.generation.train import META_FILE
+from bot.generation.versions import checkpoint_version
 from core.errors import GenerationError, NotReady
 
 
@@ -154,22 +152,6 @@ def fit_prompt(tokenizer: Any, question: str, passages: Sequence[str], budget: i
         if len(ids) <= budget or len(kept) <= 1:
             return ids[-budget:]
         kept.pop()
-
-
-def checkpoint_version(model_dir: Path) -> str:
-    """Version of a checkpoint directory without loading its weights."""
-    config = model_dir / "config.json"
-    if not config.is_file():
-        raise NotReady(f"no generator checkpoint in {model_dir}: run `shopbot setup`")
-    try:
-        return str(json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))["version"])
-    except (OSError, ValueError, KeyError):
-        pass
-    digest = hashlib.sha256(config.read_bytes())
-    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "model")
-    return f"{model_type}-{digest.hexdigest()[:12]}"
 
 
 def _load(model_dir: Path) -> _Loaded:

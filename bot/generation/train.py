@@ -29,8 +29,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from transformers import GPT2TokenizerFast  # type: ignore[attr-defined]  # isort: skip
 
 from bot.generation.prompt import END_TOKEN, PAD_TOKEN, split_document
+from bot.generation.versions import META_FILE
 
-META_FILE = "shopbot_generator.json"
 IGNORE = -100
 # Training re-measures its pace every _WINDOW steps and re-tries the other thread count
 # every _RECHECK_EVERY windows, since other processes come and go.

@@ -1,5 +1,6 @@
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,7 +29,7 @@ class CountingEncoder:
 
 async def test_concurrent_requests_share_one_batch_off_the_loop() -> None:
     inner = CountingEncoder()
-    enc = BatchingEncoder(inner, window_ms=20, max_batch=64)
+    enc = BatchingEncoder(inner, max_batch=64)
     texts = [f"{'x' * i}" for i in range(1, 11)]
     vecs = await asyncio.gather(*(enc.encode(t) for t in texts))
     assert [int(v[0]) for v in vecs] == list(range(1, 11)), "each caller gets its own vector"
@@ -42,31 +43,44 @@ async def test_errors_reach_every_waiting_caller() -> None:
         def encode(self, texts: Sequence[str]) -> np.ndarray:
             raise RuntimeError("boom")
 
-    enc = BatchingEncoder(Broken(), window_ms=5)
+    enc = BatchingEncoder(Broken())
     results = await asyncio.gather(enc.encode("a"), enc.encode("b"), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
     enc.close()
 
 
-async def test_full_batch_flushes_without_waiting() -> None:
-    inner = CountingEncoder()
-    enc = BatchingEncoder(inner, window_ms=10_000, max_batch=3)
-    vecs = await asyncio.wait_for(asyncio.gather(*(enc.encode("ab") for _ in range(3))), 2)
-    assert len(vecs) == 3 and inner.batches == [3]
+async def test_an_idle_worker_starts_at_once_and_a_full_batch_is_split() -> None:
+    class Timed(CountingEncoder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            self.started = time.perf_counter()
+            return super().encode(texts)
+
+    inner = Timed()
+    enc = BatchingEncoder(inner, max_batch=3)
+    submitted = time.perf_counter()
+    await enc.encode("alone")
+    assert inner.started - submitted < 0.05, "no batching window while idle"
+    vecs = await asyncio.wait_for(asyncio.gather(*(enc.encode("ab") for _ in range(7))), 2)
+    assert len(vecs) == 7 and inner.batches == [1, 3, 3, 1]
     enc.close()
 
 
-async def test_requests_arriving_during_a_batch_are_not_stranded() -> None:
+async def test_requests_arriving_during_a_batch_all_go_in_the_next_one() -> None:
     class Slow(CountingEncoder):
         def encode(self, texts: Sequence[str]) -> np.ndarray:
             threading.Event().wait(0.2)
             return super().encode(texts)
 
+    sizes: list[tuple[int, float]] = []
     inner = Slow()
-    enc = BatchingEncoder(inner, window_ms=5, max_batch=64)
+    enc = BatchingEncoder(inner, max_batch=64, on_batch=lambda size, waited: sizes.append((size, waited)))
     first = asyncio.ensure_future(enc.encode("first"))
     await asyncio.sleep(0.05)  # the first batch is now running on the worker thread
-    late = await asyncio.wait_for(asyncio.gather(enc.encode("late-1"), enc.encode("late-2")), 5)
-    assert len(late) == 2 and (await first).shape == (2,)
-    assert inner.batches == [1, 2]
+    late = [asyncio.ensure_future(enc.encode(f"late-{n}")) for n in range(5)]
+    await asyncio.sleep(0.01)
+    later = asyncio.ensure_future(enc.encode("later"))
+    await asyncio.wait_for(asyncio.gather(first, later, *late), 5)
+    assert inner.batches == [1, 6], "not a queue of tiny batches: one batch of everything pending"
+    assert [size for size, _ in sizes] == [1, 6]
+    assert sizes[1][1] >= 0.1, "the second batch's oldest request waited for the first batch"
     enc.close()

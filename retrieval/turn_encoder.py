@@ -1,0 +1,277 @@
+"""One encoder pass per turn: the router's decision and the retrieval embedding together.
+
+The router fine-tunes only the top layers of all-MiniLM-L6-v2; its embeddings and bottom
+``frozen_layers`` layers are the base model's own. So a turn runs the tokenizer, the
+embeddings and the bottom layers once, then two short stacks on top: the router's fine-tuned
+layers (to its head) and the base model's own top layers (to the sentence embedding that
+FAISS searches). Against a router pass plus a separate retrieval pass this saves one
+tokenisation and ``frozen_layers`` layers per message.
+
+Two backends give the same outputs: PyTorch, and ONNX Runtime on a graph exported from it at
+``shopbot train`` (int8 weights by default; fp32 kept for comparison). The ONNX path imports
+no PyTorch at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.errors import NotReady, RetrievalError
+from retrieval.router import ENCODER_DIR, HEAD_FILE, RouterOutput, in_scope_scores, load_saved, router_outputs
+
+ONNX_DIR = "onnx"
+ONNX_META = "onnx.json"
+FP32_FILE = "turn.fp32.onnx"
+INT8_FILE = "turn.int8.onnx"
+_CHUNK = 128
+BACKENDS = ("onnx-int8", "onnx-fp32", "torch")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What one pass gives for one message: the router's decision and the unit embedding."""
+
+    routed: RouterOutput
+    vector: np.ndarray
+
+
+class TurnEncoder(Protocol):
+    """Router decision plus retrieval embedding for a batch of messages."""
+
+    @property
+    def version(self) -> str: ...
+
+    def warm_up(self) -> None: ...
+
+    def run(self, texts: Sequence[str]) -> list[Encoded]: ...
+
+
+class _Tokens:
+    """The router's fast tokenizer, straight from ``tokenizers`` (no transformers at serve time)."""
+
+    def __init__(self, encoder_dir: Path, max_len: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(encoder_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_len)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        batch = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in batch], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+        return ids, mask
+
+
+class OnnxTurnEncoder:
+    """The exported graph on ONNX Runtime: ``input_ids, attention_mask -> logits, embedding``."""
+
+    def __init__(self, router_dir: Path, *, int8: bool = True, threads: int = 1) -> None:
+        self._dir = Path(router_dir)
+        self._file = INT8_FILE if int8 else FP32_FILE
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, _Tokens, Any] | None = None
+
+    @property
+    def version(self) -> str:
+        """The router's version and the graph's precision."""
+        return f"{load_saved(self._dir).version}+onnx-{self._file.split('.')[1]}"
+
+    def warm_up(self) -> None:
+        """Open the ONNX session once."""
+        if self._loaded is not None:
+            return
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+
+    def _load(self) -> tuple[Any, _Tokens, Any]:
+        saved = load_saved(self._dir)
+        path = self._dir / ONNX_DIR / self._file
+        if not onnx_is_current(self._dir):
+            raise NotReady(f"no ONNX export of the router under {self._dir}: run `shopbot train`")
+        try:
+            session = _session(path, self._threads)
+        except Exception as err:  # noqa: BLE001 - a broken export is "not ready", not a crash
+            raise NotReady(f"cannot load {path}: {err}") from err
+        tokens = _Tokens(self._dir / ENCODER_DIR, int(saved.config["max_seq_length"]))
+        return session, tokens, saved
+
+    def run(self, texts: Sequence[str]) -> list[Encoded]:
+        """Decision and embedding of each text."""
+        if not texts:
+            return []
+        self.warm_up()
+        assert self._loaded is not None
+        session, tokens, saved = self._loaded
+        logits, vectors = [], []
+        try:
+            for start in range(0, len(texts), _CHUNK):
+                ids, mask = tokens(texts[start : start + _CHUNK])
+                out = session.run(None, {"input_ids": ids, "attention_mask": mask})
+                logits.append(out[0])
+                vectors.append(out[1])
+        except Exception as err:  # noqa: BLE001 - any runtime failure is a retrieval failure
+            raise RetrievalError(f"turn encoder failed: {err}") from err
+        return _encoded(np.concatenate(logits), np.concatenate(vectors), saved)
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _encoded(logits: np.ndarray, vectors: np.ndarray, saved: Any) -> list[Encoded]:
+    probs, score, columns = in_scope_scores(logits, saved.labels)
+    outputs = router_outputs(probs, score, columns, saved.labels, saved.threshold)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return [Encoded(o, v) for o, v in zip(outputs, vectors, strict=True)]
+
+
+class TorchTurnEncoder:
+    """The same computation in PyTorch (the reference the ONNX graph is exported from)."""
+
+    def __init__(self, router_dir: Path, base_dir: Path | None = None, *, threads: int = 1) -> None:
+        self._dir = Path(router_dir)
+        self._base = base_dir
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, _Tokens, Any] | None = None
+
+    @property
+    def version(self) -> str:
+        """The router's version on PyTorch."""
+        return f"{load_saved(self._dir).version}+torch"
+
+    def warm_up(self) -> None:
+        """Build the shared module once."""
+        if self._loaded is not None:
+            return
+        with self._lock:
+            if self._loaded is None:
+                saved = load_saved(self._dir)
+                module = shared_module(self._dir, self._base)
+                tokens = _Tokens(self._dir / ENCODER_DIR, int(saved.config["max_seq_length"]))
+                self._loaded = module, tokens, saved
+
+    def run(self, texts: Sequence[str]) -> list[Encoded]:
+        """Decision and embedding of each text."""
+        if not texts:
+            return []
+        self.warm_up()
+        assert self._loaded is not None
+        import torch
+
+        module, tokens, saved = self._loaded
+        torch.set_num_threads(self._threads)
+        logits, vectors = [], []
+        with torch.inference_mode():
+            for start in range(0, len(texts), _CHUNK):
+                ids, mask = tokens(texts[start : start + _CHUNK])
+                out = module(torch.from_numpy(ids), torch.from_numpy(mask))
+                logits.append(out[0].numpy())
+                vectors.append(out[1].numpy())
+        return _encoded(np.concatenate(logits), np.concatenate(vectors), saved)
+
+
+def turn_encoder(backend: str, router_dir: Path, threads: int = 1) -> TurnEncoder:
+    """The turn encoder of a backend: ``onnx-int8``, ``onnx-fp32`` or ``torch``."""
+    if backend in ("onnx-int8", "onnx-fp32"):
+        return OnnxTurnEncoder(router_dir, int8=backend == "onnx-int8", threads=threads)
+    if backend == "torch":
+        return TorchTurnEncoder(router_dir, threads=threads)
+    raise ValueError(f"unknown inference backend {backend!r}: torch, onnx-fp32 or onnx-int8")
+
+
+def shared_module(router_dir: Path, base_dir: Path | None = None) -> Any:
+    """The PyTorch module: shared bottom, router top + head, and the base model's own top."""
+    import torch
+    from transformers import AutoModel
+
+    from retrieval.embeddings import bundled_model_path
+    from retrieval.router import mean_pool
+    from retrieval.router_train import run_layers
+
+    saved = load_saved(router_dir)
+    frozen = int(saved.config["frozen_layers"])
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Eager attention: the graph exports to plain ONNX operators.
+    router = AutoModel.from_pretrained(str(router_dir / ENCODER_DIR), attn_implementation="eager").eval()
+    base_path = str(base_dir or bundled_model_path())
+    base = AutoModel.from_pretrained(base_path, attn_implementation="eager").eval()
+    with np.load(router_dir / HEAD_FILE) as head:
+        weight, bias = torch.from_numpy(head["weight"]), torch.from_numpy(head["bias"])
+
+    class Shared(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embeddings = router.embeddings
+            self.lower = torch.nn.ModuleList(router.encoder.layer[:frozen])
+            self.router_top = torch.nn.ModuleList(router.encoder.layer[frozen:])
+            self.base_top = torch.nn.ModuleList(base.encoder.layer[frozen:])
+            self.head = torch.nn.Linear(weight.shape[1], weight.shape[0])
+            self.head.weight.data, self.head.bias.data = weight, bias
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> tuple[Any, Any]:
+            hidden = self.embeddings(input_ids=input_ids)
+            hidden = run_layers(self.lower, hidden, attention_mask)
+            routed = mean_pool(run_layers(self.router_top, hidden, attention_mask), attention_mask)
+            pooled = mean_pool(run_layers(self.base_top, hidden, attention_mask), attention_mask)
+            return self.head(routed), torch.nn.functional.normalize(pooled, dim=-1)
+
+    return Shared().eval()
+
+
+def export_onnx(router_dir: Path, base_dir: Path | None = None) -> Path:
+    """Export the shared module to ONNX (fp32) and quantise its weights to int8; returns the dir."""
+    import torch
+
+    from retrieval.embeddings import quantize
+
+    router_dir = Path(router_dir)
+    out = router_dir / ONNX_DIR
+    staging = router_dir / (ONNX_DIR + ".tmp")
+    staging.mkdir(parents=True, exist_ok=True)
+    module = shared_module(router_dir, base_dir)
+    ids = torch.ones(2, 8, dtype=torch.long)
+    mask = torch.ones(2, 8, dtype=torch.long)
+    fp32 = staging / FP32_FILE
+    with torch.inference_mode():
+        torch.onnx.export(
+            module, (ids, mask), str(fp32), input_names=["input_ids", "attention_mask"],
+            output_names=["logits", "embedding"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          "logits": {0: "batch"}, "embedding": {0: "batch"}},
+        )
+    quantize(fp32, staging / INT8_FILE)
+    meta = {"router_version": load_saved(router_dir).version, "opset": 17}
+    (staging / ONNX_META).write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return out
+
+
+def onnx_is_current(router_dir: Path) -> bool:
+    """Whether the ONNX export under ``router_dir`` belongs to the router saved there."""
+    try:
+        meta = json.loads((Path(router_dir) / ONNX_DIR / ONNX_META).read_text(encoding="utf-8"))
+        return bool(meta["router_version"] == load_saved(Path(router_dir)).version) and all(
+            (Path(router_dir) / ONNX_DIR / name).is_file() for name in (FP32_FILE, INT8_FILE))
+    except (OSError, ValueError, KeyError, NotReady):
+        return False

@@ -1,0 +1,56 @@
+"""A message understood: the router's decision, its embedding and the knowledge nearest to it.
+
+One stage over a batch: the turn encoder's single pass, then one batched FAISS search of
+every embedding in the batch. Both run on the model worker's thread, so the event loop
+does neither the transformer nor the search.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.router import RouterOutput
+from retrieval.routing import NearestNeighbourScorer, RoutingScores
+from retrieval.turn_encoder import TurnEncoder
+
+
+@dataclass(frozen=True)
+class Understood:
+    """One message: decision, unit embedding, nearest knowledge, and the search's share of time."""
+
+    routed: RouterOutput
+    vector: np.ndarray
+    scores: RoutingScores
+    search_ms: float
+
+
+class Understanding:
+    """Encode a batch of messages once and search the knowledge with every embedding at once."""
+
+    def __init__(self, encoder: TurnEncoder, scorer: NearestNeighbourScorer) -> None:
+        self.encoder = encoder
+        self.scorer = scorer
+
+    @property
+    def version(self) -> str:
+        """The turn encoder's version (the index carries its own)."""
+        return self.encoder.version
+
+    def warm_up(self) -> None:
+        """Load the turn encoder (idempotent)."""
+        self.encoder.warm_up()
+
+    def run(self, texts: Sequence[str]) -> list[Understood]:
+        """Each text understood, in order."""
+        encoded = self.encoder.run(texts)
+        if not encoded:
+            return []
+        start = time.perf_counter()
+        scores = self.scorer.run_batch(np.stack([e.vector for e in encoded]))
+        # The batch's search time is shared out: per message it is what the search cost it.
+        search_ms = (time.perf_counter() - start) * 1000 / len(encoded)
+        return [Understood(e.routed, e.vector, s, search_ms) for e, s in zip(encoded, scores, strict=True)]

@@ -1,0 +1,83 @@
+"""The int8, KV-cached ONNX GPT-2 path answers as the PyTorch reference does, on the same checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.generation.fast import INT8_FILE, OnnxGpt2Generator
+from bot.generation.generator import Gpt2Generator
+from bot.generation.service import gpt2_generator
+from core.errors import GenerationError, NotReady
+from core.settings import Settings
+
+QUESTIONS = [
+    ("how much is the cookie jar?", ["COOKIE JAR: £4.25, in stock, ships to 12 countries"]),
+    ("can I return an item?", ["Returns: unused items within 30 days for a full refund."]),
+    ("is the lunch bag big?", ["LUNCH BAG RED RETROSPOT: £1.65, 10 per pack"]),
+    ("do you ship to Germany?", ["We ship to 37 countries including Germany and France."]),
+]
+
+
+@pytest.fixture(scope="module")
+def dirs(built_var: Path) -> tuple[Path, Path]:
+    settings = Settings(var_dir=built_var)
+    return settings.generator_dir, built_var / "generator-fast"
+
+
+def test_greedy_answers_match_pytorch(dirs: tuple[Path, Path]) -> None:
+    model, cache = dirs
+    reference = Gpt2Generator(model, max_new_tokens=30)
+    fast = OnnxGpt2Generator(model, cache, max_new_tokens=30)
+    same = 0
+    for question, passages in QUESTIONS:
+        a = reference.run(question, passages, max_time_s=30)
+        b = fast.run(question, passages, max_time_s=30)
+        assert b.text and "\n" not in b.text and 0 < b.new_tokens <= 30
+        assert b.prompt_tokens == a.prompt_tokens
+        same += a.text == b.text
+    # int8 weights may flip a near-tie between two tokens; the answers are otherwise the same.
+    assert same >= len(QUESTIONS) - 1
+
+
+def test_the_export_is_made_once_per_checkpoint(dirs: tuple[Path, Path]) -> None:
+    model, cache = dirs
+    fast = OnnxGpt2Generator(model, cache)
+    fast.warm_up()
+    exported = fast.exported_dir() / INT8_FILE
+    before = exported.stat().st_mtime_ns
+    OnnxGpt2Generator(model, cache).warm_up()
+    assert exported.stat().st_mtime_ns == before
+    assert fast.version.endswith("+onnx-int8")
+    assert fast.version.split("+")[0] == Gpt2Generator(model).version
+
+
+def test_decode_speed_decodes_exactly_the_tokens_asked(dirs: tuple[Path, Path]) -> None:
+    fast = OnnxGpt2Generator(*dirs)
+    prefill_ms, per_token_ms = fast.decode_speed([1, 2, 3, 4, 5], 8)
+    assert prefill_ms > 0 and per_token_ms > 0
+
+
+def test_a_spent_budget_stops_generation(dirs: tuple[Path, Path]) -> None:
+    fast = OnnxGpt2Generator(*dirs, max_new_tokens=60)
+    fast.warm_up()
+    try:
+        out = fast.run("how much is the cookie jar?", QUESTIONS[0][1], max_time_s=0.0)
+    except GenerationError:
+        return  # nothing at all within the budget is an error, as on the PyTorch path
+    assert out.new_tokens <= 1 and out.timed_out
+
+
+def test_a_missing_checkpoint_is_not_ready(tmp_path: Path) -> None:
+    with pytest.raises(NotReady):
+        OnnxGpt2Generator(tmp_path / "none", tmp_path / "cache").warm_up()
+
+
+def test_the_backend_setting_picks_the_path(dirs: tuple[Path, Path]) -> None:
+    model, cache = dirs
+    assert isinstance(gpt2_generator("onnx-int8", model, cache, max_new_tokens=10, threads=1),
+                      OnnxGpt2Generator)
+    assert isinstance(gpt2_generator("torch", model, cache, max_new_tokens=10, threads=1), Gpt2Generator)
+    with pytest.raises(ValueError):
+        gpt2_generator("vllm", model, cache, max_new_tokens=10, threads=1)

@@ -1,0 +1,103 @@
+"""``shopbot run --workers N``: N processes on one port, a dead one replaced, all stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.redis_server import redis_server
+from tests.server_process import SHOPBOT, ShopbotProcess
+
+
+def workers_of(supervisor: int) -> list[int]:
+    """The supervisor's worker processes (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{supervisor}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline:
+                found.append(int(pid))
+    return sorted(found)
+
+
+async def turns(base: str, n: int, tag: str) -> list[int]:
+    """``n`` REST turns, each on a new connection so that the kernel can pick any worker."""
+    statuses = []
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for i in range(n):
+            body = {"sender": f"{tag}-{i}", "message": "how long does delivery take?"}
+            async with session.post(base + "/webhooks/rest/webhook", json=body) as resp:
+                answer = await resp.json()
+                statuses.append(resp.status if answer and answer[0].get("text") else 0)
+    return statuses
+
+
+def listeners(port: int) -> int:
+    """Listening sockets on ``port`` (one per worker: each binds it with SO_REUSEPORT)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+async def wait_for(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+def test_several_workers_need_redis(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SHOPBOT_REDIS_URL"}
+    env["SHOPBOT_VAR_DIR"] = str(tmp_path)
+    out = subprocess.run([str(SHOPBOT), "run", "--workers", "2"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2
+    assert "SHOPBOT_REDIS_URL" in out.stderr
+
+
+def test_zero_workers_is_refused(tmp_path: Path) -> None:
+    out = subprocess.run([str(SHOPBOT), "run", "--workers", "0"], env={**os.environ,
+                         "SHOPBOT_VAR_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "at least 1" in out.stderr
+
+
+@pytest.mark.slow
+async def test_two_workers_share_the_port_and_a_dead_one_is_replaced(built_var: Path, tmp_path: Path) -> None:
+    with redis_server() as redis_url:
+        server = ShopbotProcess(built_var, f"sqlite:///{tmp_path / 'turns.sqlite3'}",
+                                {"SHOPBOT_JOURNAL_DIR": str(tmp_path / "journal"),
+                                 "SHOPBOT_REDIS_URL": redis_url},
+                                run_args=("--workers", "2"))
+        await server.start()
+        try:
+            assert server.proc is not None
+            supervisor = server.proc.pid
+            first = workers_of(supervisor)
+            assert len(first) == 2
+            await wait_for(lambda: listeners(server.port) == 2)
+            assert await turns(server.base, 10, "a") == [200] * 10
+            # Each worker in turn is killed; the other answers every turn meanwhile, so both
+            # serve the shared port, and the supervisor starts a replacement each time.
+            for victim in first:
+                os.kill(victim, signal.SIGKILL)
+                # Until the kernel has closed the dead worker's socket, a new connection may
+                # still land there and be reset: that is kill -9, not something to hide.
+                await wait_for(lambda v=victim: v not in workers_of(supervisor)
+                               and listeners(server.port) == 1)
+                assert await turns(server.base, 10, f"k{victim}") == [200] * 10
+                await wait_for(lambda: len(workers_of(supervisor)) == 2 and listeners(server.port) == 2)
+            now = workers_of(supervisor)
+            assert not set(now) & set(first)
+            assert await turns(server.base, 10, "b") == [200] * 10
+        finally:
+            server.stop()
+        assert server.proc is not None and server.proc.returncode == 0
+        for pid in first + now:
+            assert not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes()
