@@ -52,13 +52,16 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _entries(settings: Settings) -> list[Any]:
-    """The knowledge the bot answers from now (files plus promoted changes)."""
+    """The knowledge the bot answers from now (files, or the Rasa project, plus promoted changes)."""
     from bot.knowledge import current_entries
+    from bot.rasa.knowledge import project_entries
     from core.db import make_engine
+    from retrieval.rasa_project import load_rasa_project
 
+    project = load_rasa_project(settings.rasa_project) if settings.rasa_project is not None else None
     engine = make_engine(settings.resolved_database_url())
     try:
-        return current_entries(settings, engine)
+        return project_entries(project, engine) if project is not None else current_entries(settings, engine)
     finally:
         engine.dispose()
 
@@ -110,6 +113,12 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from bot.evaluation.router_eval import evaluate_backends
     from retrieval.router import RouterConfig
 
+    if args.faq is not None and args.rasa_project is not None:
+        raise BadRequest("give --faq and --cases, or --rasa-project, not both")
+    if args.faq is None and settings.rasa_project is not None:
+        return _eval_rasa_project(settings, args)
+    if args.faq is None or args.cases is None:
+        raise BadRequest("give --faq FILE and --cases FILE, or --rasa-project PATH (with --folds N)")
     config = RouterConfig.tiny() if args.tiny else RouterConfig()
     backend = args.backend or settings.inference_backend
     backends = list(BACKENDS) if backend == "all" else [backend]
@@ -203,6 +212,61 @@ def cmd_customer_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_rasa_project(settings: Settings, args: argparse.Namespace) -> int:
+    """Cross-validated intent accuracy, macro-F1 and decline rate of a Rasa project's NLU data."""
+    import json
+    import tempfile
+
+    from bot.evaluation.cross_validation import cross_validate
+    from retrieval.rasa_project import load_rasa_project
+    from retrieval.router import RouterConfig
+
+    assert settings.rasa_project is not None
+    backend = args.backend or settings.inference_backend
+    if backend == "all":
+        raise BadRequest("cross-validation scores one backend: give --backend onnx-int8, onnx-fp32 or torch")
+    project = load_rasa_project(settings.rasa_project)
+    config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    with tempfile.TemporaryDirectory(prefix="shopbot-cv-") as work:
+        result = cross_validate(list(project.entries), folds=args.folds, work_dir=Path(work), config=config,
+                                backend=backend, threads=settings.inference_threads, progress=True)
+    result = {"project": str(project.root), **result}
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_rasa_check(settings: Settings, args: argparse.Namespace) -> int:
+    """List what of a Rasa project runs, and what is left out or runs differently (file:line)."""
+    import json
+
+    from retrieval.rasa_flows import UNSUPPORTED
+    from retrieval.rasa_project import load_rasa_project
+
+    project = load_rasa_project(args.path)
+    unsupported = [i for i in project.issues if i.kind == UNSUPPORTED]
+    if args.json:
+        print(json.dumps({
+            "project": str(project.root),
+            "intents": sorted(project.labels),
+            "answered": {k: list(v) for k, v in sorted(project.turns.items())},
+            "action_server": project.action_endpoint or None,
+            "actions_package": str(project.actions_path) if project.actions_path else None,
+            "issues": [{"file": i.file, "line": i.line, "kind": i.kind, "message": i.message}
+                       for i in project.issues],
+        }))
+    else:
+        retrieval = sum("/" in label for label in project.labels)
+        actions = project.action_endpoint or (f"in-process from {project.actions_path}"
+                                              if project.actions_path else "none")
+        print(f"{project.root}: {len(project.labels)} intents learned ({retrieval} retrieval intents), "
+              f"{len(project.turns)} answered; custom actions: {actions}")
+        for issue in project.issues:
+            print(issue)
+        print(f"{len(unsupported)} unsupported, {len(project.issues) - len(unsupported)} changed "
+              "(docs/rasa.md)")
+    return 1 if args.strict and unsupported else 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -230,8 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     train_router.add_argument("--force", action="store_true", help="retrain even if up to date")
     train_router.add_argument("--tiny", action="store_true", help="a seconds-long router for tests")
     ev = add("eval", cmd_eval)
-    ev.add_argument("--faq", type=Path, required=True, help="knowledge file to train on")
-    ev.add_argument("--cases", type=Path, required=True, help="JSON lines {text, expected}")
+    ev.add_argument("--faq", type=Path, help="knowledge file to train on")
+    ev.add_argument("--cases", type=Path, help="JSON lines {text, expected}")
+    ev.add_argument("--folds", type=int, default=5,
+                    help="with --rasa-project: cross-validate over this many stratified folds")
     ev.add_argument("--json", action="store_true", help="one JSON object on one line")
     ev.add_argument("--tiny", action="store_true", help="a seconds-long router (smoke tests)")
     ev.add_argument("--backend", choices=(*BACKENDS, "all"),
@@ -259,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--conversation", help="only this conversation id")
     export.set_defaults(func=cmd_logs_export)
+    check = add("rasa-check", cmd_rasa_check)
+    check.add_argument("path", type=Path, help="the Rasa project's folder (domain.yml, data/, ...)")
+    check.add_argument("--json", action="store_true", help="one JSON object")
+    check.add_argument("--strict", action="store_true", help="exit 1 when anything is unsupported")
+    for command in (run, train_router, ev):
+        command.add_argument("--rasa-project", type=Path, metavar="PATH",
+                             help="answer from this Rasa 3 project (overrides SHOPBOT_RASA_PROJECT)")
     add_users_parser(sub)
     return parser
 
@@ -267,11 +340,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``shopbot`` console script."""
     args = build_parser().parse_args(argv)
     settings = Settings()
+    if getattr(args, "rasa_project", None) is not None:
+        settings = settings.model_copy(update={"rasa_project": args.rasa_project})
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.func is cmd_serve and settings.rasa_project is not None:
+            from retrieval.rasa_project import load_rasa_project
+
+            load_rasa_project(settings.rasa_project)  # a broken project fails here, not in a worker
         return int(args.func(settings, args))
     except (ShopbotError, OSError) as err:
         print(f"shopbot: error: {err}", file=sys.stderr)

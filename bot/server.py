@@ -30,8 +30,9 @@ from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.handlers import OrderLookupLimits, RouteHandlers
 from bot.dialogue.locks import ConversationLocks, InProcessLocks, RedisLocks
 from bot.dialogue.memory import ConversationMemory, InProcessMemory, RedisMemory
+from bot.dialogue.nlu import extract
 from bot.dialogue.pipeline import TurnPipeline
-from bot.dialogue.policy import RoutingThresholds
+from bot.dialogue.policy import INTENT_ROUTES, RoutingThresholds
 from bot.generation.service import GenerationService, Generator, gpt2_generator
 from bot.handoff import api as handoff_api
 from bot.handoff.active import ActiveHandoffs
@@ -45,6 +46,12 @@ from bot.inference import BatchingEncoder, BatchingUnderstanding
 from bot.knowledge import current_entries
 from bot.limits import window
 from bot.middleware import cors_middleware, error_middleware
+from bot.rasa.actions import project_actions
+from bot.rasa.keys import RASA
+from bot.rasa.knowledge import project_entries
+from bot.rasa.payload import extract_with_payloads
+from bot.rasa.responder import RasaResponder
+from bot.rasa.slots import InProcessSlots, RedisSlots
 from bot.review import api as review_api
 from bot.review import promote as promote_api
 from bot.review.store import ReviewStore
@@ -63,6 +70,8 @@ from retrieval.corrections import CorrectionStore
 from retrieval.embeddings import sentence_encoder
 from retrieval.index import set_search_threads
 from retrieval.knowledge_base import load_knowledge_base
+from retrieval.product_names import ProductNames
+from retrieval.rasa_project import load_rasa_project
 from retrieval.router_train import is_current
 from retrieval.routing import NearestNeighbourScorer
 from retrieval.turn_encoder import turn_encoder
@@ -116,10 +125,33 @@ async def encoder_ctx(app: web.Application) -> AsyncIterator[None]:
     encoder.close()
 
 
-async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Load the FAQ, intents and products with their indexes (rebuilt when stale)."""
+async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A Rasa project's turns, slots and custom actions (only with SHOPBOT_RASA_PROJECT)."""
     settings = app[K.SETTINGS]
-    entries = await _in_thread(current_entries, settings, app[K.ENGINE])
+    if settings.rasa_project is None:
+        yield
+        return
+    project = await _in_thread(load_rasa_project, settings.rasa_project)
+    actions = project_actions(project.action_endpoint, project.actions_path, settings.action_timeout_s)
+    if actions is not None:
+        await _in_thread(actions.warm_up)  # imports the project's own actions, off the event loop
+    redis = app.get(K.REDIS)
+    slots = RedisSlots(redis) if redis is not None else InProcessSlots(settings.memory_max_conversations)
+    app[RASA] = RasaResponder(project, slots, actions)
+    log.info("Rasa project %s: %d intents, %d answered; %d parts listed by `shopbot rasa-check`",
+             project.root, len(project.entries), len(project.turns), len(project.issues))
+    yield
+    if actions is not None:
+        await actions.close()
+
+
+async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the FAQ, intents (or a Rasa project's intents) and products with their indexes."""
+    settings, rasa = app[K.SETTINGS], app.get(RASA)
+    if rasa is not None:
+        entries = await _in_thread(project_entries, rasa.project, app[K.ENGINE])
+    else:
+        entries = await _in_thread(current_entries, settings, app[K.ENGINE])
     kb, rebuilt = await _in_thread(partial(
         load_knowledge_base, entries, settings.shop_dir, settings.index_dir, app[K.ENCODER].encoder
     ))
@@ -144,6 +176,7 @@ async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
         Understanding(
             turn_encoder(settings.inference_backend, settings.router_dir, settings.inference_threads),
             NearestNeighbourScorer(app[K.KNOWLEDGE]),
+            ProductNames(list(app[K.KNOWLEDGE].product_by_code.values())),
         ),
         settings.encode_max_batch,
         on_batch=partial(app[K.METRICS].observe_batch, "turn"),
@@ -271,8 +304,10 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                settings.order_lookups_window_s),
         window(redis, "lookups-ip", settings.order_lookups_per_ip, settings.order_lookups_window_s),
     )
+    rasa = app.get(RASA)
     handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS],
-                             promoted=corrections.entry, lookups=lookups)
+                             promoted=corrections.entry, lookups=lookups, project=rasa)
+    routes = rasa.intent_routes(INTENT_ROUTES) if rasa is not None else dict(INTENT_ROUTES)
     app[K.MEMORY] = memory
     app[K.PIPELINE] = TurnPipeline(
         understanding=app[K.UNDERSTANDING],
@@ -286,12 +321,13 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             "router": app[K.UNDERSTANDING].understanding.version,
             "generator": app[K.GENERATION].generator.version,
         },
-        routing=RoutingThresholds(settings.product_threshold),
+        routing=RoutingThresholds(settings.product_threshold, routes),
         escalation=app[K.DESK].policy,
         locks=locks,
         identity=IdentityVerifier(settings.secret(settings.identity_secret_env)),
         desk=app[K.DESK],
         corrections=corrections,
+        entities=extract_with_payloads if rasa is not None else extract,
     )
     yield
 
@@ -348,6 +384,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             redis_ctx,
             db_ctx,
             encoder_ctx,
+            rasa_ctx,
             knowledge_ctx,
             understanding_ctx,
             generator_ctx(generator),

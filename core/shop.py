@@ -7,7 +7,8 @@ Retail transactions into ``var/shop/``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,23 @@ class Product:
     price: float
     category: str
     popularity: int = 0
+    # From the transactions (retrieval/product_facts.py): price range, pack size, orders,
+    # countries, bought-with, colours, materials. Empty for a shop that has none.
+    facts: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def passage(self) -> str:
-        """Text used for embedding and for grounding generated answers."""
+        """Text embedded for product search: what the product is, not what it is bought with."""
         return f"{self.name}. {self.category}. Price £{self.price:.2f}. Stock code {self.stock_code}."
+
+    def evidence(self) -> str:
+        """The passage a generated answer is grounded on: the product and every known fact."""
+        facts = fact_sentences("It", self.price, self.facts)
+        facts.pop("category", None)
+        return " ".join([self.passage(), *facts.values()])
+
+    def fact_sentences(self) -> dict[str, str]:
+        """One answer sentence per aspect the facts can answer (aspects without data left out)."""
+        return fact_sentences(f"the {self.name}", self.price, self.facts)
 
     def card(self) -> dict[str, Any]:
         """Product card payload for the widget."""
@@ -105,3 +119,45 @@ def load_customers(shop_dir: Path) -> dict[str, Customer]:
         row["customer_id"]: Customer(row["customer_id"], row["country"], tuple(row["order_ids"]))
         for row in _read(shop_dir / "customers.json")
     }
+
+
+def fact_sentences(name: str, price: float, facts: Mapping[str, Any]) -> dict[str, str]:
+    """One sentence per aspect (price, pack, popularity, shipping, bought_with, colour, material,
+    category) that the facts can answer."""
+    out: dict[str, str] = {}
+    # ``name`` is "the Cookie Jar" in an answer, "It" in an evidence passage.
+    the = "it" if name == "It" else name
+    The = name[:1].upper() + name[1:]  # noqa: N806 - reads as the sentence does
+    low, high = facts.get("price_min"), facts.get("price_max")
+    if low is not None and high is not None and high - low >= 0.01:
+        out["price"] = f"{The} costs £{price:.2f} (it has sold for £{low:.2f} to £{high:.2f})."
+    else:
+        out["price"] = f"{The} costs £{price:.2f}."
+    pack, usual = facts.get("pack_size"), facts.get("usual_quantities") or []
+    if pack:
+        out["pack"] = f"{The} comes as a set of {pack}."
+    elif usual:
+        out["pack"] = (f"{The} is sold singly; shoppers usually buy "
+                       f"{_join([str(q) for q in usual])} at a time.")
+    if facts.get("orders"):
+        top = facts.get("top_percent")
+        rank = f", one of the top {top}% of our range" if top is not None and top <= 25 else ""
+        out["popularity"] = f"{The} was in {facts['orders']} orders{rank}."
+    countries = facts.get("countries") or []
+    if countries:
+        shown = countries[:6]
+        more = f" and {len(countries) - len(shown)} more countries" if len(countries) > len(shown) else ""
+        out["shipping"] = f"We have sent {the} to {_join(shown)}{more}."
+    if facts.get("bought_with"):
+        out["bought_with"] = f"{The} is often bought with the {_join(facts['bought_with'])}."
+    if facts.get("colours"):
+        out["colour"] = f"{The} is {_join(facts['colours'])}."
+    if facts.get("materials"):
+        out["material"] = f"{The} is made of {_join(facts['materials'])}."
+    if facts.get("category"):
+        out["category"] = f"{The} is in our {facts['category']} range."
+    return out
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

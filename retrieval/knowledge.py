@@ -95,6 +95,11 @@ def _entry(item: Any, where: str) -> KnowledgeEntry:
     return _build(item["id"], item.get("questions"), item.get("answer"), where)
 
 
+def make_entry(entry_id: Any, questions: Any, answer: Any, where: str) -> KnowledgeEntry:
+    """One checked entry (phrasings tidied and deduplicated); ``where`` names it in errors."""
+    return _build(entry_id, questions, answer, where)
+
+
 def _build(entry_id: Any, questions: Any, answer: Any, where: str) -> KnowledgeEntry:
     if not isinstance(entry_id, str) or not entry_id.strip() or len(entry_id.split()) != 1:
         raise BadRequest(f"{where}: id must be a non-empty string without spaces")

@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.errors import BadRequest
+from retrieval.product_facts import build_facts
 
 # Stock codes that are charges, fees, adjustments or vouchers rather than things on a shelf.
 _NON_PRODUCT = re.compile(
@@ -156,7 +157,7 @@ class Transaction:
 
 
 # Bumped whenever the tables' shape changes, so `shopbot setup` rebuilds older ones.
-SHOP_FORMAT = 2
+SHOP_FORMAT = 3  # 3: products carry their facts (retrieval/product_facts.py)
 FORMAT_FILE = "format.json"
 
 
@@ -190,6 +191,10 @@ def prepare_shop(
     as_of = as_of or max(row.invoiced for row in rows).date()
     products, descriptions = build_products(rows)
     names = {p["stock_code"]: p["name"] for p in products}
+    categories = {p["stock_code"]: p["category"] for p in products}
+    facts = build_facts((r for r in rows if r.sale), names, categories)
+    for product in products:
+        product["facts"] = facts[product["stock_code"]]
     orders, used = build_orders(rows, names, as_of)
     customers = build_customers(orders)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,9 @@ class RoutingScores:
     labels: tuple[tuple[str, float], ...]
     hits: tuple[Hit, ...]
     product_hits: tuple[Hit, ...]
+    # The catalogue product the message names by its name's words (retrieval/product_names.py);
+    # score = the share of the name the message holds.
+    named: Hit | None = None
 
     @property
     def top(self) -> tuple[str, float]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from core.turns import Hit
+from retrieval.product_names import ProductNames
 from retrieval.router import RouterOutput
 from retrieval.routing import NearestNeighbourScorer, RoutingScores
 from retrieval.turn_encoder import TurnEncoder
@@ -31,9 +33,11 @@ class Understood:
 class Understanding:
     """Encode a batch of messages once and search the knowledge with every embedding at once."""
 
-    def __init__(self, encoder: TurnEncoder, scorer: NearestNeighbourScorer) -> None:
+    def __init__(self, encoder: TurnEncoder, scorer: NearestNeighbourScorer,
+                 names: ProductNames | None = None) -> None:
         self.encoder = encoder
         self.scorer = scorer
+        self.names = names
 
     @property
     def version(self) -> str:
@@ -51,6 +55,15 @@ class Understanding:
             return []
         start = time.perf_counter()
         scores = self.scorer.run_batch(np.stack([e.vector for e in encoded]))
+        if self.names is not None:
+            scores = [replace(s, named=self._named(text)) for s, text in zip(scores, texts, strict=True)]
         # The batch's search time is shared out: per message it is what the search cost it.
         search_ms = (time.perf_counter() - start) * 1000 / len(encoded)
         return [Understood(e.routed, e.vector, s, search_ms) for e, s in zip(encoded, scores, strict=True)]
+
+    def _named(self, text: str) -> Hit | None:
+        assert self.names is not None
+        found = self.names.find(text)
+        if found is None:
+            return None
+        return Hit(found.product.stock_code, "product", round(found.coverage, 4), found.product.name)

@@ -6,13 +6,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actions.runner import DOMAIN, ActionRunner, tracker_state
 from bot.dialogue import replies
 from bot.dialogue.memory import Slots
 from bot.dialogue.nlu import Entities, product_query
 from bot.dialogue.policy import Decision
+from bot.generation.product_answer import answer_about, unsupported_claims
 from bot.generation.service import GenerationService
 from bot.identity import CUSTOMER_ID, without_identity
 from bot.inference import BatchingEncoder
@@ -23,6 +24,9 @@ from monitoring.flags import grounding
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.routing import RoutingScores
+
+if TYPE_CHECKING:
+    from bot.rasa.responder import RasaResponder
 
 MAX_CARDS = 6
 # The slots an action may set.
@@ -75,6 +79,7 @@ class RouteHandlers:
         actions: ActionRunner,
         promoted: Callable[[str], KnowledgeEntry | None] | None = None,
         lookups: OrderLookupLimits | None = None,
+        project: RasaResponder | None = None,
     ) -> None:
         self.kb = kb
         self.encoder = encoder
@@ -83,12 +88,19 @@ class RouteHandlers:
         self.lookups = lookups
         # New FAQ entries promoted by auditors, not yet in the knowledge base's files.
         self.promoted = promoted or (lambda entry_id: None)
+        # A Rasa project (SHOPBOT_RASA_PROJECT) answers its own intents and declines its own way.
+        self.project = project
 
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""
         route = ctx.decision.route
         if route is Route.FAQ:
-            return self.faq(ctx)
+            if self.project is not None and self.project.handles(ctx.decision.label):
+                return await self.project.answer(ctx)
+            result = self.faq(ctx)
+            if self.project is not None and not result.answered:
+                return await self.project.decline(ctx)
+            return result
         if route is Route.PRODUCTS:
             return await self.products(ctx)
         if route in ACTIONS:
@@ -97,6 +109,8 @@ class RouteHandlers:
             return await self.generate(ctx)
         if route is Route.HANDOFF:
             return HandlerResult((replies.handoff(),), ctx.slots.updated(handoff=True))
+        if self.project is not None:
+            return await self.project.decline(ctx)
         return HandlerResult((replies.decline(),), ctx.slots, answered=False)
 
     def faq(self, ctx: TurnContext) -> HandlerResult:
@@ -161,7 +175,18 @@ class RouteHandlers:
         return HandlerResult(outcome.messages, new_slots, latency_ms={"action": _ms(start)})
 
     async def generate(self, ctx: TurnContext) -> HandlerResult:
-        """A GPT-2 answer grounded on the top product passages and FAQ answers."""
+        """An answer about the product the shopper named, else GPT-2 on the top product passages."""
+        named = ctx.scores.named
+        product = self.kb.product_by_code.get(named.id) if named is not None else None
+        if product is not None:
+            reply = await answer_about(product, ctx.entities.product_aspect, ctx.text, self.generation)
+            return HandlerResult(
+                reply.messages, ctx.slots.updated(last_product=product.stock_code),
+                # A question the facts cannot answer is not answered: it counts towards escalation.
+                answered=reply.known, evidence=(reply.evidence,), grounding=reply.grounding,
+                latency_ms={"generate": reply.generate_ms},
+                hits=(Hit(product.stock_code, "product", named.score if named else 1.0, product.name),),
+            )
         passages = self._passages(ctx.scores)
         start = time.perf_counter()
         answer = await self.generation.answer(ctx.text, passages)
@@ -177,14 +202,18 @@ class RouteHandlers:
                 latency_ms=latency,
                 evidence=passages,
             )
-        score = grounding(answer.text, passages)
+        # A number the passages do not hold is a made-up claim, whatever the word overlap says.
+        made_up = unsupported_claims(answer.text, " ".join(passages))
+        score = 0.0 if made_up else grounding(answer.text, passages)
         return HandlerResult(
             (BotMessage(text=answer.text),), slots, evidence=passages, grounding=score, latency_ms=latency
         )
 
     def _passages(self, scores: RoutingScores) -> tuple[str, ...]:
-        # Best passage first: the small generator copies mostly from the first one.
-        return tuple(h.text for h in scores.product_hits[:3])
+        # Best passage first: the small generator copies mostly from the first one. Each
+        # carries the product's facts (price range, pack, orders, countries, ...).
+        found = (self.kb.product_by_code.get(h.id) for h in scores.product_hits[:3])
+        return tuple(p.evidence() for p in found if p is not None)
 
 
 class OrderLookupLimits:

@@ -34,6 +34,9 @@ class Entities:
     payload_intent: str | None = None
     email: str | None = None
     postcode: str | None = None
+    # What a product question asks about (price, pack, shipping, ...); None when it asks
+    # something the shop's product facts do not cover.
+    product_aspect: str | None = None
 
     @property
     def order_proof(self) -> bool:
@@ -65,7 +68,34 @@ def extract(text: str) -> Entities:
         payload_intent=payload.group(1) if payload else None,
         email=_first(clean, spans, "EMAIL"),
         postcode=_first(clean, spans, "POSTCODE"),
+        product_aspect=product_aspect(low),
     )
+
+
+# Checked in order: the first aspect whose words the question holds. Questions the facts
+# cannot answer (dishwasher safe, dimensions, ...) match none and get an honest "don't know".
+_ASPECTS = tuple((name, re.compile(pattern)) for name, pattern in (
+    ("bought_with", r"\b(?:go(?:es)? (?:well )?with|bought with|buy with|pairs? with|match(?:es)? with)\b"),
+    ("shipping",
+     r"\b(?:ship(?:ped|s|ping)?|send|sent|deliver(?:ed|y)?|post(?:ed)?|countr(?:y|ies)|abroad)\b"),
+    ("pack", r"\b(?:how many (?:are |come )?in|pack|packs|set of|one at a time|singly|pieces|per box)\b"),
+    ("price", r"\b(?:how much|price|cost|costs|cheap|expensive|£)"),
+    ("popularity",
+     r"\b(?:popular|best ?sell(?:er|ing)|sell(?:s)? well|lots of people|many people|bestseller)\b"),
+    ("colour", r"\b(?:colou?rs?)\b"),
+    ("material", r"\b(?:made (?:of|from)|material)\b"),
+    ("overview", r"^(?:tell me about|what is|what's|describe)\b"),
+))
+
+
+def product_aspect(low: str) -> str | None:
+    """The product fact a lower-cased question asks about, or None."""
+    # "pack of 12", "set/3" inside a product's name do not ask about pack sizes.
+    low = _NAMED_COUNT.sub(" ", low)
+    return next((name for name, rule in _ASPECTS if rule.search(low)), None)
+
+
+_NAMED_COUNT = re.compile(r"\b(?:pack|set|box|bag)\s*(?:of\s*)?/?\s*\d+\b")
 
 
 def _first(text: str, spans: list[Span], kind: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,7 +16,7 @@ from bot.dialogue.corrections import LiveCorrections
 from bot.dialogue.handlers import HandlerResult, RouteHandlers, TurnContext
 from bot.dialogue.locks import ConversationLocks
 from bot.dialogue.memory import ConversationMemory
-from bot.dialogue.nlu import extract
+from bot.dialogue.nlu import Entities, extract
 from bot.dialogue.policy import Decision, RoutingThresholds, Signals, decide
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
@@ -74,6 +75,7 @@ class TurnPipeline:
         identity: IdentityVerifier,
         desk: HandoffDesk | None = None,
         corrections: LiveCorrections | None = None,
+        entities: Callable[[str], Entities] = extract,
     ) -> None:
         self.understanding = understanding
         self.handlers = handlers
@@ -87,6 +89,8 @@ class TurnPipeline:
         self.identity = identity
         self.desk = desk
         self.corrections = corrections
+        # What is read off a message's text (a Rasa project adds its payload syntax).
+        self.entities = entities
 
     async def run(self, turn: TurnInput) -> TurnResult:
         """Answer ``turn`` (or relay it to a person); returns once its record is durable.
@@ -118,7 +122,7 @@ class TurnPipeline:
                 self._understand(turn.text, latency), self._negative(turn.text)
             )
             correction = self.corrections.match(vector) if self.corrections else None
-            signals = Signals(routed, scores, extract(turn.text), slots, correction)
+            signals = Signals(routed, scores, self.entities(turn.text), slots, correction)
             decision = decide(signals, self.routing)
             ctx = TurnContext(
                 turn.conversation_id, turn.text, decision, scores, signals.entities, slots, turn.metadata,

@@ -8,6 +8,7 @@ promoted correction, a person having the conversation, or a failed turn. The ser
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.dialogue.corrections import CorrectionMatch
@@ -38,9 +39,12 @@ class RoutingThresholds:
 
     When the router declines a message that still closely matches a catalogue item, a grounded
     answer is generated instead of a decline (docs/quality.md explains the choice).
+    ``intent_routes`` is the route of each answer-less intent: the shop's by default, a Rasa
+    project's own (bot/rasa/responder.py) when one runs.
     """
 
     product: float = 0.45
+    intent_routes: Mapping[str, Route] = field(default_factory=lambda: dict(INTENT_ROUTES))
 
 
 @dataclass(frozen=True)
@@ -80,18 +84,29 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
     entities = signals.entities
     if entities.payload_intent:
         # "/intent" payloads come from buttons; unknown FAQ ids are caught by the FAQ handler.
-        return Decision(INTENT_ROUTES.get(entities.payload_intent, Route.FAQ), entities.payload_intent, 1.0)
+        intent = entities.payload_intent
+        return Decision(thresholds.intent_routes.get(intent, Route.FAQ), intent, 1.0)
     if signals.correction is not None:
         label = signals.correction.change.entry_id
-        return Decision(INTENT_ROUTES.get(label, Route.FAQ), label, signals.correction.score)
+        return Decision(thresholds.intent_routes.get(label, Route.FAQ), label, signals.correction.score)
     routed = signals.routed or RouterOutput(None, "", 0.0)
     if entities.order_proof and signals.slots.order_number and not entities.order_number:
         # The e-mail or postcode an anonymous shopper was asked for, to unlock their order.
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
     if entities.order_number and (routed.top_label == "order_status" or routed.label is None):
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
+    named = signals.scores.named
+    if named is not None and (
+        (routed.label is None)
+        or (entities.product_aspect is not None
+            and thresholds.intent_routes.get(routed.label, Route.FAQ) in (Route.FAQ, Route.RECOMMEND))
+    ):
+        # A question about a product the shopper named: answered about that product, from its
+        # facts ("what is the X made of?" is not the FAQ entry on materials in general, and
+        # "what do people buy with the X?" not the shop's favourites).
+        return Decision(Route.GENERATE, "product_question", max(routed.confidence, named.score))
     if routed.label is not None:
-        route = INTENT_ROUTES.get(routed.label, Route.FAQ)
+        route = thresholds.intent_routes.get(routed.label, Route.FAQ)
         similar = route is Route.RECOMMEND and entities.refers_back and bool(signals.slots.last_product)
         return Decision(route, routed.label, routed.confidence, similar)
     if entities.min_price is not None or entities.max_price is not None:

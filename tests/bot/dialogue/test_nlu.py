@@ -1,3 +1,5 @@
+import pytest
+
 from bot.dialogue.nlu import extract, product_query
 
 
@@ -29,3 +31,19 @@ def test_product_query_strips_lead_ins_and_prices() -> None:
     assert product_query("Do you sell cookie jars?") == "cookie jars"
     assert product_query("gifts under £5") == "gifts"
     assert product_query("I'm looking for a red handbag") == "a red handbag"
+
+
+@pytest.mark.parametrize(("text", "aspect"), [
+    ("how much does the jumbo bag red cost?", "price"),
+    ("is the set of 6 ribbons popular?", "popularity"),
+    ("how many are in the pack of 12 tissues?", "pack"),
+    ("which countries have you sent the cookie jar to?", "shipping"),
+    ("what goes well with the cookie jar?", "bought_with"),
+    ("what colour is the lunch box", "colour"),
+    ("what is the doormat made of?", "material"),
+    ("tell me about the cookie jar", "overview"),
+    ("is the lunch box dishwasher safe?", None),
+    ("what are the dimensions of the pack 3 boxes?", None),
+])
+def test_what_a_product_question_asks_about(text: str, aspect: str | None) -> None:
+    assert extract(text).product_aspect == aspect

@@ -66,3 +66,26 @@ def test_answered_entry_is_the_label_only_when_answering_from_knowledge() -> Non
     assert answered_entry(_decide("product_question", 0.8)) is None
     assert answered_entry(_decide("returns", 0.3)) is None
     assert answered_entry(_decide("returns", 0.3, product=0.9)) is None
+
+
+def _named(label: str, confidence: float, text: str) -> Decision:
+    named = Hit("22630", "product", 1.0, "Dolly Girl Lunch Box")
+    signals = Signals(_routed(label, confidence), RoutingScores((), (), (), named), extract(text), Slots())
+    return decide(signals, T)
+
+
+def test_a_named_product_and_a_fact_question_is_a_product_question_not_the_faq() -> None:
+    # The router may match "what is it made of" to a general FAQ entry; the named product wins.
+    d = _named("materials", 0.9, "what is the dolly girl lunch box made of?")
+    assert (d.route, d.label) == (Route.GENERATE, "product_question")
+    assert _named("recommend", 0.9, "what goes well with the dolly girl lunch box?").route is Route.GENERATE
+
+
+def test_a_named_product_without_a_fact_question_keeps_the_faq_answer() -> None:
+    assert _named("returns", 0.9, "can I return the dolly girl lunch box?").route is Route.FAQ
+    assert _named("handoff", 0.9, "a person please about the dolly girl lunch box").route is Route.HANDOFF
+
+
+def test_a_declined_question_about_a_named_product_is_answered_about_it() -> None:
+    d = _named("returns", 0.2, "is the dolly girl lunch box microwave safe?")
+    assert d.route is Route.GENERATE

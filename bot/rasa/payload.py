@@ -1,0 +1,66 @@
+"""Button payloads as Rasa parses them: ``/intent``, ``/intent{"entity": "value"}``, ``/intent@0.9``.
+
+A payload names the intent directly (no classification) and may set entities; a list value
+sets the entity once per item. Entities that are not valid JSON are ignored, as Rasa does
+(with a warning in its log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.dialogue.nlu import Entities, extract
+
+log = logging.getLogger(__name__)
+
+_PAYLOAD = re.compile(
+    r"^\s*/(?P<intent>[^{@\s][^{@]*?)\s*(?P<confidence>@[0-9.]+)?\s*(?P<entities>\{.*\})?\s*$", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The intent a payload names and the entities it sets, in order."""
+
+    intent: str
+    entities: tuple[tuple[str, Any], ...] = ()
+
+    def as_rasa(self) -> list[dict[str, Any]]:
+        """Entity dicts as a rasa-sdk tracker's ``latest_message`` holds them."""
+        return [{"entity": name, "value": value} for name, value in self.entities]
+
+
+def parse_payload(text: str) -> Payload | None:
+    """The payload in ``text``, or None when the text is not one."""
+    match = _PAYLOAD.match(text)
+    if match is None:
+        return None
+    return Payload(match.group("intent").strip(), _entities(match.group("entities"), text))
+
+
+def _entities(raw: str | None, text: str) -> tuple[tuple[str, Any], ...]:
+    if not raw:
+        return ()
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        log.warning("ignoring the entities of payload %r: not valid JSON", text[:200])
+        return ()
+    if not isinstance(parsed, dict):
+        log.warning("ignoring the entities of payload %r: not a JSON object", text[:200])
+        return ()
+    out: list[tuple[str, Any]] = []
+    for name, value in parsed.items():
+        out += [(str(name), v) for v in value] if isinstance(value, list) else [(str(name), value)]
+    return tuple(out)
+
+
+def extract_with_payloads(text: str) -> Entities:
+    """What the pipeline reads off a message when a Rasa project runs: a payload's intent, or
+    the shop's own patterns for typed text."""
+    payload = parse_payload(text)
+    return Entities(payload_intent=payload.intent) if payload is not None else extract(text)

@@ -1,0 +1,128 @@
+"""A Rasa project's slots per conversation: their values, and the mappings that fill them.
+
+Values start at the domain's ``initial_value`` and change through custom actions' ``slot``
+events and the slot mappings Shopbot applies at each message: ``from_intent``, ``from_text``
+and ``from_entity`` (entities come from button payloads). They live in this process, or in
+Redis when several workers share conversations; the shop's own slots stay in
+``bot/dialogue/memory.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class SlotStore(Protocol):
+    """Where a conversation's project slots live between its messages."""
+
+    async def get(self, conversation_id: str) -> dict[str, Any] | None: ...
+
+    async def put(self, conversation_id: str, values: Mapping[str, Any]) -> None: ...
+
+
+class InProcessSlots:
+    """A bounded LRU map of conversation id to slot values."""
+
+    def __init__(self, max_conversations: int = 10_000) -> None:
+        self._max = max_conversations
+        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    async def get(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's values, or None for a new conversation."""
+        values = self._data.get(conversation_id)
+        if values is None:
+            return None
+        self._data.move_to_end(conversation_id)
+        return dict(values)
+
+    async def put(self, conversation_id: str, values: Mapping[str, Any]) -> None:
+        """Store the values, evicting the least recently used conversation when full."""
+        self._data[conversation_id] = dict(values)
+        self._data.move_to_end(conversation_id)
+        while len(self._data) > self._max:
+            self._data.popitem(last=False)
+
+
+class RedisSlots:
+    """Slot values in Redis (JSON, expiring when idle); this worker's copy stands in while it is away.
+
+    Written while the pipeline holds the conversation's lock, so writes keep message order.
+    """
+
+    def __init__(self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000) -> None:
+        self._redis = redis
+        self._ttl = ttl_s
+        self._cache = InProcessSlots(cache_size)
+
+    @staticmethod
+    def _key(conversation_id: str) -> str:
+        return f"shopbot:rasa-slots:{conversation_id}"
+
+    async def get(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's values, or None for a new or expired one."""
+        try:
+            raw = await self._redis.get(self._key(conversation_id))
+        except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
+            log.warning("project slots unavailable from Redis (%s); using this worker's copy", err)
+            return await self._cache.get(conversation_id)
+        return None if raw is None else dict(json.loads(raw))
+
+    async def put(self, conversation_id: str, values: Mapping[str, Any]) -> None:
+        """Store the values with a fresh expiry."""
+        await self._cache.put(conversation_id, values)
+        try:
+            await self._redis.set(self._key(conversation_id), json.dumps(dict(values), default=str),
+                                  ex=self._ttl)
+        except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
+            log.warning("project slots not saved to Redis (%s)", err)
+
+
+def initial_values(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every slot at its ``initial_value`` (None when the domain gives none)."""
+    return {name: spec.get("initial_value") for name, spec in specs.items()}
+
+
+def apply_mappings(
+    specs: Mapping[str, Mapping[str, Any]],
+    values: Mapping[str, Any],
+    intent: str,
+    entities: Sequence[Mapping[str, Any]],
+    text: str,
+) -> dict[str, Any]:
+    """Values after this message's slot mappings (those conditioned on a form are not applied)."""
+    out = dict(values)
+    found = {str(e.get("entity")): e.get("value") for e in entities}
+    for name, spec in specs.items():
+        for mapping in spec.get("mappings") or []:
+            if not isinstance(mapping, dict) or mapping.get("conditions"):
+                continue
+            if not _intent_allows(mapping, intent):
+                continue
+            kind = mapping.get("type")
+            if kind == "from_entity" and mapping.get("entity") in found:
+                out[name] = found[str(mapping["entity"])]
+            elif kind == "from_intent":
+                out[name] = mapping.get("value")
+            elif kind == "from_text":
+                out[name] = text
+    return out
+
+
+def _intent_allows(mapping: Mapping[str, Any], intent: str) -> bool:
+    wanted, unwanted = _names(mapping.get("intent")), _names(mapping.get("not_intent"))
+    return intent not in unwanted and (not wanted or intent in wanted)
+
+
+def _names(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    return {str(v) for v in value} if isinstance(value, list) else {str(value)}
+
+
+__all__ = ["SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "apply_mappings"]

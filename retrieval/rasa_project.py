@@ -1,0 +1,430 @@
+"""A Rasa 3 project directory read as Shopbot's knowledge (``SHOPBOT_RASA_PROJECT``).
+
+The layout ``rasa train`` reads: the domain (``domain.yml`` or a ``domain/`` directory), every
+YAML file under ``data/`` (nested folders too) with ``nlu:``, ``responses:``, ``rules:`` and
+``stories:`` sections, ``endpoints.yml`` (the action server), ``config.yml`` and
+``credentials.yml``. The router learns the NLU intents (retrieval intents such as
+``chitchat/ask_name`` as labels of their own); responses, turns and slots are what ``bot/rasa``
+answers with. What Shopbot leaves out or runs differently is in ``issues``
+(``shopbot rasa-check``). Parsing only: nothing here runs a turn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadRequest
+from retrieval.knowledge import KnowledgeEntry, make_entry, validate_entries
+from retrieval.rasa_flows import (
+    CHANGED,
+    UNSUPPORTED,
+    Flow,
+    Issue,
+    Turn,
+    check_actions,
+    parse_flows,
+    resolve_turns,
+)
+from retrieval.rasa_yaml import YamlMap, line_of, read_mapping
+
+OUT_OF_SCOPE = "out_of_scope"
+NLU_FALLBACK = "nlu_fallback"
+_YAML = (".yml", ".yaml")
+_DOMAIN_LISTS = ("intents", "entities", "actions", "e2e_actions")
+_DOMAIN_MAPS = ("slots", "responses", "forms", "session_config", "config")
+# "[text](entity)", "[text](entity:value)", '[text]{"entity": ...}' and '[text][{...}, {...}]'.
+_ENTITY = re.compile(r"\[([^\]]*)\](\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
+_ENV = re.compile(r"\$\{([^}]+)\}")
+_CORE_POLICIES = frozenset({"RulePolicy", "MemoizationPolicy", "AugmentedMemoizationPolicy", "TEDPolicy",
+                            "UnexpecTEDIntentPolicy"})
+_CHANNELS = frozenset({"rest", "socketio", "rasa"})  # "rasa" is Rasa X/Enterprise's own channel
+_SHOWN_KEYS = frozenset({"text", "buttons", "image", "custom", "attachment", "quick_replies", "elements"})
+_QUIET_KEYS = frozenset({"condition", "channel", "id", "metadata", "button_type"})
+_SLOT_MAPPINGS = frozenset({"from_entity", "from_intent", "from_text", "custom"})
+
+
+@dataclass(frozen=True)
+class RasaProject:
+    """What a Rasa project holds that Shopbot runs, and what it leaves out."""
+
+    root: Path
+    # What the router learns: every intent with examples, retrieval intents as labels of their own.
+    entries: tuple[KnowledgeEntry, ...]
+    # Response name → its variants, from the domain and every data file.
+    responses: Mapping[str, tuple[Mapping[str, Any], ...]]
+    # Intent (router label or button payload) → the actions that answer it.
+    turns: Mapping[str, tuple[str, ...]]
+    slots: Mapping[str, Mapping[str, Any]]
+    # The domain as an action server receives it (responses from data files included).
+    domain: Mapping[str, Any]
+    # endpoints.yml's action_endpoint url; empty when the project has none.
+    action_endpoint: str
+    # The project's rasa-sdk actions (an ``actions/`` package or ``actions.py``), if any.
+    actions_path: Path | None
+    issues: tuple[Issue, ...]
+
+    @property
+    def labels(self) -> frozenset[str]:
+        """The intents the router learns."""
+        return frozenset(e.id for e in self.entries)
+
+
+def load_rasa_project(path: Path) -> RasaProject:
+    """Read the project at ``path``; a broken or missing part is a ``BadRequest`` naming it."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise BadRequest(f"{root}: not a directory; give the folder of a Rasa project "
+                         "(the one holding domain.yml and data/)")
+    issues: list[Issue] = []
+    domain, domain_responses = _read_domain(root, issues)
+    data = _read_data(root, issues)
+    responses = {**domain_responses, **data.responses}
+    endpoint = _endpoint(root, issues)
+    actions_path = _actions_path(root)
+    _check_config(root, issues)
+    _check_credentials(root, issues)
+    custom = _custom_actions(domain)
+    cannot_run = check_actions(responses, custom, domain.get("forms") or {},
+                               bool(endpoint or actions_path))
+    chosen, flow_issues = resolve_turns(data.flows, cannot_run)
+    issues += flow_issues
+    turns = _label_turns(data, chosen, responses, issues)
+    entries = tuple(validate_entries(
+        (make_entry(intent, questions, _first_text(turns.get(intent, ()), responses), intent)
+         for intent, questions in data.examples.items() if questions),
+        str(root / "data"),
+    ))
+    issues += [Issue(*data.where[intent], UNSUPPORTED, f"intent {intent} has no examples: not learned")
+               for intent, questions in data.examples.items() if not questions]
+    if not entries:
+        raise BadRequest(f"{root}: no intents with examples under data/ (an 'nlu:' section)")
+    full_domain = {**domain, "responses": {k: [dict(v) for v in vs] for k, vs in responses.items()}}
+    return RasaProject(
+        root=root, entries=entries, responses=responses, turns=turns,
+        slots=_slots(domain.get("slots")), domain=full_domain, action_endpoint=endpoint,
+        actions_path=actions_path, issues=tuple(sorted(issues, key=lambda i: (i.file, i.line))),
+    )
+
+
+# --- The domain ----------------------------------------------------------------------------------
+
+def _read_domain(root: Path, issues: list[Issue]) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]]]:
+    """The merged domain (a file, or every YAML file of a ``domain/`` directory) and its responses."""
+    single = _first_file(root, "domain")
+    files = [single] if single is not None else (
+        _yaml_files(root / "domain") if (root / "domain").is_dir() else [])
+    if not files:
+        raise BadRequest(f"{root}: no domain.yml, domain.yaml or domain/ directory: is this a Rasa project?")
+    domain: dict[str, Any] = {}
+    responses: dict[str, tuple[Any, ...]] = {}
+    for path in files:
+        shown = _rel(path, root)
+        doc = read_mapping(path, shown)
+        for key, value in doc.items():
+            if key == "responses":
+                responses.update(_responses(value, shown, issues))
+            elif key in _DOMAIN_LISTS:
+                if value is not None and not isinstance(value, list):
+                    raise BadRequest(f"{shown}:{doc.line_of(key)}: '{key}' must be a list")
+                domain.setdefault(key, []).extend(value or [])
+            elif key in _DOMAIN_MAPS:
+                if value is not None and not isinstance(value, dict):
+                    raise BadRequest(f"{shown}:{doc.line_of(key)}: '{key}' must be a mapping")
+                domain.setdefault(key, {}).update(value or {})
+                if key == "forms":
+                    issues += [Issue(shown, _line(value, name), UNSUPPORTED,
+                                     f"form {name} is not run: forms are not supported")
+                               for name in value or {}]
+                if key == "slots":
+                    _check_slots(value or {}, shown, issues)
+            elif key != "version":
+                domain[key] = value
+    return domain, responses
+
+
+def _custom_actions(domain: Mapping[str, Any]) -> list[str]:
+    names = []
+    for item in domain.get("actions") or []:
+        name = next(iter(item)) if isinstance(item, dict) and item else item
+        if isinstance(name, str) and not name.startswith("utter_"):
+            names.append(name)
+    return names
+
+
+def _check_slots(slots: Mapping[str, Any], shown: str, issues: list[Issue]) -> None:
+    for name, spec in slots.items():
+        for mapping in (spec or {}).get("mappings") or [] if isinstance(spec, dict) else []:
+            if not isinstance(mapping, dict):
+                continue
+            kind, at = mapping.get("type"), line_of(mapping, _line(slots, name))
+            if mapping.get("conditions"):
+                issues.append(Issue(shown, at, UNSUPPORTED,
+                                    f"slot {name}: a mapping conditioned on a form is not applied"))
+            elif kind not in _SLOT_MAPPINGS:
+                issues.append(Issue(shown, at, UNSUPPORTED, f"slot {name}: mapping {kind} is not applied"))
+            elif kind == "from_entity":
+                issues.append(Issue(shown, at, CHANGED, (
+                    f"slot {name}: filled from entity {mapping.get('entity')} only when a button "
+                    "payload carries it (Shopbot does not extract entities from typed text)")))
+
+
+def _slots(slots: Any) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(slots, dict):
+        return {}
+    return {str(name): dict(spec) if isinstance(spec, dict) else {} for name, spec in slots.items()}
+
+
+# --- Training data --------------------------------------------------------------------------------
+
+@dataclass
+class _Data:
+    examples: dict[str, list[str]]
+    # Where each intent's examples first appear (file, line).
+    where: dict[str, tuple[str, int]]
+    responses: dict[str, tuple[Mapping[str, Any], ...]]
+    flows: list[Flow]
+
+
+def _read_data(root: Path, issues: list[Issue]) -> _Data:
+    data_dir = root / "data"
+    if not data_dir.is_dir():
+        raise BadRequest(f"{root}: no data/ directory (Rasa's training data)")
+    out = _Data({}, {}, {}, [])
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        shown = _rel(path, root)
+        if path.suffix.lower() not in _YAML:
+            issues.append(Issue(shown, 1, UNSUPPORTED, "not read: Rasa 3 training data is YAML"))
+            continue
+        doc = read_mapping(path, shown)
+        for key, value in doc.items():
+            if key == "nlu":
+                _nlu(value, shown, out, issues)
+            elif key == "responses":
+                out.responses.update(_responses(value, shown, issues))
+            elif key in ("rules", "stories"):
+                out.flows += parse_flows(value, key[:-1] if key == "rules" else "story", shown)
+            elif key != "version":
+                issues.append(Issue(shown, doc.line_of(key), UNSUPPORTED, f"section '{key}' is not read"))
+    return out
+
+
+def _nlu(items: Any, shown: str, out: _Data, issues: list[Issue]) -> None:
+    if not isinstance(items, list):
+        raise BadRequest(f"{shown}:{line_of(items, 1)}: 'nlu' must be a list")
+    entities: dict[str, int] = {}
+    for item in items:
+        at = line_of(item)
+        if not isinstance(item, dict):
+            raise BadRequest(f"{shown}:{at}: an nlu item must be a mapping")
+        if "intent" in item:
+            intent = str(item["intent"]).strip()
+            lines = _examples(item.get("examples"), f"{shown}:{at}", intent)
+            for text in lines:
+                for match in _ENTITY.finditer(text):
+                    for name in _entity_names(match.group(2)):
+                        entities.setdefault(name, at)
+            out.examples.setdefault(intent, []).extend(_ENTITY.sub(r"\1", t).strip() for t in lines)
+            out.where.setdefault(intent, (shown, at))
+        else:
+            kind = next((k for k in ("synonym", "regex", "lookup") if k in item), None)
+            what = f"{kind} '{item[kind]}'" if kind else f"item {sorted(map(str, item))}"
+            issues.append(Issue(shown, at, UNSUPPORTED,
+                                f"{what} is not used: Shopbot does not extract entities from typed text"))
+    if entities:
+        names = ", ".join(sorted(entities))
+        issues.append(Issue(shown, min(entities.values()), CHANGED, (
+            f"entities annotated in examples ({names}) are learned as plain text: Shopbot does not "
+            "extract entities from typed text, only from button payloads /intent{\"entity\": \"value\"}")))
+
+
+def _examples(block: Any, where: str, intent: str) -> list[str]:
+    if isinstance(block, str):
+        lines = [line.strip()[2:] for line in block.splitlines() if line.strip().startswith("- ")]
+    elif isinstance(block, list):
+        lines = [str(x.get("text", "")) if isinstance(x, dict) else str(x) for x in block]
+    else:
+        raise BadRequest(f"{where}: intent {intent} needs 'examples' (a '|' block of '- ' lines)")
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _entity_names(annotation: str) -> list[str]:
+    if annotation.startswith("("):
+        return [annotation[1:-1].split(":", 1)[0].strip()]
+    try:
+        parsed = json.loads(annotation)
+    except ValueError:
+        return []
+    found = parsed if isinstance(parsed, list) else [parsed]
+    return [str(x["entity"]) for x in found if isinstance(x, dict) and "entity" in x]
+
+
+def _responses(value: Any, shown: str, issues: list[Issue]) -> dict[str, tuple[Mapping[str, Any], ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"{shown}:{line_of(value, 1)}: 'responses' must be a mapping")
+    out = {}
+    for name, variants in value.items():
+        at = _line(value, name)
+        if not isinstance(variants, list) or not variants or not all(isinstance(v, dict) for v in variants):
+            raise BadRequest(f"{shown}:{at}: response {name} must be a list of variants (text, image, ...)")
+        for variant in variants:
+            if not _SHOWN_KEYS & set(variant):
+                raise BadRequest(f"{shown}:{line_of(variant, at)}: a variant of {name} has nothing to show")
+            unknown = set(map(str, variant)) - _SHOWN_KEYS - _QUIET_KEYS
+            if unknown:
+                issues.append(Issue(shown, line_of(variant, at), UNSUPPORTED,
+                                    f"response {name}: {', '.join(sorted(unknown))} not shown"))
+            if "channel" in variant:
+                issues.append(Issue(shown, line_of(variant, at), CHANGED, (
+                    f"response {name}: the variant for channel {variant['channel']} is used only when "
+                    "no variant without a channel exists")))
+        out[str(name)] = tuple(variants)
+    return out
+
+
+# --- Turns of each intent -------------------------------------------------------------------------
+
+def _label_turns(
+    data: _Data, chosen: Mapping[str, Turn], responses: Mapping[str, Any], issues: list[Issue]
+) -> dict[str, tuple[str, ...]]:
+    """Actions per intent; a retrieval intent answers from ``utter_<intent>`` (via its rule if any)."""
+    turns = {intent: turn.actions for intent, turn in chosen.items()}
+    for label in data.examples:
+        if "/" not in label or label in turns:
+            continue
+        base = label.split("/", 1)[0]
+        actions = turns.get(base, (f"utter_{base}",))
+        resolved = tuple(f"utter_{label}" if a == f"utter_{base}" else a for a in actions)
+        missing = [a for a in resolved if a.startswith("utter_") and a not in responses]
+        if missing:
+            issues.append(Issue(*data.where[label], UNSUPPORTED, (
+                f"retrieval intent {label} has no response {missing[0]}: it gets the fallback")))
+            continue
+        turns[label] = resolved
+    for intent, questions in data.examples.items():
+        if questions and intent not in turns and intent not in (OUT_OF_SCOPE, NLU_FALLBACK):
+            issues.append(Issue(*data.where[intent], CHANGED, (
+                f"intent {intent}: no rule or story that Shopbot runs answers it; messages classified "
+                "as it get the fallback")))
+    return turns
+
+
+def _first_text(actions: tuple[str, ...], responses: Mapping[str, Any]) -> str | None:
+    for action in actions:
+        for variant in responses.get(action, ()):
+            text = variant.get("text")
+            if isinstance(text, str | int | float) and str(text).strip():
+                return str(text)
+    return None
+
+
+# --- Endpoints, config, credentials, actions ----------------------------------------------------
+
+def _endpoint(root: Path, issues: list[Issue]) -> str:
+    path = _first_file(root, "endpoints")
+    if path is None:
+        return ""
+    shown = _rel(path, root)
+    doc = read_mapping(path, shown)
+    url = ""
+    for key, value in doc.items():
+        at = doc.line_of(key)
+        if key == "action_endpoint":
+            if not isinstance(value, dict) or not isinstance(value.get("url"), str):
+                raise BadRequest(f"{shown}:{at}: action_endpoint needs a url")
+            url = _expand(value["url"], f"{shown}:{_line(value, 'url')}")
+            extra = sorted(set(map(str, value)) - {"url"})
+            if extra:
+                issues.append(Issue(shown, at, UNSUPPORTED, f"action_endpoint: {', '.join(extra)} not sent"))
+        elif key == "nlg":
+            issues.append(Issue(shown, at, UNSUPPORTED,
+                                "an NLG server is not used: responses come from the project's files"))
+        elif value is not None:
+            issues.append(Issue(shown, at, CHANGED, (
+                f"{key} is not used: Shopbot keeps conversations itself (SHOPBOT_DATABASE_URL, "
+                "SHOPBOT_REDIS_URL)")))
+    return url
+
+
+def _expand(value: str, where: str) -> str:
+    def env(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise BadRequest(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV.sub(env, value)
+
+
+def _check_config(root: Path, issues: list[Issue]) -> None:
+    path = _first_file(root, "config")
+    if path is None:
+        return
+    shown = _rel(path, root)
+    doc = read_mapping(path, shown)
+    if "pipeline" in doc:
+        issues.append(Issue(shown, doc.line_of("pipeline"), CHANGED, (
+            "the NLU pipeline (Rasa's default when empty) is not used: Shopbot's trained router classifies "
+            "intents and calibrates its own decline threshold (in place of FallbackClassifier)")))
+    policies = doc.get("policies")
+    if "policies" in doc:
+        issues.append(Issue(shown, doc.line_of("policies"), CHANGED, (
+            "policies (Rasa's defaults when empty) are replaced by Shopbot's turns: one-step rules and "
+            "story messages answered the same way everywhere")))
+    for policy in policies if isinstance(policies, list) else []:
+        name = policy.get("name") if isinstance(policy, dict) else policy
+        if name not in _CORE_POLICIES:
+            issues.append(Issue(shown, line_of(policy, doc.line_of("policies")), UNSUPPORTED,
+                                f"custom policy {name} is not run"))
+    language = doc.get("language")
+    if language not in (None, "en"):
+        issues.append(Issue(shown, doc.line_of("language"), CHANGED,
+                            f"language {language}: Shopbot's router starts from an English model"))
+
+
+def _check_credentials(root: Path, issues: list[Issue]) -> None:
+    path = _first_file(root, "credentials")
+    if path is None:
+        return
+    shown = _rel(path, root)
+    doc = read_mapping(path, shown)
+    for channel in doc:
+        if channel not in _CHANNELS:
+            issues.append(Issue(shown, doc.line_of(channel), UNSUPPORTED,
+                                f"channel {channel}: Shopbot serves Rasa's REST and socket.io channels"))
+
+
+def _actions_path(root: Path) -> Path | None:
+    package = root / "actions"
+    if (package / "__init__.py").is_file():
+        return package
+    module = root / "actions.py"
+    return module if module.is_file() else None
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+def _first_file(root: Path, stem: str) -> Path | None:
+    return next((root / f"{stem}{ext}" for ext in _YAML if (root / f"{stem}{ext}").is_file()), None)
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in _YAML)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _line(container: Any, key: Any) -> int:
+    return container.line_of(key) if isinstance(container, YamlMap) else line_of(container)
+
+
+__all__ = ["RasaProject", "load_rasa_project", "Issue", "OUT_OF_SCOPE", "NLU_FALLBACK"]
