@@ -25,7 +25,6 @@ import json
 import os
 import random
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import free_port, percentile, wait_ready  # noqa: E402
 from core.shop import Product, load_products  # noqa: E402
 
 ASKED = {
@@ -103,12 +103,6 @@ def about(answer: str, cards: list[str], product: Product, others: list[str]) ->
                              for name in others)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def ask_all(base: str, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     async with aiohttp.ClientSession() as session:
@@ -120,21 +114,6 @@ async def ask_all(base: str, cases: list[dict[str, Any]]) -> list[dict[str, Any]
             cards = [p["stock_code"] for m in body for p in (m.get("custom") or {}).get("products", [])]
             out.append({**case, "status": resp.status, "answer": text, "cards": cards, "sender": f"pq-{i}"})
     return out
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise RuntimeError("server exited")
-            try:
-                async with session.get(f"{base}/health/ready") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.5)
-    raise TimeoutError("server not ready")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -175,13 +154,6 @@ def run(args: argparse.Namespace) -> None:
     report(rows, args)
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
 def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     n = len(rows)
     gen = [r["generate_ms"] for r in rows if r["generate_ms"] is not None]
@@ -195,7 +167,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "flagged_ungrounded": sum(r["ungrounded"] for r in rows) / n,
         "answerable_about_right_product": _share([r["about"] for r in rows if r["answerable"]]),
         "unanswerable_about_right_product": _share([r["about"] for r in rows if not r["answerable"]]),
-        "generate_p50_ms": pct(gen, 50), "generate_p95_ms": pct(gen, 95), "generated_turns": len(gen),
+        "generate_p50_ms": percentile(gen, 50) if gen else float("nan"),
+        "generate_p95_ms": percentile(gen, 95) if gen else float("nan"), "generated_turns": len(gen),
         "routes": routes, "errors": sum(r["status"] != 200 for r in rows),
         "load_avg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }

@@ -282,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     run = add("run", cmd_serve)
-    # One process measured faster than two on 2 cores (docs/benchmarks.md): its model thread
-    # and event loop already keep both cores busy, and a second copy of the models costs memory.
+    # One process by default: on 2 cores its model thread and event loop already keep both
+    # cores busy, and a second copy of the models costs memory (`bench/serving.py --workers 2`
+    # measures the alternative).
     run.add_argument("--workers", type=int, default=1,
                      help="server processes sharing the port (more than 1 needs SHOPBOT_REDIS_URL)")
     add("prepare", cmd_prepare)

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.generation.prompt import END_TOKEN, build_prompt, extract_answer
+from bot.generation.prompt import END_TOKEN, extract_answer, fit_prompt
+from bot.generation.service import Generation
 from bot.generation.versions import checkpoint_version
 from core.errors import GenerationError, NotReady
 
@@ -32,17 +33,6 @@ log = logging.getLogger(__name__)
 
 INT8_FILE = "step.int8.onnx"
 META_FILE = "export.json"
-
-
-@dataclass(frozen=True)
-class FastGeneration:
-    """One generated answer and what it cost."""
-
-    text: str
-    prompt_tokens: int
-    new_tokens: int
-    elapsed_ms: float
-    timed_out: bool
 
 
 @dataclass(frozen=True)
@@ -174,7 +164,7 @@ class OnnxGpt2Generator:
         return _Loaded(session, tokenizer, frozenset({end, *newlines}), int(meta["layers"]),
                        int(meta["heads"]), int(meta["head_dim"]), int(meta["n_positions"]))
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> FastGeneration:
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
         """Answer ``question`` from ``passages`` within ``max_time_s`` (checked every token)."""
         started = time.time()
         if self._loaded is None:
@@ -193,9 +183,10 @@ class OnnxGpt2Generator:
             self._lock.release()
 
     def _generate(self, loaded: _Loaded, question: str, passages: Sequence[str], started: float,
-                  max_time_s: float) -> FastGeneration:
+                  max_time_s: float) -> Generation:
         max_new = min(self._max_new_tokens, loaded.n_positions // 2)
-        prompt = _fit(loaded.tokenizer, question, passages, loaded.n_positions - max_new)
+        prompt = fit_prompt(lambda text: loaded.tokenizer.encode(text, add_special_tokens=False).ids,
+                            question, passages, loaded.n_positions - max_new)
         names = [f"past_{j}" for j in range(2 * loaded.layers)]
         empty = np.zeros((1, loaded.heads, 0, loaded.head_dim), dtype=np.float32)
         feed: dict[str, Any] = {"input_ids": np.array([prompt], dtype=np.int64),
@@ -219,7 +210,7 @@ class OnnxGpt2Generator:
         if not text:
             raise GenerationError("no answer within the time budget" if timed_out and not stopped
                                   else "the generator produced an empty answer")
-        return FastGeneration(text, len(prompt), len(new_ids), round(elapsed * 1000, 1), timed_out)
+        return Generation(text, len(prompt), len(new_ids), round(elapsed * 1000, 1), timed_out)
 
     def decode_speed(self, prompt_ids: Sequence[int], new_tokens: int) -> tuple[float, float]:
         """Prefill ms and ms per new token for exactly ``new_tokens`` greedy tokens (benchmarks).
@@ -255,13 +246,3 @@ class OnnxGpt2Generator:
             logits = logits.copy()
             logits[seen] = np.where(scores < 0, scores * self._penalty, scores / self._penalty)
         return int(np.argmax(logits))
-
-
-def _fit(tokenizer: Any, question: str, passages: Sequence[str], budget: int) -> list[int]:
-    """Prompt token ids within ``budget``: drop the lowest-ranked passages, then cut the left."""
-    kept = list(passages)
-    while True:
-        ids: list[int] = tokenizer.encode(build_prompt(question, kept), add_special_tokens=False).ids
-        if len(ids) <= budget or len(kept) <= 1:
-            return ids[-budget:]
-        kept.pop()

@@ -20,20 +20,10 @@ from transformers import (
 )
 from transformers.generation.stopping_criteria import MaxTimeCriteria
 
-from bot.generation.prompt import build_prompt, extract_answer
+from bot.generation.prompt import extract_answer, fit_prompt
+from bot.generation.service import Generation
 from bot.generation.versions import checkpoint_version
 from core.errors import GenerationError, NotReady
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One generated answer and what it cost."""
-
-    text: str
-    prompt_tokens: int
-    new_tokens: int
-    elapsed_ms: float
-    timed_out: bool
 
 
 @dataclass(frozen=True)
@@ -99,7 +89,8 @@ class Gpt2Generator:
     def _generate(self, loaded: _Loaded, question: str, passages: Sequence[str],
                   started: float, max_time_s: float) -> Generation:
         max_new = min(self._max_new_tokens, loaded.n_positions // 2)
-        prompt_ids = fit_prompt(loaded.tokenizer, question, passages, loaded.n_positions - max_new)
+        prompt_ids = fit_prompt(lambda t: loaded.tokenizer(t, add_special_tokens=False)["input_ids"],
+                                question, passages, loaded.n_positions - max_new)
         input_ids = torch.tensor([prompt_ids], dtype=torch.long)
         config = GenerationConfig(
             max_new_tokens=max_new, min_new_tokens=1, do_sample=False,
@@ -140,18 +131,6 @@ class _AnswerRepetitionPenalty(LogitsProcessor):
         seen = scores.gather(1, answer)
         seen = torch.where(seen < 0, seen * self._penalty, seen / self._penalty)
         return scores.scatter(1, answer, seen)  # type: ignore[return-value]
-
-
-def fit_prompt(tokenizer: Any, question: str, passages: Sequence[str], budget: int) -> list[int]:
-    """Prompt token ids within ``budget``: drop the lowest-ranked passages, then cut the left."""
-    kept = list(passages)
-    while True:
-        ids: list[int] = tokenizer(build_prompt(question, kept), add_special_tokens=False)[
-            "input_ids"
-        ]
-        if len(ids) <= budget or len(kept) <= 1:
-            return ids[-budget:]
-        kept.pop()
 
 
 def _load(model_dir: Path) -> _Loaded:

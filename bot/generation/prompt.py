@@ -7,7 +7,7 @@ generator is given everything up to ``Answer:`` and continues it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 # GPT-2's own end-of-text token, so a real ``gpt2`` checkpoint stops on it too.
 END_TOKEN = "<|endoftext|>"
@@ -51,3 +51,14 @@ def extract_answer(generated: str) -> str:
     """The answer in a continuation: cut at the end token or the first line break."""
     answer = generated.split(END_TOKEN, 1)[0].lstrip(" ")
     return answer.split("\n", 1)[0].strip()
+
+
+def fit_prompt(encode: Callable[[str], list[int]], question: str, passages: Sequence[str],
+               budget: int) -> list[int]:
+    """Prompt token ids within ``budget``: drop the lowest-ranked passages, then cut the left."""
+    kept = list(passages)
+    while True:
+        ids = encode(build_prompt(question, kept))
+        if len(ids) <= budget or len(kept) <= 1:
+            return ids[-budget:]
+        kept.pop()

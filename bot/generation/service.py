@@ -12,14 +12,15 @@ from typing import Protocol
 from core.errors import GenerationError
 
 
-class Generation(Protocol):
-    """What a generator returns."""
+@dataclass(frozen=True)
+class Generation:
+    """One generated answer and what it cost (from either GPT-2 path)."""
 
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def timed_out(self) -> bool: ...
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    elapsed_ms: float
+    timed_out: bool
 
 
 class Generator(Protocol):
