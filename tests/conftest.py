@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp.web_app
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -22,6 +23,21 @@ os.environ[IDENTITY_ENV] = SECRET.decode()
 
 # The shipped method with fewer steps: real routing quality in well under a minute.
 ROUTER_CONFIG = RouterConfig(epochs=2.0, min_steps=150, refit=False)
+
+
+@pytest.fixture(autouse=True)
+def _forget_built_handlers() -> Iterator[None]:
+    """Free each test's application when it ends.
+
+    aiohttp memoises every built middleware chain in a module-level LRU cache (1,024 entries),
+    and each entry keeps its application, models included, alive. A server builds one app, so
+    that costs nothing there; a test run builds hundreds, and without this the suite grows past
+    20 GB and is killed.
+    """
+    yield
+    clear = getattr(aiohttp.web_app, "_cached_build_middleware", None)
+    if clear is not None:
+        clear.cache_clear()
 
 
 @pytest.fixture(scope="session")
