@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,23 @@ def content_version(encoder_version: str, ids: Sequence[str], texts: Sequence[st
     return h.hexdigest()[:16]
 
 
+# OpenMP's thread count is per calling thread: set on the event loop, it would not reach the
+# model thread that searches, which would then run FAISS on every core against the encoder.
+_search_threads = 0  # 0: FAISS's default
+_thread_state = threading.local()
+
+
 def set_search_threads(threads: int) -> None:
-    """How many OpenMP threads FAISS searches with (process-wide)."""
-    faiss.omp_set_num_threads(max(1, threads))
+    """How many OpenMP threads FAISS searches with, on every thread that searches."""
+    global _search_threads
+    _search_threads = max(1, threads)
+    _apply_search_threads()
+
+
+def _apply_search_threads() -> None:
+    if _search_threads and getattr(_thread_state, "threads", 0) != _search_threads:
+        faiss.omp_set_num_threads(_search_threads)
+        _thread_state.threads = _search_threads
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,7 @@ class VectorIndex:
         k = min(k, self.index.ntotal)
         if k == 0:
             return [SearchResult((), ()) for _ in range(len(queries))]
+        _apply_search_threads()
         scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         out = []
         for rr, ss in zip(rows.tolist(), scores.tolist(), strict=True):
