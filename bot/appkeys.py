@@ -16,6 +16,7 @@ from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
 from bot.handoff.desk import HandoffDesk
 from bot.inference import BatchingEncoder, BatchingUnderstanding
+from bot.rasa.keys import RASA
 from bot.review.store import ReviewStore
 from bot.transcripts import Transcripts
 from core.settings import Settings
@@ -54,5 +55,5 @@ __all__ = [
     "SETTINGS", "METRICS", "ENGINE", "ENCODER", "KNOWLEDGE", "UNDERSTANDING", "GENERATION", "ACTIONS", "SINK",
     "RECORDS", "TRANSCRIPTS", "REVIEW_STORE", "CORRECTIONS", "DESK", "MEMORY", "PIPELINE", "SOCKETIO",
     "CONVERSATION_IDS",
-    "REDIS", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "CLIENT_IP", "USER", "SESSION",
+    "REDIS", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "CLIENT_IP", "USER", "SESSION", "RASA",
 ]

@@ -47,7 +47,6 @@ from bot.knowledge import current_entries
 from bot.limits import window
 from bot.middleware import cors_middleware, error_middleware
 from bot.rasa.actions import project_actions
-from bot.rasa.keys import RASA
 from bot.rasa.knowledge import project_entries
 from bot.rasa.payload import extract_with_payloads
 from bot.rasa.responder import RasaResponder
@@ -137,7 +136,7 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
         await _in_thread(actions.warm_up)  # imports the project's own actions, off the event loop
     redis = app.get(K.REDIS)
     slots = RedisSlots(redis) if redis is not None else InProcessSlots(settings.memory_max_conversations)
-    app[RASA] = RasaResponder(project, slots, actions)
+    app[K.RASA] = RasaResponder(project, slots, actions)
     log.info("Rasa project %s: %d intents, %d answered; %d parts listed by `shopbot rasa-check`",
              project.root, len(project.entries), len(project.turns), len(project.issues))
     yield
@@ -147,7 +146,7 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load the FAQ, intents (or a Rasa project's intents) and products with their indexes."""
-    settings, rasa = app[K.SETTINGS], app.get(RASA)
+    settings, rasa = app[K.SETTINGS], app.get(K.RASA)
     if rasa is not None:
         entries = await _in_thread(project_entries, rasa.project, app[K.ENGINE])
     else:
@@ -304,7 +303,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                settings.order_lookups_window_s),
         window(redis, "lookups-ip", settings.order_lookups_per_ip, settings.order_lookups_window_s),
     )
-    rasa = app.get(RASA)
+    rasa = app.get(K.RASA)
     handlers = RouteHandlers(kb, app[K.ENCODER], app[K.GENERATION], app[K.ACTIONS],
                              promoted=corrections.entry, lookups=lookups, project=rasa)
     routes = rasa.intent_routes(INTENT_ROUTES) if rasa is not None else dict(INTENT_ROUTES)

@@ -189,6 +189,8 @@
       const sender = r.sender || (turn.route === "human" ? turn.sender : "bot");
       let text = r.text || "";
       if (r.custom && r.custom.products) text += (text ? "\n" : "") + r.custom.products.map((p) => "🛍 " + p.name).join("\n");
+      // An image the bot sent (a Rasa response's `image`): named by its address, as text.
+      if (typeof r.image === "string") text += (text ? "\n" : "") + "🖼 " + r.image;
       if (sender === "staff") {
         const meta = document.createElement("div");
         meta.className = "meta";

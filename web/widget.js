@@ -479,8 +479,10 @@
 
   /** Only http(s) images: a server-sent `javascript:` or `data:` URL is never loaded. */
   function imageOf(message) {
+    // socket.io (and the history): attachment {type: "image"}; Rasa's REST channel: "image".
     const attachment = message.attachment;
-    const src = attachment && attachment.type === "image" && attachment.payload && attachment.payload.src;
+    let src = attachment && attachment.type === "image" && attachment.payload && attachment.payload.src;
+    if (typeof src !== "string") src = message.image;
     if (typeof src !== "string") return "";
     try {
       const url = new URL(src, config.origin);

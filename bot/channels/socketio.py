@@ -105,10 +105,14 @@ def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
             text = titles.get(record.user_text, record.user_text)
             entries.append({"kind": "user", "text": text, "turn_id": record.turn_id})
         sender: Sender = "staff" if turn.sender == "staff" else "bot"
-        messages = [BotMessage.from_rasa(r) for r in record.response if isinstance(r, dict)]
-        for m in messages:
+        payloads: list[dict[str, Any]] = []
+        for r in record.response:
+            if not isinstance(r, dict):
+                continue
+            m = BotMessage.from_rasa(r)
             titles.update({b.payload: b.title for b in m.buttons})
-        payloads = [_strip(p) for m in messages for p in to_socketio(m, sender=sender)]
+            payloads += [_strip(p) for p in to_socketio(m, sender=sender)]
+            payloads += _media(r)
         if payloads:
             entries.append(
                 {
@@ -120,6 +124,15 @@ def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
                 }
             )
     return entries
+
+
+def _media(logged: dict[str, Any]) -> list[dict[str, Any]]:
+    """A logged REST image (``"image": url``) or attachment, in its socket.io form."""
+    if isinstance(logged.get("image"), str):
+        return [{"attachment": {"type": "image", "payload": {"src": logged["image"]}}}]
+    if isinstance(logged.get("attachment"), dict):
+        return [{"attachment": logged["attachment"]}]
+    return []
 
 
 def _strip(payload: dict[str, Any]) -> dict[str, Any]:
