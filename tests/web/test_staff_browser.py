@@ -206,7 +206,7 @@ async def test_staff_take_over_a_conversation_and_hand_it_back(
     uttered_before = len(wire.events("bot_uttered"))
     silent = await ask(shopper, wire, "where is my order?")
     assert silent.ack["count"] == 0 and silent.messages == [], silent
-    await expect(transcript.locator(".msg.shopper").last).to_have_text("where is my order?", timeout=2000)
+    await expect(transcript.locator(".msg.shopper").last).to_have_text("where is my order?", timeout=5000)
     await expect(assigned.locator(".last")).to_have_text("where is my order?")
     await asyncio.sleep(2)
     assert len(wire.events("bot_uttered")) == uttered_before

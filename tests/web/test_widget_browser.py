@@ -385,11 +385,11 @@ async def _staff_reply_and_typing(page: Page, shop: Shop, typing: list[tuple[str
     # Staff typing shows as an indicator; the staff reply replaces it at once, labelled.
     await shop.channel.typing(session, True)
     indicator = page.locator(".sb-typing")
-    await expect(indicator).to_be_visible(timeout=2000)
+    await expect(indicator).to_be_visible(timeout=5000)
     await expect(indicator).to_contain_text(f"{STAFF_LABEL} is typing")
     await shop.channel.send(session, [BotMessage(text="Hi, I'm Sam. Let me look into it.")], sender="staff")
     staff = page.locator(".sb-msg--staff")
-    await expect(staff.locator(".sb-bubble")).to_have_text("Hi, I'm Sam. Let me look into it.", timeout=2000)
+    await expect(staff.locator(".sb-bubble")).to_have_text("Hi, I'm Sam. Let me look into it.", timeout=5000)
     await expect(staff.locator(".sb-sender")).to_have_text(STAFF_LABEL)
     await expect(indicator).to_have_count(0)
     await expect(page.locator(".sb-msg--bot").last).to_have_class(re.compile("sb-msg--staff"))
