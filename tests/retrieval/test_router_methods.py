@@ -1,0 +1,159 @@
+"""bench/router_methods.py: folds, decline scores, threshold rules, teacher head, distilled fit."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.evaluation.cross_validation import stratified_folds
+from retrieval.knowledge import load_knowledge
+from retrieval.router import OUT_OF_SCOPE, RouterConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_module():
+    spec = importlib.util.spec_from_file_location("router_methods", ROOT / "bench" / "router_methods.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["router_methods"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rm = _load_module()
+
+FAQ = [
+    {
+        "id": "delivery",
+        "questions": [
+            "how long does delivery take",
+            "when will my parcel arrive",
+            "shipping time to france",
+            "how many days for delivery",
+            "is there express shipping",
+        ],
+        "answer": "3-5 days.",
+    },
+    {
+        "id": "returns",
+        "questions": [
+            "can I return an item",
+            "how do I send something back",
+            "what is your refund policy",
+            "return a broken mug",
+            "I want my money back",
+        ],
+        "answer": "30 days.",
+    },
+    {
+        "id": OUT_OF_SCOPE,
+        "questions": [
+            "what is the capital of peru",
+            "write me a poem",
+            "how tall is mount everest",
+            "what is two plus two",
+            "tell me a joke about cats",
+        ],
+        "answer": None,
+    },
+]
+CASES = [
+    {"text": "delivery time to spain", "expected": "delivery"},
+    {"text": "I would like a refund", "expected": "returns"},
+    {"text": "who painted the mona lisa", "expected": None},
+]
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    faq = tmp_path / "faq.json"
+    faq.write_text(json.dumps(FAQ))
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("\n".join(json.dumps(c) for c in CASES))
+    return faq, cases
+
+
+def test_folds_are_the_cross_validation_folds(files: tuple[Path, Path]) -> None:
+    data = rm.load_data(*files, k=5, seed=0)
+    folds = stratified_folds(load_knowledge(files[0]), 5, 0)
+    for k, fold in enumerate(folds):
+        mine = {(data.labels[data.y[i]], data.texts[i]) for i in np.flatnonzero(data.fold == k)}
+        assert mine == {(x.label, x.text) for x in fold}
+    assert list(data.val_y) == [0, 1, -1]
+
+
+def test_knn_score_is_mean_of_nearest_cosines() -> None:
+    bank = np.eye(3, dtype=np.float32)
+    query = np.array([[0.8, 0.6, 0.0]], dtype=np.float32)
+    assert rm.knn_score(query, bank, 1)[0] == pytest.approx(0.8)
+    assert rm.knn_score(query, bank, 2)[0] == pytest.approx(0.7)
+
+
+def test_mahalanobis_prefers_points_near_a_class_mean() -> None:
+    rng = np.random.default_rng(0)
+    bank = np.concatenate(
+        [rng.normal(0, 0.1, (50, 4)) + [1, 0, 0, 0], rng.normal(0, 0.1, (50, 4)) + [0, 1, 0, 0]]
+    )
+    bank_y = np.repeat([0, 1], 50)
+    near, far = rm.mahalanobis_score(np.array([[1.0, 0, 0, 0], [0, 0, 3.0, 0]]), bank, bank_y)
+    assert near > far
+
+
+def _scored(top: list[int], y: list[int], energy: list[float], knn: list[float]):
+    feats = {
+        "energy": np.array(energy),
+        **{f"knn{k}": np.array(knn) for k in rm.KNN_K},
+        "maha": np.array(knn),
+    }
+    return rm.Scored(np.array(top), np.array(y), feats)
+
+
+def test_threshold_rules_and_figures() -> None:
+    s = _scored([0, 1, 0, 1], [0, 1, -1, 0], [3.0, 2.0, 1.0, 2.5], [0.9, 0.8, 0.2, 0.7])
+    t = rm.threshold_keep(s, s.feats["energy"], 1.0)
+    assert t == 2.0  # keeps both phrasings routed right
+    assert rm.figures(s, s.feats["energy"], t) == {"acc": pytest.approx(2 / 3), "recall": 1.0}
+    assert rm.threshold_balanced(s, s.feats["energy"]) == 2.0
+
+
+def test_combined_rule_picks_the_feature_that_separates_oos() -> None:
+    # Energy cannot tell the out-of-scope phrasing apart; the kNN cosine can.
+    s = _scored([0, 1, 0, 1, 0], [0, 1, -1, 1, 0], [2.0, 2.0, 2.5, 2.2, 2.1], [0.9, 0.8, 0.1, 0.85, 0.9])
+    rule = rm.combined_rule(["knn1"], keep_rate=1.0)(s)
+    assert rule.choice.startswith("knn1")
+    score = rule(s)
+    assert rm.figures(s, score, rm.threshold_keep(s, score, 1.0))["recall"] == 1.0
+    assert rm.figures(s, s.feats["energy"], rm.threshold_keep(s, s.feats["energy"], 1.0))["recall"] == 0.0
+
+
+def test_softmax_regression_fits_separable_data() -> None:
+    x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32) * 10
+    w, b = rm.softmax_regression(x, np.array([0, 0, 1, 1]), 2)
+    assert list((x @ w + b).argmax(axis=1)) == [0, 0, 1, 1]
+
+
+@pytest.mark.slow
+def test_distilled_fit_follows_labels_and_teacher(files: tuple[Path, Path]) -> None:
+    entries = load_knowledge(files[0])
+    n = sum(len(e.questions) for e in entries)
+    labels = np.array([i for i, e in enumerate(entries) for _ in e.questions])
+    teacher = np.eye(len(entries))[labels] * 5.0
+    fitted = rm.fit_distilled(
+        entries, RouterConfig.tiny(), teacher.astype(np.float32), alpha=0.5, temperature=2.0, desc="test"
+    )
+    logits, pooled = rm.logits_and_pooled(fitted, [q for e in entries for q in e.questions])
+    assert logits.shape == (n, len(entries)) and pooled.shape[0] == n
+    assert np.allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-4)
+    assert (logits.argmax(axis=1) == labels).mean() >= 0.8
+
+
+def test_separation_is_the_auroc_of_right_in_scope_against_oos() -> None:
+    s = _scored([0, 1, 0, 1], [0, 1, -1, -1], [3.0, 2.0, 2.5, 1.0], [0.0] * 4)
+    # Pairs (right, oos): (3, 2.5) yes, (3, 1) yes, (2, 2.5) no, (2, 1) yes.
+    assert rm.separation(s, s.feats["energy"]) == pytest.approx(0.75)
