@@ -141,6 +141,23 @@ class InProcessActionRunner:
         """Nothing to release; present for symmetry with ``HttpActionRunner``."""
 
 
+async def post_action_call(session: aiohttp.ClientSession, url: str, action_name: str,
+                           tracker: dict[str, Any], domain: dict[str, Any], timeout_s: float) -> Any:
+    """POST Rasa's action call to an action server; its JSON body, or ``ActionRejected``."""
+    try:
+        async with session.post(url, json=action_call(action_name, tracker, domain),
+                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            status, text = response.status, await response.text()
+        body = json.loads(text) if text else None
+    except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+        raise ActionRejected(f"action server call for {action_name!r} failed: "
+                             f"{type(err).__name__}: {err}") from err
+    if status != 200:
+        detail = body.get("error") if isinstance(body, dict) else text[:200]
+        raise ActionRejected(f"action server answered {status} for {action_name!r}: {detail}")
+    return body
+
+
 class HttpActionRunner:
     """Calls a Rasa action server (``POST {endpoint}``, e.g. ``http://host:5055/webhook``)."""
 
@@ -159,18 +176,8 @@ class HttpActionRunner:
         """POST the webhook call; HTTP errors, timeouts and bad bodies → ``ActionRejected``."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        try:
-            async with self._session.post(self.endpoint, json=action_call(
-                    action_name, tracker, domain), timeout=timeout) as response:
-                status, text = response.status, await response.text()
-            body = json.loads(text) if text else None
-        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
-            raise ActionRejected(f"action server call for {action_name!r} failed: "
-                                 f"{type(err).__name__}: {err}") from err
-        if status != 200:
-            detail = body.get("error") if isinstance(body, dict) else text[:200]
-            raise ActionRejected(f"action server answered {status} for {action_name!r}: {detail}")
+        body = await post_action_call(self._session, self.endpoint, action_name, tracker, domain,
+                                      self.timeout_s)
         return ActionOutcome.from_webhook(body)
 
     async def close(self) -> None:

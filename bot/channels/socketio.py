@@ -129,7 +129,7 @@ def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
 def _media(logged: dict[str, Any]) -> list[dict[str, Any]]:
     """A logged REST image (``"image": url``) or attachment, in its socket.io form."""
     if isinstance(logged.get("image"), str):
-        return [{"attachment": {"type": "image", "payload": {"src": logged["image"]}}}]
+        return [_custom_payload({"type": "image", "src": logged["image"]})]
     if isinstance(logged.get("attachment"), dict):
         return [{"attachment": logged["attachment"]}]
     return []

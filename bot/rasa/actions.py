@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import json
 import pkgutil
 import sys
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from actions.runner import action_call
+from actions.runner import action_call, post_action_call
 from core.errors import ActionRejected, BadRequest, ShopbotError
 
 
@@ -70,17 +69,7 @@ class HttpProjectActions:
         """POST the webhook call; errors, timeouts and refusals → ``ActionRejected``."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        try:
-            async with self._session.post(self.url, json=action_call(name, tracker, domain),
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as response:
-                status, text = response.status, await response.text()
-            body = json.loads(text) if text else None
-        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
-            raise ActionRejected(f"action server call for {name!r} failed: "
-                                 f"{type(err).__name__}: {err}") from err
-        if status != 200:
-            detail = body.get("error") if isinstance(body, dict) else text[:200]
-            raise ActionRejected(f"action server answered {status} for {name!r}: {detail}")
+        body = await post_action_call(self._session, self.url, name, tracker, domain, self.timeout_s)
         return ActionResult.from_body(body, name)
 
     async def close(self) -> None:
