@@ -39,7 +39,19 @@ CASES = [
 def _stored_text(client: TestClient, table: Any) -> str:
     with client.app[ENGINE].connect() as conn:
         rows = conn.execute(select(table)).mappings().all()
-    return json.dumps([dict(r) for r in rows], default=str, ensure_ascii=False)
+    return json.dumps([_without_timings(dict(r)) for r in rows], default=str, ensure_ascii=False)
+
+
+def _without_timings(value: Any) -> Any:
+    # Measured floats (latencies, scores) can hold any run of digits, e.g. "555" in 9.115558 ms;
+    # what a shopper typed is stored as text, so the check reads every string and integer.
+    if isinstance(value, float):
+        return 0.0
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_timings(v) for v in value]
+    return value
 
 
 async def _say(client: TestClient, sender: str, text: str, **metadata: Any) -> list[dict[str, Any]]:
