@@ -401,9 +401,19 @@ async def test_a_dropped_connection_comes_back_to_the_same_conversation(
     # Every WebSocket goes through the test, so it can cut one as a flaky network would.
     pages: list[WebSocketRoute] = []
     servers: list[WebSocketRoute] = []
+    confirmed: list[int] = []  # which connection (0, 1, …) the server confirmed the session on
 
     def websocket(ws: WebSocketRoute) -> None:
-        servers.append(ws.connect_to_server())
+        server = ws.connect_to_server()
+        index = len(pages)
+
+        def down(message: str | bytes) -> None:
+            if isinstance(message, str) and "session_confirm" in message:
+                confirmed.append(index)
+            ws.send(message)
+
+        server.on_message(down)
+        servers.append(server)
         pages.append(ws)
 
     await page.route_web_socket(SOCKET, websocket)
@@ -420,8 +430,10 @@ async def test_a_dropped_connection_comes_back_to_the_same_conversation(
 
     await pages[-1].close()
     await servers[-1].close()
-    # socket.io reconnects by itself and asks for the same session again.
-    await eventually(lambda: len(pages) == 2 and shop.channel.connected(session), timeout=15)
+    # socket.io reconnects by itself and asks for the same session again. Waiting for the
+    # confirmation on the new connection: the old socket may still count as connected until the
+    # server notices the drop, and a push to it then goes nowhere live (the history has it).
+    await eventually(lambda: 1 in confirmed and shop.channel.connected(session), timeout=15)
     await shop.channel.send(session, [BotMessage(text="Sorry for the wait, still there?")], sender="staff")
     await expect(page.locator(".sb-msg--staff .sb-bubble")).to_have_text("Sorry for the wait, still there?")
 
