@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 INT8_FILE = "step.int8.onnx"
 META_FILE = "export.json"
+# Bumped when the exported graph changes, so that an older export of a checkpoint is redone.
+EXPORT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ def export_gpt2(model_dir: Path, out_dir: Path) -> Path:
     layers, heads = cfg.n_layer, cfg.n_head
     head_dim = cfg.n_embd // heads
 
+    def linear(conv: Any, x: Any) -> Any:
+        # GPT-2's Conv1D flattens and restores the shape around its matmul; a plain 3-D matmul
+        # exports as one MatMul (and quantises as one), with no shape arithmetic around it.
+        return x @ conv.weight + conv.bias
+
     class Step(torch.nn.Module):
         # (ids, k_0..k_L-1, v_0..v_L-1) -> (logits of the last position, k'_0.., v'_0..)
         def __init__(self) -> None:
@@ -68,18 +75,23 @@ def export_gpt2(model_dir: Path, out_dir: Path) -> Path:
             past_k, past_v = past[:layers], past[layers:]
             seen, n = past_k[0].shape[2], input_ids.shape[1]
             x = self.t.wte(input_ids) + self.t.wpe(torch.arange(seen, seen + n).unsqueeze(0))
-            causal = torch.ones(n, seen + n, dtype=torch.bool).tril(seen)
+            # The mask is added, computed once; every reshape below has constant dimensions (-1
+            # for the token count), so the graph holds no per-layer shape arithmetic: at one token
+            # per step that plumbing cost about a fifth of the time.
+            allowed = torch.ones(n, seen + n, dtype=torch.bool).tril(seen)
+            mask = torch.zeros(n, seen + n).masked_fill(~allowed, float("-inf"))
+            scale = 1.0 / math.sqrt(head_dim)
             keys, values = [], []
             for i, block in enumerate(self.t.h):
-                q, k, v = block.attn.c_attn(block.ln_1(x)).split(cfg.n_embd, dim=2)
-                q, k, v = (t.view(1, n, heads, head_dim).transpose(1, 2) for t in (q, k, v))
+                q, k, v = linear(block.attn.c_attn, block.ln_1(x)).split(cfg.n_embd, dim=2)
+                q, k, v = (t.reshape(1, -1, heads, head_dim).transpose(1, 2) for t in (q, k, v))
                 k, v = torch.cat([past_k[i], k], dim=2), torch.cat([past_v[i], v], dim=2)
                 keys.append(k)
                 values.append(v)
-                weights = (q @ k.transpose(-1, -2) / math.sqrt(head_dim)).masked_fill(~causal, float("-inf"))
-                y = (weights.softmax(-1) @ v).transpose(1, 2).reshape(1, n, cfg.n_embd)
-                x = x + block.attn.c_proj(y)
-                x = x + block.mlp(block.ln_2(x))
+                weights = (q * scale) @ k.transpose(-1, -2) + mask
+                y = (weights.softmax(-1) @ v).transpose(1, 2).reshape(1, -1, cfg.n_embd)
+                x = x + linear(block.attn.c_proj, y)
+                x = x + linear(block.mlp.c_proj, block.mlp.act(linear(block.mlp.c_fc, block.ln_2(x))))
             last = self.t.ln_f(x[:, -1, :])
             return (last @ self.t.wte.weight.T, *keys, *values)
 
@@ -100,12 +112,21 @@ def export_gpt2(model_dir: Path, out_dir: Path) -> Path:
         )
     quantize(staging / "step.fp32.onnx", staging / INT8_FILE)
     (staging / "step.fp32.onnx").unlink()
-    meta = {"checkpoint": checkpoint_version(model_dir), "layers": layers, "heads": heads,
-            "head_dim": head_dim, "n_positions": cfg.n_positions}
+    meta = {"format": EXPORT_FORMAT, "checkpoint": checkpoint_version(model_dir), "layers": layers,
+            "heads": heads, "head_dim": head_dim, "n_positions": cfg.n_positions}
     (staging / META_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     return out_dir
+
+
+def _export_format(target: Path) -> int | None:
+    """The format of the export in ``target``, or None when there is no complete one."""
+    try:
+        meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return int(meta.get("format", 1)) if (target / INT8_FILE).is_file() else None
 
 
 class OnnxGpt2Generator:
@@ -146,7 +167,7 @@ class OnnxGpt2Generator:
         if not (self._dir / "config.json").is_file():
             raise NotReady(f"no generator checkpoint in {self._dir}: run `shopbot setup`")
         target = self.exported_dir()
-        if not (target / INT8_FILE).is_file():
+        if _export_format(target) != EXPORT_FORMAT:
             log.info("exporting %s for ONNX Runtime (int8); once per checkpoint", self._dir)
             export_gpt2(self._dir, target)
         meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from bot.generation.fast import INT8_FILE, OnnxGpt2Generator
+from bot.generation.fast import EXPORT_FORMAT, INT8_FILE, META_FILE, OnnxGpt2Generator
 from bot.generation.generator import Gpt2Generator
 from bot.generation.service import gpt2_generator
 from core.errors import GenerationError, NotReady
@@ -51,6 +52,20 @@ def test_the_export_is_made_once_per_checkpoint(dirs: tuple[Path, Path]) -> None
     assert exported.stat().st_mtime_ns == before
     assert fast.version.endswith("+onnx-int8")
     assert fast.version.split("+")[0] == Gpt2Generator(model).version
+
+
+def test_an_export_of_an_older_format_is_redone(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    model, cache = dirs
+    fresh = OnnxGpt2Generator(model, tmp_path / "cache")
+    fresh.warm_up()
+    meta_file = fresh.exported_dir() / META_FILE
+    meta = json.loads(meta_file.read_text())
+    assert meta["format"] == EXPORT_FORMAT
+    meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "format"}))  # format 1
+    before = (fresh.exported_dir() / INT8_FILE).stat().st_mtime_ns
+    OnnxGpt2Generator(model, tmp_path / "cache").warm_up()
+    assert json.loads(meta_file.read_text())["format"] == EXPORT_FORMAT
+    assert (fresh.exported_dir() / INT8_FILE).stat().st_mtime_ns != before
 
 
 def test_decode_speed_decodes_exactly_the_tokens_asked(dirs: tuple[Path, Path]) -> None:
