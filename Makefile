@@ -35,9 +35,11 @@ lint: install
 	$(BIN)/ruff check core bot retrieval actions monitoring tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/validate_deploy.py
 
 bench: setup
 	$(BIN)/python bench/serving.py --out docs/benchmarks.md
+	$(BIN)/python bench/cluster.py --out docs/benchmarks.md
 	$(BIN)/python bench/handoff_latency.py --out docs/handoff-latency.md
 	$(BIN)/python bench/soak.py --out docs/reliability.md
 

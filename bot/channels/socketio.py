@@ -220,6 +220,10 @@ class SocketIOChannel:
             client_manager=socketio.AsyncRedisManager(redis_url) if redis_url else None,
             # Hostile packets (deep nesting, huge numbers) are refused, never a crash.
             json=SafeJson,
+            # The session id in the handshake response, for a load balancer to learn which worker
+            # holds a long-polling session (deploy/haproxy/haproxy.cfg). It is random and says
+            # nothing about the shopper; the browser does not need to send it back.
+            cookie={"name": "io", "path": SOCKETIO_PATH, "SameSite": "Lax", "HttpOnly": True},
         )
         self._app: web.Application | None = None
         # Socket id → (the session id the client uses, the conversation id Shopbot keeps).

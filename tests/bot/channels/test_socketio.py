@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,6 +161,18 @@ async def test_vendored_client_and_channel_status(shop: Shop) -> None:
             assert (await resp.text()).startswith("/*!\n * Socket.IO v4")
         async with http.get(shop.url + "/webhooks/socketio/") as resp:
             assert await resp.json() == {"status": "ok"}
+
+
+async def test_the_polling_handshake_names_its_session_for_a_balancer(shop: Shop) -> None:
+    # deploy/haproxy/haproxy.cfg learns "sid -> worker" from this cookie (cross-site pages send
+    # no cookies back, so stickiness is keyed on the ?sid= every later poll carries).
+    url = shop.url + "/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200
+        opened = json.loads((await resp.text())[1:])  # "0{...}": Engine.IO's open packet
+        cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith(f"io={opened['sid']};")
+    assert "HttpOnly" in cookie and "path=/socket.io/" in cookie
 
 
 async def test_session_request_confirms_a_new_or_the_given_session(shop: Shop) -> None:

@@ -1,0 +1,385 @@
+"""A cluster on one machine, for real: two ``shopbot run`` workers behind HAProxy, PostgreSQL, Redis.
+
+Everything goes through the balancer, started with the shipped config (deploy/haproxy/haproxy.cfg):
+signed-in shoppers over REST, socket.io shoppers on long-polling (which needs the sticky
+sessions) and on WebSocket, the widget in Chromium, staff who claim, answer and resolve a
+handoff, and an auditor who promotes a correction. Mid-run worker 2 is killed (SIGKILL) and
+started again. A client may send a failed message once more, as the widget's "Try again" does;
+beyond that nothing may fail. Every acknowledged turn must reach the turn log, each
+conversation's turns in the order they were acknowledged, slots must survive the move to the
+other worker, and the correction must reach every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import socketio
+from playwright.async_api import Page, async_playwright
+from sqlalchemy import select
+
+from core.db import make_engine
+from core.shop import load_orders
+from monitoring.turnlog import turns
+from tests.balancer import Balancer, haproxy
+from tests.bot.test_durability import drained
+from tests.identity import IDENTITY_ENV, token
+from tests.pg import postgres
+from tests.redis_server import redis_server
+from tests.server_process import ShopbotProcess
+from tests.signin import PASSWORD
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.browser]
+
+T = TypeVar("T")
+REST_SHOPPERS = 6
+CHAT = ["how long does delivery take?", "can I return an item?", "do you sell cookie jars?",
+        "where is it now?", "what payment methods do you accept?", "recommend something"]
+QUESTION = "is the glass cookie jar good for storing biscuits?"
+CORRECTION = "Our glass cookie jars are airtight, so biscuits stay crisp for weeks."
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+class Failed(Exception):
+    """A message that failed on both tries."""
+
+
+@dataclass
+class Tally:
+    """What every client saw: acknowledged turns per conversation, in order, and what failed."""
+
+    acknowledged: dict[str, list[str]] = field(default_factory=dict)
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    slot_misses: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    def ack(self, conversation: str, turn_id: str) -> None:
+        self.acknowledged.setdefault(conversation, []).append(turn_id)
+
+    async def twice(self, what: str, attempt: Callable[[], Awaitable[T]], pause_s: float = 1.0) -> T:
+        """One try and, as the widget's "Try again", one more; a second failure is counted."""
+        try:
+            return await attempt()
+        except Exception as err:  # noqa: BLE001 - any failure of the first try may be retried
+            self.retried.append(f"{what}: {type(err).__name__} {err}"[:200])
+        await asyncio.sleep(pause_s)
+        try:
+            return await attempt()
+        except Exception as err:  # noqa: BLE001
+            self.failed.append(f"{what}: {type(err).__name__} {err}"[:300])
+            raise Failed(what) from err
+
+
+async def rest_shopper(base: str, n: int, customer: str, order_id: str, tally: Tally) -> None:
+    """A signed-in customer asking about their order, then chatting on until stopped."""
+    conversation = f"cluster-rest-{n}"
+    metadata = {"customer_id": customer, "customer_token": token(customer)}
+
+    async def post(http: aiohttp.ClientSession, text: str) -> tuple[str, str]:
+        body = {"sender": conversation, "message": text, "metadata": metadata}
+        async with http.post(base + "/webhooks/rest/webhook", json=body) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:120]}")
+            answer = await resp.json()
+            return resp.headers["X-Shopbot-Turn-Id"], " ".join(m.get("text", "") for m in answer)
+
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        first = f"where is my order {order_id}"
+        turn_id, text = await tally.twice(f"{conversation} #0", lambda: post(http, first))
+        tally.ack(conversation, turn_id)
+        assert order_id in text, text
+        i = 0
+        while not tally.stopped:
+            message = CHAT[(n + i) % len(CHAT)]
+            i += 1
+            try:
+                turn_id, text = await tally.twice(f"{conversation} #{i}", partial(post, http, message))
+            except Failed:
+                continue
+            tally.ack(conversation, turn_id)
+            if message == "where is it now?" and order_id not in text:
+                tally.slot_misses.append(f"{conversation}: {text[:120]}")
+
+
+class SocketShopper:
+    """A rasa-webchat-like socket.io client that reconnects and asks for its session again."""
+
+    def __init__(self, base: str, name: str, transports: list[str]) -> None:
+        self.base = base
+        self.name = name
+        self.transports = transports
+        self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.2,
+                                        reconnection_delay_max=1, randomization_factor=0)
+        self.confirmed = asyncio.Event()
+        self.uttered: list[dict[str, Any]] = []
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("session_confirm", self._on_confirm)
+        self.sio.on("bot_uttered", self.uttered.append)
+
+    async def _on_connect(self) -> None:
+        await self.sio.emit("session_request", {"session_id": self.name})
+
+    async def _on_disconnect(self, *reason: Any) -> None:
+        self.confirmed.clear()
+
+    async def _on_confirm(self, session: Any) -> None:
+        assert session == self.name, session
+        self.confirmed.set()
+
+    async def start(self) -> None:
+        await self.sio.connect(self.base, transports=self.transports, socketio_path="/socket.io/")
+        await asyncio.wait_for(self.confirmed.wait(), 15)
+
+    async def say(self, text: str) -> dict[str, Any]:
+        """Send a message once the session is confirmed; the ack (turn id, message count)."""
+        await asyncio.wait_for(self.confirmed.wait(), 20)
+        data = {"message": text, "session_id": self.name, "customData": {}}
+        ack = await self.sio.call("user_uttered", data, timeout=20)
+        if not (isinstance(ack, dict) and ack.get("ok")):
+            raise RuntimeError(f"refused: {ack}")
+        return ack
+
+    async def chat(self, tally: Tally) -> None:
+        i = 0
+        while not tally.stopped:
+            message = CHAT[i % len(CHAT)]
+            i += 1
+            try:
+                ack = await tally.twice(f"{self.name} #{i}", partial(self.say, message), pause_s=0.5)
+            except Failed:
+                continue
+            tally.ack(self.name, ack["turn_id"])
+
+
+async def widget(page: Page, base: str, texts: list[str], tally: Tally) -> int:
+    """Send ``texts`` in the widget, pressing "Try again" at most once each; answers shown."""
+    answers = page.locator(".sb-msg--bot:not(.sb-typing):not(.sb-error) .sb-bubble")
+    box = page.get_by_role("textbox", name="Your message")
+    for text in texts:
+        before = await answers.count()
+        await box.fill(text)
+        await box.press("Enter")
+        deadline = time.monotonic() + 40
+        retried = False
+        while await answers.count() == before:
+            if await page.locator(".sb-retry").count():
+                if retried:
+                    tally.failed.append(f"widget: {text}")
+                    break
+                tally.retried.append(f"widget: {text}")
+                retried = True
+                await page.locator(".sb-retry").last.click()
+            assert time.monotonic() < deadline, f"no answer in the widget to {text!r}"
+            await asyncio.sleep(0.1)
+    return await answers.count()
+
+
+async def servers_up(lb: Balancer, names: set[str], timeout_s: float = 60) -> dict[str, dict[str, str]]:
+    """Wait until HAProxy's health checks see ``names`` UP; its stats rows per server."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(lb.stats + "/stats;csv") as resp:
+                rows = list(csv.DictReader(io.StringIO((await resp.text()).lstrip("# "))))
+            found = {r["svname"]: r for r in rows if r["pxname"] == "workers" and r["svname"].startswith("w")}
+            if all(found.get(n, {}).get("status") == "UP" for n in names):
+                return found
+            assert time.monotonic() < deadline, f"not UP in {timeout_s} s: {found}"
+            await asyncio.sleep(0.25)
+
+
+async def signed_in(base: str, name: str) -> dict[str, str]:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(base + "/api/auth/login", json={"username": name, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        cookie = re.search(r"shopbot_session=([^;]+)", resp.headers["Set-Cookie"])
+        assert cookie is not None
+        return {"Cookie": f"shopbot_session={cookie.group(1)}"}
+
+
+async def login_limit_is_shared(lb: Balancer) -> None:
+    """Failed logins spread over both workers count against one limit (kept in Redis)."""
+    before = await servers_up(lb, {"w1", "w2"})
+    statuses = []
+    wrong = {"username": "mallory", "password": "not the right password"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        for _ in range(7):
+            async with http.post(lb.base + "/api/auth/login", json=wrong) as resp:
+                statuses.append(resp.status)
+    after = await servers_up(lb, {"w1", "w2"})
+    assert all(int(after[w]["stot"]) > int(before[w]["stot"]) for w in ("w1", "w2")), "both workers asked"
+    assert statuses == [401] * 5 + [429] * 2, statuses  # 5 per account and address (the default)
+
+
+async def staff_take_over(base: str, staff: dict[str, str], shopper: SocketShopper, tally: Tally) -> None:
+    """The shopper asks for a person; staff claim, answer and resolve, all through the balancer."""
+    await tally.twice("handoff request", lambda: shopper.say("I want to talk to a person"))
+    async with aiohttp.ClientSession(timeout=TIMEOUT, headers=staff) as http:
+        handoff = None
+        deadline = time.monotonic() + 20
+        while handoff is None:
+            async with http.get(base + "/api/handoffs") as resp:
+                assert resp.status == 200, await resp.text()
+                listed = (await resp.json())["handoffs"]
+            handoff = next((h for h in listed if h["status"] == "pending"), None)
+            assert time.monotonic() < deadline, f"no pending handoff: {listed}"
+            await asyncio.sleep(0.2)
+        for step, body in (("claim", None), ("messages", {"text": "Hi, this is Sam."}), ("resolve", None)):
+            async with http.post(f"{base}/api/handoffs/{handoff['id']}/{step}", json=body) as resp:
+                assert resp.status in (200, 201), f"{step}: {resp.status} {await resp.text()}"
+            if step == "messages":
+                deadline = time.monotonic() + 10
+                while not any(m.get("text") == "Hi, this is Sam." for m in shopper.uttered):
+                    assert time.monotonic() < deadline, "the staff reply never reached the shopper"
+                    await asyncio.sleep(0.1)
+
+
+async def promote_correction(base: str, auditor: dict[str, str], tally: Tally) -> None:
+    """An auditor corrects a logged answer and promotes it to the live bot."""
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        async with http.post(base + "/webhooks/rest/webhook",
+                             json={"sender": "cluster-auditor-probe", "message": QUESTION}) as resp:
+            assert resp.status == 200
+            turn_id = resp.headers["X-Shopbot-Turn-Id"]
+        tally.ack("cluster-auditor-probe", turn_id)
+        deadline = time.monotonic() + 20
+        while True:  # written behind the answer: wait until it is in the shared log
+            async with http.post(f"{base}/api/turns/{turn_id}/review", headers=auditor,
+                                 json={"verdict": "incorrect", "correction": CORRECTION}) as resp:
+                if resp.status == 201:
+                    break
+                assert resp.status == 404 and time.monotonic() < deadline, await resp.text()
+            await asyncio.sleep(0.2)
+        async with http.post(f"{base}/api/turns/{turn_id}/promote", json={}, headers=auditor) as resp:
+            assert resp.status == 201, await resp.text()
+
+
+async def answered_with_correction(worker: ShopbotProcess, timeout_s: float = 15) -> bool:
+    """Ask ``worker`` directly (not through the balancer) until it answers with the correction."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        while time.monotonic() < deadline:
+            body = {"sender": f"cluster-check-{worker.port}", "message": QUESTION}
+            async with http.post(worker.base + "/webhooks/rest/webhook", json=body) as resp:
+                if resp.status == 200 and any(m.get("text") == CORRECTION for m in await resp.json()):
+                    return True
+            await asyncio.sleep(0.5)
+    return False
+
+
+def logged(url: str, ids: set[str]) -> dict[str, tuple[str, Any]]:
+    """turn id -> (conversation id, time) for the given ids found in the turn log."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(turns.c.turn_id, turns.c.conversation_id, turns.c.ts)
+            return {r.turn_id: (r.conversation_id, r.ts) for r in conn.execute(query) if r.turn_id in ids}
+    finally:
+        engine.dispose()
+
+
+async def test_two_workers_behind_haproxy_lose_nothing_when_one_is_killed(
+    built_var: Path, tmp_path: Path
+) -> None:
+    orders = [o for o in load_orders(built_var / "shop").values()
+              if o.customer_id and o.status != "cancelled"]
+    customers: dict[str, str] = {}
+    for order in orders:  # one order per customer, so that each conversation asks about its own
+        customers.setdefault(str(order.customer_id), order.order_id)
+    picked = list(customers.items())[:REST_SHOPPERS]
+    assert len(picked) == REST_SHOPPERS
+
+    with postgres() as pg, redis_server() as redis_url:
+        common = {"SHOPBOT_REDIS_URL": redis_url, "SHOPBOT_TRUSTED_PROXIES": "127.0.0.1/32",
+                  "SHOPBOT_IDENTITY_SECRET_ENV": IDENTITY_ENV}
+        journals = [tmp_path / "journal-1", tmp_path / "journal-2"]  # one per machine, as in production
+        workers = [ShopbotProcess(built_var, pg.url, {**common, "SHOPBOT_JOURNAL_DIR": str(j)})
+                   for j in journals]
+        try:
+            await asyncio.gather(*(w.start() for w in workers))
+            workers[0].cli("users", "add", "sam", "--role", "staff", stdin=PASSWORD + "\n")
+            workers[0].cli("users", "add", "ada", "--role", "auditor", stdin=PASSWORD + "\n")
+            with haproxy([w.port for w in workers]) as lb:
+                await servers_up(lb, {"w1", "w2"})
+                await _drive(lb, workers, picked, pg.url)
+        finally:
+            for worker in workers:
+                worker.stop()
+
+
+async def _drive(
+    lb: Balancer, workers: list[ShopbotProcess], picked: list[tuple[str, str]], url: str
+) -> None:
+    tally = Tally()
+    await login_limit_is_shared(lb)
+    staff, auditor = await signed_in(lb.base, "sam"), await signed_in(lb.base, "ada")
+    polling = SocketShopper(lb.base, "cluster-polling", ["polling"])
+    websocket = SocketShopper(lb.base, "cluster-websocket", ["websocket"])
+    await asyncio.gather(polling.start(), websocket.start())
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(lb.base + "/")
+            await page.get_by_role("button", name=re.compile("^Open chat")).click()
+            shown = await widget(page, lb.base, ["how long does delivery take?"], tally)
+
+            load = [asyncio.create_task(rest_shopper(lb.base, n, customer, order, tally))
+                    for n, (customer, order) in enumerate(picked)]
+            load += [asyncio.create_task(s.chat(tally)) for s in (polling, websocket)]
+            await asyncio.sleep(5)
+            workers[1].kill()  # mid-run: turns in flight on it, records in its journal
+            await asyncio.sleep(3)
+            # Shoppers keep going on worker 1 meanwhile, the widget included.
+            shown = await widget(page, lb.base, ["can I return an item?"], tally)
+            await workers[1].start()
+            stats = await servers_up(lb, {"w1", "w2"})
+            served_before = int(stats["w2"]["stot"])
+            await asyncio.sleep(5)  # worker 2 takes its share again
+
+            await staff_take_over(lb.base, staff, websocket, tally)
+            await promote_correction(lb.base, auditor, tally)
+            shown = await widget(page, lb.base, ["do you sell cookie jars?"], tally)
+            tally.stopped = True
+            await asyncio.gather(*load)
+        finally:
+            tally.stopped = True
+            await browser.close()
+            await asyncio.gather(polling.sio.disconnect(), websocket.sio.disconnect())
+
+    assert not tally.failed, f"failed after one retry: {tally.failed}"
+    assert not tally.slot_misses, f"slots lost: {tally.slot_misses}"
+    assert shown == 3, "the widget showed an answer to each message"
+    stats = await servers_up(lb, {"w1", "w2"})
+    assert int(stats["w2"]["stot"]) > served_before, "the restarted worker took requests again"
+    for worker in workers:
+        assert await answered_with_correction(worker), f"the correction never reached {worker.base}"
+        await drained(worker)
+
+    clients = ["cluster-polling", "cluster-websocket", *(f"cluster-rest-{n}" for n in range(REST_SHOPPERS))]
+    for client in clients:
+        assert len(tally.acknowledged.get(client, [])) > 10, f"{client} hardly got through"
+    acknowledged = {t for ids in tally.acknowledged.values() for t in ids}
+    assert len(acknowledged) > 100, f"too little load to mean anything: {len(acknowledged)}"
+    found = logged(url, acknowledged)
+    missing = acknowledged - set(found)
+    assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged turns lost"
+    for conversation, ids in tally.acknowledged.items():
+        assert len({found[t][0] for t in ids}) == 1, f"{conversation} split across conversations"
+        times = [found[t][1] for t in ids]
+        assert times == sorted(times), f"{conversation}: turns logged out of order"
+    print(f"acknowledged {len(acknowledged)}, retried once {len(tally.retried)}: {tally.retried[:5]}")
