@@ -2,12 +2,12 @@
 
 Everything goes through the balancer, started with the shipped config (deploy/haproxy/haproxy.cfg):
 signed-in shoppers over REST, socket.io shoppers on long-polling (which needs the sticky
-sessions) and on WebSocket, the widget in Chromium, staff who claim, answer and resolve a
-handoff, and an auditor who promotes a correction. Mid-run worker 2 is killed (SIGKILL) and
-started again. A client may send a failed message once more, as the widget's "Try again" does;
-beyond that nothing may fail. Every acknowledged turn must reach the turn log, each
-conversation's turns in the order they were acknowledged, slots must survive the move to the
-other worker, and the correction must reach every worker.
+sessions) and upgraded from it to WebSocket, the widget in Chromium (WebSocket first), staff
+who claim, answer and resolve a handoff, and an auditor who promotes a correction. Mid-run
+worker 2 is killed (SIGKILL) and started again. A client may send a failed message once more,
+as the widget's "Try again" does; beyond that nothing may fail. Every acknowledged turn must
+reach the turn log, each conversation's turns in the order they were acknowledged, slots must
+survive the move to the other worker, and the correction must reach every worker.
 """
 
 from __future__ import annotations
@@ -328,7 +328,9 @@ async def _drive(
     await login_limit_is_shared(lb)
     staff, auditor = await signed_in(lb.base, "sam"), await signed_in(lb.base, "ada")
     polling = SocketShopper(lb.base, "cluster-polling", ["polling"])
-    websocket = SocketShopper(lb.base, "cluster-websocket", ["websocket"])
+    # Starts on long-polling and upgrades to WebSocket: the upgrade request must reach the worker
+    # that holds the polling session, as every poll must.
+    websocket = SocketShopper(lb.base, "cluster-upgraded", ["polling", "websocket"])
     await asyncio.gather(polling.start(), websocket.start())
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -354,6 +356,7 @@ async def _drive(
             await staff_take_over(lb.base, staff, websocket, tally)
             await promote_correction(lb.base, auditor, tally)
             shown = await widget(page, lb.base, ["do you sell cookie jars?"], tally)
+            transport = websocket.sio.transport()
             tally.stopped = True
             await asyncio.gather(*load)
         finally:
@@ -370,7 +373,8 @@ async def _drive(
         assert await answered_with_correction(worker), f"the correction never reached {worker.base}"
         await drained(worker)
 
-    clients = ["cluster-polling", "cluster-websocket", *(f"cluster-rest-{n}" for n in range(REST_SHOPPERS))]
+    assert transport == "websocket", "the upgrade from long-polling went through the balancer"
+    clients = ["cluster-polling", "cluster-upgraded", *(f"cluster-rest-{n}" for n in range(REST_SHOPPERS))]
     for client in clients:
         assert len(tally.acknowledged.get(client, [])) > 10, f"{client} hardly got through"
     acknowledged = {t for ids in tally.acknowledged.values() for t in ids}

@@ -64,6 +64,11 @@ class SafeJson:
         try:
             if isinstance(text, bytes):
                 text = text.decode("utf-8")
+            if not text.lstrip().startswith(("[", "{")):
+                # Engine.IO tries every text payload as JSON and keeps the text on ValueError, as
+                # with the json module: the WebSocket upgrade's "probe" must stay "probe". Socket.IO
+                # payloads are always an array or an object.
+                raise ValueError("not a JSON array or object")
             return loads(text)
         except (BadRequest, UnicodeDecodeError) as err:
             return [REFUSED_EVENT, str(err)]

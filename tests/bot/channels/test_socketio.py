@@ -175,6 +175,21 @@ async def test_the_polling_handshake_names_its_session_for_a_balancer(shop: Shop
     assert "HttpOnly" in cookie and "path=/socket.io/" in cookie
 
 
+async def test_long_polling_upgrades_to_websocket(shop: Shop) -> None:
+    # socket.io-client's default (and rasa-webchat's): open on long-polling, then upgrade.
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(shop.url, transports=["polling", "websocket"])
+    try:
+        deadline = time.monotonic() + 5
+        while client.transport() != "websocket":
+            assert time.monotonic() < deadline, "still on long-polling"
+            await asyncio.sleep(0.05)
+        ack = await client.call("session_request", {"session_id": "upgraded"}, timeout=5)
+        assert ack == "upgraded"
+    finally:
+        await client.disconnect()
+
+
 async def test_session_request_confirms_a_new_or_the_given_session(shop: Shop) -> None:
     async with Shopper(shop.url) as shopper:
         fresh = await shopper.session(None)
