@@ -4,10 +4,11 @@ Everything goes through the balancer, started with the shipped config (deploy/ha
 signed-in shoppers over REST, socket.io shoppers on long-polling (which needs the sticky
 sessions) and upgraded from it to WebSocket, the widget in Chromium (WebSocket first), staff
 who claim, answer and resolve a handoff, and an auditor who promotes a correction. Mid-run
-worker 2 is killed (SIGKILL) and started again. A client may send a failed message once more,
-as the widget's "Try again" does; beyond that nothing may fail. Every acknowledged turn must
-reach the turn log, each conversation's turns in the order they were acknowledged, slots must
-survive the move to the other worker, and the correction must reach every worker.
+worker 2 is killed (SIGKILL) and started again, then PostgreSQL is stopped for a while. A client
+may send a failed message once more, as the widget's "Try again" does; beyond that nothing may
+fail. Every acknowledged turn must reach the turn log, each conversation's turns in the order
+they were acknowledged, slots must survive the move to the other worker, and the correction
+must reach every worker.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from monitoring.turnlog import turns
 from tests.balancer import Balancer, haproxy
 from tests.bot.test_durability import drained
 from tests.identity import IDENTITY_ENV, token
-from tests.pg import postgres
+from tests.pg import Postgres, postgres
 from tests.redis_server import redis_server
 from tests.server_process import ShopbotProcess
 from tests.signin import PASSWORD
@@ -315,14 +316,14 @@ async def test_two_workers_behind_haproxy_lose_nothing_when_one_is_killed(
             workers[0].cli("users", "add", "ada", "--role", "auditor", stdin=PASSWORD + "\n")
             with haproxy([w.port for w in workers]) as lb:
                 await servers_up(lb, {"w1", "w2"})
-                await _drive(lb, workers, picked, pg.url)
+                await _drive(lb, workers, picked, pg)
         finally:
             for worker in workers:
                 worker.stop()
 
 
 async def _drive(
-    lb: Balancer, workers: list[ShopbotProcess], picked: list[tuple[str, str]], url: str
+    lb: Balancer, workers: list[ShopbotProcess], picked: list[tuple[str, str]], pg: Postgres
 ) -> None:
     tally = Tally()
     await login_limit_is_shared(lb)
@@ -352,6 +353,11 @@ async def _drive(
             stats = await servers_up(lb, {"w1", "w2"})
             served_before = int(stats["w2"]["stot"])
             await asyncio.sleep(5)  # worker 2 takes its share again
+            # PostgreSQL away for a while: the workers answer from their journals, and the
+            # balancer must keep sending them shoppers (its health check is not the database's).
+            pg.stop()
+            await asyncio.sleep(6)
+            pg.start()
 
             await staff_take_over(lb.base, staff, websocket, tally)
             await promote_correction(lb.base, auditor, tally)
@@ -379,7 +385,7 @@ async def _drive(
         assert len(tally.acknowledged.get(client, [])) > 10, f"{client} hardly got through"
     acknowledged = {t for ids in tally.acknowledged.values() for t in ids}
     assert len(acknowledged) > 100, f"too little load to mean anything: {len(acknowledged)}"
-    found = logged(url, acknowledged)
+    found = logged(pg.url, acknowledged)
     missing = acknowledged - set(found)
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged turns lost"
     for conversation, ids in tally.acknowledged.items():
