@@ -196,16 +196,28 @@ def _hits(test: Any, url_path: str) -> bool:
     return re.search(rf":{APP_PORT}{re.escape(url_path)}(?![\w/])", text) is not None
 
 
-def _check_prometheus(deploy: Path, path: Path, services: dict[str, Any], problems: Problems) -> None:
-    service = services.get("prometheus")
+def _mounted(deploy: Path, path: Path, services: dict[str, Any], name: str, target: str,
+             problems: Problems) -> tuple[dict[str, str], Path] | None:
+    """The bind mounts of service ``name`` and the host path mounted at ``target``.
+
+    None when the service is absent, or (a problem) when it does not mount ``target``.
+    """
+    service = services.get(name)
     if service is None:
-        return
+        return None
     mounts = _mounts(service)
-    config_source = mounts.get("/etc/prometheus/prometheus.yml")
-    if config_source is None:
-        problems.add(path, "service `prometheus` does not mount /etc/prometheus/prometheus.yml")
+    source = mounts.get(target)
+    if source is None:
+        problems.add(path, f"service `{name}` does not mount {target}")
+        return None
+    return mounts, (deploy / source).resolve()
+
+
+def _check_prometheus(deploy: Path, path: Path, services: dict[str, Any], problems: Problems) -> None:
+    found = _mounted(deploy, path, services, "prometheus", "/etc/prometheus/prometheus.yml", problems)
+    if found is None:
         return
-    config_path = (deploy / config_source).resolve()
+    mounts, config_path = found
     config = _load_yaml(config_path, problems) if config_path.is_file() else None
     if not isinstance(config, dict):
         return
@@ -229,15 +241,14 @@ def _check_prometheus(deploy: Path, path: Path, services: dict[str, Any], proble
 
 
 def _check_grafana(deploy: Path, path: Path, services: dict[str, Any], problems: Problems) -> None:
-    service = services.get("grafana")
-    if service is None:
+    found = _mounted(deploy, path, services, "grafana", "/etc/grafana/provisioning", problems)
+    if found is None:
         return
-    mounts = _mounts(service)
-    provisioning = mounts.get("/etc/grafana/provisioning")
-    if provisioning is None:
-        problems.add(path, "service `grafana` does not mount its provisioning folder")
-        return
-    provisioning_dir = (deploy / provisioning).resolve()
+    mounts, provisioning_dir = found
+    provided = set()
+    for source_file in sorted((provisioning_dir / "datasources").glob("*.y*ml")):
+        config = _load_yaml(source_file, problems) or {}
+        provided |= {d.get("type") for d in config.get("datasources") or []}
     dashboards = [target for target in mounts if target.endswith(".json")]
     providers = []
     for provider_file in sorted((provisioning_dir / "dashboards").glob("*.y*ml")):
@@ -253,10 +264,6 @@ def _check_grafana(deploy: Path, path: Path, services: dict[str, Any], problems:
             problems.add(dashboard_path, f"is not a readable dashboard: {err}")
             continue
         wanted = {item["id"] for item in dashboard.get("__requires", []) if item.get("type") == "datasource"}
-        provided = set()
-        for source_file in sorted((provisioning_dir / "datasources").glob("*.y*ml")):
-            config = _load_yaml(source_file, problems) or {}
-            provided |= {d.get("type") for d in config.get("datasources") or []}
         for kind in sorted(wanted - provided):
             problems.add(provisioning_dir, f"{dashboard_path.name} needs a `{kind}` data source; "
                                            f"none is provisioned")

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.server_process import free_port, terminate, wait_listening
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 _WORKERS = re.compile(r"( *)# -- workers: begin --\n.*?# -- workers: end --\n", re.S)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def render(ports: Sequence[int]) -> str:
@@ -48,7 +42,7 @@ def haproxy(ports: Sequence[int]) -> Iterator[Balancer]:
     """Start HAProxy on a free port in front of workers on ``ports``; stopped afterwards."""
     binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
     assert Path(binary).exists(), "haproxy is not installed: run scripts/install-system-deps.sh"
-    port, stats_port = _free_port(), _free_port()
+    port, stats_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="shopbot-haproxy-") as tmp:
         cfg = Path(tmp) / "haproxy.cfg"
         cfg.write_text(render(ports), encoding="utf-8")
@@ -60,19 +54,7 @@ def haproxy(ports: Sequence[int]) -> Iterator[Balancer]:
         with log.open("wb") as out:
             proc = subprocess.Popen([binary, "-db", "-f", str(cfg)], env=env, stdout=out, stderr=out)
         try:
-            deadline = time.monotonic() + 10
-            while True:
-                assert proc.poll() is None, log.read_text(errors="replace")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "haproxy did not start"
-                    time.sleep(0.05)
+            wait_listening(port, proc, "haproxy", log=log)
             yield Balancer(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}", log)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            terminate(proc)

@@ -25,6 +25,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(port: int, proc: subprocess.Popen[Any], name: str, timeout_s: float = 10.0,
+                   log: Path | None = None) -> None:
+    """Wait until ``proc`` accepts connections on loopback ``port`` (fail if it exits first)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, log.read_text(errors="replace") if log else f"{name} exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.05)
+
+
+def terminate(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class ShopbotProcess:
     """One server process; ``env`` adds or overrides ``SHOPBOT_*`` settings."""
 
@@ -73,11 +97,7 @@ class ShopbotProcess:
     def stop(self) -> None:
         """A clean shutdown (SIGTERM)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            terminate(self.proc, 60)
 
     async def ready(self, session: aiohttp.ClientSession) -> tuple[int, dict[str, Any]]:
         """``GET /health/ready``: status and body."""

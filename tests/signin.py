@@ -14,13 +14,15 @@ PASSWORD = "a long enough password"
 
 
 async def sign_in(
-    client: Any, app: web.Application, name: str, role: Role, *, create: bool = True
+    client: Any, app: web.Application | None, name: str, role: Role, *, create: bool = True
 ) -> dict[str, str]:
     """Create the account (unless ``create`` is off), sign in; returns the Cookie header to send.
 
-    ``client`` is an aiohttp test client or a ``ClientSession`` with a ``base_url``.
+    ``client`` is an aiohttp test client or a ``ClientSession`` with a ``base_url``; ``app`` is
+    needed only to create the account.
     """
     if create:
+        assert app is not None, "creating the account needs the app"
         app[USERS].add(name, PASSWORD, role)
     resp = await client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
     assert resp.status == 200, await resp.text()

@@ -30,6 +30,7 @@ import socketio
 from playwright.async_api import Page, async_playwright
 from sqlalchemy import select
 
+from bot.auth.guard import Role
 from core.db import make_engine
 from core.shop import load_orders
 from monitoring.turnlog import turns
@@ -39,7 +40,7 @@ from tests.identity import IDENTITY_ENV, token
 from tests.pg import Postgres, postgres
 from tests.redis_server import redis_server
 from tests.server_process import ShopbotProcess
-from tests.signin import PASSWORD
+from tests.signin import PASSWORD, sign_in
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.browser]
@@ -203,13 +204,9 @@ async def servers_up(lb: Balancer, names: set[str], timeout_s: float = 60) -> di
             await asyncio.sleep(0.25)
 
 
-async def signed_in(base: str, name: str) -> dict[str, str]:
-    async with aiohttp.ClientSession() as http:
-        resp = await http.post(base + "/api/auth/login", json={"username": name, "password": PASSWORD})
-        assert resp.status == 200, await resp.text()
-        cookie = re.search(r"shopbot_session=([^;]+)", resp.headers["Set-Cookie"])
-        assert cookie is not None
-        return {"Cookie": f"shopbot_session={cookie.group(1)}"}
+async def signed_in(base: str, name: str, role: Role) -> dict[str, str]:
+    async with aiohttp.ClientSession(base_url=base) as http:
+        return await sign_in(http, None, name, role, create=False)
 
 
 async def login_limit_is_shared(lb: Balancer) -> None:
@@ -288,7 +285,8 @@ def logged(url: str, ids: set[str]) -> dict[str, tuple[str, Any]]:
     try:
         with engine.connect() as conn:
             query = select(turns.c.turn_id, turns.c.conversation_id, turns.c.ts)
-            return {r.turn_id: (r.conversation_id, r.ts) for r in conn.execute(query) if r.turn_id in ids}
+            query = query.where(turns.c.turn_id.in_(ids))
+            return {r.turn_id: (r.conversation_id, r.ts) for r in conn.execute(query)}
     finally:
         engine.dispose()
 
@@ -327,7 +325,8 @@ async def _drive(
 ) -> None:
     tally = Tally()
     await login_limit_is_shared(lb)
-    staff, auditor = await signed_in(lb.base, "sam"), await signed_in(lb.base, "ada")
+    staff = await signed_in(lb.base, "sam", Role.STAFF)
+    auditor = await signed_in(lb.base, "ada", Role.AUDITOR)
     polling = SocketShopper(lb.base, "cluster-polling", ["polling"])
     # Starts on long-polling and upgrades to WebSocket: the upgrade request must reach the worker
     # that holds the polling session, as every poll must.

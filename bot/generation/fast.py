@@ -139,13 +139,14 @@ def quantize_weights(fp32: Path, int8: Path) -> None:
     quantizer.model.save_model_to_file(str(int8), use_external_data_format=False)
 
 
-def _export_format(target: Path) -> int | None:
-    """The format of the export in ``target``, or None when there is no complete one."""
+def _current_export(target: Path) -> dict[str, Any] | None:
+    """The metadata of a complete export in ``target`` of the current format, else None."""
     try:
-        meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))
+        meta: dict[str, Any] = json.loads((target / META_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return int(meta.get("format", 1)) if (target / INT8_FILE).is_file() else None
+    current = (target / INT8_FILE).is_file() and int(meta.get("format", 1)) == EXPORT_FORMAT
+    return meta if current else None
 
 
 class OnnxGpt2Generator:
@@ -186,10 +187,11 @@ class OnnxGpt2Generator:
         if not (self._dir / "config.json").is_file():
             raise NotReady(f"no generator checkpoint in {self._dir}: run `shopbot setup`")
         target = self.exported_dir()
-        if _export_format(target) != EXPORT_FORMAT:
+        meta = _current_export(target)
+        if meta is None:
             log.info("exporting %s for ONNX Runtime (int8); once per checkpoint", self._dir)
             export_gpt2(self._dir, target)
-        meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))
+            meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
