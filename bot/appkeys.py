@@ -16,6 +16,9 @@ from bot.dialogue.pipeline import TurnPipeline
 from bot.generation.service import GenerationService
 from bot.handoff.desk import HandoffDesk
 from bot.inference import BatchingEncoder, BatchingUnderstanding
+from bot.lifecycle.live import LiveModel
+from bot.lifecycle.registry import ModelKind, ModelRegistry
+from bot.lifecycle.service import ModelLifecycle
 from bot.rasa.keys import RASA
 from bot.review.store import ReviewStore
 from bot.transcripts import Transcripts
@@ -50,10 +53,15 @@ PIPELINE = web.AppKey("pipeline", TurnPipeline)
 # Typed by annotation only: the channel module reads keys from here at import time.
 SOCKETIO: web.AppKey[SocketIOChannel] = web.AppKey("socketio")
 CONVERSATION_IDS = web.AppKey("conversation_ids", ConversationIds)
+# The model lifecycle (bot/lifecycle): registered versions, the followers of the live versions,
+# and the operations behind /api/models.
+REGISTRY = web.AppKey("registry", ModelRegistry)
+LIVE_MODELS: web.AppKey[dict[ModelKind, LiveModel[Any]]] = web.AppKey("live_models")
+LIFECYCLE = web.AppKey("lifecycle", ModelLifecycle)
 
 __all__ = [
     "SETTINGS", "METRICS", "ENGINE", "ENCODER", "KNOWLEDGE", "UNDERSTANDING", "GENERATION", "ACTIONS", "SINK",
     "RECORDS", "TRANSCRIPTS", "REVIEW_STORE", "CORRECTIONS", "DESK", "MEMORY", "PIPELINE", "SOCKETIO",
-    "CONVERSATION_IDS",
+    "CONVERSATION_IDS", "REGISTRY", "LIVE_MODELS", "LIFECYCLE",
     "REDIS", "AUTH_CONFIG", "USERS", "SESSIONS", "LOGIN_LIMITER", "CLIENT_IP", "USER", "SESSION", "RASA",
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,26 @@ def _entries(settings: Settings) -> list[Any]:
 
 
 def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
-    """Train the shop's small GPT-2 and its BPE tokenizer on the shop's own text."""
+    """Train a candidate of the shop's small GPT-2 (served only once deployed)."""
+    from bot.generation.corpus import build_corpus
+    from bot.generation.train import TrainConfig
+    from bot.lifecycle.service import train_generator_candidate
+    from core.shop import load_products
+    from retrieval.knowledge import load_knowledge
+
+    corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir))
+    config = TrainConfig.tiny() if args.tiny else TrainConfig()
+    with _registry(settings) as registry:
+        version = train_generator_candidate(registry, corpus, config=config, created_by=args.by,
+                                            progress=True)
+    print(f"candidate {version.version}: {version.metrics['training']['steps']} steps, final loss "
+          f"{version.metrics['training']['final_loss']:.3f}, trained in {version.metrics['train_s']:.0f} s")
+    print(f"next: shopbot evaluate --candidate {version.version} && shopbot deploy {version.version}")
+    return 0
+
+
+def _train_seed_generator(settings: Settings, args: argparse.Namespace) -> int:
+    """The seed GPT-2 `shopbot setup` trains under var/generator, served until a deploy."""
     from bot.generation.corpus import build_corpus
     from bot.generation.train import TrainConfig, train_generator
     from core.shop import load_products
@@ -81,7 +102,39 @@ def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
-    """Retrain the router on the current knowledge (FAQ and intents) when it changed."""
+    """Train a candidate router on the current knowledge (it serves only once deployed)."""
+    from bot.lifecycle.registry import ModelKind, ModelState
+    from bot.lifecycle.service import data_hash, train_candidate
+    from retrieval.router import RouterConfig
+    from retrieval.router_train import is_current
+
+    entries = _entries(settings)
+    config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    with _registry(settings) as registry:
+        live = registry.live(ModelKind.ROUTER)
+        serving = live.path if live is not None else settings.router_dir
+        if not args.force and is_current(serving, entries):
+            print(f"the live router was trained on this knowledge already ({serving}); "
+                  "--force trains a candidate anyway")
+            return 0
+        same = [v for v in registry.versions(ModelKind.ROUTER) if v.state is ModelState.CANDIDATE
+                and v.data_hash == data_hash(entries) and v.settings.get("router") == config.to_json()]
+        if not args.force and same:
+            print(f"candidate {same[0].version} was trained on this knowledge already; "
+                  "--force trains another")
+            return 0
+        version = train_candidate(registry, entries, config=config, created_by=args.by, progress=True)
+    held = version.metrics["training"]
+    print(f"candidate {version.version}: {len(entries)} entries, threshold {held['threshold']:.3f}; "
+          f"held out: in-scope accuracy {held.get('held_out_accuracy_at_threshold')}, out-of-scope "
+          f"recall {held.get('held_out_oos_recall')}; trained in {version.metrics['train_s']:.0f} s")
+    print(f"next: shopbot evaluate --candidate {version.version} && shopbot replay --candidate "
+          f"{version.version} && shopbot deploy {version.version}")
+    return 0
+
+
+def _train_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """The seed router `shopbot setup` trains under var/router, served until a deploy."""
     from retrieval.router import RouterConfig
     from retrieval.router_train import is_current, train_router
     from retrieval.turn_encoder import export_onnx, onnx_is_current
@@ -102,6 +155,122 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
         f"{held.get('held_out_oos_recall')}; trained in {report.train_s:.0f} s"
     )
     print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
+    return 0
+
+
+@contextmanager
+def _registry(settings: Settings) -> Iterator[Any]:
+    from bot.lifecycle.registry import ModelRegistry
+    from bot.schema import create_tables
+    from core.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        create_tables(engine)
+        yield ModelRegistry(engine, settings.resolved_models_dir)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _lifecycle(settings: Settings) -> Iterator[Any]:
+    """The lifecycle operations over the knowledge the bot answers from now."""
+    from bot.dialogue.policy import RoutingThresholds
+    from bot.lifecycle.gate import GateThresholds
+    from bot.lifecycle.service import GeneratorConfig, LifecycleConfig, ModelLifecycle
+    from monitoring.flags import FlagThresholds
+    from retrieval.embeddings import sentence_encoder
+    from retrieval.knowledge_base import load_knowledge_base
+
+    encoder = sentence_encoder(settings.inference_backend, settings.encoder_dir, settings.encoder_model,
+                               settings.inference_threads)
+    kb, _ = load_knowledge_base(_entries(settings), settings.shop_dir, settings.index_dir, encoder)
+    config = LifecycleConfig(
+        seed_dir=settings.router_dir, backend=settings.inference_backend, threads=settings.inference_threads,
+        routing=RoutingThresholds(settings.product_threshold),
+        flags=FlagThresholds(settings.low_confidence_threshold, settings.ungrounded_threshold,
+                             settings.slow_turn_ms, settings.unfamiliar_threshold),
+        gate=GateThresholds(settings.gate_max_gold_drop, settings.gate_max_held_out_drop,
+                            settings.gate_max_oos_recall_drop),
+        replay_limit=settings.replay_limit,
+        generator=GeneratorConfig(
+            seed_dir=settings.generator_dir, seed_cache=settings.var_dir / "generator-fast",
+            backend=settings.generation_backend, threads=settings.generation_threads,
+            max_new_tokens=settings.generation_max_new_tokens, timeout_s=settings.generation_timeout_s,
+            probes=settings.gate_product_questions, max_drop=settings.gate_max_generator_drop,
+        ),
+    )
+    with _registry(settings) as registry:
+        yield ModelLifecycle(registry, kb, config)
+
+
+def _print(report: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
+    import json
+
+    print(json.dumps(report) if as_json else text(report))
+
+
+def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    """The gate: gold-set and held-out metrics of a candidate and the live router, pass or fail."""
+    from bot.lifecycle.report import evaluation_text
+
+    with _lifecycle(settings) as lifecycle:
+        report = lifecycle.evaluate(args.candidate)
+    _print(report, args.json, evaluation_text)
+    return 0 if report["passed"] else 1
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Recent shopper messages through a candidate and the live router: what would change."""
+    from bot.lifecycle.report import replay_text
+
+    with _lifecycle(settings) as lifecycle:
+        report = lifecycle.replay(args.candidate, limit=args.limit, since=args.since)
+    _print(report, args.json, replay_text)
+    return 0
+
+
+def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
+    """Make a version live (refused when it fails the gate, unless --force); workers swap to it."""
+    with _lifecycle(settings) as lifecycle:
+        event = lifecycle.deploy(args.version, actor=args.by, force=args.force)
+    print(f"{event.version} is live (was {event.previous or 'the seed router'}; "
+          f"{'forced, ' if event.forced else ''}by {event.actor}); running workers swap to it within "
+          f"{settings.model_check_every_s:g} s")
+    return 0
+
+
+def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    """Make the router (or generator) live before the current one live again."""
+    from bot.lifecycle.registry import ModelKind
+
+    with _lifecycle(settings) as lifecycle:
+        event = lifecycle.rollback(actor=args.by, kind=ModelKind(args.kind))
+    print(f"rolled back to {event.version} (from {event.previous}, by {event.actor}); running workers "
+          f"swap to it within {settings.model_check_every_s:g} s")
+    return 0
+
+
+def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    """List registered model versions and the deploy history."""
+    import json
+
+    with _registry(settings) as registry:
+        models, events = registry.versions(), registry.events()
+    if args.json:
+        print(json.dumps({"models": [m.to_json() for m in models], "events": [e.to_json() for e in events]}))
+        return 0
+    for m in models:
+        held = m.metrics.get("training", {})
+        gate = m.metrics.get("evaluation", {})
+        verdict = "" if not gate else (" gate passed" if gate.get("passed") else " gate FAILED")
+        trained = (f"held-out accuracy {held.get('held_out_accuracy_at_threshold')} oos recall "
+                   f"{held.get('held_out_oos_recall')}" if m.kind == "router"
+                   else f"final loss {held.get('final_loss')}")
+        print(f"{m.version:<39} {m.state:<9} {trained}{verdict}")
+    for e in events:
+        print(f"{e.ts:%Y-%m-%d %H:%M:%S} {e.action:<8} {e.version} (was {e.previous}) by {e.actor}"
+              + (" forced" if e.forced else ""))
     return 0
 
 
@@ -141,9 +310,9 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
         cmd_prepare(settings, args)
     cmd_index(settings, args)
     if not settings.router_model:
-        cmd_train(settings, args)
+        _train_seed(settings, args)
     if not settings.generator_model and not (settings.var_dir / "generator" / "config.json").exists():
-        cmd_train_generator(settings, args)
+        _train_seed_generator(settings, args)
     if settings.generation_backend == "onnx-int8":
         from bot.generation.fast import OnnxGpt2Generator
 
@@ -270,6 +439,25 @@ def cmd_rasa_check(settings: Settings, args: argparse.Namespace) -> int:
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
+def _timestamp(value: str) -> datetime:
+    from datetime import UTC
+
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from err
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands with their options."""
     parser = argparse.ArgumentParser(prog="shopbot", description=__doc__)
@@ -292,8 +480,27 @@ def build_parser() -> argparse.ArgumentParser:
     train = add("train-generator", cmd_train_generator)
     train.add_argument("--tiny", action="store_true", help="a seconds-long model for tests")
     train_router = add("train", cmd_train)
-    train_router.add_argument("--force", action="store_true", help="retrain even if up to date")
+    train_router.add_argument("--force", action="store_true",
+                              help="train a candidate even if the live router knows this knowledge")
     train_router.add_argument("--tiny", action="store_true", help="a seconds-long router for tests")
+    evaluate = add("evaluate", cmd_evaluate)
+    evaluate.add_argument("--candidate", required=True, metavar="VERSION")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object")
+    replay = add("replay", cmd_replay)
+    replay.add_argument("--candidate", required=True, metavar="VERSION")
+    replay.add_argument("--since", type=_timestamp, help="only messages from this time (ISO 8601)")
+    replay.add_argument("--limit", type=int, help="the newest N shopper messages (default "
+                        "SHOPBOT_REPLAY_LIMIT)")
+    replay.add_argument("--json", action="store_true", help="one JSON object")
+    deploy = add("deploy", cmd_deploy)
+    deploy.add_argument("version")
+    deploy.add_argument("--force", action="store_true", help="deploy even if it fails the gate")
+    rollback = add("rollback", cmd_rollback)
+    rollback.add_argument("--kind", choices=("router", "generator"), default="router")
+    models = add("models", cmd_models)
+    models.add_argument("--json", action="store_true", help="one JSON object")
+    for command in (train_router, train, deploy, rollback):
+        command.add_argument("--by", default=_operator(), help="who does it (recorded; default: $USER)")
     ev = add("eval", cmd_eval)
     ev.add_argument("--faq", type=Path, help="knowledge file to train on")
     ev.add_argument("--cases", type=Path, help="JSON lines {text, expected}")

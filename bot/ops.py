@@ -18,7 +18,7 @@ PROBE_TIMEOUT_S = 2.0
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process serves (even while the database is away), plus model versions."""
     pipeline = request.app.get(PIPELINE)
-    return web.json_response({"status": "ok", "versions": pipeline.versions if pipeline else {}})
+    return web.json_response({"status": "ok", "versions": pipeline.versions() if pipeline else {}})
 
 
 async def ready(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from bot.auth.sessions import metadata as sessions
 from bot.auth.users import metadata as users
 from bot.handoff.store import metadata as handoffs
+from bot.lifecycle.registry import metadata as models
 from bot.review.store import review_metadata as reviews
 from monitoring.turnlog import metadata as turns
 from retrieval.corrections import metadata as changes
@@ -24,5 +25,5 @@ def create_tables(engine: Engine) -> None:
             # but one fail on a unique violation in pg_type. Under this lock (released at commit)
             # the first creates the tables and the others then find them.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-        for metadata in (turns, reviews, handoffs, users, sessions, changes):
+        for metadata in (turns, reviews, handoffs, users, sessions, changes, models):
             metadata.create_all(conn)

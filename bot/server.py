@@ -11,7 +11,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -44,6 +45,11 @@ from bot.handoff.store import HandoffStore
 from bot.identity import IdentityVerifier
 from bot.inference import BatchingEncoder, BatchingUnderstanding
 from bot.knowledge import current_entries
+from bot.lifecycle import api as models_api
+from bot.lifecycle.gate import GateThresholds
+from bot.lifecycle.live import LiveModel, VersionedEncoder, VersionedGenerator
+from bot.lifecycle.registry import ModelKind, ModelRegistry
+from bot.lifecycle.service import FAST_DIR, MODEL_DIR, GeneratorConfig, LifecycleConfig, ModelLifecycle
 from bot.limits import window
 from bot.middleware import cors_middleware, error_middleware
 from bot.rasa.actions import project_actions
@@ -52,6 +58,7 @@ from bot.rasa.payload import extract_with_payloads
 from bot.rasa.responder import RasaResponder
 from bot.rasa.slots import InProcessSlots, RedisSlots
 from bot.review import api as review_api
+from bot.review import drift as drift_api
 from bot.review import promote as promote_api
 from bot.review.store import ReviewStore
 from bot.schema import create_tables
@@ -73,12 +80,13 @@ from retrieval.product_names import ProductNames
 from retrieval.rasa_project import load_rasa_project
 from retrieval.router_train import is_current
 from retrieval.routing import NearestNeighbourScorer
-from retrieval.turn_encoder import turn_encoder
+from retrieval.turn_encoder import TurnEncoder, turn_encoder
 from retrieval.understanding import Understanding
 
 log = logging.getLogger(__name__)
 
 Ctx = Callable[[web.Application], AsyncIterator[None]]
+T = TypeVar("T")
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -158,7 +166,8 @@ async def knowledge_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("rebuilt indexes: %s", ", ".join(rebuilt))
     app[K.KNOWLEDGE] = kb
     thresholds = FlagThresholds(
-        settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms
+        settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms,
+        unfamiliar=settings.unfamiliar_threshold,
     )
     # The shop's own contact details in its answers are public, not personal: redaction keeps them.
     public = public_details(e.answer for e in entries if e.answer)
@@ -171,9 +180,20 @@ async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[K.SETTINGS]
     # One model thread per worker: FAISS's own OpenMP threads would only fight it for the cores.
     set_search_threads(settings.inference_threads)
+    registry = ModelRegistry(app[K.ENGINE], settings.resolved_models_dir)
+    app[K.REGISTRY] = registry
+    encoder_of = partial(turn_encoder, settings.inference_backend, threads=settings.inference_threads)
+    # The registry's live version; before the first deploy (or when SHOPBOT_ROUTER_MODEL pins
+    # one) the seed router under settings.router_dir.
+    live = None if settings.router_model else await _in_thread(registry.live, ModelKind.ROUTER)
+    if live is not None:
+        await _in_thread(registry.verify, live)
+        encoder: TurnEncoder = VersionedEncoder(encoder_of(live.path), live.version)
+    else:
+        encoder = encoder_of(settings.router_dir)
     understanding = BatchingUnderstanding(
         Understanding(
-            turn_encoder(settings.inference_backend, settings.router_dir, settings.inference_threads),
+            encoder,
             NearestNeighbourScorer(app[K.KNOWLEDGE]),
             ProductNames(list(app[K.KNOWLEDGE].product_by_code.values())),
         ),
@@ -187,11 +207,19 @@ async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
         raise
     # The knowledge base (loaded just before) holds the same entries: no second read.
     entries = list(app[K.KNOWLEDGE].entries.values())
-    if not await _in_thread(is_current, settings.router_dir, entries):
-        log.warning("the router was trained on other knowledge: run `shopbot train`")
+    if not await _in_thread(is_current, live.path if live else settings.router_dir, entries):
+        log.warning("the router was trained on other knowledge: run `shopbot train`, then "
+                    "`shopbot evaluate` and `shopbot deploy`")
     app[K.UNDERSTANDING] = understanding
     yield
     understanding.close()
+
+
+def _generator_of(settings: Settings, path: Path) -> Generator:
+    """A registered generator version's checkpoint and ONNX export (bot/lifecycle/service.py)."""
+    return gpt2_generator(settings.generation_backend, path / MODEL_DIR, path / FAST_DIR,
+                          max_new_tokens=settings.generation_max_new_tokens,
+                          threads=settings.generation_threads)
 
 
 def generator_ctx(generator: Generator | None) -> Ctx:
@@ -199,10 +227,17 @@ def generator_ctx(generator: Generator | None) -> Ctx:
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[K.SETTINGS]
-        gen: Generator = generator or gpt2_generator(
-            settings.generation_backend, settings.generator_dir, settings.var_dir / "generator-fast",
-            max_new_tokens=settings.generation_max_new_tokens, threads=settings.generation_threads,
-        )
+        # The registry's live generator; before the first deploy (or when SHOPBOT_GENERATOR_MODEL
+        # pins one) the seed checkpoint under settings.generator_dir.
+        live = (None if generator is not None or settings.generator_model
+                else await _in_thread(app[K.REGISTRY].live, ModelKind.GENERATOR))
+        if live is not None:
+            await _in_thread(app[K.REGISTRY].verify, live)
+        gen: Generator = generator or (
+            VersionedGenerator(_generator_of(settings, live.path), live.version) if live is not None
+            else gpt2_generator(
+                settings.generation_backend, settings.generator_dir, settings.var_dir / "generator-fast",
+                max_new_tokens=settings.generation_max_new_tokens, threads=settings.generation_threads))
         service = GenerationService(gen, settings.generation_timeout_s)
         await service.warm_up()
         app[K.GENERATION] = service
@@ -288,6 +323,78 @@ def _handoff_metrics(metrics: ShopbotMetrics, kind: str, handoff: Any, counts: d
     metrics.set_handoff_queue_length(counts.get("pending", 0))
 
 
+def _warm(model: T) -> T:
+    model.warm_up()  # type: ignore[attr-defined]
+    return model
+
+
+def _registered(model: Any) -> str | None:
+    """The registry version a loaded model was built from (None: a seed or pinned model)."""
+    return model.name if isinstance(model, VersionedEncoder | VersionedGenerator) else None
+
+
+def lifecycle_ctx(generator_given: bool) -> Ctx:
+    """Follow the registry's live router and generator (unless pinned) and serve /api/models."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings, rasa, registry, metrics = app[K.SETTINGS], app.get(K.RASA), app[K.REGISTRY], app[K.METRICS]
+        routes = rasa.intent_routes(INTENT_ROUTES) if rasa is not None else dict(INTENT_ROUTES)
+        app[K.LIFECYCLE] = ModelLifecycle(
+            app[K.REGISTRY],
+            app[K.KNOWLEDGE],
+            LifecycleConfig(
+                seed_dir=settings.router_dir,
+                backend=settings.inference_backend,
+                threads=settings.inference_threads,
+                routing=RoutingThresholds(settings.product_threshold, routes),
+                flags=app[K.RECORDS].thresholds,
+                gate=GateThresholds(settings.gate_max_gold_drop, settings.gate_max_held_out_drop,
+                                    settings.gate_max_oos_recall_drop),
+                replay_limit=settings.replay_limit,
+                generator=GeneratorConfig(
+                    seed_dir=settings.generator_dir,
+                    seed_cache=settings.var_dir / "generator-fast",
+                    backend=settings.generation_backend,
+                    threads=settings.generation_threads,
+                    max_new_tokens=settings.generation_max_new_tokens,
+                    timeout_s=settings.generation_timeout_s,
+                    probes=settings.gate_product_questions,
+                    max_drop=settings.gate_max_generator_drop,
+                ),
+            ),
+        )
+        understanding, generation = app[K.UNDERSTANDING].understanding, app[K.GENERATION]
+        encoder_of = partial(turn_encoder, settings.inference_backend, threads=settings.inference_threads)
+        followers: dict[ModelKind, LiveModel[Any]] = {
+            ModelKind.ROUTER: LiveModel(
+                ModelKind.ROUTER, registry, lambda v: _warm(VersionedEncoder(encoder_of(v.path), v.version)),
+                understanding.swap, metrics, serving=_registered(understanding.encoder),
+                check_every_s=settings.model_check_every_s),
+            ModelKind.GENERATOR: LiveModel(
+                ModelKind.GENERATOR, registry,
+                lambda v: _warm(VersionedGenerator(_generator_of(settings, v.path), v.version)),
+                generation.swap, metrics, serving=_registered(generation.generator),
+                check_every_s=settings.model_check_every_s),
+        }
+        app[K.LIVE_MODELS] = followers
+        pinned = {ModelKind.ROUTER: bool(settings.router_model),
+                  ModelKind.GENERATOR: bool(settings.generator_model) or generator_given}
+        for kind, follower in followers.items():
+            live = await _in_thread(registry.live, kind)
+            if live is not None and live.version == follower.serving:
+                follower.announce(live)
+            if pinned[kind]:
+                log.info("%s pinned by its setting: deploys are not followed", kind)
+            else:
+                await follower.start()
+        yield
+        for follower in followers.values():
+            await follower.close()
+
+
+    return ctx
+
+
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """Assemble the turn pipeline from the loaded resources."""
     settings, kb, corrections = app[K.SETTINGS], app[K.KNOWLEDGE], app[K.CORRECTIONS]
@@ -314,12 +421,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         memory=memory,
         sink=app[K.SINK],
         records=app[K.RECORDS],
-        versions={
-            "encoder": app[K.ENCODER].encoder.version,
-            "index": kb.version,
-            "router": app[K.UNDERSTANDING].understanding.version,
-            "generator": app[K.GENERATION].generator.version,
-        },
+        versions=partial(_versions, app),
         routing=RoutingThresholds(settings.product_threshold, routes),
         escalation=app[K.DESK].policy,
         locks=locks,
@@ -329,6 +431,16 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         entities=extract_with_payloads if rasa is not None else extract,
     )
     yield
+
+
+def _versions(app: web.Application) -> dict[str, str]:
+    """The versions answering now (the router's is replaced by the one that routed the turn)."""
+    return {
+        "encoder": app[K.ENCODER].encoder.version,
+        "index": app[K.KNOWLEDGE].version,
+        "router": app[K.UNDERSTANDING].understanding.version,
+        "generator": app[K.GENERATION].generator.version,
+    }
 
 
 def _add_static(app: web.Application, settings: Settings) -> None:
@@ -392,6 +504,7 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
             corrections_ctx,
             desk_ctx,
             pipeline_ctx,
+            lifecycle_ctx(generator is not None),
             auth_ctx,
         ]
     )
@@ -399,6 +512,8 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     handoff_api.add_routes(app)
     review_api.add_routes(app)
     promote_api.add_routes(app)
+    drift_api.add_routes(app)
+    models_api.add_routes(app)
     rest.add_routes(app)
     feedback.add_routes(app)
     ops.add_routes(app)

@@ -35,6 +35,23 @@ class Settings(BaseSettings):
     generation_timeout_s: float = 8.0
     generation_max_new_tokens: int = 60
 
+    # Model lifecycle (docs/lifecycle.md): registered versions' files (empty: var_dir/models; a
+    # volume every worker mounts when there are several machines), how often each worker checks
+    # which version is live, and the gate a candidate must pass to be deployed unforced.
+    models_dir: Path | None = None
+    model_check_every_s: float = 2.0
+    # Points (0-100) a candidate may lose against the live version: on the gold set (reviewed
+    # turns), on its own held-out phrasings' accuracy and out-of-scope recall.
+    gate_max_gold_drop: float = 0.5
+    gate_max_held_out_drop: float = 2.0
+    gate_max_oos_recall_drop: float = 5.0
+    # A generator candidate: points of "drafts the verifier keeps" it may lose on these answerable
+    # product questions (the development set; the test set is never used to judge a model).
+    gate_max_generator_drop: float = 5.0
+    gate_product_questions: Path = REPO_ROOT / "data" / "eval" / "product_questions_dev.jsonl"
+    # Shopper messages `shopbot replay` runs through a candidate by default.
+    replay_limit: int = 500
+
     # Dialogue.
     max_message_chars: int = 2000
     max_body_bytes: int = 64_000
@@ -56,6 +73,8 @@ class Settings(BaseSettings):
     product_threshold: float = 0.45
     low_confidence_threshold: float = 0.6
     ungrounded_threshold: float = 0.5
+    # Below this cosine to every in-scope phrasing a message is `unfamiliar` (docs/quality-flags.md).
+    unfamiliar_threshold: float = 0.4
 
     # Several workers: a Redis URL (e.g. redis://127.0.0.1:6379/0) shares socket.io rooms and the
     # staff consoles' live events between them; empty for one process.
@@ -115,10 +134,10 @@ class Settings(BaseSettings):
     web_dir: Path = REPO_ROOT / "web"
     log_level: str = "INFO"
 
-    @field_validator("rasa_project", mode="before")
+    @field_validator("rasa_project", "models_dir", mode="before")
     @classmethod
     def _no_empty_path(cls, value: object) -> object:
-        # SHOPBOT_RASA_PROJECT= (empty) means no project, not the current directory.
+        # SHOPBOT_RASA_PROJECT= (empty) means no project (the default), not the current directory.
         return None if value == "" else value
 
     def resolved_database_url(self) -> str:
@@ -161,8 +180,13 @@ class Settings(BaseSettings):
         return self.var_dir / "index"
 
     @property
+    def resolved_models_dir(self) -> Path:
+        """Where registered model versions' files live."""
+        return self.models_dir or self.var_dir / "models"
+
+    @property
     def router_dir(self) -> Path:
-        """The trained router (fine-tuned encoder, head, calibrated threshold)."""
+        """The seed router `shopbot setup` trains, served until a registered version is deployed."""
         return Path(self.router_model) if self.router_model else self.var_dir / "router"
 
     @property

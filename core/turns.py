@@ -37,6 +37,7 @@ class Flag(StrEnum):
     NEGATIVE_FEEDBACK = "negative_feedback"
     PII_REDACTED = "pii_redacted"
     GENERATION_FAILED = "generation_failed"
+    UNFAMILIAR = "unfamiliar"
 
 
 STAGES = ("embed", "search", "action", "generate", "total")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from core.turns import Flag, Route
 
+# The routing intent of off-topic examples (data/intents.yml): known, but not a phrasing the shop
+# answers, so a message near only these is still unfamiliar.
+OUT_OF_SCOPE = "out_of_scope"
+# Routes the bot did not choose from the message: a person has it, or the turn failed.
+NOT_ROUTED = frozenset({Route.HUMAN, Route.ERROR})
 _WORD = re.compile(r"[a-z0-9£.]+")
 _STOP = frozenset(
     [
@@ -84,6 +89,8 @@ class FlagThresholds:
     low_confidence: float = 0.6
     ungrounded: float = 0.5
     slow_ms: float = 2000.0
+    # Cosine to the nearest in-scope phrasing; measured in docs/quality-flags.md ("unfamiliar").
+    unfamiliar: float = 0.4
 
 
 def content_words(text: str) -> set[str]:
@@ -98,6 +105,20 @@ def grounding(answer: str, evidence: Sequence[str]) -> float:
         return 1.0
     support = set().union(*(content_words(e) for e in evidence)) if evidence else set()
     return len(words & support) / len(words)
+
+
+def nearest_known(labels: Iterable[tuple[str, float]], promoted: float | None = None) -> float | None:
+    """Cosine of a message to the nearest in-scope phrasing, from its scored entries (best first).
+
+    ``labels`` are the router's nearest-neighbour scores (``RoutingScores.labels``); the
+    off-topic examples do not count as known phrasings. ``promoted`` is the cosine to a question
+    an auditor promoted since the index was built. None when no in-scope entry was among the
+    neighbours searched: the distance is then unknown, and no flag is raised.
+    """
+    nearest = next((float(score) for label, score in labels if label != OUT_OF_SCOPE), None)
+    if promoted is None:
+        return nearest
+    return promoted if nearest is None else max(nearest, promoted)
 
 
 @dataclass(frozen=True)
@@ -118,6 +139,8 @@ class TurnFacts:
     negative_sentiment: bool = False
     escalated: bool = False
     feedback: int | None = None
+    # Cosine of the message to the nearest in-scope FAQ or intent phrasing (:func:`nearest_known`).
+    nearest_phrasing: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (the route as its string)."""
@@ -144,6 +167,7 @@ def compute_flags(
     negative_sentiment: bool = False,
     escalated: bool = False,
     feedback: int | None = None,
+    nearest_phrasing: float | None = None,
 ) -> frozenset[Flag]:
     """All flags of one turn: the one place a flag is decided."""
     flags: set[Flag] = set()
@@ -171,6 +195,8 @@ def compute_flags(
         flags.add(Flag.ESCALATED)
     if feedback is not None and feedback < 0:
         flags.add(Flag.NEGATIVE_FEEDBACK)
+    if route not in NOT_ROUTED and nearest_phrasing is not None and nearest_phrasing < thresholds.unfamiliar:
+        flags.add(Flag.UNFAMILIAR)
     return frozenset(flags)
 
 

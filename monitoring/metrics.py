@@ -1,24 +1,36 @@
 """Prometheus metrics of the bot, each instance on its own registry (``bot.ops`` serves ``/metrics``).
 
 Labels are small fixed sets only (route, stage, flag, feedback value, error code, handoff
-state and reason); conversation and turn ids never become labels.
+state and reason, model kind, live model version, baseline metric); conversation and turn ids
+never become labels.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from core.errors import ShopbotError
 from core.turns import STAGES, Flag, Route, TurnRecord
+from monitoring.flags import NOT_ROUTED
 
 # Seconds; 2.0 is the `slow` flag's default threshold, 8.0 the generation time limit.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 WAIT_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 WORKERS = ("turn", "encode")
+# Router confidence is sigmoid(score - calibrated threshold): 0.5 is the decline boundary and
+# 0.6 the `low_confidence` flag's default.
+CONFIDENCE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+MODEL_KINDS = ("router", "generator")
+SWAP_ACTIONS = ("start", "deploy", "rollback")
+# The rates a live model's baseline may hold (monitoring/prometheus/alerts.yml judges drift by them).
+BASELINE_METRICS = (
+    "decline_rate", "unfamiliar_share", "low_confidence_share", "thumbs_down_rate", "ungrounded_rate",
+)
 FEEDBACK_VALUES = ("up", "down")
 OTHER = "other"
 _LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -83,8 +95,36 @@ class ShopbotMetrics:
             "shopbot_batch_queue_wait_seconds", "How long a batch's oldest request queued, by model worker.",
             ["worker"], buckets=WAIT_BUCKETS, registry=reg,
         )
+        self.router_confidence = Histogram(
+            "shopbot_router_confidence",
+            "Router confidence of the turns the bot routed (0.5 = the calibrated decline boundary).",
+            buckets=CONFIDENCE_BUCKETS, registry=reg,
+        )
+        self.model_live = Info(
+            "shopbot_model_live", "The model version serving traffic, by model kind.", ["kind"], registry=reg
+        )
+        self.model_live_since = Gauge(
+            "shopbot_model_live_since_timestamp_seconds",
+            "When the live version of each model kind started serving on this worker.",
+            ["kind"], registry=reg,
+        )
+        self.model_swaps = Counter(
+            "shopbot_model_swaps", "Model versions swapped in, by kind and action (start, deploy, rollback).",
+            ["kind", "action"], registry=reg,
+        )
+        self.model_swap_failures = Counter(
+            "shopbot_model_swap_failures", "Model versions that failed to load and were not swapped in.",
+            ["kind"], registry=reg,
+        )
+        self.model_baseline_gauge = Gauge(
+            "shopbot_model_baseline",
+            "The live model's expected rates on the shop's traffic, which drift is judged against.",
+            ["kind", "metric"], registry=reg,
+        )
         self._error_kinds = error_kinds() | {OTHER}
         self._known_versions: dict[str, str] = {}
+        self._live: dict[str, str] = {}
+        self._baselines: dict[str, dict[str, float]] = {}
         self._zero_known_series()
 
     def _zero_known_series(self) -> None:
@@ -104,6 +144,13 @@ class ShopbotMetrics:
         for worker in WORKERS:
             self.batch_size.labels(worker=worker)
             self.batch_wait.labels(worker=worker)
+        for kind in MODEL_KINDS:
+            self._zero_model_series(kind)
+
+    def _zero_model_series(self, kind: str) -> None:
+        for action in (*SWAP_ACTIONS, OTHER):
+            self.model_swaps.labels(kind=kind, action=action)
+        self.model_swap_failures.labels(kind=kind)
 
     def observe_turn(self, record: TurnRecord) -> None:
         """Count one logged turn: route, latencies, flags (and versions when they changed)."""
@@ -118,6 +165,9 @@ class ShopbotMetrics:
                 self.stage_duration.labels(stage=name).observe(ms / 1000)
         for flag in record.flags:
             self.flags.labels(flag=str(flag)).inc()
+        confidence = record.metadata.get("confidence")
+        if record.route not in NOT_ROUTED and isinstance(confidence, int | float):
+            self.router_confidence.observe(float(confidence))
         if record.versions and record.versions != self._known_versions:
             self.set_versions(record.versions)
 
@@ -156,6 +206,43 @@ class ShopbotMetrics:
     def observe_handoff(self, reason: str) -> None:
         """Count one handoff opened for ``reason`` (a short fixed code, e.g. ``requested``)."""
         self.handoffs.labels(reason=_label_value(reason)).inc()
+
+    def set_live_model(self, kind: str, version: str) -> None:
+        """Publish the version of ``kind`` now serving; the kind's previous version drops out."""
+        kind = self._model_kind(kind)
+        if self._live.get(kind) == version:
+            return
+        self._live[kind] = version
+        self.model_live.labels(kind=kind).info({"version": str(version)})
+        self.model_live_since.labels(kind=kind).set(time.time())
+
+    def observe_model_swap(self, kind: str, action: str) -> None:
+        """Count one version swapped in: at ``start``, by a ``deploy`` or by a ``rollback``."""
+        self.model_swaps.labels(kind=self._model_kind(kind), action=_bounded(action, SWAP_ACTIONS)).inc()
+
+    def observe_model_swap_failure(self, kind: str) -> None:
+        """Count a version that failed to load (the worker kept serving the previous one)."""
+        self.model_swap_failures.labels(kind=self._model_kind(kind)).inc()
+
+    def set_model_baseline(self, kind: str, baseline: Mapping[str, float]) -> None:
+        """Replace the live ``kind`` model's baseline rates; keys outside ``BASELINE_METRICS`` are ignored."""
+        kind = self._model_kind(kind)
+        kept = {k: float(v) for k, v in baseline.items() if k in BASELINE_METRICS}
+        for metric in self._baselines.get(kind, {}):
+            self.model_baseline_gauge.remove(kind, metric)
+        for metric, value in kept.items():
+            self.model_baseline_gauge.labels(kind=kind, metric=metric).set(value)
+        self._baselines[kind] = kept
+
+    def model_baseline(self, kind: str) -> dict[str, float]:
+        """The baseline rates last set for ``kind`` (empty when none was)."""
+        return dict(self._baselines.get(kind, {}))
+
+    def _model_kind(self, kind: str) -> str:
+        # Kinds are the lifecycle's own names (not user input); a new one starts its series at zero.
+        kind = _label_value(kind)
+        self._zero_model_series(kind)
+        return kind
 
     def set_versions(self, versions: Mapping[str, str]) -> None:
         """Publish model and index versions as ``shopbot_versions_info`` labels."""

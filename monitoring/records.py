@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +82,10 @@ class RecordFactory:
 
 def refreshed_flags(stored: Mapping[str, Any], **changes: Any) -> tuple[dict[str, Any], list[str]]:
     """Stored facts with ``changes`` applied, and the flags they now give (sorted names)."""
-    thresholds = FlagThresholds(**stored.get("thresholds", {}))
+    # Thresholds a record was judged by; one added later (absent from older records) keeps its
+    # default, and one this version does not know is ignored.
+    known = {f.name for f in fields(FlagThresholds)}
+    thresholds = FlagThresholds(**{k: v for k, v in stored.get("thresholds", {}).items() if k in known})
     facts = replace(TurnFacts.from_json(dict(stored)), **changes)
     flags = sorted(str(f) for f in flags_of(facts, thresholds))
     return {**facts.to_json(), "thresholds": asdict(thresholds)}, flags

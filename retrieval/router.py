@@ -145,7 +145,8 @@ def load_saved(model_dir: Path) -> SavedRouter:
             calibration=dict(data["calibration"]),
         )
     except FileNotFoundError as err:
-        raise NotReady(f"no trained router under {model_dir}: run `shopbot train`") from err
+        raise NotReady(f"no trained router under {model_dir}: run `shopbot setup`, or deploy one "
+                       "(`shopbot train`, then `shopbot deploy`)") from err
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise NotReady(f"{path} is unreadable: {err}") from err
 

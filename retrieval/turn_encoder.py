@@ -84,7 +84,9 @@ class OnnxTurnEncoder:
     @property
     def version(self) -> str:
         """The router's version and the graph's precision."""
-        return f"{load_saved(self._dir).version}+onnx-{self._file.split('.')[1]}"
+        # Once loaded, from memory: it is read for every batch.
+        saved = self._loaded[2] if self._loaded is not None else load_saved(self._dir)
+        return f"{saved.version}+onnx-{self._file.split('.')[1]}"
 
     def warm_up(self) -> None:
         """Open the ONNX session once."""
@@ -98,7 +100,7 @@ class OnnxTurnEncoder:
         saved = load_saved(self._dir)
         path = self._dir / ONNX_DIR / self._file
         if not onnx_is_current(self._dir):
-            raise NotReady(f"no ONNX export of the router under {self._dir}: run `shopbot train`")
+            raise NotReady(f"no ONNX export of the router under {self._dir}: run `shopbot setup`")
         try:
             session = _session(path, self._threads)
         except Exception as err:  # noqa: BLE001 - a broken export is "not ready", not a crash
@@ -155,7 +157,8 @@ class TorchTurnEncoder:
     @property
     def version(self) -> str:
         """The router's version on PyTorch."""
-        return f"{load_saved(self._dir).version}+torch"
+        saved = self._loaded[2] if self._loaded is not None else load_saved(self._dir)
+        return f"{saved.version}+torch"
 
     def warm_up(self) -> None:
         """Build the shared module once."""

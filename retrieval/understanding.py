@@ -28,6 +28,8 @@ class Understood:
     vector: np.ndarray
     scores: RoutingScores
     search_ms: float
+    # The version of the turn encoder that made the decision (a deploy swaps it between batches).
+    router_version: str = ""
 
 
 class Understanding:
@@ -35,22 +37,37 @@ class Understanding:
 
     def __init__(self, encoder: TurnEncoder, scorer: NearestNeighbourScorer,
                  names: ProductNames | None = None) -> None:
-        self.encoder = encoder
+        self._encoder = encoder
         self.scorer = scorer
         self.names = names
 
     @property
+    def encoder(self) -> TurnEncoder:
+        """The turn encoder answering now."""
+        return self._encoder
+
+    @property
     def version(self) -> str:
         """The turn encoder's version (the index carries its own)."""
-        return self.encoder.version
+        return self._encoder.version
 
     def warm_up(self) -> None:
         """Load the turn encoder (idempotent)."""
-        self.encoder.warm_up()
+        self._encoder.warm_up()
+
+    def swap(self, encoder: TurnEncoder) -> None:
+        """Answer the next batch with ``encoder`` (already warmed up); a batch running keeps the old one.
+
+        One reference assignment, so a batch sees either encoder whole, never a mix.
+        """
+        self._encoder = encoder
 
     def run(self, texts: Sequence[str]) -> list[Understood]:
         """Each text understood, in order."""
-        encoded = self.encoder.run(texts)
+        # Read once: a swap during this batch must not split it between two encoders.
+        encoder = self._encoder
+        version = encoder.version
+        encoded = encoder.run(texts)
         if not encoded:
             return []
         start = time.perf_counter()
@@ -59,7 +76,8 @@ class Understanding:
             scores = [replace(s, named=self._named(text)) for s, text in zip(scores, texts, strict=True)]
         # The batch's search time is shared out: per message it is what the search cost it.
         search_ms = (time.perf_counter() - start) * 1000 / len(encoded)
-        return [Understood(e.routed, e.vector, s, search_ms) for e, s in zip(encoded, scores, strict=True)]
+        return [Understood(e.routed, e.vector, s, search_ms, version)
+                for e, s in zip(encoded, scores, strict=True)]
 
     def _named(self, text: str) -> Hit | None:
         assert self.names is not None

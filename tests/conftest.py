@@ -86,3 +86,7 @@ async def client(aiohttp_client, shop_settings: Settings) -> AsyncIterator[TestC
     from bot.server import create_app
 
     yield await aiohttp_client(create_app(shop_settings))
+
+
+# Registered router versions for the lifecycle tests and the Models page (trained once a session).
+from tests.registry import lifecycle_settings, registered  # noqa: E402, F401

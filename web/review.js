@@ -1,5 +1,6 @@
 // Shopbot review console: auditors filter logged turns, read them beside their evidence, judge
 // them, promote corrections into the knowledge (and undo that), and watch quality over time.
+// Admins also manage the router's versions (Models: gate, replay, deploy and rollback).
 // Everything from the server is shown with textContent: it is (redacted) shopper text.
 (function () {
   "use strict";
@@ -12,8 +13,10 @@
   // pii_redacted says the log is safe, not that the answer was poor: it does not jump the queue.
   const QUIET_FLAGS = new Set(["pii_redacted"]);
   const STAGES = ["route", "embed", "search", "action", "generate", "total"];
-  const VIEWS = ["turns", "changes", "dashboard"];
+  const VIEWS = ["turns", "changes", "dashboard", "models"];
   const REVIEWERS = ["auditor", "admin"];
+  const ADMIN = "admin";
+  const ADMIN_VIEWS = new Set(["models"]);
   const STATS_REFRESH_MS = 30000;
   const PALETTE = ["#8c2f39", "#1a3d8f", "#2e7d4f", "#b35c00", "#6a3d9a", "#00838f", "#c2185b",
     "#5d4037", "#546e7a", "#9e9d24", "#d84315", "#283593"];
@@ -21,6 +24,7 @@
   const state = {
     me: null, optionsLoaded: false, params: new URLSearchParams(), items: [], cursor: null, queueSeq: 0,
     selected: null, detail: null, entries: null, changes: [], statsTimer: null, statsSeq: 0,
+    models: null, modelsSeq: 0, modelSel: null, modelBusy: false, replays: {}, refused: new Set(),
   };
 
   // ------------------------------------------------------------------ plumbing
@@ -78,6 +82,7 @@
     $("logout").hidden = true;
     $("who").textContent = "";
     stopStatsTimer();
+    forgetModels();
   }
 
   async function start() {
@@ -97,6 +102,7 @@
     $("views").hidden = false;
     $("logout").hidden = false;
     $("who").textContent = `${state.me.username} (${state.me.role})`;
+    $("models-link").hidden = !isAdmin();
     await loadFilterOptions();
     showView();
     await loadQueue();
@@ -104,6 +110,7 @@
 
   function currentView() {
     const view = location.hash.slice(1);
+    if (ADMIN_VIEWS.has(view) && !isAdmin()) return "turns";
     return VIEWS.includes(view) ? view : "turns";
   }
 
@@ -121,6 +128,8 @@
       state.statsTimer = setInterval(loadStats, STATS_REFRESH_MS);
     } else if (view === "changes") {
       loadChanges();
+    } else if (view === "models") {
+      loadModels();
     }
   }
 
@@ -701,6 +710,364 @@
     return el("details", {}, [el("summary", { text: `Data (${plural(rows.length, "bucket")} with turns)` }), table]);
   }
 
+  // ------------------------------------------------------------------ models (admins)
+
+  const GROUPS = [
+    ["newly_answered", "Newly answered", "the live version declined these; the candidate answers them"],
+    ["newly_declined", "Newly declined", "the live version answered these; the candidate declines them"],
+    ["changed_answer", "Changed answer", "both answer, with a different route or entry"],
+  ];
+  const CHECKS = {
+    gold_accuracy: "gold-set accuracy", held_out_accuracy: "held-out accuracy",
+    held_out_oos_recall: "held-out out-of-scope recall",
+  };
+
+  const isAdmin = () => Boolean(state.me && state.me.role === ADMIN);
+  const share = (v) => (v == null ? "—" : `${(100 * v).toFixed(1)}%`);
+  // "router-…+onnx-int8" → "router-…": the registry's name of what a worker serves.
+  const servedName = (serving) => String(serving || "").replace(/\+[^+]*$/, "");
+  const modelOf = (version) => (state.models ? state.models.models.find((m) => m.version === version) : null);
+  const routed = (r) => (r ? `${r.route}${r.label ? ` ${r.label}` : ""} (${num(r.confidence)})` : "—");
+
+  function gateChip(report) {
+    if (!report) return el("span", { class: "muted", text: "not evaluated" });
+    if (report.error) return chip(report.error, "gate fail");
+    return report.passed ? chip("pass", "gate pass") : chip("FAIL", "gate fail");
+  }
+
+  function forgetModels() {
+    state.models = null;
+    state.modelSel = null;
+    state.replays = {};
+    state.refused.clear();
+    $("models-link").hidden = true;
+    $("models").tBodies[0].replaceChildren();
+    $("model-events").tBodies[0].replaceChildren();
+    $("model").hidden = true;
+    for (const id of ["models-serving", "models-status", "models-error", "model-status", "model-error"]) {
+      $(id).textContent = "";
+    }
+  }
+
+  async function loadModels() {
+    if (!isAdmin()) return;
+    const seq = ++state.modelsSeq;
+    let listing;
+    try {
+      listing = await api("/api/models");
+    } catch (err) {
+      if (seq === state.modelsSeq) $("models-error").textContent = `Could not load the models: ${err.message}`;
+      return;
+    }
+    if (seq !== state.modelsSeq || !isAdmin()) return;
+    state.models = listing;
+    $("models-error").textContent = "";
+    renderModels();
+  }
+
+  // The version live before the current one, as the server picks it: the latest event that made
+  // the live version live names what it replaced.
+  function rollbackTarget() {
+    const live = state.models && state.models.live.router;
+    const event = live ? state.models.events.find((e) => e.kind === "router" && e.version === live) : null;
+    return event ? event.previous : null;
+  }
+
+  function renderModels() {
+    const { live, serving, models, events } = state.models;
+    const served = serving.router;
+    let where = `This worker serves ${served}`;
+    if (!live.router) where += " (the seed router from setup: no version deployed yet)";
+    else if (servedName(served) !== live.router) where += ` (live: ${live.router}; it swaps within seconds)`;
+    $("models-serving").textContent = where;
+    $("models-serving").dataset.serving = served;
+
+    const rows = models.map((m) => {
+      const training = (m.metrics && m.metrics.training) || {};
+      const current = servedName(served) === m.version;
+      return el("tr", {
+        "data-version": m.version, "data-state": m.state,
+        class: [m.state, m.version === state.modelSel ? "selected" : ""].join(" ").trim(),
+      }, [
+        el("td", {}, el("button", {
+          type: "button", class: "pick", text: m.version, "aria-pressed": String(m.version === state.modelSel),
+          onclick: () => selectModel(m.version),
+        })),
+        el("td", { class: "standing" }, [chip(m.state, `state ${m.state}`), current ? chip("serving", "serving") : null]),
+        el("td", { text: when(m.created_at) }),
+        el("td", { text: m.created_by }),
+        el("td", { class: "num accuracy", text: share(training.held_out_accuracy_at_threshold) }),
+        el("td", { class: "num oos", text: share(training.held_out_oos_recall) }),
+        el("td", { class: "verdict" }, gateChip(m.metrics && m.metrics.evaluation)),
+      ]);
+    });
+    if (!rows.length) {
+      rows.push(el("tr", {}, el("td", { colspan: 7, class: "muted",
+        text: "No versions yet: `shopbot train` registers a candidate." })));
+    }
+    $("models").tBodies[0].replaceChildren(...rows);
+
+    const history = events.map((e) => el("tr", { "data-event": e.id, "data-action": e.action }, [
+      el("td", { text: `#${e.id}` }),
+      el("td", { text: when(e.ts) }),
+      el("td", { class: "action", text: e.action }),
+      el("td", { class: "version", text: e.version }),
+      el("td", { text: e.previous || "—" }),
+      el("td", { class: "actor", text: e.actor }),
+      el("td", { class: "forced" }, e.forced ? chip("forced", "forced") : "no"),
+      el("td", {}, e.metrics && "passed" in e.metrics ? gateChip(e.metrics) : "—"),
+    ]));
+    if (!history.length) {
+      history.push(el("tr", {}, el("td", { colspan: 8, class: "muted", text: "Nothing deployed yet." })));
+    }
+    $("model-events").tBodies[0].replaceChildren(...history);
+    if (state.modelSel && !modelOf(state.modelSel)) state.modelSel = null;
+    renderModel();
+  }
+
+  function selectModel(version) {
+    if (version !== state.modelSel && !state.modelBusy) {
+      $("model-status").textContent = "";
+      $("model-error").textContent = "";
+    }
+    state.modelSel = version;
+    for (const row of $("models").tBodies[0].rows) {
+      const chosen = row.dataset.version === version;
+      row.classList.toggle("selected", chosen);
+      row.querySelector(".pick")?.setAttribute("aria-pressed", String(chosen));
+    }
+    renderModel();
+  }
+
+  function renderModel() {
+    const m = modelOf(state.modelSel);
+    $("model").hidden = !m;
+    syncModelButtons();
+    if (!m) return;
+    $("model").dataset.version = m.version;
+    $("model-title").textContent = `${m.version} · ${m.state}`;
+    const metrics = m.metrics || {};
+    const training = metrics.training || {};
+    const evaluation = metrics.evaluation;
+    const replay = metrics.replay;
+    const rows = [
+      ["kind", m.kind],
+      ["created", `${when(m.created_at)} by ${m.created_by}`],
+      ["data hash", m.data_hash],
+      ["threshold", training.threshold == null ? null : num(training.threshold, 3)],
+      ["held-out accuracy at threshold", share(training.held_out_accuracy_at_threshold)],
+      ["held-out accuracy (top 1)", training.held_out_accuracy == null ? null : share(training.held_out_accuracy)],
+      ["held-out out-of-scope recall", share(training.held_out_oos_recall)],
+      ["held-out phrasings", training.held_out_in_scope == null ? null
+        : `${training.held_out_in_scope} in scope, ${training.held_out_oos ?? 0} out of scope`],
+      ["training time", metrics.train_s == null ? null : `${num(metrics.train_s, 1)} s`],
+      ["gate", evaluation ? `${evaluation.passed ? "passes" : "fails"}${evaluation.evaluated_at
+        ? `, ${when(evaluation.evaluated_at)}` : ""}` : "not evaluated"],
+      ["replay", replay ? `${replay.changed} of ${plural(replay.messages, "message")} change${replay.replayed_at
+        ? `, ${when(replay.replayed_at)}` : ""}` : "not replayed"],
+    ].filter(([, v]) => v != null);
+    $("model-metrics").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    $("model-settings").textContent = JSON.stringify(m.settings || {}, null, 2);
+    renderGate(evaluation);
+    renderReplay(state.replays[m.version] || replay);
+  }
+
+  function syncModelButtons() {
+    const m = modelOf(state.modelSel);
+    const busy = state.modelBusy;
+    $("evaluate").disabled = busy || !m;
+    $("replay").disabled = busy || !m;
+    $("deploy").disabled = busy || !m || m.state === "live";
+    $("deploy-force").hidden = !m || m.state === "live" || !state.refused.has(m.version);
+    $("deploy-force").disabled = busy;
+    const target = rollbackTarget();
+    $("rollback").disabled = busy || !target;
+    $("rollback").title = target ? `Make ${target} live again` : "Nothing to roll back to";
+  }
+
+  function renderGate(report) {
+    const table = $("gate");
+    if (!report || !report.checks) {
+      $("gate-summary").replaceChildren(report && report.error ? gateChip(report) : "",
+        "Not evaluated yet: Evaluate compares this version with the live one.");
+      table.hidden = true;
+      $("gate-failures").replaceChildren();
+      return;
+    }
+    const against = report.live ? `against ${report.live}` : "with no live version to compare (nothing to lose)";
+    $("gate-summary").replaceChildren(gateChip(report),
+      ` ${against}; ${plural(report.gold_cases || 0, "gold case")}` +
+      `${report.evaluated_at ? `, ${when(report.evaluated_at)}` : ""}.`);
+    table.hidden = false;
+    table.tBodies[0].replaceChildren(...report.checks.map((c) => el("tr", {
+      "data-check": c.name, class: c.passed ? "passed" : "failed",
+    }, [
+      el("th", { text: CHECKS[c.name] || c.name.replace(/_/g, " ") }),
+      el("td", { class: "num candidate", text: share(c.candidate) }),
+      el("td", { class: "num live", text: share(c.live) }),
+      el("td", { class: "num drop", text: c.drop_points == null ? "—" : num(c.drop_points, 2) }),
+      el("td", { class: "num", text: `≤ ${num(c.max_drop_points, 1)}` }),
+      el("td", { class: "result" }, c.passed ? chip("pass", "gate pass") : chip("FAIL", "gate fail")),
+    ])));
+    $("gate-failures").replaceChildren(...(report.failures || []).map((f) => el("li", {}, [
+      el("div", { class: "text", text: f.text }),
+      el("div", { class: "muted small", text: `reviewed ${f.verdict}: expects ${f.expect} ${f.route} ${f.label}`
+        + ` · candidate ${routed(f.candidate)}${f.live ? ` · live ${routed(f.live)}` : ""}` }),
+    ])));
+  }
+
+  function renderReplay(report) {
+    const box = $("replay-groups");
+    if (!report) {
+      $("replay-summary").textContent = "Not replayed yet: Replay routes recent shopper messages through this "
+        + "version and the live one.";
+      box.replaceChildren();
+      return;
+    }
+    const rates = report.rates || {};
+    const decline = rates.live && rates.candidate
+      ? ` Decline rate ${share(rates.live.decline_rate)} live → ${share(rates.candidate.decline_rate)} candidate.` : "";
+    $("replay-summary").textContent = `${report.changed} of ${plural(report.messages, "message")} change between `
+      + `${report.live} (live) and ${report.candidate}${report.replayed_at ? `, ${when(report.replayed_at)}` : ""}.`
+      + decline;
+    if (!report.groups) {
+      box.replaceChildren(el("p", { class: "muted", text: "Replay again to see the messages that change." }));
+      return;
+    }
+    box.replaceChildren(...GROUPS.map(([key, title, about]) => {
+      const group = report.groups[key] || { count: 0, examples: [] };
+      const more = group.count - group.examples.length;
+      return el("section", { class: "replay-group", "data-group": key, "aria-label": title }, [
+        el("h4", {}, [title, " ", el("span", { class: "count", text: String(group.count) })]),
+        el("p", { class: "muted small", text: about }),
+        el("ul", {}, group.examples.map((x) => el("li", { "data-turn": x.turn_id }, [
+          el("div", { class: "text", text: x.text }),
+          el("div", { class: "routes small", text: `${routed(x.live)} → ${routed(x.candidate)}` }),
+          el("div", { class: "muted small", text: `logged: ${x.logged.route}${x.logged.label ? ` ${x.logged.label}` : ""}` }),
+        ]))),
+        more > 0 ? el("p", { class: "muted small", text: `and ${more} more` }) : null,
+      ]);
+    }));
+  }
+
+  function patchMetrics(version, metrics) {
+    const m = modelOf(version);
+    if (m) m.metrics = { ...m.metrics, ...metrics };
+    if (state.models) renderModels();
+  }
+
+  // One model operation at a time (the server runs one per worker): its button shows it is
+  // running, the others wait, the elapsed time ticks; the outcome or the error is shown.
+  async function runOp({ button, status, error, progress, work }) {
+    if (state.modelBusy) return;
+    state.modelBusy = true;
+    const started = Date.now();
+    const tick = () => { status.textContent = `${progress} ${Math.round((Date.now() - started) / 1000)} s`; };
+    tick();
+    const timer = setInterval(tick, 1000);
+    error.textContent = "";
+    button.classList.add("busy");
+    button.setAttribute("aria-busy", "true");
+    syncModelButtons();
+    try {
+      const done = await work();
+      clearInterval(timer);
+      status.textContent = done || "";
+    } catch (err) {
+      clearInterval(timer);
+      status.textContent = "";
+      error.textContent = err.message;
+    } finally {
+      state.modelBusy = false;
+      button.classList.remove("busy");
+      button.removeAttribute("aria-busy");
+      syncModelButtons();
+    }
+  }
+
+  function evaluateModel() {
+    const version = state.modelSel;
+    if (!version) return;
+    return runOp({
+      button: $("evaluate"), status: $("model-status"), error: $("model-error"),
+      progress: `Evaluating ${version} against the live version…`,
+      work: async () => {
+        const report = await api(`/api/models/${encodeURIComponent(version)}/evaluate`, { method: "POST" });
+        patchMetrics(version, { evaluation: report });
+        return `${version} ${report.passed ? "passes" : "fails"} the gate.`;
+      },
+    });
+  }
+
+  function replayModel() {
+    const version = state.modelSel;
+    if (!version) return;
+    const raw = $("replay-limit").value.trim();
+    const limit = Number(raw);
+    if (raw && !(Number.isInteger(limit) && limit >= 1 && limit <= 100000)) {
+      $("model-error").textContent = "Replay: the number of messages must be a whole number from 1 to 100000.";
+      return;
+    }
+    return runOp({
+      button: $("replay"), status: $("model-status"), error: $("model-error"),
+      progress: `Replaying recent messages through ${version} and the live version…`,
+      work: async () => {
+        const report = await api(`/api/models/${encodeURIComponent(version)}/replay`,
+          { method: "POST", body: raw ? { limit } : {} });
+        state.replays[version] = report;
+        const { groups, ...summary } = report;
+        patchMetrics(version, { replay: summary });
+        return `Replayed ${plural(report.messages, "message")}: ${report.changed} change.`;
+      },
+    });
+  }
+
+  async function deployModel(force) {
+    const version = state.modelSel;
+    if (!version) return;
+    if (force && !window.confirm(`Deploy ${version} although it fails the gate?\n`
+      + "Every worker will serve it within seconds; the deploy is recorded as forced, with your name.")) return;
+    await runOp({
+      button: force ? $("deploy-force") : $("deploy"), status: $("model-status"), error: $("model-error"),
+      progress: force ? `Deploying ${version} (forced)…` : `Checking ${version} against the gate and deploying it…`,
+      work: async () => {
+        let reply;
+        try {
+          reply = await api(`/api/models/${encodeURIComponent(version)}/deploy`, { method: "POST", body: { force } });
+        } catch (err) {
+          if (err.status === 409) {
+            // Refused by the gate: the server stored the report it judged by; show it.
+            await loadModels();
+            const m = modelOf(version);
+            if (m && m.state !== "live" && m.metrics.evaluation && m.metrics.evaluation.passed === false) {
+              state.refused.add(version);
+              err.message = `Refused: ${err.message}`;
+            }
+          }
+          throw err;
+        }
+        state.refused.delete(version);
+        await loadModels();
+        return `${version} is live${reply.event.forced ? " (forced)" : ""}; this worker serves ${reply.serving}.`;
+      },
+    });
+  }
+
+  async function rollbackModel() {
+    const target = rollbackTarget();
+    if (!target) return;
+    if (!window.confirm(`Roll the router back from ${state.models.live.router} to ${target}?`)) return;
+    await runOp({
+      button: $("rollback"), status: $("models-status"), error: $("models-error"),
+      progress: `Rolling back to ${target}…`,
+      work: async () => {
+        const reply = await api("/api/models/rollback", { method: "POST" });
+        await loadModels();
+        return `${reply.event.version} is live again; this worker serves ${reply.serving}.`;
+      },
+    });
+  }
+
   // ------------------------------------------------------------------ wiring
 
   $("login").addEventListener("submit", async (e) => {
@@ -736,6 +1103,12 @@
   $("changes-reload").addEventListener("click", loadChanges);
   $("stats-reload").addEventListener("click", loadStats);
   $("window").addEventListener("change", loadStats);
+  $("models-reload").addEventListener("click", loadModels);
+  $("evaluate").addEventListener("click", evaluateModel);
+  $("replay").addEventListener("click", replayModel);
+  $("deploy").addEventListener("click", () => deployModel(false));
+  $("deploy-force").addEventListener("click", () => deployModel(true));
+  $("rollback").addEventListener("click", rollbackModel);
   window.addEventListener("hashchange", showView);
   start();
 })();

@@ -26,7 +26,7 @@ from bot.inference import BatchingUnderstanding
 from core.errors import ShopbotError, Unavailable
 from core.messages import BotMessage
 from core.turns import Hit, TurnRecord
-from monitoring.flags import TurnFacts
+from monitoring.flags import TurnFacts, nearest_known
 from monitoring.records import RecordFactory
 from monitoring.redact import redact
 from monitoring.sink import TurnLogSink
@@ -68,7 +68,7 @@ class TurnPipeline:
         memory: ConversationMemory,
         sink: TurnLogSink,
         records: RecordFactory,
-        versions: dict[str, str],
+        versions: Callable[[], dict[str, str]],
         routing: RoutingThresholds,
         escalation: EscalationPolicy,
         locks: ConversationLocks,
@@ -82,6 +82,7 @@ class TurnPipeline:
         self.memory = memory
         self.sink = sink
         self.records = records
+        # Read per turn: a deploy swaps the router or the generator while the server runs.
         self.versions = versions
         self.routing = routing
         self.escalation = escalation
@@ -112,6 +113,8 @@ class TurnPipeline:
     async def _answer(self, turn: TurnInput, token: int) -> tuple[TurnRecord, tuple[BotMessage, ...]]:
         start = time.perf_counter()
         latency: dict[str, float] = {}
+        # The router version that answered this turn: a deploy may swap it between two turns.
+        versions = self.versions()
         slots = await self.memory.get(turn.conversation_id)
         signals = Signals(slots=slots)
         negative = False
@@ -119,7 +122,7 @@ class TurnPipeline:
         try:
             await self._refresh_corrections()
             (routed, scores, vector), negative = await asyncio.gather(
-                self._understand(turn.text, latency), self._negative(turn.text)
+                self._understand(turn.text, latency, versions), self._negative(turn.text)
             )
             correction = self.corrections.match(vector) if self.corrections else None
             signals = Signals(routed, scores, self.entities(turn.text), slots, correction)
@@ -149,6 +152,9 @@ class TurnPipeline:
             error=error,
             generation_failed=result.generation_failed,
             negative_sentiment=negative,
+            # A button's payload is not the shopper's wording; a promoted question is a known phrasing.
+            nearest_phrasing=None if signals.entities.payload_intent else nearest_known(
+                signals.scores.labels, signals.correction.score if signals.correction else None),
         )
         flags = self.records.flags(facts)
         unhelpful = self.escalation.unhelpful(decision.route, flags) or not result.answered
@@ -174,7 +180,7 @@ class TurnPipeline:
             token,
         )
         record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta,
-                              customer, token)
+                              customer, token, versions)
         return record, messages
 
     async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
@@ -186,7 +192,7 @@ class TurnPipeline:
             channel=turn.channel,
             user_text=turn.text,
             facts=TurnFacts(decision.route),
-            versions=self.versions,
+            versions=self.versions(),
             metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
                       **self._channel_metadata(turn.metadata, self.identity.verify(turn.metadata))},
         )
@@ -214,11 +220,12 @@ class TurnPipeline:
         return (await self.desk.sentiment(text)).negative
 
     async def _understand(
-        self, text: str, latency: dict[str, float]
+        self, text: str, latency: dict[str, float], versions: dict[str, str]
     ) -> tuple[RouterOutput, RoutingScores, np.ndarray]:
         """One encoder pass and the FAISS search, batched with other turns on the model thread."""
         t = time.perf_counter()
         understood = await self.understanding.understand(text)
+        versions["router"] = understood.router_version
         latency["search"] = understood.search_ms
         latency["embed"] = (time.perf_counter() - t) * 1000 - understood.search_ms
         return understood.routed, understood.scores, understood.vector
@@ -245,6 +252,7 @@ class TurnPipeline:
         handoff: dict[str, Any] | None,
         customer: str | None,
         seq: int,
+        versions: dict[str, str],
     ) -> TurnRecord:
         scores = signals.scores
         routed = signals.routed or RouterOutput(None, "", 0.0)
@@ -264,7 +272,6 @@ class TurnPipeline:
         if signals.correction is not None:
             metadata["correction"] = {"id": signals.correction.change.id,
                                       "score": round(signals.correction.score, 4)}
-        versions = self.versions
         if self.corrections is not None:
             versions = {**versions, "corrections": self.corrections.version}
         return self.records.turn(

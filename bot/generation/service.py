@@ -69,12 +69,20 @@ class GenerationService:
         """Load the model on the generation thread."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self.generator.warm_up)
 
+    def swap(self, generator: Generator) -> None:
+        """Generate with ``generator`` (already warmed up) from the next answer on.
+
+        An answer being generated finishes on the generator it started with.
+        """
+        self.generator = generator
+
     async def answer(self, question: str, passages: Sequence[str]) -> GeneratedAnswer:
         """Generate within the time limit; failures become ``GeneratedAnswer(None, reason)``."""
         loop = asyncio.get_running_loop()
+        generator = self.generator  # a deploy may swap it while this answer waits for the thread
         call = loop.run_in_executor(
             self._executor,
-            lambda: self.generator.run(question, passages, max_time_s=self.timeout_s),
+            lambda: generator.run(question, passages, max_time_s=self.timeout_s),
         )
         try:
             out = await asyncio.wait_for(call, timeout=self.timeout_s + 1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -39,24 +40,46 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.slow
-def test_train_retrains_only_when_the_knowledge_changed(
+def test_train_makes_a_candidate_only_when_the_knowledge_changed(
     shop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["train", "--tiny"]) == 0
-    saved = json.loads((shop / "var" / "router" / MODEL_FILE).read_text())
-    assert set(saved["labels"]) == {"delivery", "returns", "out_of_scope"}
-    assert "threshold" in capsys.readouterr().out
+    assert main(["train", "--tiny", "--by", "ann"]) == 0
+    out = capsys.readouterr().out
+    assert "candidate router-" in out and "threshold" in out
+    [first] = _candidates(shop)
+    assert first["created_by"] == "ann"
+    assert _labels(shop, first["version"]) == {"delivery", "returns", "out_of_scope"}
+    assert not (shop / "var" / "router").exists(), "a candidate never replaces the served router"
 
     assert main(["train", "--tiny"]) == 0
-    assert "already up to date" in capsys.readouterr().out
+    assert "trained on this knowledge already" in capsys.readouterr().out
+    assert len(_candidates(shop)) == 1
 
     changed = FAQ + [{"id": "gift_wrap", "answer": "Yes, £2.", "questions": [
         "do you gift wrap", "can you wrap it as a present", "is gift wrapping available",
         "wrap my order please"]}]
     (shop / "faq.yml").write_text(yaml.safe_dump(changed))
     assert main(["train", "--tiny"]) == 0
-    saved = json.loads((shop / "var" / "router" / MODEL_FILE).read_text())
-    assert "gift_wrap" in saved["labels"] and saved["version"] != ""
+    newest = _candidates(shop)[0]
+    assert "gift_wrap" in _labels(shop, newest["version"]) and newest["data_hash"] != first["data_hash"]
+    assert main(["train", "--tiny", "--force"]) == 0
+    assert len(_candidates(shop)) == 3
+
+
+def _candidates(shop: Path) -> list[dict[str, Any]]:
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    out = StringIO()
+    with redirect_stdout(out):
+        assert main(["models", "--json"]) == 0
+    models = json.loads(out.getvalue())["models"]
+    assert all(m["state"] == "candidate" for m in models)
+    return list(models)
+
+
+def _labels(shop: Path, version: str) -> set[str]:
+    return set(json.loads((shop / "var" / "models" / "router" / version / MODEL_FILE).read_text())["labels"])
 
 
 @pytest.mark.slow

@@ -1,5 +1,8 @@
+import json
+
 from core.turns import Flag, Route
-from monitoring.flags import FlagThresholds, compute_flags, grounding
+from monitoring.flags import FlagThresholds, TurnFacts, compute_flags, flags_of, grounding, nearest_known
+from monitoring.records import refreshed_flags
 
 T = FlagThresholds(low_confidence=0.6, ungrounded=0.5, slow_ms=100)
 
@@ -36,3 +39,53 @@ def test_route_flags_and_slow_and_pii() -> None:
     )
     assert flags == {Flag.LOW_CONFIDENCE, Flag.SLOW, Flag.PII_REDACTED}
     assert Flag.ERROR in compute_flags(route=Route.ERROR, confidence=0, total_ms=1, thresholds=T, error=True)
+
+
+def test_unfamiliar_below_the_nearest_phrasing_threshold_on_routed_turns() -> None:
+    def flags(route: Route, nearest: float | None) -> frozenset[Flag]:
+        return compute_flags(route=route, confidence=0.9, total_ms=1, thresholds=T, nearest_phrasing=nearest)
+
+    assert Flag.UNFAMILIAR in flags(Route.DECLINE, 0.2)
+    assert Flag.UNFAMILIAR in flags(Route.FAQ, T.unfamiliar - 0.01)
+    assert Flag.UNFAMILIAR not in flags(Route.FAQ, T.unfamiliar), "at the threshold is familiar"
+    assert Flag.UNFAMILIAR not in flags(Route.FAQ, None), "not measured: no flag"
+    # A person's conversation or a failed turn was not routed from the message.
+    assert Flag.UNFAMILIAR not in flags(Route.HUMAN, 0.1)
+    assert Flag.UNFAMILIAR not in flags(Route.ERROR, 0.1)
+
+
+def test_nearest_known_skips_the_off_topic_examples() -> None:
+    labels = [("out_of_scope", 0.81), ("uk_delivery", 0.33), ("returns", 0.3)]
+    assert nearest_known(labels) == 0.33
+    assert nearest_known([("out_of_scope", 0.9)]) is None, "no in-scope neighbour: unknown"
+    assert nearest_known([]) is None
+    # A question an auditor promoted since the index was built counts as a known phrasing.
+    assert nearest_known(labels, promoted=0.95) == 0.95
+    assert nearest_known([("out_of_scope", 0.9)], promoted=0.92) == 0.92
+    assert nearest_known(labels, promoted=0.1) == 0.33
+
+
+def test_default_unfamiliar_threshold_matches_the_setting() -> None:
+    from core.settings import Settings
+
+    assert FlagThresholds().unfamiliar == Settings().unfamiliar_threshold == 0.4
+
+
+def test_stored_facts_round_trip_the_nearest_phrasing() -> None:
+    facts = TurnFacts(Route.DECLINE, confidence=0.1, nearest_phrasing=0.25)
+    again = TurnFacts.from_json(json.loads(json.dumps(facts.to_json())))
+    assert again == facts
+    assert flags_of(again, FlagThresholds()) == {Flag.DECLINED, Flag.UNFAMILIAR}
+
+
+def test_thumbs_down_on_an_old_record_keeps_its_flags() -> None:
+    # Stored before `unfamiliar` existed: no nearest_phrasing in the facts, no such threshold.
+    old = {"route": "faq", "confidence": 0.9, "total_ms": 5.0, "feedback": None,
+           "thresholds": {"low_confidence": 0.6, "ungrounded": 0.5, "slow_ms": 2000.0}}
+    stored, flags = refreshed_flags(old, feedback=-1)
+    assert flags == ["negative_feedback"]
+    assert stored["nearest_phrasing"] is None and stored["thresholds"]["unfamiliar"] == 0.4
+    # One judged by a stricter threshold keeps it; an unknown (newer) threshold is ignored.
+    newer = {"route": "faq", "confidence": 0.9, "nearest_phrasing": 0.45,
+             "thresholds": {"unfamiliar": 0.5, "some_later_threshold": 3}}
+    assert refreshed_flags(newer, feedback=1)[1] == ["unfamiliar"]

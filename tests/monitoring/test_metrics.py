@@ -101,3 +101,76 @@ def test_handoff_setters_replace_states() -> None:
     assert value(m, "shopbot_handoffs_total", reason="requested") == 2
     with pytest.raises(ValueError):
         m.observe_handoff("conversation c-123")
+
+
+def test_router_confidence_of_routed_turns_and_unfamiliar_counted() -> None:
+    m = ShopbotMetrics()
+    assert value(m, "shopbot_turn_flags_total", flag="unfamiliar") == 0, "starts at zero"
+    m.observe_turn(_record(Route.FAQ, metadata={"confidence": 0.97}))
+    m.observe_turn(_record(Route.DECLINE, metadata={"confidence": 0.12},
+                           flags=frozenset({Flag.DECLINED, Flag.UNFAMILIAR})))
+    # A person's turn and a failed one were not routed by the bot; a record without one is skipped.
+    m.observe_turn(_record(Route.HUMAN, metadata={"confidence": 0.0}))
+    m.observe_turn(_record(Route.ERROR, metadata={"confidence": 0.3}))
+    m.observe_turn(_record(Route.FAQ))
+    assert value(m, "shopbot_router_confidence_count") == 2
+    assert value(m, "shopbot_router_confidence_sum") == pytest.approx(1.09)
+    assert value(m, "shopbot_router_confidence_bucket", le="0.5") == 1
+    assert value(m, "shopbot_router_confidence_bucket", le="0.95") == 1
+    assert value(m, "shopbot_router_confidence_bucket", le="0.99") == 2
+    assert value(m, "shopbot_turn_flags_total", flag="unfamiliar") == 1
+
+
+def test_live_model_version_one_per_kind() -> None:
+    m = ShopbotMetrics()
+    assert value(m, "shopbot_model_swaps_total", kind="router", action="deploy") == 0
+    assert value(m, "shopbot_model_swap_failures_total", kind="generator") == 0
+    m.set_live_model("router", "r-1")
+    m.set_live_model("generator", "g-1")
+    first = value(m, "shopbot_model_live_since_timestamp_seconds", kind="router")
+    assert first is not None and first > 0
+    m.set_live_model("router", "r-1")
+    assert value(m, "shopbot_model_live_since_timestamp_seconds", kind="router") == first, "same version"
+    m.set_live_model("router", "r-2")
+    assert value(m, "shopbot_model_live_info", kind="router", version="r-2") == 1
+    assert value(m, "shopbot_model_live_info", kind="router", version="r-1") is None
+    assert value(m, "shopbot_model_live_info", kind="generator", version="g-1") == 1
+    assert (value(m, "shopbot_model_live_since_timestamp_seconds", kind="router") or 0) >= first
+    with pytest.raises(ValueError):
+        m.set_live_model("Router Model!", "x")
+
+
+def test_model_swaps_and_failures() -> None:
+    m = ShopbotMetrics()
+    m.observe_model_swap("router", "start")
+    m.observe_model_swap("router", "deploy")
+    m.observe_model_swap("router", "rollback")
+    m.observe_model_swap("router", "deploy")
+    m.observe_model_swap("router", "something else")
+    m.observe_model_swap_failure("router")
+    assert value(m, "shopbot_model_swaps_total", kind="router", action="deploy") == 2
+    assert value(m, "shopbot_model_swaps_total", kind="router", action="rollback") == 1
+    assert value(m, "shopbot_model_swaps_total", kind="router", action="start") == 1
+    assert value(m, "shopbot_model_swaps_total", kind="router", action="other") == 1
+    assert value(m, "shopbot_model_swap_failures_total", kind="router") == 1
+    m.observe_model_swap("encoder", "deploy")
+    assert value(m, "shopbot_model_swaps_total", kind="encoder", action="deploy") == 1
+    assert value(m, "shopbot_model_swaps_total", kind="encoder", action="rollback") == 0, "new kind at zero"
+
+
+def test_model_baseline_replaces_and_ignores_unknown_keys() -> None:
+    m = ShopbotMetrics()
+    assert m.model_baseline("router") == {}
+    m.set_model_baseline("router", {"decline_rate": 0.12, "unfamiliar_share": 0.05, "accuracy": 0.9})
+    assert m.model_baseline("router") == {"decline_rate": 0.12, "unfamiliar_share": 0.05}
+    assert value(m, "shopbot_model_baseline", kind="router", metric="decline_rate") == 0.12
+    assert value(m, "shopbot_model_baseline", kind="router", metric="accuracy") is None
+    m.set_model_baseline("router", {"low_confidence_share": 0.2})
+    assert value(m, "shopbot_model_baseline", kind="router", metric="decline_rate") is None, "replaced"
+    assert value(m, "shopbot_model_baseline", kind="router", metric="low_confidence_share") == 0.2
+    m.set_model_baseline("generator", {"ungrounded_rate": 0.1, "thumbs_down_rate": 0.08})
+    assert m.model_baseline("router") == {"low_confidence_share": 0.2}
+    assert value(m, "shopbot_model_baseline", kind="generator", metric="thumbs_down_rate") == 0.08
+    baseline = m.model_baseline("generator")
+    baseline["ungrounded_rate"] = 1.0
+    assert m.model_baseline("generator")["ungrounded_rate"] == 0.1, "a copy"

@@ -70,7 +70,7 @@ def test_a_router_without_its_onnx_export_is_not_ready(router_dir: Path, tmp_pat
     copy = tmp_path / "router"
     shutil.copytree(router_dir, copy)
     shutil.rmtree(copy / ONNX_DIR)
-    with pytest.raises(NotReady, match="shopbot train"):
+    with pytest.raises(NotReady, match="shopbot setup"):
         turn_encoder("onnx-int8", copy).warm_up()
 
 

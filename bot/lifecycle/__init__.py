@@ -1,0 +1,1 @@
+"""The model lifecycle: registry, gold set, replay, gate, live swap (docs/lifecycle.md)."""

@@ -1,0 +1,91 @@
+"""The generator's gate: does a candidate GPT-2 still phrase product answers the verifier keeps?
+
+Product answers are decided by the product's facts; GPT-2 only words them, and its wording is
+kept only when the verifier (``bot.generation.product_answer.verified``) finds the exact
+product name, no number the evidence lacks and its words in the evidence. So the measure of a
+generator is the share of its drafts the verifier keeps, on answerable product questions
+(``data/eval/product_questions_dev.jsonl``: the development set, never the test set), asked
+through the same ``answer_about`` the live bot uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.generation.product_answer import answer_about
+from bot.generation.service import GenerationService, Generator
+from core.errors import NotReady
+from core.shop import Product
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One answerable question about one product."""
+
+    product: Product
+    aspect: str
+    text: str
+
+
+def load_probes(path: Path, products: dict[str, Product], limit: int) -> list[Probe]:
+    """The first ``limit`` answerable questions whose product is in the catalogue."""
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as err:
+        raise NotReady(f"cannot read the generator's probe questions {path}: {err}") from err
+    probes = [Probe(products[r["stock_code"]], r["aspect"], r["text"])
+              for r in rows if r.get("answerable") and r.get("stock_code") in products]
+    if not probes:
+        raise NotReady(f"{path} holds no answerable question about a product of this catalogue")
+    return probes[:limit]
+
+
+def measure(generator: Generator, probes: list[Probe], timeout_s: float) -> dict[str, float]:
+    """Share of drafts the verifier keeps and generation time (blocking; runs its own loop)."""
+
+    async def run() -> list[tuple[bool, float]]:
+        service = GenerationService(generator, timeout_s)
+        await service.warm_up()
+        try:
+            out = []
+            for p in probes:
+                reply = await answer_about(p.product, p.aspect, p.text, service)
+                out.append((reply.generated, reply.generate_ms))
+            return out
+        finally:
+            service.close()
+
+    results = asyncio.run(run())
+    times = [ms for _, ms in results]
+    return {"verified_share": sum(kept for kept, _ in results) / len(results),
+            "p50_generate_ms": statistics.median(times)}
+
+
+def evaluate_generator(
+    candidate: Generator,
+    live: Generator | None,
+    probes: list[Probe],
+    *,
+    max_drop: float,
+    timeout_s: float,
+    names: tuple[str, str | None],
+) -> dict[str, Any]:
+    """Both generators on the probes, side by side, and whether the candidate may go live."""
+    cand = measure(candidate, probes, timeout_s)
+    current = measure(live, probes, timeout_s) if live is not None else None
+    drop = None if current is None else round((current["verified_share"] - cand["verified_share"]) * 100, 2)
+    check = {"name": "verified_share", "candidate": cand["verified_share"],
+             "live": None if current is None else current["verified_share"], "drop_points": drop,
+             "max_drop_points": max_drop, "passed": drop is None or drop <= max_drop}
+    return {
+        "candidate": names[0], "live": names[1], "probes": len(probes),
+        "metrics": {"candidate": cand, "live": current},
+        "checks": [check], "passed": check["passed"], "failures": [],
+        "evaluated_at": datetime.now(UTC).isoformat(),
+    }

@@ -1,0 +1,116 @@
+"""Generator versions: the gate counts drafts the verifier keeps; a deploy swaps GPT-2 live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.appkeys import ENGINE, LIFECYCLE, REGISTRY, SINK
+from bot.auth.guard import Role
+from bot.generation.corpus import build_corpus
+from bot.generation.service import Generation
+from bot.generation.train import TrainConfig
+from bot.lifecycle.generator_gate import evaluate_generator, load_probes
+from bot.lifecycle.registry import ModelKind
+from bot.lifecycle.service import train_generator_candidate
+from bot.server import create_app
+from core.settings import Settings
+from core.shop import load_products
+from monitoring.turnlog import TurnLog
+from retrieval.knowledge import load_knowledge
+from tests.signin import sign_in
+
+
+class _Words:
+    """Words the fact sentence it is given, as the verifier wants (stands in for a good GPT-2)."""
+
+    version = "words"
+
+    def warm_up(self) -> None:
+        pass
+
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+        return Generation(passages[0], 10, 10, 1.0, False)
+
+
+class _Invents(_Words):
+    """Makes a claim no evidence holds (stands in for a bad GPT-2)."""
+
+    version = "invents"
+
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+        return Generation("It costs £999.99 and ships in 1 hour.", 10, 10, 1.0, False)
+
+
+def test_the_generator_gate_refuses_a_candidate_whose_drafts_the_verifier_rejects(
+    lifecycle_settings: Settings,
+) -> None:
+    products = {p.stock_code: p for p in load_products(lifecycle_settings.shop_dir)}
+    probes = load_probes(lifecycle_settings.gate_product_questions, products, 12)
+    assert len(probes) == 12
+
+    worse = evaluate_generator(_Invents(), _Words(), probes, max_drop=5.0, timeout_s=5.0,
+                               names=("bad", "live"))
+    assert worse["passed"] is False
+    assert worse["metrics"]["candidate"]["verified_share"] == 0.0
+    assert worse["metrics"]["live"]["verified_share"] == 1.0
+    assert worse["checks"][0]["drop_points"] == 100.0
+
+    better = evaluate_generator(_Words(), _Invents(), probes, max_drop=5.0, timeout_s=5.0,
+                                names=("good", "live"))
+    assert better["passed"] is True and better["checks"][0]["drop_points"] == -100.0
+
+
+async def test_a_generator_deploy_swaps_gpt2_under_load_and_rolls_back(
+    aiohttp_client: Any, lifecycle_settings: Settings, tmp_path: Path
+) -> None:
+    client: TestClient = await aiohttp_client(create_app(lifecycle_settings))
+    settings = lifecycle_settings
+    corpus = build_corpus(load_knowledge(settings.faq_path), load_products(settings.shop_dir)[:200])
+    candidate = await asyncio.to_thread(
+        train_generator_candidate, client.app[REGISTRY], corpus, config=TrainConfig.tiny(), created_by="test")
+    assert candidate.kind is ModelKind.GENERATOR and (candidate.path / "fast").is_dir()
+    admin = await sign_in(client, client.app, "root", Role.ADMIN)
+    seed = client.app[LIFECYCLE].serving(ModelKind.GENERATOR)[0]
+
+    stop, statuses = asyncio.Event(), list[int]()
+
+    async def shopper(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            resp = await client.post("/webhooks/rest/webhook", json={
+                "sender": f"g{n}-{i}", "message": "how much is the jumbo bag red retrospot?"})
+            await resp.read()
+            statuses.append(resp.status)
+            i += 1
+
+    load = [asyncio.create_task(shopper(n)) for n in range(4)]
+    await asyncio.sleep(1.0)
+    deployed = await client.post(f"/api/models/{candidate.version}/deploy", headers=admin,
+                                 json={"force": True})
+    assert deployed.status == 200, await deployed.text()
+    body = await deployed.json()
+    assert body["serving"].startswith(candidate.version + "+")
+    assert body["event"]["kind"] == "generator"
+    await asyncio.sleep(1.0)
+    rolled = await client.post("/api/models/rollback", headers=admin, json={"kind": "generator"})
+    assert rolled.status == 200, await rolled.text()
+    seed_version = (await rolled.json())["event"]["version"]
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.gather(*load)
+
+    assert len(statuses) > 10 and set(statuses) == {200}
+    await client.app[SINK].flush()
+    served = [r.versions["generator"] for r in TurnLog(client.app[ENGINE]).records()]
+    # In the order they first answered (turns in flight at a swap may log either side of it).
+    assert list(dict.fromkeys(served)) == [seed.removeprefix("seed:") + "+onnx-int8",
+                                           f"{candidate.version}+onnx-int8", f"{seed_version}+onnx-int8"]
+    assert served[-1] == f"{seed_version}+onnx-int8"
+    listed = await (await client.get("/api/models", headers=admin)).json()
+    assert listed["live"]["generator"] == seed_version
+    assert listed["serving"]["generator"] == f"{seed_version}+onnx-int8"
