@@ -1,8 +1,9 @@
 """Registered router versions shared by the lifecycle tests and the Models page (once per session).
 
-``good`` is trained exactly like the seed router of ``built_var`` (same data, same settings),
-so the gate must let it through; ``shuffled`` learnt the same phrasings with their labels
-shuffled, the deliberately bad candidate the gate must refuse. Each test gets its own copy of
+``good`` holds the seed router of ``built_var`` registered as a candidate (same data, same
+settings, same weights), so the gate must let it through with nothing lost; ``shuffled``
+learnt the same phrasings with their labels shuffled, the deliberately bad candidate the gate
+must refuse. Each test gets its own copy of
 the registry's database; the versions' files are shared (nothing rewrites them).
 """
 
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.lifecycle.registry import ModelRegistry
-from bot.lifecycle.service import train_candidate
+from bot.lifecycle.artifacts import copy_into
+from bot.lifecycle.registry import ModelKind, ModelRegistry
+from bot.lifecycle.service import data_hash, router_metrics, train_candidate
 from bot.schema import create_tables
 from core.db import make_engine
 from core.settings import REPO_ROOT, Settings
@@ -58,7 +60,13 @@ def registered(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Reg
     settings = Settings(var_dir=built_var)
     entries = load_entries(settings.faq_path, settings.intents_path)
     registry = ModelRegistry(engine, root / "models")
-    good = train_candidate(registry, entries, config=ROUTER_CONFIG, created_by="test")
+    # The seed's own files as a candidate: what a retrain that loses nothing gives, without
+    # the minute of training (test_cli_router.py and test_deploy_process.py train candidates).
+    staging = registry.staging(ModelKind.ROUTER)
+    copy_into(settings.router_dir, staging)
+    good = registry.register(ModelKind.ROUTER, staging, data_hash=data_hash(entries),
+                             settings={"router": ROUTER_CONFIG.to_json()},
+                             metrics=router_metrics(staging), created_by="test")
     bad = train_candidate(registry, shuffled_labels(entries), config=RouterConfig.tiny(), created_by="test")
     engine.dispose()
     return Registered(database, root / "models", good.version, bad.version)

@@ -175,8 +175,9 @@ class ModelRegistry:
         settings: dict[str, Any],
         metrics: dict[str, Any],
         created_by: str,
+        state: ModelState = ModelState.CANDIDATE,
     ) -> ModelVersion:
-        """Publish ``staging`` as a new candidate version and record it."""
+        """Publish ``staging`` as a new version (a candidate, unless told) and record it."""
         now = datetime.now(UTC)
         # Six hex digits of the data hash name the version (hashed again if it is not hex).
         short = data_hash[:6]
@@ -191,7 +192,7 @@ class ModelRegistry:
         relative = f"{kind}/{version}"
         manifest = publish(staging, self.models_dir / relative)
         row = {
-            "version": version, "kind": str(kind), "state": str(ModelState.CANDIDATE), "path": relative,
+            "version": version, "kind": str(kind), "state": str(state), "path": relative,
             "data_hash": data_hash, "settings": settings, "metrics": metrics, "manifest": manifest,
             "created_by": created_by, "created_at": now,
         }
@@ -249,8 +250,13 @@ class ModelRegistry:
         action: ModelAction,
         forced: bool = False,
         metrics: dict[str, Any] | None = None,
+        replaces: str | None = None,
     ) -> ModelEvent:
-        """Make ``version`` its kind's live version (the old one retires) and record the event."""
+        """Make ``version`` its kind's live version (the old one retires) and record the event.
+
+        ``replaces`` names what was served when no version was live yet (the seed model,
+        registered retired by the first deploy): the version a rollback returns to.
+        """
         target = self.get(version)
         if target.state is ModelState.LIVE:
             raise Conflict(f"{version} is already live")
@@ -260,7 +266,7 @@ class ModelRegistry:
                 self._lock(conn)
                 current = conn.execute(select(model_versions.c.version).where(
                     model_versions.c.kind == str(target.kind),
-                    model_versions.c.state == str(ModelState.LIVE))).scalar()
+                    model_versions.c.state == str(ModelState.LIVE))).scalar() or replaces
                 conn.execute(update(model_versions).where(model_versions.c.version == current)
                              .values(state=str(ModelState.RETIRED)))
                 conn.execute(update(model_versions).where(model_versions.c.version == version)

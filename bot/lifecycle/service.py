@@ -32,7 +32,14 @@ from bot.lifecycle.gate import GateThresholds, evaluate
 from bot.lifecycle.generator_gate import evaluate_generator, load_probes
 from bot.lifecycle.gold import gold_cases
 from bot.lifecycle.offline import OfflineRouter
-from bot.lifecycle.registry import ModelAction, ModelEvent, ModelKind, ModelRegistry, ModelVersion
+from bot.lifecycle.registry import (
+    ModelAction,
+    ModelEvent,
+    ModelKind,
+    ModelRegistry,
+    ModelState,
+    ModelVersion,
+)
 from bot.lifecycle.replay import recent_messages, replay
 from core.errors import BadRequest, Conflict, NotReady
 from monitoring.flags import FlagThresholds
@@ -274,11 +281,11 @@ class ModelLifecycle:
             failed = [c["name"] for c in report.get("checks", []) if not c["passed"]]
             raise Conflict(f"{version} fails the gate ({', '.join(failed)}): see `shopbot evaluate "
                            f"--candidate {version}`; deploy with --force to override")
-        self._register_seed(found.kind)
+        seed = self._register_seed(found.kind)
         summary = {"passed": report["passed"], "metrics": report.get("metrics"),
                    "checks": report.get("checks")}
         return self.registry.set_live(found.version, actor=actor, action=ModelAction.DEPLOY, forced=force,
-                                      metrics=summary)
+                                      metrics=summary, replaces=seed)
 
     def rollback(self, *, actor: str, kind: ModelKind = ModelKind.ROUTER) -> ModelEvent:
         """Make the version live before the current one live again (no gate: it served before)."""
@@ -287,14 +294,18 @@ class ModelLifecycle:
             self.registry.verify(target)
             return self.registry.set_live(target.version, actor=actor, action=ModelAction.ROLLBACK)
 
-    def _register_seed(self, kind: ModelKind) -> None:
-        """Before the first deploy of a kind, its seed model becomes a version (the rollback target)."""
+    def _register_seed(self, kind: ModelKind) -> str | None:
+        """Before the first deploy of a kind, its seed model becomes a retired version.
+
+        That is what the first deploy replaces, and what a rollback returns to. Registered
+        retired, never live: workers keep serving the seed itself until the deploy lands.
+        """
         if self.registry.live(kind) is not None:
-            return
+            return None
         try:
             name, _ = self.serving(kind)
         except NotReady:
-            return  # nothing was served before: the first deploy has nothing to roll back to
+            return None  # nothing was served before: the first deploy has nothing to roll back to
         staging = self.registry.staging(kind)
         if kind is ModelKind.ROUTER:
             copy_into(self.config.seed_dir, staging)
@@ -308,5 +319,5 @@ class ModelLifecycle:
                 copy_into(gen.seed_cache, staging / FAST_DIR)
             settings, metrics = {"checkpoint": name.split(":", 1)[1]}, {}
         seed = self.registry.register(kind, staging, data_hash=name.split(":", 1)[1], settings=settings,
-                                      metrics=metrics, created_by=SEED)
-        self.registry.set_live(seed.version, actor=SEED, action=ModelAction.DEPLOY)
+                                      metrics=metrics, created_by=SEED, state=ModelState.RETIRED)
+        return seed.version

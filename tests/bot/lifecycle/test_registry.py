@@ -101,3 +101,15 @@ def test_a_damaged_version_does_not_verify(registry: ModelRegistry) -> None:
     (found.path / "weights.bin").write_text("tampered")
     with pytest.raises(NotReady):
         registry.verify(found)
+
+
+def test_the_first_deploy_replaces_the_seed_registered_retired(registry: ModelRegistry) -> None:
+    staging = registry.staging(ModelKind.ROUTER)
+    (staging / "weights.bin").write_text("seed")
+    seed = registry.register(ModelKind.ROUTER, staging, data_hash="cd" * 32, settings={}, metrics={},
+                             created_by="seed", state=ModelState.RETIRED)
+    candidate = _register(registry, "new")
+    assert registry.live(ModelKind.ROUTER) is None, "the seed is never live by registering it"
+    event = registry.set_live(candidate, actor="ann", action=ModelAction.DEPLOY, replaces=seed.version)
+    assert event.previous == seed.version
+    assert registry.rollback_target(ModelKind.ROUTER).version == seed.version
