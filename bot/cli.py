@@ -176,8 +176,7 @@ def _registry(settings: Settings) -> Iterator[Any]:
 def _lifecycle(settings: Settings) -> Iterator[Any]:
     """The lifecycle operations over the knowledge the bot answers from now."""
     from bot.dialogue.policy import RoutingThresholds
-    from bot.lifecycle.gate import GateThresholds
-    from bot.lifecycle.service import GeneratorConfig, LifecycleConfig, ModelLifecycle
+    from bot.lifecycle.service import ModelLifecycle, lifecycle_config
     from monitoring.flags import FlagThresholds
     from retrieval.embeddings import sentence_encoder
     from retrieval.knowledge_base import load_knowledge_base
@@ -185,21 +184,10 @@ def _lifecycle(settings: Settings) -> Iterator[Any]:
     encoder = sentence_encoder(settings.inference_backend, settings.encoder_dir, settings.encoder_model,
                                settings.inference_threads)
     kb, _ = load_knowledge_base(_entries(settings), settings.shop_dir, settings.index_dir, encoder)
-    config = LifecycleConfig(
-        seed_dir=settings.router_dir, backend=settings.inference_backend, threads=settings.inference_threads,
-        routing=RoutingThresholds(settings.product_threshold),
-        flags=FlagThresholds(settings.low_confidence_threshold, settings.ungrounded_threshold,
-                             settings.slow_turn_ms, settings.unfamiliar_threshold),
-        gate=GateThresholds(settings.gate_max_gold_drop, settings.gate_max_held_out_drop,
-                            settings.gate_max_oos_recall_drop),
-        replay_limit=settings.replay_limit,
-        generator=GeneratorConfig(
-            seed_dir=settings.generator_dir, seed_cache=settings.var_dir / "generator-fast",
-            backend=settings.generation_backend, threads=settings.generation_threads,
-            max_new_tokens=settings.generation_max_new_tokens, timeout_s=settings.generation_timeout_s,
-            probes=settings.gate_product_questions, max_drop=settings.gate_max_generator_drop,
-        ),
-    )
+    config = lifecycle_config(
+        settings, RoutingThresholds(settings.product_threshold),
+        FlagThresholds(settings.low_confidence_threshold, settings.ungrounded_threshold,
+                       settings.slow_turn_ms, settings.unfamiliar_threshold))
     with _registry(settings) as registry:
         yield ModelLifecycle(registry, kb, config)
 

@@ -46,10 +46,9 @@ from bot.identity import IdentityVerifier
 from bot.inference import BatchingEncoder, BatchingUnderstanding
 from bot.knowledge import current_entries
 from bot.lifecycle import api as models_api
-from bot.lifecycle.gate import GateThresholds
 from bot.lifecycle.live import LiveModel, VersionedEncoder, VersionedGenerator
 from bot.lifecycle.registry import ModelKind, ModelRegistry
-from bot.lifecycle.service import FAST_DIR, MODEL_DIR, GeneratorConfig, LifecycleConfig, ModelLifecycle
+from bot.lifecycle.service import FAST_DIR, MODEL_DIR, ModelLifecycle, lifecycle_config
 from bot.limits import window
 from bot.middleware import cors_middleware, error_middleware
 from bot.rasa.actions import project_actions
@@ -342,26 +341,8 @@ def lifecycle_ctx(generator_given: bool) -> Ctx:
         app[K.LIFECYCLE] = ModelLifecycle(
             app[K.REGISTRY],
             app[K.KNOWLEDGE],
-            LifecycleConfig(
-                seed_dir=settings.router_dir,
-                backend=settings.inference_backend,
-                threads=settings.inference_threads,
-                routing=RoutingThresholds(settings.product_threshold, routes),
-                flags=app[K.RECORDS].thresholds,
-                gate=GateThresholds(settings.gate_max_gold_drop, settings.gate_max_held_out_drop,
-                                    settings.gate_max_oos_recall_drop),
-                replay_limit=settings.replay_limit,
-                generator=GeneratorConfig(
-                    seed_dir=settings.generator_dir,
-                    seed_cache=settings.var_dir / "generator-fast",
-                    backend=settings.generation_backend,
-                    threads=settings.generation_threads,
-                    max_new_tokens=settings.generation_max_new_tokens,
-                    timeout_s=settings.generation_timeout_s,
-                    probes=settings.gate_product_questions,
-                    max_drop=settings.gate_max_generator_drop,
-                ),
-            ),
+            lifecycle_config(settings, RoutingThresholds(settings.product_threshold, routes),
+                             app[K.RECORDS].thresholds),
         )
         understanding, generation = app[K.UNDERSTANDING].understanding, app[K.GENERATION]
         encoder_of = partial(turn_encoder, settings.inference_backend, threads=settings.inference_threads)

@@ -204,7 +204,7 @@ class TurnJournal:
         current = _Segment(number, self.directory / f"segment-{number:08d}.jsonl")
         self._handle = current.path.open("ab")
         if self.fsync:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._segments[number] = current
         self._current = current
         return current
@@ -287,8 +287,8 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "ts": row["ts"].isoformat()}
 
 
-def _fsync_dir(directory: Path) -> None:
-    # A new file's name is durable only once its directory is.
+def fsync_dir(directory: Path) -> None:
+    """Make the names of the files just created or renamed in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from core.errors import NotReady
+from monitoring.journal import fsync_dir
 
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
@@ -56,7 +57,7 @@ def publish(staging: Path, final: Path) -> str:
             os.fsync(f.fileno())
     final.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return digest
 
 
@@ -82,10 +83,3 @@ def copy_into(source: Path, staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns(MANIFEST, "*.tmp"))
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

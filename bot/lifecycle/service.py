@@ -42,6 +42,7 @@ from bot.lifecycle.registry import (
 )
 from bot.lifecycle.replay import recent_messages, replay
 from core.errors import BadRequest, Conflict, NotReady
+from core.settings import Settings
 from monitoring.flags import FlagThresholds
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
@@ -82,6 +83,25 @@ class LifecycleConfig:
     gate: GateThresholds = GateThresholds()  # noqa: RUF009 - frozen
     replay_limit: int = 500
     generator: GeneratorConfig | None = None
+
+
+def lifecycle_config(
+    settings: Settings, routing: RoutingThresholds, flags: FlagThresholds
+) -> LifecycleConfig:
+    """The lifecycle's settings, as the server and the CLI both build them."""
+    return LifecycleConfig(
+        seed_dir=settings.router_dir, backend=settings.inference_backend, threads=settings.inference_threads,
+        routing=routing, flags=flags,
+        gate=GateThresholds(settings.gate_max_gold_drop, settings.gate_max_held_out_drop,
+                            settings.gate_max_oos_recall_drop),
+        replay_limit=settings.replay_limit,
+        generator=GeneratorConfig(
+            seed_dir=settings.generator_dir, seed_cache=settings.var_dir / "generator-fast",
+            backend=settings.generation_backend, threads=settings.generation_threads,
+            max_new_tokens=settings.generation_max_new_tokens, timeout_s=settings.generation_timeout_s,
+            probes=settings.gate_product_questions, max_drop=settings.gate_max_generator_drop,
+        ),
+    )
 
 
 def data_hash(entries: Sequence[KnowledgeEntry]) -> str:
