@@ -202,6 +202,8 @@
     let socket = null;
     let ready = null; // the client script, loaded once
     let confirmed = false;
+    let syncing = false; // a history_request is unanswered
+    let pushedWhileSyncing = false;
     let inflight = null; // {buffer, resolve, reject}: one message at a time (the send button waits)
     const waiters = new Set();
 
@@ -217,7 +219,7 @@
         socket.on("connect", () => socket.emit("session_request", { session_id: getSender() }));
         socket.on("session_confirm", onConfirm);
         socket.on("bot_uttered", onUttered);
-        socket.on("history", (history) => history && events.history(history));
+        socket.on("history", onHistory);
         socket.on("typing", (data) => events.typing(Boolean(data && data.typing)));
         socket.on("disconnect", onDisconnect);
         return socket;
@@ -231,11 +233,31 @@
       if (id !== getSender()) events.session(id);
       confirmed = true;
       for (const wake of waiters) wake();
+      requestHistory(id);
+    }
+
+    function requestHistory(id) {
+      syncing = true;
+      pushedWhileSyncing = false;
       socket.emit("history_request", { session_id: id });
+    }
+
+    function onHistory(history) {
+      if (!history) return;
+      // A message pushed while the server read the transcript may be missing from this history,
+      // and applying it would wipe that message from the screen: ask once more, it is stored by now.
+      if (syncing && pushedWhileSyncing && history.session_id) {
+        events.history(history);
+        requestHistory(history.session_id);
+        return;
+      }
+      syncing = false;
+      events.history(history);
     }
 
     function onUttered(payload) {
       if (!payload || typeof payload !== "object") return;
+      if (syncing) pushedWhileSyncing = true;
       const item = readUttered(payload);
       if (inflight && item.sender === "bot") inflight.buffer.push(item);
       else events.push(item);
