@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # A generator candidate: points of "drafts the verifier keeps" it may lose on these answerable
     # product questions (the development set; the test set is never used to judge a model).
     gate_max_generator_drop: float = 5.0
+    # ... and at most this much higher loss per token on the reference answers (nats).
+    gate_max_generator_loss_rise: float = 0.5
     gate_product_questions: Path = REPO_ROOT / "data" / "eval" / "product_questions_dev.jsonl"
     # Shopper messages `shopbot replay` runs through a candidate by default.
     replay_limit: int = 500

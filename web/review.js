@@ -720,6 +720,7 @@
   const CHECKS = {
     gold_accuracy: "gold-set accuracy", held_out_accuracy: "held-out accuracy",
     held_out_oos_recall: "held-out out-of-scope recall",
+    verified_share: "drafts the verifier keeps", answer_loss: "loss on reference answers (nats/token)",
   };
 
   const isAdmin = () => Boolean(state.me && state.me.role === ADMIN);
@@ -903,8 +904,8 @@
       "data-check": c.name, class: c.passed ? "passed" : "failed",
     }, [
       el("th", { text: CHECKS[c.name] || c.name.replace(/_/g, " ") }),
-      el("td", { class: "num candidate", text: share(c.candidate) }),
-      el("td", { class: "num live", text: share(c.live) }),
+      el("td", { class: "num candidate", text: c.unit ? num(c.candidate, 3) : share(c.candidate) }),
+      el("td", { class: "num live", text: c.unit ? num(c.live, 3) : share(c.live) }),
       el("td", { class: "num drop", text: c.drop_points == null ? "—" : num(c.drop_points, 2) }),
       el("td", { class: "num", text: `≤ ${num(c.max_drop_points, 1)}` }),
       el("td", { class: "result" }, c.passed ? chip("pass", "gate pass") : chip("FAIL", "gate fail")),

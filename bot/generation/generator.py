@@ -27,7 +27,9 @@ from core.errors import GenerationError, NotReady
 
 
 @dataclass(frozen=True)
-class _Loaded:
+class LoadedCheckpoint:
+    """A GPT-2 checkpoint with its tokenizer and what decoding needs to know about them."""
+
     model: GPT2LMHeadModel
     tokenizer: Any
     stop_ids: tuple[int, ...]
@@ -47,14 +49,14 @@ class Gpt2Generator:
         self._max_new_tokens = max_new_tokens
         self._repetition_penalty = repetition_penalty
         self._lock = threading.Lock()
-        self._loaded: _Loaded | None = None
+        self._loaded: LoadedCheckpoint | None = None
         self._version: str | None = None
 
     def warm_up(self) -> None:
         """Load model and tokenizer once; later calls do nothing."""
         with self._lock:
             if self._loaded is None:
-                self._loaded = _load(self._dir)
+                self._loaded = load_checkpoint(self._dir)
 
     @property
     def version(self) -> str:
@@ -86,7 +88,7 @@ class Gpt2Generator:
         finally:
             self._lock.release()
 
-    def _generate(self, loaded: _Loaded, question: str, passages: Sequence[str],
+    def _generate(self, loaded: LoadedCheckpoint, question: str, passages: Sequence[str],
                   started: float, max_time_s: float) -> Generation:
         max_new = min(self._max_new_tokens, loaded.n_positions // 2)
         prompt_ids = fit_prompt(lambda t: loaded.tokenizer(t, add_special_tokens=False)["input_ids"],
@@ -133,7 +135,8 @@ class _AnswerRepetitionPenalty(LogitsProcessor):
         return scores.scatter(1, answer, seen)  # type: ignore[return-value]
 
 
-def _load(model_dir: Path) -> _Loaded:
+def load_checkpoint(model_dir: Path) -> LoadedCheckpoint:
+    """A GPT-2 checkpoint and its tokenizer from ``model_dir``, in eval mode."""
     if not (model_dir / "config.json").is_file():
         raise NotReady(f"no generator checkpoint in {model_dir}: run `shopbot setup`")
     try:
@@ -146,7 +149,7 @@ def _load(model_dir: Path) -> _Loaded:
     if end_id is None:
         raise GenerationError(f"the tokenizer in {model_dir} has no end-of-text token")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_id
-    return _Loaded(model, tokenizer, (end_id, *_newline_ids(tokenizer)), pad_id,
+    return LoadedCheckpoint(model, tokenizer, (end_id, *_newline_ids(tokenizer)), pad_id,
                    model.config.n_positions)
 
 

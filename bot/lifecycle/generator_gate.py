@@ -5,7 +5,9 @@ kept only when the verifier (``bot.generation.product_answer.verified``) finds t
 product name, no number the evidence lacks and its words in the evidence. So the measure of a
 generator is the share of its drafts the verifier keeps, on answerable product questions
 (``data/eval/product_questions_dev.jsonl``: the development set, never the test set), asked
-through the same ``answer_about`` the live bot uses.
+through the same ``answer_about`` the live bot uses. The shop's small GPT-2 rarely writes a draft
+the verifier keeps, so the share alone can pass anything; the second check is each
+checkpoint's loss on the reference answers (``bot.generation.scoring``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ def measure(generator: Generator, probes: list[Probe], timeout_s: float) -> dict
             "p50_generate_ms": statistics.median(times)}
 
 
+def reference_answers(probes: list[Probe]) -> list[tuple[str, tuple[str, str], str]]:
+    """``(question, passages, answer)`` per probe: the fact sentence is the answer to word."""
+    out = []
+    for p in probes:
+        known = p.product.fact_sentences().get(p.aspect, "")
+        out.append((p.text, (known, p.product.evidence()), known))
+    return out
+
+
 def evaluate_generator(
     candidate: Generator,
     live: Generator | None,
@@ -75,17 +86,34 @@ def evaluate_generator(
     max_drop: float,
     timeout_s: float,
     names: tuple[str, str | None],
+    losses: tuple[float, float | None] | None = None,
+    max_loss_rise: float = 0.5,
 ) -> dict[str, Any]:
-    """Both generators on the probes, side by side, and whether the candidate may go live."""
+    """Both generators on the probes, side by side, and whether the candidate may go live.
+
+    ``losses``: each checkpoint's loss per token of the reference answers
+    (``bot.generation.scoring.answer_loss``), candidate then live; the candidate fails when it
+    is more than ``max_loss_rise`` nats higher.
+    """
     cand = measure(candidate, probes, timeout_s)
     current = measure(live, probes, timeout_s) if live is not None else None
     drop = None if current is None else round((current["verified_share"] - cand["verified_share"]) * 100, 2)
-    check = {"name": "verified_share", "candidate": cand["verified_share"],
-             "live": None if current is None else current["verified_share"], "drop_points": drop,
-             "max_drop_points": max_drop, "passed": drop is None or drop <= max_drop}
+    checks: list[dict[str, Any]] = [{
+        "name": "verified_share", "candidate": cand["verified_share"],
+        "live": None if current is None else current["verified_share"], "drop_points": drop,
+        "max_drop_points": max_drop, "passed": drop is None or drop <= max_drop}]
+    if losses is not None:
+        cand["answer_loss"] = losses[0]
+        if current is not None and losses[1] is not None:
+            current["answer_loss"] = losses[1]
+        rise = None if losses[1] is None or current is None else round(losses[0] - losses[1], 4)
+        # Same keys as the share checks ("drop" = how much worse), in nats per token.
+        checks.append({"name": "answer_loss", "unit": "nats/token", "candidate": losses[0],
+                       "live": None if current is None else losses[1], "drop_points": rise,
+                       "max_drop_points": max_loss_rise, "passed": rise is None or rise <= max_loss_rise})
     return {
         "candidate": names[0], "live": names[1], "probes": len(probes),
         "metrics": {"candidate": cand, "live": current},
-        "checks": [check], "passed": check["passed"], "failures": [],
+        "checks": checks, "passed": all(c["passed"] for c in checks), "failures": [],
         "evaluated_at": datetime.now(UTC).isoformat(),
     }

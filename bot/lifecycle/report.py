@@ -11,16 +11,22 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f} %"
 
 
+def _nats(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def evaluation_text(report: dict[str, Any]) -> str:
     """Candidate and live side by side, each check, and the verdict."""
     live = report["live"] or "(none)"
     cases = (f"gold cases {report['gold_cases']}" if "gold_cases" in report
              else f"product questions {report.get('probes')}")
     lines = [f"candidate {report['candidate']}   live {live}   {cases}",
-             f"{'check':<22}{'candidate':>11}{'live':>11}{'drop (pts)':>12}{'max':>6}  result"]
+             f"{'check':<22}{'candidate':>11}{'live':>11}{'worse by':>12}{'max':>6}  result"]
     for c in report["checks"]:
         drop = "–" if c["drop_points"] is None else f"{c['drop_points']:.2f}"
-        lines.append(f"{c['name']:<22}{_pct(c['candidate']):>11}{_pct(c['live']):>11}{drop:>12}"
+        # A share is shown in percent and its drop in points; a loss in nats per token.
+        show = _pct if c.get("unit") is None else _nats
+        lines.append(f"{c['name']:<22}{show(c['candidate']):>11}{show(c['live']):>11}{drop:>12}"
                      f"{c['max_drop_points']:>6g}  {'pass' if c['passed'] else 'FAIL'}")
     for f in report.get("failures", []):
         lines.append(f"  fails gold case ({f['verdict']}, expects {f['expect']} {f['label'] or f['route']}): "

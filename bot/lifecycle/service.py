@@ -29,7 +29,7 @@ from bot.generation.train import TrainConfig, train_generator
 from bot.generation.versions import checkpoint_version
 from bot.lifecycle.artifacts import copy_into
 from bot.lifecycle.gate import GateThresholds, evaluate
-from bot.lifecycle.generator_gate import evaluate_generator, load_probes
+from bot.lifecycle.generator_gate import evaluate_generator, load_probes, reference_answers
 from bot.lifecycle.gold import gold_cases
 from bot.lifecycle.offline import OfflineRouter
 from bot.lifecycle.registry import (
@@ -69,6 +69,7 @@ class GeneratorConfig:
     probes: Path | None = None
     probe_limit: int = 40
     max_drop: float = 5.0
+    max_loss_rise: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def lifecycle_config(
             backend=settings.generation_backend, threads=settings.generation_threads,
             max_new_tokens=settings.generation_max_new_tokens, timeout_s=settings.generation_timeout_s,
             probes=settings.gate_product_questions, max_drop=settings.gate_max_generator_drop,
+            max_loss_rise=settings.gate_max_generator_loss_rise,
         ),
     )
 
@@ -217,12 +219,15 @@ class ModelLifecycle:
         router.warm_up()
         return router
 
+    def checkpoint(self, path: Path) -> Path:
+        """The GPT-2 checkpoint folder of a generator version (a registry folder, or the seed)."""
+        return path / MODEL_DIR if (path / MODEL_DIR).is_dir() else self._generators().seed_dir
+
     def generator(self, path: Path) -> Generator:
         """A generator version (a registry folder, or the seed checkpoint), not yet loaded."""
         gen = self._generators()
-        model, cache = ((path / MODEL_DIR, path / FAST_DIR) if (path / MODEL_DIR).is_dir()
-                        else (gen.seed_dir, gen.seed_cache))
-        return gpt2_generator(gen.backend, model, cache, max_new_tokens=gen.max_new_tokens,
+        cache = path / FAST_DIR if (path / MODEL_DIR).is_dir() else gen.seed_cache
+        return gpt2_generator(gen.backend, self.checkpoint(path), cache, max_new_tokens=gen.max_new_tokens,
                               threads=gen.threads)
 
     def _generators(self) -> GeneratorConfig:
@@ -249,10 +254,17 @@ class ModelLifecycle:
             gen = self._generators()
             if gen.probes is None:
                 raise BadRequest("no product questions to judge a generator on")
+            # Imported here: scoring needs PyTorch, which a server on ONNX Runtime never loads.
+            from bot.generation.scoring import answer_loss
+
             probes = load_probes(gen.probes, self.kb.product_by_code, gen.probe_limit)
+            references = reference_answers(probes)
+            losses = (answer_loss(self.checkpoint(found.path), references),
+                      None if same else answer_loss(self.checkpoint(live_dir), references))
             report = evaluate_generator(
                 self.generator(found.path), None if same else self.generator(live_dir), probes,
-                max_drop=gen.max_drop, timeout_s=gen.timeout_s, names=(version, None if same else live_name))
+                max_drop=gen.max_drop, timeout_s=gen.timeout_s, names=(version, None if same else live_name),
+                losses=losses, max_loss_rise=gen.max_loss_rise)
         else:
             report = evaluate(
                 self.router(found.path), found.path,

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from aiohttp.test_utils import TestClient
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from bot.appkeys import ENGINE, LIFECYCLE, REGISTRY, SINK
 from bot.auth.guard import Role
 from bot.generation.corpus import build_corpus
+from bot.generation.scoring import answer_loss
 from bot.generation.service import Generation
 from bot.generation.train import TrainConfig
-from bot.lifecycle.generator_gate import evaluate_generator, load_probes
+from bot.lifecycle.generator_gate import evaluate_generator, load_probes, reference_answers
 from bot.lifecycle.registry import ModelKind
 from bot.lifecycle.service import train_generator_candidate
 from bot.server import create_app
@@ -65,6 +69,37 @@ def test_the_generator_gate_refuses_a_candidate_whose_drafts_the_verifier_reject
     assert better["passed"] is True and better["checks"][0]["drop_points"] == -100.0
 
 
+def test_the_generator_gate_refuses_a_checkpoint_that_learnt_nothing(
+    lifecycle_settings: Settings, tmp_path: Path
+) -> None:
+    # The shop's GPT-2 architecture with random weights: what a broken training would publish.
+    seed = lifecycle_settings.generator_dir
+    untrained = tmp_path / "untrained"
+    shutil.copytree(seed, untrained)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config.from_pretrained(seed)).save_pretrained(untrained)
+    products = {p.stock_code: p for p in load_products(lifecycle_settings.shop_dir)}
+    probes = load_probes(lifecycle_settings.gate_product_questions, products, 12)
+    references = reference_answers(probes)
+    trained_loss, untrained_loss = answer_loss(seed, references), answer_loss(untrained, references)
+    assert trained_loss + 0.5 < untrained_loss, (trained_loss, untrained_loss)
+
+    # Both word every answer as the verifier wants: only the loss tells them apart.
+    worse = evaluate_generator(_Words(), _Words(), probes, max_drop=5.0, timeout_s=5.0,
+                               names=("untrained", "live"), losses=(untrained_loss, trained_loss),
+                               max_loss_rise=0.5)
+    assert worse["passed"] is False
+    share, loss = worse["checks"]
+    assert share["passed"] is True and share["drop_points"] == 0.0
+    assert loss["name"] == "answer_loss" and loss["passed"] is False
+    assert loss["drop_points"] == round(untrained_loss - trained_loss, 4)
+    assert worse["metrics"]["candidate"]["answer_loss"] == untrained_loss
+    better = evaluate_generator(_Words(), _Words(), probes, max_drop=5.0, timeout_s=5.0,
+                                names=("trained", "live"), losses=(trained_loss, untrained_loss),
+                                max_loss_rise=0.5)
+    assert better["passed"] is True
+
+
 async def test_a_generator_deploy_swaps_gpt2_under_load_and_rolls_back(
     aiohttp_client: Any, lifecycle_settings: Settings, tmp_path: Path
 ) -> None:
@@ -76,6 +111,13 @@ async def test_a_generator_deploy_swaps_gpt2_under_load_and_rolls_back(
     assert candidate.kind is ModelKind.GENERATOR and (candidate.path / "fast").is_dir()
     admin = await sign_in(client, client.app, "root", Role.ADMIN)
     seed = client.app[LIFECYCLE].serving(ModelKind.GENERATOR)[0]
+    # The gate through the API: both checks, candidate against the seed.
+    judged = await client.post(f"/api/models/{candidate.version}/evaluate", headers=admin)
+    assert judged.status == 200, await judged.text()
+    report = await judged.json()
+    assert report["live"] == seed and report["probes"] == 40
+    assert [c["name"] for c in report["checks"]] == ["verified_share", "answer_loss"]
+    assert all(c["live"] is not None and c["drop_points"] is not None for c in report["checks"])
 
     stop, statuses = asyncio.Event(), list[int]()
 
