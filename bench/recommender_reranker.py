@@ -117,7 +117,9 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
     trending = _scale(shipped._trending)
     month = np.log1p(np.array([len(recent.get(str(c), ())) for c in codes], dtype=np.float64))
     rows = np.array([shipped._customer[c] for c in customers], dtype=np.intp)
-    fold = Fold([], [], [], [truth[c] for c in customers], 0.0)
+    features: list[FloatArray] = []
+    labels: list[npt.NDArray[np.bool_]] = []
+    candidates: list[list[str]] = []
     for start in range(0, len(customers), 256):
         batch = rows[start:start + 256]
         blend = np.sum(list(shipped._parts(batch).values()), axis=0)
@@ -126,7 +128,7 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
             cand = np.argsort(-blend[r], kind="stable")[:n_candidates]
             country = countries.get(customer, "")
             n = len(cand)
-            fold.features.append(np.column_stack([
+            features.append(np.column_stack([
                 blend[r, cand], np.arange(n), *[parts[p][r, cand] for p in PART_NAMES],
                 all_time[cand], trending[cand], month[cand],
                 np.log1p([len(in_country.get((country, str(codes[i])), ())) for i in cand]),
@@ -135,11 +137,12 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
                 np.full(n, np.log1p(shipped._history[batch[r]].nnz)),
                 np.full(n, end - last_visit[customer]),
             ]).astype(np.float64))
-            fold.candidates.append([str(codes[i]) for i in cand])
-            fold.labels.append(np.array([str(codes[i]) in truth[customer] for i in cand]))
+            candidates.append([str(codes[i]) for i in cand])
+            labels.append(np.array([str(codes[i]) in truth[customer] for i in cand]))
+    held_out = [truth[c] for c in customers]
     popular = [s.stock_code for s in shipped.popular(10)]
-    baseline = float(np.mean([recall_at_k(popular, t, 10) for t in fold.truth]))
-    return Fold(fold.features, fold.labels, fold.candidates, fold.truth, baseline)
+    baseline = float(np.mean([recall_at_k(popular, t, 10) for t in held_out]))
+    return Fold(features, labels, candidates, held_out, baseline)
 
 
 def rerank(train: Fold, score: Fold, params: dict[str, Any]) -> float:

@@ -246,13 +246,10 @@
       if (!history) return;
       // A message pushed while the server read the transcript may be missing from this history,
       // and applying it would wipe that message from the screen: ask once more, it is stored by now.
-      if (syncing && pushedWhileSyncing && history.session_id) {
-        events.history(history);
-        requestHistory(history.session_id);
-        return;
-      }
-      syncing = false;
+      const again = syncing && pushedWhileSyncing && history.session_id;
       events.history(history);
+      if (again) requestHistory(history.session_id);
+      else syncing = false;
     }
 
     function onUttered(payload) {

@@ -54,18 +54,22 @@ def card(product: Product) -> BotMessage:
     return BotMessage(custom={"type": "products", "products": [product.card()]})
 
 
+def known_answer(product: Product, aspect: str | None) -> str:
+    """The fact sentence(s) that answer ``aspect`` of ``product``; empty when the facts cannot."""
+    facts = product.fact_sentences()
+    if aspect == "overview":
+        return " ".join(facts[a] for a in ("category", "price", "popularity") if a in facts)
+    return facts.get(aspect or "", "")
+
+
 async def answer_about(product: Product, aspect: str | None, question: str,
                        generation: GenerationService) -> ProductReply:
     """The reply to ``question`` about ``product`` (``aspect`` from ``bot.dialogue.nlu``)."""
-    facts = product.fact_sentences()
     evidence = product.evidence()
-    if aspect == "overview":
-        known = " ".join(facts[a] for a in ("category", "price", "popularity") if a in facts)
-    else:
-        known = facts.get(aspect or "", "")
+    known = known_answer(product, aspect)
     if not known:
         text = (f"Our product details for the {product.name} don't answer that, so I won't guess. "
-                f"{facts['price']} Would you like me to ask a person from our team?")
+                f"{product.fact_sentences()['price']} Would you like me to ask a person from our team?")
         messages = (BotMessage(text=text, buttons=(Button("Ask a person", "/handoff"),)), card(product))
         return ProductReply(messages, evidence, False, False, 1.0, 0.0)
     start = time.perf_counter()

@@ -20,7 +20,7 @@ from bot.auth.guard import Role, requires
 from bot.auth.middleware import current_user
 from bot.auth.openapi import operation
 from bot.channels.body import read_json
-from bot.lifecycle.registry import ModelKind
+from bot.lifecycle.registry import ModelEvent, ModelKind
 
 TAGS = ("models",)
 # kind-YYYYmmdd-HHMMSS-datahash(6)[-n], as the registry names versions.
@@ -107,6 +107,12 @@ def _serving(request: web.Request, kind: ModelKind = ModelKind.ROUTER) -> str:
     return request.app[K.UNDERSTANDING].understanding.version
 
 
+async def _changed(request: web.Request, event: ModelEvent) -> web.Response:
+    """This worker swaps now (the others on their next check); the event and what it serves."""
+    await request.app[K.LIVE_MODELS][event.kind].refresh()
+    return web.json_response({"event": event.to_json(), "serving": _serving(request, event.kind)})
+
+
 @operation("List model versions", response=ModelList, tags=TAGS)
 @requires(Role.ADMIN)
 async def list_models(request: web.Request) -> web.Response:
@@ -170,8 +176,7 @@ async def deploy(request: web.Request) -> web.Response:
     by = current_user(request).username
     event = await asyncio.to_thread(
         lambda: request.app[K.LIFECYCLE].deploy(request.match_info["version"], actor=by, force=body.force))
-    await request.app[K.LIVE_MODELS][event.kind].refresh()
-    return web.json_response({"event": event.to_json(), "serving": _serving(request, event.kind)})
+    return await _changed(request, event)
 
 
 @operation("Roll back the router (or the generator)", request_body=RollbackBody, response=EventReply,
@@ -184,8 +189,7 @@ async def rollback(request: web.Request) -> web.Response:
     by = current_user(request).username
     kind = ModelKind(body.kind)
     event = await asyncio.to_thread(lambda: request.app[K.LIFECYCLE].rollback(actor=by, kind=kind))
-    await request.app[K.LIVE_MODELS][kind].refresh()
-    return web.json_response({"event": event.to_json(), "serving": _serving(request, kind)})
+    return await _changed(request, event)
 
 
 def add_routes(app: web.Application) -> None:

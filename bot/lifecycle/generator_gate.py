@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.generation.product_answer import answer_about
+from bot.generation.product_answer import answer_about, known_answer
 from bot.generation.service import GenerationService, Generator
 from core.errors import NotReady
 from core.shop import Product
@@ -73,7 +73,7 @@ def reference_answers(probes: list[Probe]) -> list[tuple[str, tuple[str, str], s
     """``(question, passages, answer)`` per probe: the fact sentence is the answer to word."""
     out = []
     for p in probes:
-        known = p.product.fact_sentences().get(p.aspect, "")
+        known = known_answer(p.product, p.aspect)
         out.append((p.text, (known, p.product.evidence()), known))
     return out
 

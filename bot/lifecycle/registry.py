@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -165,6 +168,15 @@ class ModelRegistry:
         path = self.models_dir / str(kind) / f".staging-{uuid.uuid4().hex}"
         path.mkdir(parents=True)
         return path
+
+    @contextmanager
+    def staged(self, kind: ModelKind) -> Iterator[Path]:
+        """:meth:`staging`, removed afterwards (nothing is left once ``register`` published it)."""
+        path = self.staging(kind)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def register(
         self,

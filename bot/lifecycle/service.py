@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -127,8 +126,7 @@ def train_candidate(
     progress: bool = False,
 ) -> ModelVersion:
     """Train a router on ``entries``, export it for ONNX Runtime and register it as a candidate."""
-    staging = registry.staging(ModelKind.ROUTER)
-    try:
+    with registry.staged(ModelKind.ROUTER) as staging:
         report = train_router(entries, staging / "router", config=config, progress=progress)
         export_onnx(report.model_dir)
         # The version's own folder is the router folder: move its contents up one level.
@@ -141,8 +139,6 @@ def train_candidate(
             metrics={**router_metrics(staging), "train_s": round(report.train_s, 1)},
             created_by=created_by,
         )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def train_generator_candidate(
@@ -156,8 +152,7 @@ def train_generator_candidate(
     """Train the shop's GPT-2 on ``corpus``, export it for ONNX Runtime, register a candidate."""
     from bot.generation.fast import OnnxGpt2Generator
 
-    staging = registry.staging(ModelKind.GENERATOR)
-    try:
+    with registry.staged(ModelKind.GENERATOR) as staging:
         report = train_generator(list(corpus), staging / MODEL_DIR, config=config, progress=progress)
         OnnxGpt2Generator(staging / MODEL_DIR, staging / FAST_DIR).warm_up()
         corpus_hash = hashlib.sha256("\n\n".join(corpus).encode()).hexdigest()
@@ -169,8 +164,6 @@ def train_generator_candidate(
                      "train_s": round(report.train_seconds, 1)},
             created_by=created_by,
         )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 class ModelLifecycle:
@@ -338,18 +331,18 @@ class ModelLifecycle:
             name, _ = self.serving(kind)
         except NotReady:
             return None  # nothing was served before: the first deploy has nothing to roll back to
-        staging = self.registry.staging(kind)
-        if kind is ModelKind.ROUTER:
-            copy_into(self.config.seed_dir, staging)
-            saved = load_saved(self.config.seed_dir)
-            settings: dict[str, Any] = {"router": saved.config, "router_hash": saved.version}
-            metrics = router_metrics(self.config.seed_dir)
-        else:
-            gen = self._generators()
-            copy_into(gen.seed_dir, staging / MODEL_DIR)
-            if gen.seed_cache.is_dir():
-                copy_into(gen.seed_cache, staging / FAST_DIR)
-            settings, metrics = {"checkpoint": name.split(":", 1)[1]}, {}
-        seed = self.registry.register(kind, staging, data_hash=name.split(":", 1)[1], settings=settings,
-                                      metrics=metrics, created_by=SEED, state=ModelState.RETIRED)
+        with self.registry.staged(kind) as staging:
+            if kind is ModelKind.ROUTER:
+                copy_into(self.config.seed_dir, staging)
+                saved = load_saved(self.config.seed_dir)
+                settings: dict[str, Any] = {"router": saved.config, "router_hash": saved.version}
+                metrics = router_metrics(self.config.seed_dir)
+            else:
+                gen = self._generators()
+                copy_into(gen.seed_dir, staging / MODEL_DIR)
+                if gen.seed_cache.is_dir():
+                    copy_into(gen.seed_cache, staging / FAST_DIR)
+                settings, metrics = {"checkpoint": name.split(":", 1)[1]}, {}
+            seed = self.registry.register(kind, staging, data_hash=name.split(":", 1)[1], settings=settings,
+                                          metrics=metrics, created_by=SEED, state=ModelState.RETIRED)
         return seed.version

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +9,13 @@ import pytest
 
 from actions.metrics import evaluate_recommender, leave_last_invoice_out, validation_split
 from actions.recommender import read_sales
+from tests.bench_script import load_bench_script
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_CSV = ROOT / "data" / "online_retail" / "transactions.csv"
 
 
-def _load_module():
-    spec = importlib.util.spec_from_file_location("recommender_reranker",
-                                                  ROOT / "bench" / "recommender_reranker.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["recommender_reranker"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rr = _load_module()
+rr = load_bench_script("recommender_reranker")
 
 
 @pytest.fixture(scope="module")

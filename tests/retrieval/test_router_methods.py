@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +11,9 @@ import pytest
 from bot.evaluation.cross_validation import stratified_folds
 from retrieval.knowledge import load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
+from tests.bench_script import load_bench_script
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_module():
-    spec = importlib.util.spec_from_file_location("router_methods", ROOT / "bench" / "router_methods.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["router_methods"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rm = _load_module()
+rm = load_bench_script("router_methods")
 
 FAQ = [
     {
