@@ -2,6 +2,7 @@
 
     python bench/product_questions.py make --seed 7 --out data/eval/product_questions.jsonl
     python bench/product_questions.py run --cases data/eval/product_questions.jsonl --label after
+    python bench/product_questions.py rescore /tmp/after.json   # a saved run, current rules
 
 ``make`` writes questions from the catalogue with fixed seeds: for sampled products, one
 question on something the transactions answer (price, pack size, popularity, where it ships,
@@ -88,7 +89,9 @@ _NUMBER = re.compile(r"£?\d+(?:[.,]\d+)?%?")
 def unsupported(answer: str, product: Product, others: list[str]) -> list[str]:
     """Claims in ``answer`` that the product's own facts do not contain."""
     evidence = product.evidence().lower()
-    bad = [n for n in _NUMBER.findall(answer) if n.lstrip("£").rstrip("%") not in evidence]
+    # Whole numbers only: "6" is not supported by "60".
+    held = {n.lstrip("£").rstrip("%") for n in _NUMBER.findall(evidence)}
+    bad = [n for n in _NUMBER.findall(answer) if n.lstrip("£").rstrip("%") not in held]
     low = answer.lower()
     bad += [name for name in others if name in low and name not in evidence]
     return bad
@@ -120,7 +123,6 @@ def run(args: argparse.Namespace) -> None:
     lines = args.cases.read_text(encoding="utf-8").splitlines()
     cases = [json.loads(line) for line in lines if line.strip()]
     products = {p.stock_code: p for p in load_products(args.shop)}
-    names = sorted({p.name.lower() for p in products.values() if len(p.name.split()) >= 2})
     repo = args.repo or ROOT
     with tempfile.TemporaryDirectory(prefix="shopbot-pq-") as tmp:
         db = Path(tmp) / "turns.sqlite3"
@@ -144,14 +146,30 @@ def run(args: argparse.Namespace) -> None:
             "select conversation_id, route, flags, latency_ms from turns")}
     rows = []
     for r in answered:
-        product = products[r["stock_code"]]
-        others = [n for n in names if n != product.name.lower()]
         route, flags, latency = log.get(r["sender"], ("?", "[]", "{}"))
         rows.append({**r, "route": route, "ungrounded": "ungrounded" in json.loads(flags),
-                     "generate_ms": json.loads(latency).get("generate"),
-                     "about": about(r["answer"], r["cards"], product, others),
-                     "unsupported": unsupported(r["answer"], product, others)})
-    report(rows, args)
+                     "generate_ms": json.loads(latency).get("generate")})
+    report(scored(rows, products), args)
+
+
+def scored(rows: list[dict[str, Any]], products: dict[str, Product]) -> list[dict[str, Any]]:
+    """``rows`` (answers with their turn-log fields) with ``about`` and ``unsupported`` set."""
+    names = sorted({p.name.lower() for p in products.values() if len(p.name.split()) >= 2})
+    out = []
+    for r in rows:
+        product = products[r["stock_code"]]
+        others = [n for n in names if n != product.name.lower()]
+        out.append({**r, "about": about(r["answer"], r["cards"], product, others),
+                    "unsupported": unsupported(r["answer"], product, others)})
+    return out
+
+
+def rescore(args: argparse.Namespace) -> None:
+    """Score the answers a saved ``run --out`` holds again, with the current scoring rules."""
+    saved = json.loads(args.saved.read_text(encoding="utf-8"))
+    products = {p.stock_code: p for p in load_products(args.shop)}
+    args.label = saved["summary"]["label"]
+    report(scored(saved["rows"], products), args)
 
 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -198,9 +216,15 @@ def main() -> None:
     rn.add_argument("--var", type=Path, help="SHOPBOT_VAR_DIR for that server")
     rn.add_argument("--label", default="after")
     rn.add_argument("--out", type=Path, help="every answer and its scores, as JSON")
+    sc = sub.add_parser("rescore", help="score a saved run's answers again (no server)")
+    sc.add_argument("saved", type=Path, help="the JSON a `run --out` wrote")
+    sc.add_argument("--shop", type=Path, default=ROOT / "var" / "shop", help="shop tables with facts")
+    sc.add_argument("--out", type=Path, help="the rescored answers, as JSON")
     args = parser.parse_args()
     if args.cmd == "make":
         make(args.out, args.shop, args.products, args.seed)
+    elif args.cmd == "rescore":
+        rescore(args)
     else:
         run(args)
 

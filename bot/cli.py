@@ -299,7 +299,8 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     cmd_index(settings, args)
     if not settings.router_model:
         _train_seed(settings, args)
-    if not settings.generator_model and not (settings.var_dir / "generator" / "config.json").exists():
+    if not settings.generator_model:
+        # Retrained only when its corpus (knowledge, catalogue, training documents) changed.
         _train_seed_generator(settings, args)
     if settings.generation_backend == "onnx-int8":
         from bot.generation.fast import OnnxGpt2Generator

@@ -2,7 +2,10 @@
 
 Every answer restates facts found in its context (FAQ answer text, product name, price,
 category, stock code), often next to distractor passages, so that even a tiny model learns
-to copy from the context rather than invent.
+to copy from the context rather than invent. Fact documents are laid out exactly as
+``bot.generation.product_answer`` prompts: the fact sentence that answers the question, then
+the product's evidence; their answer is that sentence, so the model learns to word the answer
+the facts decided (a draft the verifier can keep) instead of free shop phrases.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class ProductLike(Protocol):
 
     def passage(self) -> str: ...
 
+    def evidence(self) -> str: ...
+
+    def fact_sentences(self) -> dict[str, str]: ...
+
 
 # (question template, answer template); {m} is how the customer names the product,
 # {n}/{p}/{c}/{s} are its name, price, category and stock code as the context states them.
@@ -63,6 +70,22 @@ _PRODUCT_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("would the {m} be nice for {u}?", "The {n} from our {c} range makes a lovely gift at £{p}."),
     ("what is the {m} like?", "The {n} is part of our {c} range and costs £{p}."),
 )
+# Fact questions per aspect of ``Product.fact_sentences``. Their wording shares no template
+# with the evaluation questions (``bench/product_questions.py``), so those stay unseen.
+_FACT_QUESTIONS: dict[str, tuple[str, ...]] = {
+    "price": ("what would the {m} set me back?", "{m} price please", "is the {m} pricey"),
+    "pack": ("does the {m} come as a set?", "what quantity do I get with the {m}",
+             "is the {m} a multipack?"),
+    "popularity": ("do shoppers like the {m}?", "is the {m} a top seller",
+                   "how often is the {m} ordered?"),
+    "shipping": ("where has the {m} been delivered?", "do you send the {m} overseas",
+                 "could I get the {m} outside the uk?"),
+    "bought_with": ("anything to pair the {m} with?", "what else do customers get with the {m}",
+                    "suggest something to go alongside the {m}"),
+    "colour": ("what shade is the {m}?", "is the {m} colourful"),
+    "material": ("what's the {m} built from?", "which fabric or finish has the {m}"),
+    "category": ("what section is the {m} in?", "where in the shop is the {m}"),
+}
 _USES = ("storing biscuits", "a birthday", "my kitchen", "a child", "christmas", "a wedding",
          "everyday use", "the garden", "my mum", "a party", "a new home", "a teacher")
 
@@ -72,6 +95,7 @@ def build_corpus(
     products: Sequence[ProductLike],
     *,
     questions_per_product: int = 2,
+    fact_questions_per_product: int = 1,
     faq_variants: int = 2,
     seed: int = 0,
 ) -> list[str]:
@@ -90,6 +114,7 @@ def build_corpus(
             docs += _faq_documents(entry.questions, entry.answer, pool, faq_variants, rng)
     for product in products:
         docs += _product_documents(product, passages, questions_per_product, rng)
+        docs += _fact_documents(product, fact_questions_per_product, rng)
     rng.shuffle(docs)
     return docs
 
@@ -119,6 +144,17 @@ def _product_documents(
         context = _with_distractors(product.passage(), passages, rng.randint(0, 2), rng)
         asked = question.format(m=mention, u=rng.choice(_USES))
         docs.append(build_document(asked, context, answer.format(**facts)))
+    return docs
+
+
+def _fact_documents(product: ProductLike, count: int, rng: random.Random) -> list[str]:
+    facts = product.fact_sentences()
+    aspects = [a for a in _FACT_QUESTIONS if a in facts]
+    evidence = product.evidence()
+    docs = []
+    for aspect in rng.sample(aspects, min(count, len(aspects))):
+        asked = rng.choice(_FACT_QUESTIONS[aspect]).format(m=_mention(product.name.rstrip(" ."), rng))
+        docs.append(build_document(asked, (facts[aspect], evidence), facts[aspect]))
     return docs
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.generation.copying import boundary_ids, copy_targets
 from bot.generation.prompt import END_TOKEN, extract_answer, fit_prompt
 from bot.generation.service import Generation
 from bot.generation.versions import checkpoint_version
@@ -49,6 +50,8 @@ class _Loaded:
     heads: int
     head_dim: int
     n_positions: int
+    end_id: int
+    boundaries: frozenset[int]  # passage separators and line breaks, for the copy bias
 
 
 def export_gpt2(model_dir: Path, out_dir: Path) -> Path:
@@ -201,13 +204,20 @@ class OnnxGpt2Generator:
         end = tokenizer.token_to_id(END_TOKEN)
         if end is None:
             raise GenerationError(f"the tokenizer in {self._dir} has no end-of-text token")
+        pieces = [tokenizer.decode([i]) for i in range(tokenizer.get_vocab_size())]
         # An answer is one line: any token holding a line break ends it, as on the PyTorch path.
-        newlines = {i for i in range(tokenizer.get_vocab_size()) if "\n" in tokenizer.decode([i])}
+        newlines = {i for i, piece in enumerate(pieces) if "\n" in piece}
         return _Loaded(session, tokenizer, frozenset({end, *newlines}), int(meta["layers"]),
-                       int(meta["heads"]), int(meta["head_dim"]), int(meta["n_positions"]))
+                       int(meta["heads"]), int(meta["head_dim"]), int(meta["n_positions"]),
+                       end, boundary_ids(pieces))
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
-        """Answer ``question`` from ``passages`` within ``max_time_s`` (checked every token)."""
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation:
+        """Answer ``question`` from ``passages`` within ``max_time_s`` (checked every token).
+
+        ``copy_bias`` > 0 favours copying spans of the context (``bot.generation.copying``)
+        and turns the repetition penalty off.
+        """
         started = time.time()
         if self._loaded is None:
             self.warm_up()
@@ -216,7 +226,7 @@ class OnnxGpt2Generator:
         if not self._lock.acquire(timeout=max(0.0, max_time_s - (time.time() - started))):
             raise GenerationError(f"generator busy for the whole {max_time_s:.2f}s budget")
         try:
-            return self._generate(loaded, question, passages, started, max_time_s)
+            return self._generate(loaded, question, passages, started, max_time_s, copy_bias)
         except GenerationError:
             raise
         except Exception as err:
@@ -225,7 +235,7 @@ class OnnxGpt2Generator:
             self._lock.release()
 
     def _generate(self, loaded: _Loaded, question: str, passages: Sequence[str], started: float,
-                  max_time_s: float) -> Generation:
+                  max_time_s: float, copy_bias: float) -> Generation:
         max_new = min(self._max_new_tokens, loaded.n_positions // 2)
         prompt = fit_prompt(lambda text: loaded.tokenizer.encode(text, add_special_tokens=False).ids,
                             question, passages, loaded.n_positions - max_new)
@@ -237,7 +247,15 @@ class OnnxGpt2Generator:
         timed_out = stopped = False
         while len(new_ids) < max_new:
             out = loaded.session.run(None, feed)
-            token = self._pick(out[0][0], new_ids)
+            logits = out[0][0]
+            if copy_bias > 0:
+                targets = copy_targets(prompt, new_ids, boundaries=loaded.boundaries, end_id=loaded.end_id)
+                if targets:
+                    logits = logits.copy()
+                    logits[sorted(targets)] += copy_bias
+                token = int(np.argmax(logits))  # copying repeats words: no repetition penalty
+            else:
+                token = self._pick(logits, new_ids)
             if token in loaded.stop_ids:
                 stopped = True
                 break

@@ -20,6 +20,7 @@ from transformers import (
 )
 from transformers.generation.stopping_criteria import MaxTimeCriteria
 
+from bot.generation.copying import boundary_ids, copy_targets
 from bot.generation.prompt import extract_answer, fit_prompt
 from bot.generation.service import Generation
 from bot.generation.versions import checkpoint_version
@@ -35,6 +36,8 @@ class LoadedCheckpoint:
     stop_ids: tuple[int, ...]
     pad_id: int
     n_positions: int
+    end_id: int
+    boundaries: frozenset[int]  # passage separators and line breaks, for the copy bias
 
 
 class Gpt2Generator:
@@ -65,11 +68,13 @@ class Gpt2Generator:
             self._version = checkpoint_version(self._dir)
         return self._version
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation:
         """Answer ``question`` from ``passages``; stops early (``timed_out``) at ``max_time_s``.
 
         The budget covers waiting for the model, tokenising and decoding; it can be overrun
-        by at most one decoding step.
+        by at most one decoding step. ``copy_bias`` > 0 favours copying spans of the context
+        (``bot.generation.copying``) and turns the repetition penalty off.
         """
         started = time.time()
         if self._loaded is None:
@@ -80,7 +85,7 @@ class Gpt2Generator:
         try:
             loaded = self._loaded
             assert loaded is not None
-            return self._generate(loaded, question, passages, started, max_time_s)
+            return self._generate(loaded, question, passages, started, max_time_s, copy_bias)
         except GenerationError:
             raise
         except Exception as err:
@@ -89,7 +94,7 @@ class Gpt2Generator:
             self._lock.release()
 
     def _generate(self, loaded: LoadedCheckpoint, question: str, passages: Sequence[str],
-                  started: float, max_time_s: float) -> Generation:
+                  started: float, max_time_s: float, copy_bias: float) -> Generation:
         max_new = min(self._max_new_tokens, loaded.n_positions // 2)
         prompt_ids = fit_prompt(lambda t: loaded.tokenizer(t, add_special_tokens=False)["input_ids"],
                                 question, passages, loaded.n_positions - max_new)
@@ -98,13 +103,16 @@ class Gpt2Generator:
             max_new_tokens=max_new, min_new_tokens=1, do_sample=False,
             eos_token_id=list(loaded.stop_ids), pad_token_id=loaded.pad_id,
         )
-        penalty = _AnswerRepetitionPenalty(len(prompt_ids), self._repetition_penalty)
+        # Copying repeats words by design, so the penalty is off while copying is favoured.
+        processors: list[LogitsProcessor] = [
+            _CopyBias(prompt_ids, copy_bias, loaded.boundaries, loaded.end_id) if copy_bias > 0
+            else _AnswerRepetitionPenalty(len(prompt_ids), self._repetition_penalty)]
         deadline = MaxTimeCriteria(max_time_s, initial_timestamp=started)
         with torch.inference_mode():
             # transformers types generate() with a self-type GPT2LMHeadModel does not match.
             output = loaded.model.generate(  # type: ignore[misc]
                 input_ids, attention_mask=torch.ones_like(input_ids), generation_config=config,
-                logits_processor=LogitsProcessorList([penalty]),
+                logits_processor=LogitsProcessorList(processors),
                 stopping_criteria=StoppingCriteriaList([deadline]),
             )
         new_ids = output[0, len(prompt_ids):].tolist()
@@ -135,6 +143,25 @@ class _AnswerRepetitionPenalty(LogitsProcessor):
         return scores.scatter(1, answer, seen)  # type: ignore[return-value]
 
 
+class _CopyBias(LogitsProcessor):
+    """Adds ``bias`` to the tokens that continue a span of the prompt (``copy_targets``)."""
+
+    def __init__(self, prompt_ids: list[int], bias: float, boundaries: frozenset[int],
+                 end_id: int) -> None:
+        self._prompt = prompt_ids
+        self._bias = bias
+        self._boundaries = boundaries
+        self._end_id = end_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        answer = input_ids[0, len(self._prompt):].tolist()
+        targets = copy_targets(self._prompt, answer, boundaries=self._boundaries, end_id=self._end_id)
+        if targets:
+            scores = scores.clone()  # type: ignore[assignment]
+            scores[:, sorted(targets)] += self._bias
+        return scores
+
+
 def load_checkpoint(model_dir: Path) -> LoadedCheckpoint:
     """A GPT-2 checkpoint and its tokenizer from ``model_dir``, in eval mode."""
     if not (model_dir / "config.json").is_file():
@@ -149,11 +176,8 @@ def load_checkpoint(model_dir: Path) -> LoadedCheckpoint:
     if end_id is None:
         raise GenerationError(f"the tokenizer in {model_dir} has no end-of-text token")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_id
-    return LoadedCheckpoint(model, tokenizer, (end_id, *_newline_ids(tokenizer)), pad_id,
-                   model.config.n_positions)
-
-
-def _newline_ids(tokenizer: Any) -> list[int]:
-    """Every token that contains a line break: an answer is one line."""
     pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    return [i for i, piece in enumerate(pieces) if "\n" in piece]
+    # Every token that contains a line break ends the answer: an answer is one line.
+    newlines = [i for i, piece in enumerate(pieces) if "\n" in piece]
+    return LoadedCheckpoint(model, tokenizer, (end_id, *newlines), pad_id,
+                            model.config.n_positions, end_id, boundary_ids(pieces))

@@ -31,7 +31,8 @@ class Generator(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation: ...
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation: ...
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,18 @@ class GenerationService:
         """
         self.generator = generator
 
-    async def answer(self, question: str, passages: Sequence[str]) -> GeneratedAnswer:
-        """Generate within the time limit; failures become ``GeneratedAnswer(None, reason)``."""
+    async def answer(self, question: str, passages: Sequence[str], *,
+                     copy_bias: float = 0.0) -> GeneratedAnswer:
+        """Generate within the time limit; failures become ``GeneratedAnswer(None, reason)``.
+
+        ``copy_bias``: how strongly decoding favours copying spans of the passages
+        (``bot.generation.copying``); 0 leaves decoding to the model.
+        """
         loop = asyncio.get_running_loop()
         generator = self.generator  # a deploy may swap it while this answer waits for the thread
         call = loop.run_in_executor(
             self._executor,
-            lambda: generator.run(question, passages, max_time_s=self.timeout_s),
+            lambda: generator.run(question, passages, max_time_s=self.timeout_s, copy_bias=copy_bias),
         )
         try:
             out = await asyncio.wait_for(call, timeout=self.timeout_s + 1.0)

@@ -1,13 +1,12 @@
 """The generator's gate: does a candidate GPT-2 still phrase product answers the verifier keeps?
 
 Product answers are decided by the product's facts; GPT-2 only words them, and its wording is
-kept only when the verifier (``bot.generation.product_answer.verified``) finds the exact
-product name, no number the evidence lacks and its words in the evidence. So the measure of a
-generator is the share of its drafts the verifier keeps, on answerable product questions
-(``data/eval/product_questions_dev.jsonl``: the development set, never the test set), asked
-through the same ``answer_about`` the live bot uses. The shop's small GPT-2 rarely writes a draft
-the verifier keeps, so the share alone can pass anything; the second check is each
-checkpoint's loss on the reference answers (``bot.generation.scoring``).
+kept only when the verifier (``bot.generation.product_answer.verified``) finds that it says the
+fact, all of it and nothing else. So the measure of a generator is the share of its drafts the
+verifier keeps, on answerable product questions (``data/eval/product_questions_dev.jsonl``: the
+development set, never the test set), asked through the same ``answer_about`` the live bot uses.
+A share can tie at the extremes (a model that never starts the fact keeps none), so the second
+check is each checkpoint's loss on the reference answers (``bot.generation.scoring``).
 """
 
 from __future__ import annotations

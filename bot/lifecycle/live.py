@@ -67,9 +67,10 @@ class VersionedGenerator:
         """Load the wrapped generator."""
         self.generator.warm_up()
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation:
         """The wrapped generator's answer."""
-        return self.generator.run(question, passages, max_time_s=max_time_s)
+        return self.generator.run(question, passages, max_time_s=max_time_s, copy_bias=copy_bias)
 
 
 class LiveModel(Generic[T]):

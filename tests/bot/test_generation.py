@@ -77,7 +77,8 @@ def test_corpus_answers_restate_facts_from_their_context() -> None:
     corpus = build_corpus(FAQ, PRODUCTS, questions_per_product=3)
 
     assert corpus == build_corpus(FAQ, PRODUCTS, questions_per_product=3)
-    assert len(corpus) == 4 * 2 + len(PRODUCTS) * 3  # 4 FAQ phrasings x 2 variants
+    # 4 FAQ phrasings x 2 variants; per product 3 questions and 1 fact document (price only here)
+    assert len(corpus) == 4 * 2 + len(PRODUCTS) * (3 + 1)
     assert not any("recommend me a gift" in doc for doc in corpus)
     for doc in corpus:
         prompt, completion = split_document(doc)
@@ -90,6 +91,38 @@ def test_corpus_answers_restate_facts_from_their_context() -> None:
                                                    facts[0].category, facts[0].stock_code))
         else:
             assert answer in context
+
+
+def test_fact_documents_are_laid_out_as_product_answers_prompt() -> None:
+    jar = dataclasses.replace(PRODUCTS[0], facts={"price_min": 3.75, "price_max": 4.25, "orders": 12,
+                                                 "countries": ["United Kingdom", "France"]})
+    corpus = build_corpus([], [jar], questions_per_product=0, fact_questions_per_product=9)
+    facts = jar.fact_sentences()
+    assert len(corpus) == len(facts)  # one per aspect the facts answer
+    for doc in corpus:
+        prompt, completion = split_document(doc)
+        answer = extract_answer(completion)
+        assert answer in facts.values()
+        question = prompt.split("\nQuestion: ")[1].split("\nAnswer:")[0]
+        # The prompt answer_about builds: the fact that answers, then the product's evidence.
+        assert prompt == build_prompt(question, (answer, jar.evidence()))
+
+
+def test_fact_questions_share_no_wording_with_the_evaluation_questions() -> None:
+    # The open product questions (bench/product_questions.py) must stay unseen by the generator.
+    from bot.generation.corpus import _FACT_QUESTIONS, _PRODUCT_TEMPLATES
+    from tests.bench_script import load_bench_script
+
+    pq = load_bench_script("product_questions")
+    evaluated = {t for templates in pq.ASKED.values() for t in templates} | set(pq.UNANSWERABLE)
+    facts = {t for templates in _FACT_QUESTIONS.values() for t in templates}
+    assert facts and not (facts | {question for question, _ in _PRODUCT_TEMPLATES}) & evaluated
+
+    # The fact questions do not even share the words around the product ("how much does the").
+    def frames(template: str) -> set[str]:
+        return {part.strip(" ?") for part in template.split("{m}") if len(part.strip(" ?")) > 8}
+
+    assert not set().union(*map(frames, facts)) & set().union(*map(frames, evaluated))
 
 
 @pytest.fixture(scope="module")

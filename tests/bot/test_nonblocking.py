@@ -25,10 +25,11 @@ class HeldGenerator(Gpt2Generator):
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation:
         self.started.set()
         self.release.wait(timeout=30)
-        return super().run(question, passages, max_time_s=max_time_s)
+        return super().run(question, passages, max_time_s=max_time_s, copy_bias=copy_bias)
 
 
 async def test_faq_answers_flow_during_generation(aiohttp_client, shop_settings: Settings) -> None:  # type: ignore[no-untyped-def]

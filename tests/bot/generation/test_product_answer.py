@@ -19,13 +19,23 @@ JAR = Product("1", "Classic Glass Cookie Jar", 4.25, "Kitchen", facts={
     "materials": ["glass"], "category": "Kitchen"})
 
 
-def test_the_verifier_keeps_only_what_the_evidence_holds() -> None:
-    evidence = JAR.evidence()
-    assert verified("The Classic Glass Cookie Jar costs £4.25.", evidence, JAR)
-    assert not verified("The Classic Glass Cookie Jar costs £5.99.", evidence, JAR)  # made-up price
-    assert not verified("The Glass Jar costs £4.25.", evidence, JAR)  # not the name as it is
-    assert not verified("The Classic Glass Cookie Jar is dishwasher safe and costs £4.25.", evidence, JAR)
+def test_the_verifier_keeps_only_the_fact_all_of_it_and_nothing_else() -> None:
+    evidence, facts = JAR.evidence(), JAR.fact_sentences()
+    price, ships = facts["price"], facts["shipping"]
+    assert verified(price, price, evidence, JAR)
+    assert verified("The Classic Glass Cookie Jar costs £4.25, and it has sold for £3.75 to £4.25.",
+                    price, evidence, JAR)  # reworded
+    assert not verified("The Classic Glass Cookie Jar costs £5.99 (it has sold for £3.75 to £4.25).",
+                        price, evidence, JAR)  # made-up price
+    assert not verified("The Classic Glass Cookie Jar costs £4.25.", price, evidence, JAR)  # range dropped
+    assert not verified(price.replace("Classic Glass Cookie Jar", "Glass Jar"), price, evidence, JAR)
+    assert not verified(price[:-1] + ", and it is dishwasher safe.", price, evidence, JAR)
+    # A number from elsewhere in the evidence (the 12 orders) is not this fact's.
+    assert not verified("The Classic Glass Cookie Jar costs £4.25 (it has sold for £3.75 to £12).",
+                        price, evidence, JAR)
+    assert not verified("We have sent the Classic Glass Cookie Jar to Kitchen.", ships, evidence, JAR)
     assert unsupported_claims("it costs £4.25, was £9", evidence) == ["9"]
+    assert unsupported_claims("it was in 2 orders", evidence) == ["2"]  # not a part of 12
 
 
 def _product(built_var: Path) -> Product:

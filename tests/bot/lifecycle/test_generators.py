@@ -37,7 +37,8 @@ class _Words:
     def warm_up(self) -> None:
         pass
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation:
         return Generation(passages[0], 10, 10, 1.0, False)
 
 
@@ -46,7 +47,8 @@ class _Invents(_Words):
 
     version = "invents"
 
-    def run(self, question: str, passages: Sequence[str], *, max_time_s: float) -> Generation:
+    def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+            copy_bias: float = 0.0) -> Generation:
         return Generation("It costs £999.99 and ships in 1 hour.", 10, 10, 1.0, False)
 
 
