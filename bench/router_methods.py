@@ -608,12 +608,14 @@ def scored_sets(data: Data, cache: Path, prefix: str) -> dict[str, Any]:
 
 
 def teacher_sets(
-    data: Data, cache: Path, minilm: dict[str, Any] | None, name: str = "teacher", ens_name: str = "ens"
+    data: Data, cache: Path, minilm: dict[str, Any] | None, name: str = "teacher", ens_name: str = "ens",
+    minilm_prefix: str = "",
 ) -> dict[str, Any]:
     """A softmax head on frozen embeddings (``<name>.npz``) and its ensemble with the MiniLM router.
 
     Ensemble: label = argmax of the mean of both models' log-softmax; decline score = the sum of
     both models' energy scores, each divided by its standard deviation over the OOF pool.
+    ``minilm_prefix`` picks the router's fits ("" shipped, "kd-" distilled).
     """
     path = cache / f"{name}-logits.npz"
     t = np.load(cache / f"{name}.npz")
@@ -637,10 +639,12 @@ def teacher_sets(
     ]
     val = score_set(val_logits, None, data.val_y, data.labels, None, None)
     sets = {name: {"folds": folds, "fold_models": folds, "val": val, "train_s": float(t["encode_s"]) + fit_s}}
-    if minilm is not None and (cache / "fit-full.npz").exists():
+    if minilm is not None and (cache / f"fit-{minilm_prefix}full.npz").exists():
         from scipy.special import log_softmax
 
-        fold_fits = [dict(np.load(cache / f"fit-fold{k}.npz")) for k in range(K_FOLDS)]
+        fold_fits = [dict(np.load(cache / f"fit-{minilm_prefix}fold{k}.npz")) for k in range(K_FOLDS)]
+        for k, f in enumerate(fold_fits):  # the ensemble pairs rows by position
+            assert (f["held_y"] == data.y[data.fold == k]).all()
         sd_m = np.concatenate([energy(f["held_logits"], data.labels)[1] for f in fold_fits]).std()
         sd_t = np.concatenate([energy(h, data.labels)[1] for h in held]).std()
 
@@ -653,7 +657,7 @@ def teacher_sets(
 
         # held_y of a fold fit is in global index order, as is data.fold == k.
         f_folds = [ens(f["held_logits"], held[k], f["held_y"]) for k, f in enumerate(fold_fits)]
-        full = dict(np.load(cache / "fit-full.npz"))
+        full = dict(np.load(cache / f"fit-{minilm_prefix}full.npz"))
         sets[ens_name] = {
             "folds": f_folds,
             "fold_models": f_folds,
@@ -768,6 +772,13 @@ def methods(keep_rate: float) -> list[Method]:
             energy_rule,
             "keep",
         ),
+        Method(
+            "M4c ensemble distilled MiniLM router (M3c) + softmax head on the base MiniLM embedding, "
+            "z-summed energies, OOF threshold (keep 99.5 %)",
+            "ens-kd-base",
+            energy_rule,
+            "keep",
+        ),
     ]
 
 
@@ -814,6 +825,9 @@ def stage_report(data: Data, cache: Path, args: argparse.Namespace, config: Rout
         sets.update(teacher_sets(data, cache, sets.get("")))
     if (cache / "base.npz").exists():
         sets.update(teacher_sets(data, cache, sets.get(""), name="base", ens_name="ens-base"))
+        if "kd-" in sets:
+            sets.update(teacher_sets(data, cache, sets["kd-"], name="base", ens_name="ens-kd-base",
+                                     minilm_prefix="kd-"))
     lat: dict[str, float] = {}
     n = args.latency_n
     lat["plain"] = latency_p50(cache, data, config, n, knn=False, teacher=None)
@@ -833,7 +847,8 @@ def stage_report(data: Data, cache: Path, args: argparse.Namespace, config: Rout
         elif m.prefix in ("", "kd-"):
             train_s = sum(s["fold_train_s"]) + s["train_s"]
         elif m.prefix.startswith("ens"):  # its threshold needs the MiniLM fold fits too
-            train_s = sum(sets[""]["fold_train_s"]) + s["train_s"]
+            router = "kd-" if m.prefix == "ens-kd-base" else ""
+            train_s = sum(sets[router]["fold_train_s"]) + s["train_s"]
         else:
             train_s = s["train_s"]
         if m.prefix in ("teacher", "ens"):

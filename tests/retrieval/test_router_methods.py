@@ -144,3 +144,34 @@ def test_separation_is_the_auroc_of_right_in_scope_against_oos() -> None:
     s = _scored([0, 1, 0, 1], [0, 1, -1, -1], [3.0, 2.0, 2.5, 1.0], [0.0] * 4)
     # Pairs (right, oos): (3, 2.5) yes, (3, 1) yes, (2, 2.5) no, (2, 1) yes.
     assert rm.separation(s, s.feats["energy"]) == pytest.approx(0.75)
+
+
+def test_the_ensemble_pairs_the_chosen_router_fits_with_the_frozen_head(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data = rm.load_data(*files)
+    n_labels, rng = len(data.labels), np.random.default_rng(0)
+    one_hot = np.eye(n_labels)[data.y] * 8.0  # a router that is always right
+    # A frozen head with a weak, noisy view of the labels.
+    train = np.eye(n_labels)[data.y] + rng.normal(scale=0.1, size=(len(data.y), n_labels))
+    np.savez(tmp_path / "base.npz", train=train, val=rng.normal(size=(len(data.val_y), n_labels)),
+             encode_s=np.array(1.0))
+    for k in range(rm.K_FOLDS):
+        np.savez(tmp_path / f"fit-kd-fold{k}.npz", held_logits=one_hot[data.fold == k],
+                 held_y=data.y[data.fold == k], train_s=np.array(2.0))
+    val_logits = np.eye(n_labels)[np.maximum(data.val_y, 0)] * 8.0
+    np.savez(tmp_path / "fit-kd-full.npz", val_logits=val_logits, train_s=np.array(3.0))
+
+    sets = rm.teacher_sets(data, tmp_path, {"train_s": 3.0}, name="base", ens_name="ens-kd-base",
+                           minilm_prefix="kd-")
+    # Built from the distilled fits alone: no shipped router fit (fit-full.npz) exists here.
+    assert "ens-kd-base" in sets and not (tmp_path / "fit-full.npz").exists()
+    oos = data.labels.index(OUT_OF_SCOPE)
+    for k, fold in enumerate(sets["ens-kd-base"]["folds"]):
+        y = data.y[data.fold == k]
+        assert (fold.top == y)[y != oos].all()
+    # Fits whose rows are not in the folds' order are refused, not silently mis-paired.
+    fit = dict(np.load(tmp_path / "fit-kd-fold0.npz"))
+    np.savez(tmp_path / "fit-kd-fold0.npz", **{**fit, "held_y": fit["held_y"][::-1]})
+    with pytest.raises(AssertionError):
+        rm.teacher_sets(data, tmp_path, {"train_s": 3.0}, name="base", ens_name="x", minilm_prefix="kd-")
