@@ -19,6 +19,8 @@ Stages (each expensive artefact is cached under ``--cache`` and computed once):
 - ``teacher``: frozen all-mpnet-base-v2 embeddings of train and validation (``--teacher``);
 - ``kd``: the MiniLM router distilled from a softmax head on the frozen mpnet embeddings
   (teacher fit on the same training phrasings only), per fold and on all of train;
+- ``mix`` (with ``report``): the shipped fits' linear heads refit on their frozen pooled
+  vectors, alone and with pseudo-out-of-scope mixes of two entries' phrasings (M5a/M5b);
 - ``report``: every method from the cached arrays, p50 latency, Markdown to ``--out``.
 
     nice -n 19 .venv/bin/python bench/router_methods.py \\
@@ -667,6 +669,62 @@ def teacher_sets(
     return sets
 
 
+def pseudo_oos_mixes(pooled: np.ndarray, y: np.ndarray, oos: int, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` points between two in-scope phrasings of different entries, back on the unit sphere.
+
+    Self-supervised out-of-scope examples (Zhan et al. 2021, "Out-of-Scope Intent Detection
+    with Self-Supervision and Discriminative Training"): a mix of two intents is neither.
+    """
+    rng = np.random.default_rng(seed)
+    inside = np.flatnonzero(y != oos)
+    a, b = rng.choice(inside, n), rng.choice(inside, n)
+    b = np.where(y[a] == y[b], rng.choice(inside, n), b)  # a rare same-entry pair is drawn again
+    keep = y[a] != y[b]
+    lam = rng.uniform(0.35, 0.65, size=(n, 1))
+    mixed = (lam * pooled[a] + (1 - lam) * pooled[b])[keep]
+    # Unit norm like every real phrasing, so that a short vector is not the tell.
+    return (mixed / np.linalg.norm(mixed, axis=1, keepdims=True)).astype(np.float32)
+
+
+def mixed_head_sets(data: Data, cache: Path, n_mix: int, name: str) -> dict[str, Any]:
+    """The shipped fits' softmax head refit on their frozen pooled vectors, plus ``n_mix`` mixes.
+
+    Every fit (five folds, full) keeps its fine-tuned encoder; only the linear head is fit again
+    on that fit's own training phrasings (``bank_pooled``) and, labelled ``out_of_scope``,
+    ``n_mix`` pseudo-out-of-scope mixes of them. ``n_mix`` 0 is the control: the refit alone.
+    """
+    path = cache / f"{name}-logits.npz"
+    oos = data.labels.index(OUT_OF_SCOPE)
+    fits = [dict(np.load(cache / f"fit-fold{k}.npz")) for k in range(K_FOLDS)]
+    full = dict(np.load(cache / "fit-full.npz"))
+    if path.exists():
+        z = np.load(path)
+        held = [z[f"held{k}"] for k in range(K_FOLDS)]
+        val_logits, fit_s = z["val"], float(z["fit_s"])
+    else:
+
+        def head(f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+            started = time.perf_counter()
+            bank, y = f["bank_pooled"], data.y[f["bank_idx"]]
+            mixes = pseudo_oos_mixes(bank, y, oos, n_mix) if n_mix else bank[:0]
+            x = np.concatenate([bank, mixes]) * TEACHER_SCALE
+            w, b = softmax_regression(x, np.concatenate([y, np.full(len(mixes), oos)]), len(data.labels))
+            return w, b, time.perf_counter() - started
+
+        held = []
+        for f in fits:
+            w, b, _ = head(f)
+            held.append(f["held_pooled"] * TEACHER_SCALE @ w + b)
+        w, b, fit_s = head(full)
+        val_logits = full["val_pooled"] * TEACHER_SCALE @ w + b
+        np.savez(path, val=val_logits, fit_s=np.array(fit_s), **{f"held{k}": held[k] for k in range(K_FOLDS)})
+    folds = [score_set(held[k], None, fits[k]["held_y"], data.labels, None, None) for k in range(K_FOLDS)]
+    return {name: {"folds": folds, "fold_models": folds,
+                   "val": score_set(val_logits, None, data.val_y, data.labels, None, None),
+                   "train_s": float(full["train_s"]) + fit_s,
+                   "fold_train_s": [float(f["train_s"]) for f in fits]}}
+
+
 # ---------------------------------------------------------------- latency
 
 
@@ -773,6 +831,20 @@ def methods(keep_rate: float) -> list[Method]:
             "keep",
         ),
         Method(
+            "M5a the shipped router's head refit on its frozen fine-tuned vectors (control for M5b), "
+            "energy, OOF threshold (keep 99.5 %)",
+            "refit",
+            energy_rule,
+            "keep",
+        ),
+        Method(
+            "M5b the same refit with 10,000 pseudo-out-of-scope mixes of two entries' phrasings "
+            "labelled out_of_scope, energy, OOF threshold (keep 99.5 %)",
+            "mix",
+            energy_rule,
+            "keep",
+        ),
+        Method(
             "M4c ensemble distilled MiniLM router (M3c) + softmax head on the base MiniLM embedding, "
             "z-summed energies, OOF threshold (keep 99.5 %)",
             "ens-kd-base",
@@ -821,6 +893,9 @@ def stage_report(data: Data, cache: Path, args: argparse.Namespace, config: Rout
                 fs = score_set(f["held_logits"], None, f["held_y"], data.labels, None, None)
                 folds_fig.append((k, figures(fs, fs.feats["energy"], t)))
             partial_kd = (*partial_kd, figures(v, v.feats["energy"], t), float(h["train_s"]), folds_fig)
+    if "mix" in args.stages.split(",") and "" in sets:
+        sets.update(mixed_head_sets(data, cache, 0, "refit"))
+        sets.update(mixed_head_sets(data, cache, 10_000, "mix"))
     if (cache / "teacher.npz").exists():
         sets.update(teacher_sets(data, cache, sets.get("")))
     if (cache / "base.npz").exists():
@@ -844,7 +919,7 @@ def stage_report(data: Data, cache: Path, args: argparse.Namespace, config: Rout
         s = sets[m.prefix]
         if m.threshold == "holdout":
             train_s = s["holdout_train_s"] + s["train_s"]
-        elif m.prefix in ("", "kd-"):
+        elif m.prefix in ("", "kd-", "refit", "mix"):
             train_s = sum(s["fold_train_s"]) + s["train_s"]
         elif m.prefix.startswith("ens"):  # its threshold needs the MiniLM fold fits too
             router = "kd-" if m.prefix == "ens-kd-base" else ""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.generation.fast import EXPORT_FORMAT, INT8_FILE, META_FILE, OnnxGpt2Generator
 from bot.generation.generator import Gpt2Generator
+from bot.generation.prompt import build_prompt
 from bot.generation.service import gpt2_generator
 from core.errors import GenerationError, NotReady
 from core.settings import Settings
@@ -27,19 +29,49 @@ def dirs(built_var: Path) -> tuple[Path, Path]:
     return settings.generator_dir, built_var / "generator-fast"
 
 
-def test_greedy_answers_match_pytorch(dirs: tuple[Path, Path]) -> None:
+def test_the_int8_step_picks_what_pytorch_would_up_to_its_rounding(dirs: tuple[Path, Path]) -> None:
+    # The tests' GPT-2 trains for seconds, so its logits are flat and near-ties are everywhere:
+    # comparing whole greedy answers would test luck. Each decoding step is compared instead,
+    # teacher-forced on the int8 path's own tokens: its logits stay within a few percent of the
+    # float ones, and every token it picks is PyTorch's pick or within that rounding of it.
+    import onnxruntime as ort
+    import torch
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    model, cache = dirs
+    fast = OnnxGpt2Generator(model, cache)
+    fast.warm_up()
+    meta = json.loads((fast.exported_dir() / META_FILE).read_text())
+    session = ort.InferenceSession(str(fast.exported_dir() / INT8_FILE), providers=["CPUExecutionProvider"])
+    hf = GPT2LMHeadModel.from_pretrained(model).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    empty = np.zeros((1, meta["heads"], 0, meta["head_dim"]), dtype=np.float32)
+    past = [f"past_{j}" for j in range(2 * meta["layers"])]
+    for question, passages in QUESTIONS:
+        ids = tokenizer(build_prompt(question, passages), add_special_tokens=False)["input_ids"]
+        out = session.run(None, {"input_ids": np.array([ids]), **dict.fromkeys(past, empty)})
+        for _ in range(15):
+            int8 = out[0][0]
+            with torch.inference_mode():
+                exact = hf(torch.tensor([ids])).logits[0, -1].numpy()
+            error = float(np.abs(int8 - exact).max())
+            assert error <= 0.1 * float(exact.std())
+            chosen = int(int8.argmax())
+            assert exact.max() - exact[chosen] <= 2 * error
+            ids.append(chosen)
+            out = session.run(None, {"input_ids": np.array([[chosen]]),
+                                     **dict(zip(past, out[1:], strict=True))})
+
+
+def test_both_paths_answer_in_the_same_shape(dirs: tuple[Path, Path]) -> None:
     model, cache = dirs
     reference = Gpt2Generator(model, max_new_tokens=30)
     fast = OnnxGpt2Generator(model, cache, max_new_tokens=30)
-    same = 0
     for question, passages in QUESTIONS:
         a = reference.run(question, passages, max_time_s=30)
         b = fast.run(question, passages, max_time_s=30)
         assert b.text and "\n" not in b.text and 0 < b.new_tokens <= 30
         assert b.prompt_tokens == a.prompt_tokens
-        same += a.text == b.text
-    # int8 weights may flip a near-tie between two tokens; the answers are otherwise the same.
-    assert same >= len(QUESTIONS) - 1
 
 
 def test_the_export_is_made_once_per_checkpoint(dirs: tuple[Path, Path]) -> None:

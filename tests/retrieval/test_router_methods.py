@@ -175,3 +175,18 @@ def test_the_ensemble_pairs_the_chosen_router_fits_with_the_frozen_head(
     np.savez(tmp_path / "fit-kd-fold0.npz", **{**fit, "held_y": fit["held_y"][::-1]})
     with pytest.raises(AssertionError):
         rm.teacher_sets(data, tmp_path, {"train_s": 3.0}, name="base", ens_name="x", minilm_prefix="kd-")
+
+
+def test_pseudo_oos_mixes_lie_between_two_entries_on_the_unit_sphere() -> None:
+    rng = np.random.default_rng(1)
+    centres = np.eye(8, dtype=np.float32)[:4]  # entry 3 stands for out_of_scope
+    y = np.repeat(np.arange(4), 15)
+    pooled = centres[y] + rng.normal(scale=0.05, size=(60, 8)).astype(np.float32)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    mixes = rm.pseudo_oos_mixes(pooled, y, 3, 200, seed=0)
+    assert 150 <= len(mixes) <= 200 and mixes.dtype == np.float32
+    assert np.allclose(np.linalg.norm(mixes, axis=1), 1.0, atol=1e-5)
+    # Each mix sits between two different in-scope entries, near neither alone, never out of scope.
+    near = np.sort(mixes @ centres.T, axis=1)
+    assert (near[:, -2] > 0.4).all() and (near[:, -1] < 0.95).all() and (near[:, -3] < 0.3).all()
+    assert ((mixes @ centres[3]) < 0.3).all()
