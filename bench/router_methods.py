@@ -645,7 +645,9 @@ def teacher_sets(
         from scipy.special import log_softmax
 
         fold_fits = [dict(np.load(cache / f"fit-{minilm_prefix}fold{k}.npz")) for k in range(K_FOLDS)]
-        for k, f in enumerate(fold_fits):  # the ensemble pairs rows by position
+        # The ensemble pairs rows by position: a fold fit's held_y is in global index order, as
+        # is data.fold == k.
+        for k, f in enumerate(fold_fits):
             assert (f["held_y"] == data.y[data.fold == k]).all()
         sd_m = np.concatenate([energy(f["held_logits"], data.labels)[1] for f in fold_fits]).std()
         sd_t = np.concatenate([energy(h, data.labels)[1] for h in held]).std()
@@ -657,7 +659,6 @@ def teacher_sets(
             s.feats["energy"] = energy(a, data.labels)[1] / sd_m + energy(b, data.labels)[1] / sd_t
             return s
 
-        # held_y of a fold fit is in global index order, as is data.fold == k.
         f_folds = [ens(f["held_logits"], held[k], f["held_y"]) for k, f in enumerate(fold_fits)]
         full = dict(np.load(cache / f"fit-{minilm_prefix}full.npz"))
         sets[ens_name] = {

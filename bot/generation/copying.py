@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.generation.prompt import PASSAGE_SEPARATOR
+
 # The longest suffix compared; longer matches add nothing once a span is unique.
 MAX_SPAN = 12
 
@@ -44,4 +46,5 @@ def copy_targets(context: Sequence[int], answer: Sequence[int], *, boundaries: f
 
 def boundary_ids(pieces: Sequence[str]) -> frozenset[int]:
     """Ids of the vocabulary ``pieces`` (decoded tokens) that hold a passage separator or a line break."""
-    return frozenset(i for i, piece in enumerate(pieces) if "|" in piece or "\n" in piece)
+    mark = PASSAGE_SEPARATOR.strip()
+    return frozenset(i for i, piece in enumerate(pieces) if mark in piece or "\n" in piece)

@@ -247,15 +247,7 @@ class OnnxGpt2Generator:
         timed_out = stopped = False
         while len(new_ids) < max_new:
             out = loaded.session.run(None, feed)
-            logits = out[0][0]
-            if copy_bias > 0:
-                targets = copy_targets(prompt, new_ids, boundaries=loaded.boundaries, end_id=loaded.end_id)
-                if targets:
-                    logits = logits.copy()
-                    logits[sorted(targets)] += copy_bias
-                token = int(np.argmax(logits))  # copying repeats words: no repetition penalty
-            else:
-                token = self._pick(logits, new_ids)
+            token = self._pick(out[0][0], new_ids, loaded, prompt, copy_bias)
             if token in loaded.stop_ids:
                 stopped = True
                 break
@@ -291,16 +283,23 @@ class OnnxGpt2Generator:
             out = loaded.session.run(None, feed)
             prefilled = time.perf_counter()
             for _ in range(new_tokens):
-                answer.append(self._pick(out[0][0], answer))
+                answer.append(self._pick(out[0][0], answer, loaded, prompt_ids, 0.0))
                 feed = {"input_ids": np.array([[answer[-1]]], dtype=np.int64),
                         **dict(zip(names, out[1:], strict=True))}
                 out = loaded.session.run(None, feed)
             done = time.perf_counter()
         return (prefilled - started) * 1000, (done - prefilled) * 1000 / max(1, new_tokens)
 
-    def _pick(self, logits: np.ndarray, answer: list[int]) -> int:
-        # The repetition penalty covers the answer only: copying facts from the prompt is the point.
-        if answer and self._penalty != 1.0:
+    def _pick(self, logits: np.ndarray, answer: list[int], loaded: _Loaded, prompt: Sequence[int],
+              copy_bias: float) -> int:
+        if copy_bias > 0:
+            # Copying repeats words by design, so the copy bias replaces the repetition penalty.
+            targets = copy_targets(prompt, answer, boundaries=loaded.boundaries, end_id=loaded.end_id)
+            if targets:
+                logits = logits.copy()
+                logits[sorted(targets)] += copy_bias
+        elif answer and self._penalty != 1.0:
+            # The repetition penalty covers the answer only: copying facts from the prompt is the point.
             seen = np.array(sorted(set(answer)))
             scores = logits[seen]
             logits = logits.copy()

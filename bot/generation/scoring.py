@@ -1,10 +1,10 @@
 """How likely a GPT-2 checkpoint finds known-good answers: its loss per answer token.
 
-The generator gate's second measure. The verifier keeps a draft only when it is faithful, and
-the shop's small GPT-2 rarely writes one, so the kept share alone cannot tell two such
-checkpoints apart. The loss of the reference answers (teacher-forced, in the prompt format the
-generator was trained on) can: a checkpoint that has learnt less, or learnt the wrong thing,
-finds them less likely.
+The generator gate's second measure. The verifier keeps a draft only when it is faithful, so
+the kept share ties at the extremes (two checkpoints that never start the fact both keep none).
+The loss of the reference answers (teacher-forced, in the prompt format the generator was
+trained on) still tells them apart: a checkpoint that has learnt less, or learnt the wrong
+thing, finds them less likely.
 """
 
 from __future__ import annotations
