@@ -27,8 +27,9 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 MIN_SUPPORT = 0.9
 MIN_COVERAGE = 0.9
 # How strongly decoding favours copying the context (bot.generation.copying), in logits.
-# Chosen on the development questions (product_questions_dev.jsonl): with the fact-trained
-# GPT-2, 6 kept 53 of its 70 answerable drafts, 10 and 20 kept all 70; 10 leaves the model more say.
+# Chosen on the development questions (product_questions_dev.jsonl, bench/copy_bias.py): with
+# the fact-trained GPT-2, 6 kept 53 of its 70 answerable drafts, 10 and 20 kept all 70; 10
+# leaves the model more say.
 COPY_BIAS = 10.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from bot.generation.copying import copy_targets
 from bot.generation.fast import OnnxGpt2Generator
 from bot.generation.generator import Gpt2Generator
+from bot.generation.service import Generation
 from core.settings import Settings
 from core.shop import load_products
 from monitoring.flags import grounding
@@ -46,3 +48,29 @@ def test_with_the_bias_the_draft_is_copied_from_the_context(built_var: Path, bac
     # The tests' GPT-2 trained for seconds: on its own it strays; held to the context it copies.
     assert grounding(copied.text, passages) == 1.0
     assert grounding(copied.text, passages) > grounding(free.text, passages)
+
+
+def test_the_copy_bias_bench_counts_what_the_verifier_keeps(built_var: Path) -> None:
+    from bot.lifecycle.generator_gate import Probe
+    from tests.bench_script import load_bench_script
+
+    bench = load_bench_script("copy_bias")
+    settings = Settings(var_dir=built_var)
+    products = [p for p in load_products(settings.shop_dir) if "price" in p.fact_sentences()][:3]
+    probes = [Probe(p, "price", f"what would the {p.name.lower()} cost?") for p in products]
+
+    class Copies:
+        """Stands in for a GPT-2 that words every fact exactly (and shows what it was given)."""
+
+        version = "copies"
+
+        def warm_up(self) -> None:
+            pass
+
+        def run(self, question: str, passages: Sequence[str], *, max_time_s: float,
+                copy_bias: float = 0.0) -> Generation:
+            text = passages[0] if copy_bias > 0 else "We deliver to the world."
+            return Generation(text, 1, 1, 1.0, False)
+
+    assert bench.kept(Copies(), probes, 10.0) == 3
+    assert bench.kept(Copies(), probes, 0.0) == 0
