@@ -7,8 +7,10 @@ test split's held-out invoices are never read):
 * **Re-ranker**: the shipped blend proposes ``--candidates`` items per customer; a gradient-boosted
   classifier over per-item features (every blend part, co-purchase neighbours, all-time,
   120-day and 30-day popularity, popularity in the customer's country, how often the customer
-  bought the item, the customer's number of invoices and items, days since their last visit)
-  re-ranks them. It is trained on one fold's labels and scored on the other fold.
+  bought the item, the customer's number of invoices and items, days since their last visit,
+  what other customers bought on their next invoice after the customer's items, and distinct
+  buyers in the 30 days before the customer's visit) re-ranks them. It is trained on one
+  fold's labels and scored on the other fold.
 * **Extra parts**: one candidate feature at a time added to the shipped blend score with a weight
   from a small grid (each feature scaled to a row maximum of 1), scored on both folds.
 
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from actions.metrics import leave_last_invoice_out, recall_at_k, validation_split
@@ -44,9 +47,13 @@ ALL_PARTS = RecommenderConfig(own_weight=1.0, neighbour_weight=1.0, ease_weight=
 PART_NAMES = ("own", "neighbour", "ease", "content", "code", "popular")
 FEATURES = ("blend", "rank", *PART_NAMES, "popularity_all_time", "popular_120d", "popular_30d",
             "popular_in_country", "times_bought", "customer_invoices", "customer_items",
-            "days_since_visit")
+            "days_since_visit", "next_invoice", "popular_before_visit")
 # Features tried as a sixth blend part.
-EXTRA_PARTS = ("neighbour", "popular_30d", "popular_in_country", "times_bought")
+EXTRA_PARTS = ("neighbour", "popular_30d", "popular_in_country", "times_bought", "next_invoice",
+               "popular_before_visit")
+# "Selling at the time of the visit": the window before the held-out invoice's date, which is
+# the request time a live shop knows (only training lines, so only the past, are counted).
+VISIT_WINDOW_DAYS = 30.0
 WEIGHTS = (0.1, 0.25, 0.5, 1.0)
 RERANKERS: dict[str, dict[str, Any]] = {
     "gbt depth 3, 200 trees": {"max_depth": 3, "learning_rate": 0.05, "max_iter": 200},
@@ -88,17 +95,57 @@ def read_countries(path: Path) -> dict[str, str]:
     return countries
 
 
+def next_invoice_matrix(train: Sequence[Sale], item: dict[str, int]) -> sparse.csr_matrix:
+    """Item × item: how often a customer's next invoice held column j after an invoice with row i.
+
+    Rows are divided by the square root of their total so that best-sellers do not swamp it.
+    """
+    dated: dict[str, dict[str, tuple[str, set[int]]]] = defaultdict(dict)
+    for sale in train:
+        if sale.customer_id:
+            date, items = dated[sale.customer_id].get(sale.invoice, (sale.date, set()))
+            items.add(item[sale.stock_code])
+            dated[sale.customer_id][sale.invoice] = (max(date, sale.date), items)
+    rows: list[int] = []
+    cols: list[int] = []
+    for invoices in dated.values():
+        ordered = [items for _, items in sorted(invoices.values(), key=lambda v: v[0])]
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            for i in before:
+                rows.extend([i] * len(after))
+                cols.extend(after)
+    n = len(item)
+    counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    total = np.asarray(counts.sum(axis=1)).ravel()
+    return sparse.csr_matrix(sparse.diags(1 / np.sqrt(np.maximum(total, 1.0))) @ counts)
+
+
+def popular_before(train: Sequence[Sale], days: FloatArray, item: dict[str, int],
+                   visit: float, window: float) -> FloatArray:
+    """Distinct buyers per item among training lines dated in [visit − window, visit)."""
+    picked = np.flatnonzero((days >= visit - window) & (days < visit))
+    pairs = {(train[k].customer_id or f"guest:{train[k].invoice}", item[train[k].stock_code])
+             for k in picked}
+    counts = np.zeros(len(item))
+    np.add.at(counts, np.array([i for _, i in pairs], dtype=np.intp), 1.0)
+    return counts
+
+
 def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str, str],
                n_candidates: int) -> Fold:
     """Fit the shipped and all-parts recommenders on ``train``; features for ``held``'s customers."""
     shipped, every = Recommender().fit(train), Recommender(ALL_PARTS).fit(train)
     truth: dict[str, set[str]] = defaultdict(set)
+    visit: dict[str, float] = {}
     for sale in held:
         if sale.customer_id and sale.customer_id in shipped.customers:
             truth[sale.customer_id].add(sale.stock_code)
+            day = float(np.datetime64(sale.date, "m").astype(np.int64)) / 1440.0
+            visit[sale.customer_id] = min(visit.get(sale.customer_id, day), day)
     customers = sorted(truth)
     codes = shipped.codes
     days = np.array([s.date for s in train], dtype="datetime64[m]").astype(np.int64) / 1440.0
+    following = next_invoice_matrix(train, shipped._item)
     end = float(days.max())
     in_country: dict[tuple[str, str], set[str]] = defaultdict(set)
     recent: dict[str, set[str]] = defaultdict(set)
@@ -124,6 +171,7 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
         batch = rows[start:start + 256]
         blend = np.sum(list(shipped._parts(batch).values()), axis=0)
         parts = every._parts(batch)
+        nexts = np.asarray((shipped._history[batch] @ following).todense())
         for r, customer in enumerate(customers[start:start + 256]):
             cand = np.argsort(-blend[r], kind="stable")[:n_candidates]
             country = countries.get(customer, "")
@@ -136,6 +184,9 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
                 np.full(n, np.log1p(len(invoices[customer]))),
                 np.full(n, np.log1p(shipped._history[batch[r]].nnz)),
                 np.full(n, end - last_visit[customer]),
+                nexts[r, cand],
+                np.log1p(popular_before(train, days, shipped._item, visit[customer],
+                                        VISIT_WINDOW_DAYS)[cand]),
             ]).astype(np.float64))
             candidates.append([str(codes[i]) for i in cand])
             labels.append(np.array([str(codes[i]) in truth[customer] for i in cand]))

@@ -55,3 +55,36 @@ def test_a_reranker_that_learns_the_blend_order_keeps_its_quality(fold_a) -> Non
     # Trained and scored on the same customers, a re-ranker can at least find what the blend found.
     ratio = rr.rerank(fold, fold, {"max_depth": 3, "max_iter": 10, "learning_rate": 0.3})
     assert ratio > 0.8 * fold.shipped()
+
+
+def _sale(invoice: str, code: str, customer: str | None, date: str) -> rr.Sale:
+    return rr.Sale(invoice=invoice, stock_code=code, customer_id=customer, quantity=1, date=date)
+
+
+def test_next_invoice_counts_what_followed_each_invoice_of_the_same_customer() -> None:
+    item = {"A": 0, "B": 1, "C": 2}
+    train = [
+        _sale("2", "B", "c1", "2011-01-02 10:00"),  # out of order on purpose: dates decide
+        _sale("1", "A", "c1", "2011-01-01 10:00"),
+        _sale("3", "C", "c1", "2011-01-03 10:00"),
+        _sale("4", "C", "c2", "2011-01-01 10:00"),
+        _sale("5", "A", None, "2011-01-02 10:00"),  # a guest has no next invoice
+    ]
+    counts = rr.next_invoice_matrix(train, item).toarray()
+    # A → B and B → C, each row divided by the square root of its one count; C led nowhere.
+    assert counts.tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+def test_popular_before_counts_distinct_buyers_in_the_window_only() -> None:
+    item = {"A": 0, "B": 1}
+    train = [
+        _sale("1", "A", "c1", "2011-01-10 10:00"),
+        _sale("2", "A", "c1", "2011-01-11 10:00"),  # the same buyer again: still one
+        _sale("3", "A", "c2", "2011-01-12 10:00"),
+        _sale("4", "B", None, "2011-01-12 11:00"),
+        _sale("5", "B", "c3", "2010-11-01 10:00"),  # before the window
+        _sale("6", "B", "c4", "2011-01-20 10:00"),  # after the visit: the future is not counted
+    ]
+    days = np.array([s.date for s in train], dtype="datetime64[m]").astype(np.int64) / 1440.0
+    visit = float(np.datetime64("2011-01-15 00:00", "m").astype(np.int64)) / 1440.0
+    assert rr.popular_before(train, days, item, visit, 30.0).tolist() == [2.0, 1.0]
