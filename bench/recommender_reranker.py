@@ -25,7 +25,7 @@ import csv
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,15 +120,24 @@ def next_invoice_matrix(train: Sequence[Sale], item: dict[str, int]) -> sparse.c
     return sparse.csr_matrix(sparse.diags(1 / np.sqrt(np.maximum(total, 1.0))) @ counts)
 
 
-def popular_before(train: Sequence[Sale], days: FloatArray, item: dict[str, int],
-                   visit: float, window: float) -> FloatArray:
-    """Distinct buyers per item among training lines dated in [visit − window, visit)."""
-    picked = np.flatnonzero((days >= visit - window) & (days < visit))
-    pairs = {(train[k].customer_id or f"guest:{train[k].invoice}", item[train[k].stock_code])
-             for k in picked}
-    counts = np.zeros(len(item))
-    np.add.at(counts, np.array([i for _, i in pairs], dtype=np.intp), 1.0)
-    return counts
+def buyers_before(train: Sequence[Sale], days: FloatArray,
+                  item: dict[str, int]) -> Callable[[float, float], FloatArray]:
+    """``count(visit, window)``: distinct buyers per item among lines dated in [visit − window, visit).
+
+    The lines are sorted by day once, so each customer's count reads only its window.
+    """
+    _, buyer = np.unique([s.customer_id or f"guest:{s.invoice}" for s in train], return_inverse=True)
+    n = len(item)
+    keys = buyer.astype(np.int64) * n + np.array([item[s.stock_code] for s in train], dtype=np.int64)
+    order = np.argsort(days, kind="stable")
+    sorted_days, sorted_keys = days[order], keys[order]
+
+    def count(visit: float, window: float) -> FloatArray:
+        lo, hi = np.searchsorted(sorted_days, [visit - window, visit], side="left")
+        pairs = np.unique(sorted_keys[lo:hi])
+        return np.bincount((pairs % n).astype(np.intp), minlength=n).astype(np.float64)
+
+    return count
 
 
 def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str, str],
@@ -146,6 +155,7 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
     codes = shipped.codes
     days = np.array([s.date for s in train], dtype="datetime64[m]").astype(np.int64) / 1440.0
     following = next_invoice_matrix(train, shipped._item)
+    popular_before = buyers_before(train, days, shipped._item)
     end = float(days.max())
     in_country: dict[tuple[str, str], set[str]] = defaultdict(set)
     recent: dict[str, set[str]] = defaultdict(set)
@@ -185,8 +195,7 @@ def build_fold(train: Sequence[Sale], held: Sequence[Sale], countries: dict[str,
                 np.full(n, np.log1p(shipped._history[batch[r]].nnz)),
                 np.full(n, end - last_visit[customer]),
                 nexts[r, cand],
-                np.log1p(popular_before(train, days, shipped._item, visit[customer],
-                                        VISIT_WINDOW_DAYS)[cand]),
+                np.log1p(popular_before(visit[customer], VISIT_WINDOW_DAYS)[cand]),
             ]).astype(np.float64))
             candidates.append([str(codes[i]) for i in cand])
             labels.append(np.array([str(codes[i]) in truth[customer] for i in cand]))

@@ -246,6 +246,14 @@ def fit_distilled(
     )
 
 
+def holdout_split(data: Data, config: RouterConfig) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """The shipped rule's 20 % holdout: the mask of phrasings fitted on, and the held-out ones."""
+    kept, held_ex = split_holdout(data.entries, config.holdout_fraction, config.seed)
+    keep_set = {(e.id, q) for e in kept for q in e.questions}
+    mask = np.array([(data.labels[yy], t) in keep_set for t, yy in zip(data.texts, data.y, strict=True)])
+    return mask, [(x.text, data.labels.index(x.label)) for x in held_ex]
+
+
 def stage_fits(
     data: Data,
     cache: Path,
@@ -277,10 +285,7 @@ def stage_fits(
     if not prefix:
         run_fit(data, f"{prefix}full", full, [], cache, config, None, kd)
     if not prefix:
-        kept, held_ex = split_holdout(data.entries, config.holdout_fraction, config.seed)
-        keep_set = {(e.id, q) for e in kept for q in e.questions}
-        mask = np.array([(data.labels[yy], t) in keep_set for t, yy in zip(data.texts, data.y, strict=True)])
-        held = [(x.text, data.labels.index(x.label)) for x in held_ex]
+        mask, held = holdout_split(data, config)
         run_fit(data, "holdout", mask, held, cache, config)
 
 
@@ -1041,12 +1046,7 @@ def main() -> None:
     for stage in stages:
         # "kd-holdout" (the shipped 20 % rule for the distilled model) or "kd-fold<k>": one fit each.
         if stage == "kd-holdout":
-            kept, held_ex = split_holdout(data.entries, config.holdout_fraction, config.seed)
-            keep_set = {(e.id, q) for e in kept for q in e.questions}
-            mask = np.array(
-                [(data.labels[yy], t) in keep_set for t, yy in zip(data.texts, data.y, strict=True)]
-            )
-            held = [(x.text, data.labels.index(x.label)) for x in held_ex]
+            mask, held = holdout_split(data, config)
         elif stage.startswith("kd-fold"):
             mask = data.fold != int(stage.removeprefix("kd-fold"))
             held = [(data.texts[i], int(data.y[i])) for i in np.flatnonzero(~mask)]

@@ -31,17 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import router_methods as rm  # noqa: E402
 
-from retrieval.router import OUT_OF_SCOPE, RouterConfig, in_scope_scores  # noqa: E402
-from retrieval.router_train import keep_threshold, split_holdout  # noqa: E402
+from retrieval.router import RouterConfig  # noqa: E402
 
 
 def member_fits(data: rm.Data, seeds: Sequence[int], cache: Path,
                 config: RouterConfig) -> dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """(holdout fit, full fit) per seed; every holdout fit leaves out seed ``config.seed``'s split."""
-    kept, held_ex = split_holdout(data.entries, config.holdout_fraction, config.seed)
-    keep_set = {(e.id, q) for e in kept for q in e.questions}
-    mask = np.array([(data.labels[y], t) in keep_set for t, y in zip(data.texts, data.y, strict=True)])
-    held = [(x.text, data.labels.index(x.label)) for x in held_ex]
+    mask, held = rm.holdout_split(data, config)
     full = np.ones(len(data.texts), dtype=bool)
     fits = {}
     for seed in seeds:
@@ -58,20 +54,15 @@ def ensemble_scores(held_logits: Sequence[np.ndarray], held_y: np.ndarray,
 
     ``val_y`` is -1 for out of scope; a declined in-scope case counts as wrong.
     """
-    oos = labels.index(OUT_OF_SCOPE)
-    held = np.mean(held_logits, axis=0)
-    _, held_score, cols = in_scope_scores(held, labels)
-    right = (cols[held[:, cols].argmax(axis=1)] == held_y) & (held_y != oos)
-    threshold = keep_threshold(held_score[right], keep_rate)
-    val = np.mean(val_logits, axis=0)
-    _, score, cols = in_scope_scores(val, labels)
-    predicted = cols[val[:, cols].argmax(axis=1)]
-    answered = score >= threshold
-    inside = val_y >= 0
+    held = rm.score_set(np.mean(held_logits, axis=0), None, held_y, labels, None, None)
+    val = rm.score_set(np.mean(val_logits, axis=0), None, val_y, labels, None, None)
+    threshold = rm.threshold_keep(held, held.feats["energy"], keep_rate)
+    found = rm.figures(val, val.feats["energy"], threshold)
+    inside = val.y >= 0
     return {
-        "in_scope": 100 * float(np.mean(answered[inside] & (predicted[inside] == val_y[inside]))),
-        "oos_recall": 100 * float(np.mean(~answered[~inside])),
-        "raw_top1": 100 * float(np.mean(predicted[inside] == val_y[inside])),
+        "in_scope": 100 * found["acc"],
+        "oos_recall": 100 * found["recall"],
+        "raw_top1": 100 * float(np.mean(val.top[inside] == val.y[inside])),
         "threshold": threshold,
     }
 

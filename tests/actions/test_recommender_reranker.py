@@ -75,7 +75,7 @@ def test_next_invoice_counts_what_followed_each_invoice_of_the_same_customer() -
     assert counts.tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
 
 
-def test_popular_before_counts_distinct_buyers_in_the_window_only() -> None:
+def test_buyers_before_counts_distinct_buyers_in_the_window_only() -> None:
     item = {"A": 0, "B": 1}
     train = [
         _sale("1", "A", "c1", "2011-01-10 10:00"),
@@ -87,4 +87,4 @@ def test_popular_before_counts_distinct_buyers_in_the_window_only() -> None:
     ]
     days = np.array([s.date for s in train], dtype="datetime64[m]").astype(np.int64) / 1440.0
     visit = float(np.datetime64("2011-01-15 00:00", "m").astype(np.int64)) / 1440.0
-    assert rr.popular_before(train, days, item, visit, 30.0).tolist() == [2.0, 1.0]
+    assert rr.buyers_before(train, days, item)(visit, 30.0).tolist() == [2.0, 1.0]
