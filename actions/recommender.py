@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -292,6 +292,11 @@ def _code_neighbours(codes: Sequence[str], window: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((1.0 / (1.0 + gap), (items[source], items[target])), shape=(n, n))
 
 
+# What ``fit`` leaves behind, by attribute name without its underscore.
+_DENSE_STATE = ("self_content", "customer_factors", "item_factors", "popularity", "trending")
+_SPARSE_STATE = ("history", "basket_sim", "customer_sim", "ease", "code_sim", "tokens")
+
+
 class Recommender:
     """Item-item and personal recommendations; call ``fit`` (or ``from_csv``) first."""
 
@@ -317,6 +322,39 @@ class Recommender:
                  config: RecommenderConfig | None = None) -> Self:
         """Fit from the transactions CSV (see ``read_sales``)."""
         return cls(config).fit(read_sales(path, known))
+
+    def state(self) -> dict[str, npt.NDArray[Any]]:
+        """The fitted model as plain arrays (no pickles); ``from_state`` restores it exactly."""
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "codes": np.asarray(self.codes, dtype=str),
+            "customers": np.array(list(self._customer), dtype=str),
+        }
+        for name in _DENSE_STATE:
+            arrays[name] = getattr(self, "_" + name)
+        for name in _SPARSE_STATE:
+            matrix = sparse.csr_matrix(getattr(self, "_" + name))
+            arrays[f"{name}.data"] = matrix.data
+            arrays[f"{name}.indices"] = matrix.indices
+            arrays[f"{name}.indptr"] = matrix.indptr
+            arrays[f"{name}.shape"] = np.array(matrix.shape, dtype=np.int64)
+        return arrays
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, npt.NDArray[Any]],
+                   config: RecommenderConfig | None = None) -> Self:
+        """A recommender from ``state()``'s arrays; ``config`` must be the one it was fitted with."""
+        model = cls(config)
+        model.codes = np.asarray(arrays["codes"], dtype=str)
+        model._item = {str(c): i for i, c in enumerate(model.codes)}
+        model._customer = {str(c): i for i, c in enumerate(arrays["customers"])}
+        for name in _DENSE_STATE:
+            setattr(model, "_" + name, np.asarray(arrays[name], dtype=np.float64))
+        for name in _SPARSE_STATE:
+            shape = tuple(int(n) for n in arrays[f"{name}.shape"])
+            matrix = sparse.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"],
+                                        arrays[f"{name}.indptr"]), shape=shape)
+            setattr(model, "_" + name, matrix)
+        return model
 
     @property
     def customers(self) -> Collection[str]:

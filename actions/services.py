@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actions.recommender import Recommender, normalise_customer_id, normalise_stock_code
+from actions.recommender_store import load_or_fit
 from core.shop import Customer, Order, Product, load_customers, load_orders, load_products
 
 _ORDER_NOISE = re.compile(r"[^0-9A-Z]")
@@ -28,10 +29,13 @@ class ShopServices:
     customers: Mapping[str, Customer]
 
     @classmethod
-    def load(cls, shop_dir: Path, transactions_csv: Path) -> ShopServices:
+    def load(cls, shop_dir: Path, transactions_csv: Path,
+             recommender_dir: Path | None = None) -> ShopServices:
         """Read the shop tables in ``shop_dir`` and fit the recommender on ``transactions_csv``.
 
-        Raises ``NotReady`` when the shop tables have not been prepared.
+        With ``recommender_dir`` the fit is kept there and loaded on the next start while the
+        transactions, catalogue and code are unchanged. Raises ``NotReady`` when the shop tables
+        have not been prepared.
         """
         products = {normalise_stock_code(p.stock_code): p for p in load_products(shop_dir)}
         orders = {normalise_order_id(k): v for k, v in load_orders(shop_dir).items()}
@@ -39,7 +43,7 @@ class ShopServices:
             cid: c for c in load_customers(shop_dir).values()
             if (cid := normalise_customer_id(c.customer_id))
         }
-        recommender = Recommender.from_csv(transactions_csv, known=products.keys())
+        recommender = load_or_fit(transactions_csv, products.keys(), recommender_dir)
         return cls(recommender, products, orders, customers)
 
     def product(self, stock_code: str) -> Product | None:

@@ -53,7 +53,8 @@ class ShopAction(Action, ABC):
         """The injected services, or ones loaded from ``Settings()`` (standalone server)."""
         if self._services is None:
             settings = Settings()  # the standalone action server's entry point
-            self._services = ShopServices.load(settings.shop_dir, settings.transactions_csv)
+            self._services = ShopServices.load(settings.shop_dir, settings.transactions_csv,
+                                               settings.recommender_dir)
         return self._services
 
 

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,16 +26,19 @@ from pathlib import Path
 
 import aiohttp
 import socketio
-from rest_latency import free_port, percentile, start_server, wait_ready
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.settings import Settings  # noqa: E402
+from tests.server_process import ShopbotProcess  # noqa: E402
 
 PASSWORD = "benchmark password 123"
 
 
-def add_staff(db: Path) -> None:
-    env = {**os.environ, "SHOPBOT_DATABASE_URL": f"sqlite:///{db}"}
-    shopbot = Path(sys.executable).parent / "shopbot"
-    subprocess.run([str(shopbot), "users", "add", "bench", "--role", "staff"], input=PASSWORD + "\n",
-                   text=True, env=env, check=True, capture_output=True)
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 async def staff_client(base: str) -> aiohttp.ClientSession:
@@ -112,22 +114,16 @@ def report(results: dict[str, list[float]], n: int, load: str) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> str:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.sqlite3"
-        add_staff(db)
-        server = start_server(port, db)
+        server = ShopbotProcess(Settings().var_dir, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
+                                {"SHOPBOT_JOURNAL_DIR": str(Path(tmp) / "journal")})
+        server.cli("users", "add", "bench", "--role", "staff", stdin=PASSWORD + "\n")
+        await server.start()
         try:
-            await wait_ready(base)
-            results = await measure(base, args.messages)
+            results = await measure(server.base, args.messages)
         finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
     return report(results, args.messages, load)
 
 

@@ -291,7 +291,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
-    """Prepare what is missing: shop tables, indexes, generator."""
+    """Prepare what is missing: shop tables, indexes, router, generator, recommender."""
     from retrieval.prepare import is_prepared
 
     if not is_prepared(settings.shop_dir):
@@ -307,6 +307,11 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
 
         # Exported now, so that the server never needs PyTorch to start.
         OnnxGpt2Generator(settings.generator_dir, settings.var_dir / "generator-fast").warm_up()
+    from actions.services import ShopServices
+
+    # Fitted now and kept (refitted only when the transactions or catalogue change), so that
+    # every worker start loads it instead of fitting it.
+    ShopServices.load(settings.shop_dir, settings.transactions_csv, settings.recommender_dir)
     return 0
 
 

@@ -249,8 +249,9 @@ def generator_ctx(generator: Generator | None) -> Ctx:
 async def actions_ctx(app: web.Application) -> AsyncIterator[None]:
     """In-process rasa-sdk actions (with the shop's data) or the remote action server."""
     settings = app[K.SETTINGS]
-    # In-process, warm_up reads the shop and fits the recommender (off the event loop, below).
-    services = partial(ShopServices.load, settings.shop_dir, settings.transactions_csv)
+    # In-process, warm_up reads the shop and loads or fits the recommender (off the event loop).
+    services = partial(ShopServices.load, settings.shop_dir, settings.transactions_csv,
+                       settings.recommender_dir)
     runner = make_runner(settings.action_endpoint, settings.action_timeout_s, services)
     warm_up = getattr(runner, "warm_up", None)
     if warm_up is not None:

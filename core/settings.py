@@ -177,6 +177,11 @@ class Settings(BaseSettings):
         return self.var_dir / "shop"
 
     @property
+    def recommender_dir(self) -> Path:
+        """The fitted recommender, kept between starts (rebuilt when its inputs change)."""
+        return self.var_dir / "recommender"
+
+    @property
     def index_dir(self) -> Path:
         """Built FAISS indexes with their version files."""
         return self.var_dir / "index"

@@ -20,11 +20,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.dialogue.policy import RoutingThresholds
 from bot.generation.service import Generator, gpt2_generator
-from bot.generation.train import TrainConfig, train_generator
 from bot.generation.versions import checkpoint_version
 from bot.lifecycle.artifacts import copy_into
 from bot.lifecycle.gate import GateThresholds, evaluate
@@ -48,6 +47,9 @@ from retrieval.knowledge_base import KnowledgeBase
 from retrieval.router import RouterConfig, load_saved
 from retrieval.router_train import train_router
 from retrieval.turn_encoder import TurnEncoder, export_onnx, turn_encoder
+
+if TYPE_CHECKING:  # training imports torch and transformers: seconds a serving worker never needs
+    from bot.generation.train import TrainConfig
 
 SEED = "seed"
 # Inside a generator version's folder: the checkpoint, and its ONNX export.
@@ -151,6 +153,7 @@ def train_generator_candidate(
 ) -> ModelVersion:
     """Train the shop's GPT-2 on ``corpus``, export it for ONNX Runtime, register a candidate."""
     from bot.generation.fast import OnnxGpt2Generator
+    from bot.generation.train import train_generator
 
     with registry.staged(ModelKind.GENERATOR) as staging:
         report = train_generator(list(corpus), staging / MODEL_DIR, config=config, progress=progress)

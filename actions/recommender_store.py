@@ -1,0 +1,95 @@
+"""A fitted recommender kept on disk, so that a start or restart loads it instead of refitting.
+
+Fitting reads every sales line and inverts EASE's item×item Gram matrix: seconds of CPU on each
+worker start (and on every restart after a crash) for a result that only changes when the
+transactions, the catalogue, the settings or the recommender's code change. The file is keyed by
+a fingerprint of all four; any mismatch, or a file that cannot be read, means a fresh fit. Plain
+``.npz`` arrays, never pickles: loading the file runs no code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Collection
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actions import recommender as recommender_module
+from actions.recommender import Recommender, RecommenderConfig, read_sales
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "recommender.npz"
+_FINGERPRINT = "fingerprint"
+
+
+def fingerprint(transactions_csv: Path, known: Collection[str] | None,
+                config: RecommenderConfig) -> str:
+    """sha256 over the transactions file, the catalogue's codes, the config and the fit's code."""
+    digest = hashlib.sha256()
+    with transactions_csv.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    digest.update(json.dumps(sorted(known) if known is not None else None).encode())
+    digest.update(json.dumps(asdict(config), sort_keys=True).encode())
+    digest.update(Path(recommender_module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def load_fitted(path: Path, key: str, config: RecommenderConfig) -> Recommender | None:
+    """The fit kept at ``path`` if its fingerprint is ``key``; None if absent, stale or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored[_FINGERPRINT]) != key:
+                return None
+            return Recommender.from_state({name: stored[name] for name in stored.files}, config)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        log.warning("Refitting the recommender: %s is unreadable (%s)", path, err)
+        return None
+
+
+def _save(model: Recommender, path: Path, key: str) -> None:
+    """Write to a temporary file and rename it, so a reader never sees half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".recommender-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                arrays: dict[str, Any] = {_FINGERPRINT: np.array(key), **model.state()}
+                np.savez(handle, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as err:  # a read-only volume: serve the fit, refit on the next start
+        log.warning("Could not keep the fitted recommender in %s: %s", path.parent, err)
+
+
+def load_or_fit(transactions_csv: Path, known: Collection[str] | None, cache_dir: Path | None,
+                config: RecommenderConfig | None = None) -> Recommender:
+    """The recommender fitted on ``transactions_csv``: from ``cache_dir`` when it is current.
+
+    Otherwise it is fitted and written there for the next start; ``cache_dir=None`` always fits.
+    """
+    config = config or RecommenderConfig()
+    if cache_dir is None:
+        return Recommender(config).fit(read_sales(transactions_csv, known))
+    key = fingerprint(transactions_csv, known, config)
+    path = cache_dir / FILE_NAME
+    model = load_fitted(path, key, config)
+    if model is None:
+        model = Recommender(config).fit(read_sales(transactions_csv, known))
+        _save(model, path, key)
+    return model
