@@ -267,7 +267,8 @@ async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
     """The turn log's background writer (drained on shutdown so no turn is lost) and its readers."""
     settings, engine = app[K.SETTINGS], app[K.ENGINE]
     journal = TurnJournal(settings.journal_path, fsync=settings.journal_fsync)
-    sink = TurnLogSink(TurnLog(engine), journal, listeners=[app[K.METRICS].observe_turn])
+    sink = TurnLogSink(TurnLog(engine), journal, listeners=[app[K.METRICS].observe_turn],
+                       drain_on_close_s=settings.journal_drain_on_stop_s)
     await sink.start()
     app[K.SINK] = sink
     app[K.TRANSCRIPTS] = Transcripts(engine)

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # Turns are journalled here (fsync'ed) before they are acknowledged; see docs/reliability.md.
     journal_dir: Path | None = None
     journal_fsync: bool = True
+    # A stopping worker ships journalled turns to the database for at most this long; the rest
+    # stay in the journal for the next start (nothing is lost, it only waits).
+    journal_drain_on_stop_s: float = 10.0
 
     # Human handoff: escalate after this many unhelpful bot turns in a row (0: never), or when
     # a message's VADER compound sentiment is at or below the threshold.

@@ -44,10 +44,12 @@ class TurnLogSink:
         *,
         max_batch: int = 200,
         listeners: Sequence[Callable[[TurnRecord], None]] = (),
+        drain_on_close_s: float = 10.0,
     ) -> None:
         self.turn_log = turn_log
         self.journal = journal
         self.max_batch = max_batch
+        self.drain_on_close_s = drain_on_close_s
         self._queue: asyncio.Queue[Entry] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnlog")
         self._task: asyncio.Task[None] | None = None
@@ -161,12 +163,13 @@ class TurnLogSink:
             batch.pop(0)
 
     async def close(self) -> None:
-        """Ship what can be shipped (briefly), stop the writer, close the journal.
+        """Ship what can be shipped (for ``drain_on_close_s`` at most), stop the writer, close
+        the journal.
 
         Whatever the database has not taken stays in the journal for the next start.
         """
         if self._task is not None:
-            await self.flush(timeout_s=10.0)
+            await self.flush(timeout_s=self.drain_on_close_s)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

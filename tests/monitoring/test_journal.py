@@ -153,12 +153,14 @@ async def test_close_keeps_unshipped_turns_for_the_next_start(tmp_path: Path, fs
         if statement.startswith("INSERT"):
             raise OperationalError(statement, {}, ConnectionRefusedError("database is away"))
 
-    sink = TurnLogSink(log, TurnJournal(tmp_path / "journal", fsync=fsync))
+    # The database refuses every write, so closing gives up after its drain time.
+    sink = TurnLogSink(log, TurnJournal(tmp_path / "journal", fsync=fsync), drain_on_close_s=0.5)
     await sink.start()
     for n in range(5):
         await sink.submit(record(n))
     sink_close = asyncio.create_task(sink.close())
     await asyncio.wait_for(sink_close, 20)
+    assert logged_ids(log) == [], "nothing reached the database while it was away"
     event.remove(engine, "before_cursor_execute", refuse)
     again = TurnLogSink(log, TurnJournal(tmp_path / "journal", fsync=fsync))
     await again.start()
