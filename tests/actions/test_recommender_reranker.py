@@ -88,3 +88,21 @@ def test_buyers_before_counts_distinct_buyers_in_the_window_only() -> None:
     days = np.array([s.date for s in train], dtype="datetime64[m]").astype(np.int64) / 1440.0
     visit = float(np.datetime64("2011-01-15 00:00", "m").astype(np.int64)) / 1440.0
     assert rr.buyers_before(train, days, item)(visit, 30.0).tolist() == [2.0, 1.0]
+
+
+def test_customer_knn_scores_items_of_the_most_alike_customers_only() -> None:
+    from scipy import sparse
+
+    # Items 0-3. Customer 0 bought 0 and 1; customer 1 bought 0, 1 and 2 (alike);
+    # customer 2 bought 0 and 3 (less alike); customer 3 bought only 3 (nothing shared).
+    history = sparse.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 1], [0, 0, 0, 1]],
+                                         dtype=np.float64))
+    normed = rr._row_normalise(history)
+    one = rr.customer_knn(normed, np.array([0]), 1)[0]
+    assert one == pytest.approx(normed[1].toarray()[0] * (normed[0] @ normed[1].T).toarray()[0, 0])
+    assert one[3] == 0.0, "the less alike customer is past k = 1"
+    two = rr.customer_knn(normed, np.array([0]), 2)[0]
+    assert two[3] > 0.0 and two[2] > two[3], "the closer neighbour's item ranks higher"
+    assert rr.customer_knn(normed, np.array([3]), 3)[0][:3].sum() > 0.0  # 2 shares item 3
+    alone = rr.customer_knn(normed, np.array([1]), 3)[0]
+    assert alone[2] == 0.0, "a customer's own purchases do not count as a neighbour's"
