@@ -68,6 +68,15 @@ def built_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return var
 
 
+@pytest.fixture(scope="session")
+def selector_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``built_var`` with a router for the Rasa ResponseSelector example project (trained once)."""
+    from tests.bot.rasa.test_rasa_rest import project_var
+    from tests.retrieval.test_rasa_project import SELECTOR
+
+    return project_var(built_var, tmp_path_factory.mktemp("selector") / "var", SELECTOR)
+
+
 @pytest.fixture
 def shop_settings(built_var: Path, tmp_path: Path) -> Settings:
     """Settings on the built shop with a fresh turn-log database per test."""

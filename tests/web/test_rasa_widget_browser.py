@@ -16,7 +16,6 @@ from playwright.async_api import Browser, Page, Route, expect
 
 from core.settings import REPO_ROOT, Settings
 from tests.bot.channels.test_socketio import app_with_socketio
-from tests.bot.rasa.test_rasa_rest import project_var
 from tests.identity import IDENTITY_ENV
 from tests.retrieval.test_rasa_project import SELECTOR
 from tests.web.test_widget_browser import FORGET_ENTRIES, Wire, ask, panel
@@ -29,11 +28,6 @@ CHEER_UP = "https://i.imgur.com/nGF1K8f.jpg"
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
-
-
-@pytest.fixture(scope="module")
-def selector_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return project_var(built_var, tmp_path_factory.mktemp("selector-web") / "var", SELECTOR)
 
 
 @pytest.fixture

@@ -42,11 +42,6 @@ def project_var(built_var: Path, var: Path, project: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def selector_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return project_var(built_var, tmp_path_factory.mktemp("selector") / "var", SELECTOR)
-
-
-@pytest.fixture(scope="module")
 def starter_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project_var(built_var, tmp_path_factory.mktemp("starter") / "var", STARTER)
 
