@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from actions import recommender as recommender_module
-from actions.recommender import Recommender, RecommenderConfig, read_sales
+from actions.recommender import Recommender, RecommenderConfig
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,11 @@ def load_or_fit(transactions_csv: Path, known: Collection[str] | None, cache_dir
     """
     config = config or RecommenderConfig()
     if cache_dir is None:
-        return Recommender(config).fit(read_sales(transactions_csv, known))
+        return Recommender.from_csv(transactions_csv, known, config)
     key = fingerprint(transactions_csv, known, config)
     path = cache_dir / FILE_NAME
     model = load_fitted(path, key, config)
     if model is None:
-        model = Recommender(config).fit(read_sales(transactions_csv, known))
+        model = Recommender.from_csv(transactions_csv, known, config)
         _save(model, path, key)
     return model

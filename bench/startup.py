@@ -23,12 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.settings import Settings  # noqa: E402
-from tests.server_process import ShopbotProcess  # noqa: E402
-
-
-def torch_mapped(pid: int) -> bool:
-    """Whether any libtorch shared object is mapped into process ``pid``."""
-    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+from tests.server_process import ShopbotProcess, mapped_libraries  # noqa: E402
 
 
 async def one_start(var_dir: Path, repo: Path | None) -> tuple[float, bool]:
@@ -41,7 +36,7 @@ async def one_start(var_dir: Path, repo: Path | None) -> tuple[float, bool]:
         await server.start()
         seconds = time.monotonic() - started
         assert server.proc is not None
-        torch = torch_mapped(server.proc.pid)
+        torch = any(name.startswith("libtorch") for name in mapped_libraries(server.proc.pid))
         server.stop()
     return seconds, torch
 

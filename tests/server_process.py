@@ -105,6 +105,12 @@ class ShopbotProcess:
             return resp.status, await resp.json()
 
 
+def mapped_libraries(pid: int) -> set[str]:
+    """File names of the shared objects mapped into process ``pid`` (Linux ``/proc``)."""
+    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {Path(line.split()[-1]).name for line in lines if line.split()[-1].startswith("/")}
+
+
 @contextlib.contextmanager
 def serving(var_dir: Path, tmp: Path) -> Iterator[ShopbotProcess]:
     """A started server on its own SQLite log and journal under ``tmp``; stopped afterwards."""

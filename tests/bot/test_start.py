@@ -14,15 +14,9 @@ from actions.recommender import RecommenderConfig, normalise_stock_code
 from actions.recommender_store import FILE_NAME, fingerprint, load_fitted
 from core.settings import Settings
 from core.shop import load_products
-from tests.server_process import serving
+from tests.server_process import mapped_libraries, serving
 
 pytestmark = pytest.mark.slow
-
-
-def mapped_libraries(pid: int) -> set[str]:
-    """File names of the shared objects mapped into process ``pid``."""
-    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
-    return {Path(line.split()[-1]).name for line in lines if line.split()[-1].startswith("/")}
 
 
 def test_a_serving_worker_loads_no_pytorch_and_keeps_its_recommender(
