@@ -39,9 +39,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.dialogue.nlu import extract  # noqa: E402
-from bot.dialogue.policy import RoutingThresholds, Signals, answered_entry, decide  # noqa: E402
-from bot.evaluation.router_eval import Case, load_cases  # noqa: E402
+from bot.dialogue.policy import RoutingThresholds  # noqa: E402
+from bot.evaluation.router_eval import Case, load_cases, policy_label  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE, RouterConfig  # noqa: E402
 from retrieval.router_train import split_holdout, train_router  # noqa: E402
@@ -80,7 +79,7 @@ def router_figures(entries: list[KnowledgeEntry], cases: list[Case], config: Rou
     for start in range(0, len(cases), 64):
         chunk = cases[start : start + 64]
         for case, out in zip(chunk, encoder.run([c.text for c in chunk]), strict=True):
-            label = answered_entry(decide(Signals(out.routed, entities=extract(case.text)), thresholds))
+            label = policy_label(case.text, out.routed, thresholds)
             label = None if label == OUT_OF_SCOPE else label
             right += label == case.expected
             top1 += out.routed.top_label == case.expected

@@ -23,7 +23,7 @@ from bot.dialogue.policy import RoutingThresholds, Signals, answered_entry, deci
 from bot.evaluation.scores import score_router
 from core.errors import BadRequest
 from retrieval.knowledge import load_knowledge
-from retrieval.router import OUT_OF_SCOPE, RouterConfig
+from retrieval.router import OUT_OF_SCOPE, RouterConfig, RouterOutput
 from retrieval.router_train import train_router
 from retrieval.turn_encoder import TurnEncoder, export_onnx, turn_encoder
 
@@ -133,12 +133,14 @@ def policy_route(encoder: TurnEncoder) -> Route:
 
     def route(texts: list[str]) -> list[str | None]:
         outputs = encoder.run(texts)
-        return [
-            answered_entry(decide(Signals(out.routed, entities=extract(text)), thresholds))
-            for text, out in zip(texts, outputs, strict=True)
-        ]
+        return [policy_label(text, out.routed, thresholds) for text, out in zip(texts, outputs, strict=True)]
 
     return route
+
+
+def policy_label(text: str, routed: RouterOutput, thresholds: RoutingThresholds) -> str | None:
+    """The entry the server's policy answers ``text`` from, given the router's output (None: none)."""
+    return answered_entry(decide(Signals(routed, entities=extract(text)), thresholds))
 
 
 def _answer_one_by_one(
