@@ -42,6 +42,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.evaluation.cross_validation import cross_validate, with_out_of_scope  # noqa: E402
+from bot.evaluation.router_eval import load_cases  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE  # noqa: E402
 
@@ -126,11 +127,9 @@ def nearness(faq: Path, outliers: Path, cases: Path) -> dict[str, Any]:
     entries = load_knowledge(faq)
     inside = encode([q for e in entries if e.id != OUT_OF_SCOPE for q in e.questions])
     aux = encode(json.loads(outliers.read_text())["questions"])
-    lines = [json.loads(line) for line in cases.read_text().splitlines() if line.strip()]
     splits = {"knowledge out_of_scope": [q for e in entries if e.id == OUT_OF_SCOPE
                                          for q in e.questions],
-              "cases out of scope": [c["text"] for c in lines
-                                     if c.get("expected") in (None, "", OUT_OF_SCOPE)]}
+              "cases out of scope": [c.text for c in load_cases(cases) if c.expected is None]}
     out: dict[str, Any] = {}
     for name, texts in splits.items():
         queries = encode(texts)
