@@ -19,9 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.generation.backends import gpt2_generator  # noqa: E402
 from bot.generation.product_answer import known_answer, verified  # noqa: E402
-from bot.generation.service import Generator, gpt2_generator  # noqa: E402
-from bot.lifecycle.generator_gate import Probe, load_probes  # noqa: E402
+from bot.generation.service import Generator  # noqa: E402
+from bot.training.generator_gate import Probe, load_probes  # noqa: E402
 from core.errors import GenerationError  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.shop import load_products  # noqa: E402

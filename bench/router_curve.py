@@ -1,6 +1,6 @@
 """Router accuracy / out-of-scope recall trade-off on a labelled cases file (CLINC150 validation).
 
-Trains the router with ``bot.evaluation.router_eval.evaluate`` (official figures at the calibrated
+Trains the router with ``bot.training.router_eval.evaluate`` (official figures at the calibrated
 threshold, one query at a time), then sweeps the decline threshold over the trained model's
 scores, and does the same for a frozen-encoder baseline: all-MiniLM-L6-v2 as shipped, cosine
 to the nearest training phrasing, declining when that phrasing is an out_of_scope example or
@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bot.evaluation.router_eval import Case, evaluate, load_cases  # noqa: E402
-from bot.evaluation.scores import score_router  # noqa: E402
+from bot.training.router_eval import Case, evaluate, load_cases  # noqa: E402
+from bot.training.scores import score_router  # noqa: E402
 from retrieval.knowledge import load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE, RouterConfig, TrainedRouter  # noqa: E402
 

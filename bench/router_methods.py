@@ -3,7 +3,7 @@
 Every method is scored twice, never on a test split:
 
 - **validation**: fit on the whole train split (``--faq``), score ``--cases``;
-- **5-fold CV on train**: the folds of ``bot.evaluation.cross_validation.stratified_folds``
+- **5-fold CV on train**: the folds of ``bot.training.cross_validation.stratified_folds``
   (seed 0); a model fit on four folds scores the fifth; mean and spread over folds.
 
 Decline thresholds and score combinations are chosen on *training* data only: out-of-fold
@@ -54,7 +54,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.evaluation.router_eval import load_cases  # noqa: E402
+from bot.training.router_eval import load_cases  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE, RouterConfig, in_scope_scores, mean_pool  # noqa: E402
 from retrieval.router_train import keep_threshold, split_holdout  # noqa: E402
@@ -188,6 +188,7 @@ def fit_distilled(
     import torch
     from tqdm import tqdm
 
+    from retrieval.router import run_layers
     from retrieval.router_train import (
         Example,
         FittedRouter,
@@ -196,7 +197,6 @@ def fit_distilled(
         _load_base,
         _lower_states,
         _warmup_linear,
-        run_layers,
     )
 
     torch.manual_seed(config.seed)

@@ -41,8 +41,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.evaluation.cross_validation import cross_validate, with_out_of_scope  # noqa: E402
-from bot.evaluation.router_eval import load_cases  # noqa: E402
+from bot.training.cross_validation import cross_validate, with_out_of_scope  # noqa: E402
+from bot.training.router_eval import load_cases  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE  # noqa: E402
 

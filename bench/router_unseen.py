@@ -39,8 +39,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.dialogue.policy import RoutingThresholds  # noqa: E402
-from bot.evaluation.router_eval import Case, load_cases, policy_label  # noqa: E402
+from bot.engine.policy import RoutingThresholds  # noqa: E402
+from bot.training.router_eval import Case, load_cases, policy_label  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE, RouterConfig  # noqa: E402
 from retrieval.router_train import split_holdout, train_router  # noqa: E402

@@ -55,24 +55,24 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 
 def _entries(settings: Settings) -> list[Any]:
     """The knowledge the bot answers from now (files, or the Rasa project, plus promoted changes)."""
-    from bot.knowledge import current_entries
-    from bot.rasa.knowledge import project_entries
     from core.db import make_engine
+    from retrieval.knowledge_base import answered_entries
     from retrieval.rasa_project import load_rasa_project
 
     project = load_rasa_project(settings.rasa_project) if settings.rasa_project is not None else None
     engine = make_engine(settings.resolved_database_url())
     try:
-        return project_entries(project, engine) if project is not None else current_entries(settings, engine)
+        return answered_entries(engine, settings.faq_path, settings.intents_path,
+                                project.entries if project is not None else None)
     finally:
         engine.dispose()
 
 
 def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
     """Train a candidate of the shop's small GPT-2 (served only once deployed)."""
-    from bot.generation.corpus import build_corpus
-    from bot.generation.train import TrainConfig
-    from bot.lifecycle.service import train_generator_candidate
+    from bot.training.corpus import build_corpus
+    from bot.training.generator import TrainConfig
+    from bot.training.lifecycle import train_generator_candidate
     from core.shop import load_products
     from retrieval.knowledge import load_knowledge
 
@@ -89,8 +89,8 @@ def cmd_train_generator(settings: Settings, args: argparse.Namespace) -> int:
 
 def _train_seed_generator(settings: Settings, args: argparse.Namespace) -> int:
     """The seed GPT-2 `shopbot setup` trains under var/generator, served until a deploy."""
-    from bot.generation.corpus import build_corpus
-    from bot.generation.train import TrainConfig, train_generator
+    from bot.training.corpus import build_corpus
+    from bot.training.generator import TrainConfig, train_generator
     from core.shop import load_products
     from retrieval.knowledge import load_knowledge
 
@@ -104,7 +104,7 @@ def _train_seed_generator(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """Train a candidate router on the current knowledge (it serves only once deployed)."""
     from bot.lifecycle.registry import ModelKind, ModelState
-    from bot.lifecycle.service import data_hash, train_candidate
+    from bot.training.lifecycle import data_hash, train_candidate
     from retrieval.router import RouterConfig
     from retrieval.router_train import is_current
 
@@ -160,36 +160,19 @@ def _train_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 @contextmanager
 def _registry(settings: Settings) -> Iterator[Any]:
-    from bot.lifecycle.registry import ModelRegistry
-    from bot.schema import create_tables
-    from core.db import make_engine
+    from bot.training.lifecycle import open_registry
 
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        create_tables(engine)
-        yield ModelRegistry(engine, settings.resolved_models_dir)
-    finally:
-        engine.dispose()
+    with open_registry(settings) as registry:
+        yield registry
 
 
 @contextmanager
 def _lifecycle(settings: Settings) -> Iterator[Any]:
     """The lifecycle operations over the knowledge the bot answers from now."""
-    from bot.dialogue.policy import RoutingThresholds
-    from bot.lifecycle.service import ModelLifecycle, lifecycle_config
-    from monitoring.flags import FlagThresholds
-    from retrieval.embeddings import sentence_encoder
-    from retrieval.knowledge_base import load_knowledge_base
+    from bot.training.lifecycle import open_lifecycle
 
-    encoder = sentence_encoder(settings.inference_backend, settings.encoder_dir, settings.encoder_model,
-                               settings.inference_threads)
-    kb, _ = load_knowledge_base(_entries(settings), settings.shop_dir, settings.index_dir, encoder)
-    config = lifecycle_config(
-        settings, RoutingThresholds(settings.product_threshold),
-        FlagThresholds(settings.low_confidence_threshold, settings.ungrounded_threshold,
-                       settings.slow_turn_ms, settings.unfamiliar_threshold))
-    with _registry(settings) as registry:
-        yield ModelLifecycle(registry, kb, config)
+    with open_lifecycle(settings) as lifecycle:
+        yield lifecycle
 
 
 def _print(report: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
@@ -200,7 +183,7 @@ def _print(report: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]
 
 def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     """The gate: gold-set and held-out metrics of a candidate and the live router, pass or fail."""
-    from bot.lifecycle.report import evaluation_text
+    from bot.training.report import evaluation_text
 
     with _lifecycle(settings) as lifecycle:
         report = lifecycle.evaluate(args.candidate)
@@ -210,7 +193,7 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Recent shopper messages through a candidate and the live router: what would change."""
-    from bot.lifecycle.report import replay_text
+    from bot.training.report import replay_text
 
     with _lifecycle(settings) as lifecycle:
         report = lifecycle.replay(args.candidate, limit=args.limit, since=args.since)
@@ -267,7 +250,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from bot.evaluation.router_eval import evaluate_backends
+    from bot.training.router_eval import evaluate_backends
     from retrieval.router import RouterConfig
 
     if args.faq is not None and args.rasa_project is not None:
@@ -366,7 +349,7 @@ def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_customer_token(settings: Settings, args: argparse.Namespace) -> int:
     """Print the token that proves a customer id (what the shop's backend computes per page)."""
-    from bot.identity import sign, sign_jwt
+    from bot.engine.identity import sign, sign_jwt
 
     secret = settings.secret(settings.identity_secret_env)
     if secret is None:
@@ -380,7 +363,7 @@ def _eval_rasa_project(settings: Settings, args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from bot.evaluation.cross_validation import cross_validate
+    from bot.training.cross_validation import cross_validate
     from retrieval.rasa_project import load_rasa_project
     from retrieval.router import RouterConfig
 

@@ -8,9 +8,66 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from bot.auth.ratelimit import SlidingWindow
+
+class SlidingWindow:
+    """At most ``limit`` events per key within any ``window_s`` seconds.
+
+    Keeps the event times of the ``max_keys`` most recently used keys; the oldest key is
+    forgotten first, so a flood of made-up usernames cannot grow memory without bound.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("a sliding window needs limit >= 1 and window_s > 0")
+        self.limit = limit
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self.clock = clock
+        self._events: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may act again; 0 when it may now."""
+        events = self._live(key)
+        if events is None or len(events) < self.limit:
+            return 0.0
+        return max(events[0] + self.window_s - self.clock(), 0.0)
+
+    def record(self, key: str) -> None:
+        """Count one event for ``key`` now."""
+        events = self._live(key)
+        if events is None:
+            events = self._events[key] = deque()
+        events.append(self.clock())
+        self._events.move_to_end(key)
+        while len(self._events) > self.max_keys:
+            self._events.popitem(last=False)
+
+    def reset(self, key: str) -> None:
+        """Forget every event of ``key``."""
+        self._events.pop(key, None)
+
+    def _live(self, key: str) -> deque[float] | None:
+        events = self._events.get(key)
+        if events is None:
+            return None
+        cutoff = self.clock() - self.window_s
+        while events and events[0] <= cutoff:
+            events.popleft()
+        if not events:
+            del self._events[key]
+            return None
+        return events
 
 
 class Window(Protocol):

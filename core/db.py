@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -77,3 +78,19 @@ def _unavailable(context: Any) -> None:
 def _locked_sqlite(error: BaseException) -> bool:
     # SQLite's "database is locked" is an OperationalError too, but a busy file is not an outage.
     return "database is locked" in str(error)
+
+
+# Any fixed 64-bit number, the same in every worker: the key of the schema's advisory lock.
+SCHEMA_LOCK = 0x5B0_7AB1E5
+
+
+def create_tables(engine: Engine, tables: Sequence[MetaData]) -> None:
+    """Create whichever of ``tables`` are missing (blocking), one worker at a time."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Workers started together on an empty database would race in CREATE TABLE, and all
+            # but one fail on a unique violation in pg_type. Under this lock (released at commit)
+            # the first creates the tables and the others then find them.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        for metadata in tables:
+            metadata.create_all(conn)

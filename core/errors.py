@@ -1,6 +1,6 @@
 """The one error hierarchy. Errors say what went wrong, never how HTTP shows it.
 
-``bot.middleware`` is the one place that maps these classes to HTTP statuses and headers.
+``bot.web.errors`` is the one place that maps these classes to HTTP statuses and headers.
 """
 
 from __future__ import annotations
@@ -90,3 +90,17 @@ class Unavailable(ShopbotError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def error_for(code: str, message: str) -> ShopbotError:
+    """The error of the hierarchy whose ``code`` is ``code`` (a plain ShopbotError when none is).
+
+    For errors reported across a process boundary (a model job's answer), raised again here.
+    """
+    found: list[type[ShopbotError]] = [ShopbotError]
+    while found:
+        cls = found.pop()
+        if cls.code == code and cls not in (TooManyRequests,):
+            return cls(message)
+        found.extend(cls.__subclasses__())
+    return ShopbotError(message)

@@ -1,4 +1,5 @@
-"""The turn record: one typed schema shared by the log, the metrics and the consoles."""
+"""The turn vocabulary: routes, flags, retrieved hits, what the router and the search saw of a
+message, and the turn record, one typed schema shared by the log, the metrics and the consoles."""
 
 from __future__ import annotations
 
@@ -55,6 +56,41 @@ class Hit:
     def to_json(self) -> dict[str, Any]:
         """JSON form used in logs and exports."""
         return {"id": self.id, "kind": self.kind, "score": round(self.score, 4), "text": self.text}
+
+
+@dataclass(frozen=True)
+class RouterOutput:
+    """Decision for one message: ``label`` None means decline; ``top_label`` is never empty.
+
+    ``confidence`` is above 0.5 exactly when the message is answered; ``ranking`` holds the
+    top in-scope entries with their softmax probabilities.
+    """
+
+    label: str | None
+    top_label: str
+    confidence: float
+    ranking: tuple[tuple[str, float], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RoutingScores:
+    """Per-entry nearest-neighbour scores (best first) and the evidence behind them."""
+
+    labels: tuple[tuple[str, float], ...]
+    hits: tuple[Hit, ...]
+    product_hits: tuple[Hit, ...]
+    # The catalogue product the message names by its name's words (retrieval/product_names.py);
+    # score = the share of the name the message holds.
+    named: Hit | None = None
+
+    @property
+    def top(self) -> tuple[str, float]:
+        """Best entry id and its score; ``("", 0.0)`` when the knowledge is empty."""
+        return self.labels[0] if self.labels else ("", 0.0)
+
+
+# Nothing searched: no entry and no product is near.
+NO_SCORES = RoutingScores((), (), ())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the bot, each instance on its own registry (``bot.ops`` serves ``/metrics``).
+"""Prometheus metrics of the bot, each instance on its own registry (``bot.web.ops`` serves ``/metrics``).
 
 Labels are small fixed sets only (route, stage, flag, feedback value, error code, handoff
 state and reason, model kind, live model version, baseline metric); conversation and turn ids

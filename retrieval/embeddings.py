@@ -99,8 +99,7 @@ def export_sentence_onnx(out_dir: Path, model_path: Path | None = None) -> Path:
     import torch
     from transformers import AutoModel
 
-    from retrieval.router import mean_pool
-    from retrieval.router_train import run_layers
+    from retrieval.router import mean_pool, run_layers
 
     source = model_path or bundled_model_path()
     model = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from core.shop import Product, load_products
-from retrieval.corrections import KnowledgeChange, apply_changes
+from retrieval.corrections import KnowledgeChange, apply_changes, stored_changes
 from retrieval.embeddings import Encoder
 from retrieval.index import VectorIndex, content_version
 from retrieval.knowledge import KnowledgeEntry, load_knowledge
@@ -51,6 +52,18 @@ def load_entries(
     if intents_path is not None and intents_path.exists():
         entries += load_knowledge(intents_path)
     return apply_changes(entries, changes)
+
+
+def answered_entries(
+    engine: Engine, faq_path: Path, intents_path: Path | None,
+    project_entries: Sequence[KnowledgeEntry] | None = None,
+) -> list[KnowledgeEntry]:
+    """The knowledge the bot answers from now: a Rasa project's intents (when given) or the FAQ
+    and intent files, with the auditors' active promoted changes applied (blocking)."""
+    changes = stored_changes(engine)
+    if project_entries is not None:
+        return apply_changes(project_entries, changes)
+    return load_entries(faq_path, intents_path, changes)
 
 
 def _phrasings(entries: Sequence[KnowledgeEntry]) -> tuple[list[str], list[str]]:

@@ -13,13 +13,14 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.errors import NotReady, RetrievalError
+from core.turns import RouterOutput
 
 OUT_OF_SCOPE = "out_of_scope"
 MODEL_FILE = "router.json"
@@ -64,20 +65,6 @@ class RouterConfig:
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON form, saved with the model."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class RouterOutput:
-    """Decision for one message: ``label`` None means decline; ``top_label`` is never empty.
-
-    ``confidence`` is above 0.5 exactly when the message is answered; ``ranking`` holds the
-    top in-scope entries with their softmax probabilities.
-    """
-
-    label: str | None
-    top_label: str
-    confidence: float
-    ranking: tuple[tuple[str, float], ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -133,6 +120,19 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
     """Mean of the token vectors under ``mask`` (sentence-transformers' pooling)."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def run_layers(layers: Any, hidden: Any, mask: Any) -> Any:
+    """Run transformer ``layers`` on token states with a padding mask."""
+    import torch
+
+    # An additive (batch, 1, 1, tokens) mask is what both eager and SDPA attention accept.
+    additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    for layer in layers:
+        out = layer(hidden, additive)
+        # transformers < 5 returns a tuple per layer, 5.x the hidden states alone.
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
 
 
 def load_saved(model_dir: Path) -> SavedRouter:

@@ -38,6 +38,7 @@ from retrieval.router import (
     in_scope_scores,
     load_saved,
     mean_pool,
+    run_layers,
 )
 
 BASE_MODEL = "all-MiniLM-L6-v2"
@@ -264,19 +265,6 @@ def _load_base() -> tuple[Any, Any]:
         return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
     except (OSError, ValueError) as err:
         raise RetrievalError(f"cannot load the base encoder {BASE_MODEL}: {err}") from err
-
-
-def run_layers(layers: Any, hidden: Any, mask: Any) -> Any:
-    """Run transformer ``layers`` on token states with a padding mask."""
-    import torch
-
-    # An additive (batch, 1, 1, tokens) mask is what both eager and SDPA attention accept.
-    additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-    for layer in layers:
-        out = layer(hidden, additive)
-        # transformers < 5 returns a tuple per layer, 5.x the hidden states alone.
-        hidden = out[0] if isinstance(out, tuple) else out
-    return hidden
 
 
 def lower_states(tokenizer: Any, encoder: Any, texts: Sequence[str], frozen: int, max_len: int) -> Any:

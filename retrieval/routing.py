@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from core.turns import Hit
+from core.turns import Hit, RoutingScores
 from retrieval.index import SearchResult
 from retrieval.knowledge_base import KnowledgeBase
-
-
-@dataclass(frozen=True)
-class RoutingScores:
-    """Per-entry nearest-neighbour scores (best first) and the evidence behind them."""
-
-    labels: tuple[tuple[str, float], ...]
-    hits: tuple[Hit, ...]
-    product_hits: tuple[Hit, ...]
-    # The catalogue product the message names by its name's words (retrieval/product_names.py);
-    # score = the share of the name the message holds.
-    named: Hit | None = None
-
-    @property
-    def top(self) -> tuple[str, float]:
-        """Best entry id and its score; ``("", 0.0)`` when the knowledge is empty."""
-        return self.labels[0] if self.labels else ("", 0.0)
 
 
 class NearestNeighbourScorer:

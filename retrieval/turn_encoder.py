@@ -25,7 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import NotReady, RetrievalError
-from retrieval.router import ENCODER_DIR, HEAD_FILE, RouterOutput, in_scope_scores, load_saved, router_outputs
+from core.turns import RouterOutput
+from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
 
 ONNX_DIR = "onnx"
 ONNX_META = "onnx.json"
@@ -206,8 +207,7 @@ def shared_module(router_dir: Path, base_dir: Path | None = None) -> Any:
     from transformers import AutoModel
 
     from retrieval.embeddings import bundled_model_path
-    from retrieval.router import mean_pool
-    from retrieval.router_train import run_layers
+    from retrieval.router import mean_pool, run_layers
 
     saved = load_saved(router_dir)
     frozen = int(saved.config["frozen_layers"])

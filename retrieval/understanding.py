@@ -13,10 +13,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core.turns import Hit
+from core.turns import Hit, RouterOutput, RoutingScores
 from retrieval.product_names import ProductNames
-from retrieval.router import RouterOutput
-from retrieval.routing import NearestNeighbourScorer, RoutingScores
+from retrieval.routing import NearestNeighbourScorer
 from retrieval.turn_encoder import TurnEncoder
 
 

@@ -43,9 +43,9 @@ def _forget_built_handlers() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def built_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A var dir with the full demo shop, its indexes, a trained router and a tiny generator."""
-    from bot.generation.corpus import build_corpus
     from bot.generation.fast import OnnxGpt2Generator
-    from bot.generation.train import TrainConfig, train_generator
+    from bot.training.corpus import build_corpus
+    from bot.training.generator import TrainConfig, train_generator
     from core.shop import load_products
     from retrieval.embeddings import sentence_encoder
     from retrieval.knowledge import load_knowledge

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.identity import sign
+from bot.engine.identity import sign
 
 IDENTITY_ENV = "SHOPBOT_TEST_IDENTITY_SECRET"
 SECRET = b"test-identity-secret-shared-with-the-shop"

@@ -18,8 +18,8 @@ import pytest
 
 from bot.lifecycle.artifacts import copy_into
 from bot.lifecycle.registry import ModelKind, ModelRegistry
-from bot.lifecycle.service import data_hash, router_metrics, train_candidate
-from bot.schema import create_tables
+from bot.serving.schema import create_tables
+from bot.training.lifecycle import data_hash, router_metrics, train_candidate
 from core.db import make_engine
 from core.settings import REPO_ROOT, Settings
 from retrieval.knowledge import KnowledgeEntry

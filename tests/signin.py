@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.appkeys import USERS
 from bot.auth.guard import Role
+from bot.web.keys import USERS
 
 PASSWORD = "a long enough password"
 

@@ -7,8 +7,9 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot.appkeys import METRICS, SINK
-from bot.channels.body import read_json
+from bot.serving.turnlog import SINK
+from bot.web.body import read_json
+from bot.web.keys import METRICS
 
 
 class Feedback(BaseModel):
@@ -22,17 +23,13 @@ class Feedback(BaseModel):
 async def feedback(request: web.Request) -> web.Response:
     """Store feedback; 404 when the turn is not (yet) in this conversation's log."""
     body = await read_json(request, Feedback)
-    sink = request.app[SINK]
+    sink = request.config_dict[SINK]
     await sink.flushed()
     score = 1 if body.value == "up" else -1
     found = await sink.run_sync(sink.turn_log.set_feedback, body.conversation_id, body.turn_id, score)
     if not found:
         raise web.HTTPNotFound(reason="Unknown turn")
-    request.app[METRICS].observe_feedback(body.value)
+    request.config_dict[METRICS].observe_feedback(body.value)
     return web.json_response({"ok": True})
 
-
-def add_routes(app: web.Application) -> None:
-    """Mount the feedback endpoint."""
-    app.router.add_post("/feedback", feedback)
 

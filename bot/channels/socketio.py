@@ -24,26 +24,28 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import socketio
-from aiohttp import web
+from aiohttp import ChainMapProxy, web
 
-from bot.appkeys import CLIENT_IP, CONVERSATION_IDS, DESK, PIPELINE, SINK, TRANSCRIPTS
-from bot.channels.body import REFUSED_EVENT, SafeJson
-from bot.channels.rest import clean_message, clean_metadata
-from bot.dialogue.pipeline import TurnInput, TurnResult
-from bot.transcripts import TranscriptTurn
+from bot.channels.ids import ConversationIds
+from bot.channels.inbound import clean_message, clean_metadata
+from bot.engine.interfaces import TurnInput, TurnResult
+from bot.serving.desk import DESK
+from bot.serving.engine import PIPELINE
+from bot.serving.turnlog import SINK, TRANSCRIPTS
+from bot.web.body import REFUSED_EVENT, SafeJson
+from bot.web.kernel import shared
+from bot.web.keys import CLIENT_IP
 from core.errors import BadRequest, ShopbotError
 from core.messages import BotMessage
+from monitoring.transcripts import TranscriptTurn
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "socketio"
 SOCKETIO_PATH = "/socket.io/"
-CLIENT_PATH = "/vendor/socket.io.min.js"
-STATUS_PATH = "/webhooks/socketio/"
 HISTORY_MAX_TURNS = 200
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
 
@@ -201,15 +203,15 @@ class SocketIOChannel:
 
     def __init__(
         self,
+        ids: ConversationIds,
         *,
         max_message_chars: int,
         max_body_bytes: int,
         redis_url: str = "",
-        client_js: Path | None = None,
         cors_allowed_origins: str | list[str] = "*",
     ) -> None:
+        self.ids = ids
         self.max_message_chars = max_message_chars
-        self.client_js = client_js
         # The widget is embedded on any shop page and sends no cookies, so any origin may connect.
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
@@ -232,19 +234,15 @@ class SocketIOChannel:
         self._register()
 
     def attach(self, app: web.Application) -> None:
-        """Mount ``/socket.io/`` and the vendored JS client on ``app``; stop sockets on shutdown."""
+        """Serve the engine.io endpoint at the root of ``app`` (the channels' ``/socket.io`` sub-app).
+
+        Turns, transcripts and the desk are read from ``app`` and the application it is mounted
+        on once they are running; sockets close on shutdown.
+        """
         self._app = app
-        self.sio.attach(app, socketio_path=SOCKETIO_PATH)
-        client = self.client_js
-
-        async def client_js(request: web.Request) -> web.FileResponse:
-            if client is None or not client.exists():
-                raise web.HTTPNotFound()
-            headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=3600"}
-            return web.FileResponse(client, headers=headers)
-
-        app.router.add_get(CLIENT_PATH, client_js)
-        app.router.add_get(STATUS_PATH, status)
+        # engine.io's own attach() wants a path segment; the sub-app's prefix is that segment.
+        for method in ("GET", "POST", "OPTIONS"):
+            app.router.add_route(method, "/", self.sio.handle_request)
         app.on_shutdown.append(self._shutdown)
 
     async def send(
@@ -352,14 +350,14 @@ class SocketIOChannel:
     # ------------------------------------------------------------- helpers
 
     @property
-    def _application(self) -> web.Application:
+    def _application(self) -> ChainMapProxy:
         if self._app is None:
             raise RuntimeError("SocketIOChannel.attach(app) was not called")
-        return self._app
+        return shared(self._app)
 
     async def _join(self, sid: str, session: str) -> None:
         # The room is the stored conversation id: staff pushes are addressed to it.
-        conversation = self._application[CONVERSATION_IDS].internal(session)
+        conversation = self.ids.internal(session)
         previous = self._sessions.get(sid)
         if previous is not None and previous[1] != conversation:
             await self.sio.leave_room(sid, previous[1])
@@ -395,4 +393,4 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-__all__ = ["CLIENT_PATH", "SOCKETIO_PATH", "SocketIOChannel", "history_entries", "to_socketio"]
+__all__ = ["SOCKETIO_PATH", "SocketIOChannel", "history_entries", "to_socketio"]

@@ -83,7 +83,7 @@ def known_answer(product: Product, aspect: str | None) -> str:
 
 async def answer_about(product: Product, aspect: str | None, question: str,
                        generation: GenerationService) -> ProductReply:
-    """The reply to ``question`` about ``product`` (``aspect`` from ``bot.dialogue.nlu``)."""
+    """The reply to ``question`` about ``product`` (``aspect`` from ``bot.engine.nlu``)."""
     evidence = product.evidence()
     known = known_answer(product, aspect)
     if not known:

@@ -15,15 +15,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Generic, TypeVar
 
+from bot.generation.backends import gpt2_generator
 from bot.generation.service import Generation, Generator
-from bot.lifecycle.registry import ModelKind, ModelRegistry, ModelVersion
+from bot.lifecycle.registry import FAST_DIR, MODEL_DIR, ModelKind, ModelRegistry, ModelVersion
 from monitoring.metrics import ShopbotMetrics
 from retrieval.turn_encoder import Encoded, TurnEncoder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def generator_version(path: Path, backend: str, *, max_new_tokens: int, threads: int) -> Generator:
+    """A registered generator version: its GPT-2 checkpoint, served from its own ONNX export."""
+    return gpt2_generator(backend, path / MODEL_DIR, path / FAST_DIR, max_new_tokens=max_new_tokens,
+                          threads=threads)
 
 
 def _suffix(version: str) -> str:

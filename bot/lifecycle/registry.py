@@ -79,6 +79,9 @@ model_events = Table(
 )
 
 _HEX = re.compile(r"[0-9a-f]{6}")
+# Inside a generator version's folder: the checkpoint, and its ONNX export.
+MODEL_DIR = "model"
+FAST_DIR = "fast"
 # The same 64-bit key in every process: deploys of one database take turns.
 _DEPLOY_LOCK = 0x5B0_DE9107
 
@@ -160,7 +163,7 @@ class ModelRegistry:
         self.models_dir = Path(models_dir)
 
     def create(self) -> None:
-        """Create the tables if missing (the server does it in ``bot.schema``)."""
+        """Create the tables if missing (the server does it in ``bot.serving.schema``)."""
         metadata.create_all(self.engine)
 
     def staging(self, kind: ModelKind) -> Path:
@@ -307,6 +310,12 @@ class ModelRegistry:
         if previous is None:
             raise Conflict(f"{live.version} was the first live {kind}: there is nothing to roll back to")
         return self.get(previous)
+
+    def roll_back(self, kind: ModelKind, *, actor: str) -> ModelEvent:
+        """Make the version live before the current one live again (no gate: it served before)."""
+        target = self.rollback_target(kind)
+        self.verify(target)
+        return self.set_live(target.version, actor=actor, action=ModelAction.ROLLBACK)
 
     def events(self, kind: ModelKind | None = None, limit: int = 50) -> list[ModelEvent]:
         """Deploys and rollbacks, newest first."""

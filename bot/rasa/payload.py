@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dialogue.nlu import Entities, extract
+from bot.engine.interfaces import Entities
+from bot.engine.nlu import extract
 
 log = logging.getLogger(__name__)
 

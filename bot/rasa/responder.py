@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 from actions.runner import tracker_state
-from bot.dialogue.handlers import HandlerResult, TurnContext
-from bot.identity import CUSTOMER_ID, without_identity
+from bot.engine.identity import CUSTOMER_ID, without_identity
+from bot.engine.interfaces import HandlerResult, TurnContext
 from bot.rasa.actions import ActionResult, ProjectActions
 from bot.rasa.payload import parse_payload
 from bot.rasa.responses import choose_variant, messages_of, render
@@ -37,6 +37,20 @@ FALLBACK = BotMessage(text="Sorry, I didn't get that. Could you say it another w
 _QUIET_EVENTS = frozenset({"action", "user", "bot", "session_started", "user_featurization", "entities"})
 
 
+def intent_routes(project: RasaProject, shop: Mapping[str, Route]) -> dict[str, Route]:
+    """The policy's intent → route table: the project's intents answer from the project.
+
+    The shop's answer-less intents keep their routes (a ``/handoff`` button still reaches a
+    person) unless the project has an intent of that name; ``out_of_scope`` and project
+    intents nothing answers are declined.
+    """
+    labels, turns = project.labels, project.turns
+    routes = {name: route for name, route in shop.items() if name not in labels and name not in turns}
+    routes[OUT_OF_SCOPE] = Route.DECLINE
+    routes.update({label: Route.DECLINE for label in labels if label not in turns})
+    return routes
+
+
 class RasaResponder:
     """Runs a project's turns; one per application, shared by every conversation."""
 
@@ -49,17 +63,8 @@ class RasaResponder:
         self._initial = initial_values(project.slots)
 
     def intent_routes(self, shop: Mapping[str, Route]) -> dict[str, Route]:
-        """The policy's intent → route table: the project's intents answer from the project.
-
-        The shop's answer-less intents keep their routes (a ``/handoff`` button still reaches a
-        person) unless the project has an intent of that name; ``out_of_scope`` and project
-        intents nothing answers are declined.
-        """
-        labels, turns = self.project.labels, self.project.turns
-        routes = {name: route for name, route in shop.items() if name not in labels and name not in turns}
-        routes[OUT_OF_SCOPE] = Route.DECLINE
-        routes.update({label: Route.DECLINE for label in labels if label not in turns})
-        return routes
+        """The policy's intent → route table for this project (:func:`intent_routes`)."""
+        return intent_routes(self.project, shop)
 
     def handles(self, label: str) -> bool:
         """Whether the project answers ``label`` (an intent with a turn)."""
@@ -164,4 +169,4 @@ class RasaResponder:
         return out, followups
 
 
-__all__ = ["RasaResponder", "FALLBACK", "MAX_ACTIONS"]
+__all__ = ["RasaResponder", "FALLBACK", "MAX_ACTIONS", "intent_routes"]

@@ -1,1 +1,1 @@
-"""The auditors' side: reviews of logged turns, statistics, and promoting corrections into the knowledge."""
+"""Auditor review: flagged turns, reviews, statistics, drift, and promoting corrections into the knowledge."""

@@ -20,13 +20,16 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.appkeys import REVIEW_STORE, SINK
 from bot.auth.guard import Role, requires
-from bot.auth.middleware import current_user
-from bot.auth.openapi import operation
-from bot.channels.body import read_json
-from bot.review.stats import check_window, parse_bucket, turn_stats
-from bot.review.store import (
+from bot.serving.turnlog import REVIEW_STORE, SINK
+from bot.web.auth import current_user
+from bot.web.body import read_json
+from bot.web.openapi import operation
+from core.db import as_utc
+from core.errors import BadRequest, NotFound
+from core.turns import Flag, Route
+from monitoring.export import CSV_COLUMNS, _cell
+from monitoring.reviews import (
     MAX_Q_CHARS,
     Cursor,
     ReviewedTurn,
@@ -34,10 +37,7 @@ from bot.review.store import (
     TurnFilter,
     Verdict,
 )
-from core.db import as_utc
-from core.errors import BadRequest, NotFound
-from core.turns import Flag, Route
-from monitoring.export import CSV_COLUMNS, _cell
+from monitoring.stats import check_window, parse_bucket, turn_stats
 
 DEFAULT_LIMIT = 50
 DEFAULT_CONTEXT = 5
@@ -155,10 +155,10 @@ def turn_filter(values: Mapping[str, Any]) -> TurnFilter:
 
 async def _store(request: web.Request) -> ReviewStore:
     # Turns answered a moment ago may still sit in the writer's queue.
-    sink = request.app.get(SINK)
+    sink = request.config_dict.get(SINK)
     if sink is not None:
         await sink.flushed()
-    return request.app[REVIEW_STORE]
+    return request.config_dict[REVIEW_STORE]
 
 
 @requires(Role.AUDITOR)
@@ -291,15 +291,6 @@ async def get_stats(request: web.Request) -> web.Response:
     store = await _store(request)
     report = await asyncio.to_thread(turn_stats, store.engine, since, until, bucket)
     return web.json_response(report.to_json())
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the review API (``export`` before ``{turn_id}`` so it is not read as an id)."""
-    app.router.add_get("/api/turns", list_turns)
-    app.router.add_get("/api/turns/export", export_turns)
-    app.router.add_get(f"/api/turns/{{turn_id:{TURN_ID}}}", get_turn)
-    app.router.add_post(f"/api/turns/{{turn_id:{TURN_ID}}}/review", review_turn)
-    app.router.add_get("/api/stats", get_stats)
 
 
 def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:

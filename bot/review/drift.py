@@ -12,10 +12,11 @@ import asyncio
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot import appkeys as K
 from bot.auth.guard import Role, requires
-from bot.auth.openapi import operation
 from bot.review.api import parse_query
+from bot.serving.turnlog import RECORDS, SINK
+from bot.web.keys import ENGINE, METRICS
+from bot.web.openapi import operation
 from core.turns import Flag
 from monitoring.drift import MAX_EXAMPLES, MAX_HOURS, drift_report
 
@@ -88,22 +89,18 @@ class DriftOut(BaseModel):
 async def get_drift(request: web.Request) -> web.Response:
     """The drift report of the last ``hours`` hours."""
     hours = parse_query(request.query, {"hours": _hours}).get("hours", DEFAULT_HOURS)
-    app = request.app
+    app = request.config_dict
     # Turns answered a moment ago may still sit in the writer's queue.
-    sink = app.get(K.SINK)
+    sink = app.get(SINK)
     if sink is not None:
         await sink.flushed()
-    report = await asyncio.to_thread(drift_report, app[K.ENGINE], hours)
+    report = await asyncio.to_thread(drift_report, app[ENGINE], hours)
     body = report.to_json()
     for example in body["examples"]:
         example["detail"] = f"/api/turns/{example['turn_id']}"
         example["promote"] = f"/api/turns/{example['turn_id']}/promote"
-    body["baseline"] = app[K.METRICS].model_baseline(BASELINE_KIND)
-    body["unfamiliar_threshold"] = app[K.RECORDS].thresholds.unfamiliar
+    body["baseline"] = app[METRICS].model_baseline(BASELINE_KIND)
+    body["unfamiliar_threshold"] = app[RECORDS].thresholds.unfamiliar
     body["review"] = {"console": "/review", "turns": f"/api/turns?flag={Flag.UNFAMILIAR}"}
     return web.json_response(body)
 
-
-def add_routes(app: web.Application) -> None:
-    """Mount ``GET /api/drift``."""
-    app.router.add_get("/api/drift", get_drift)

@@ -1,23 +1,26 @@
 """Promote a reviewed turn into the knowledge, list and undo the changes (auditors).
 
-A promoted question answers live within seconds (``bot.dialogue.corrections``) and is learnt by
+A promoted question answers live within seconds (``bot.engine.corrections``) and is learnt by
 the router at the next ``shopbot train``; every change is versioned and can be undone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot import appkeys as K
 from bot.auth.guard import Role, requires
-from bot.auth.middleware import current_user
-from bot.auth.openapi import operation
-from bot.channels.body import read_json
-from bot.dialogue.corrections import LiveCorrections
-from bot.review.api import TURN_ID
+from bot.engine.corrections import LiveCorrections
+from bot.serving.engine import CORRECTIONS
+from bot.serving.knowledge import KNOWLEDGE
+from bot.serving.turnlog import REVIEW_STORE, SINK
+from bot.web.auth import current_user
+from bot.web.body import read_json
+from bot.web.openapi import operation
 from core.errors import BadRequest, NotFound
 from retrieval.corrections import ChangeKind, KnowledgeChange, new_entry_id
 
@@ -75,8 +78,8 @@ class EntryList(BaseModel):
     entries: list[EntryOut]
 
 
-def _entry_ids(app: web.Application, live: LiveCorrections) -> set[str]:
-    return set(app[K.KNOWLEDGE].entries) | {c.entry_id for c in live.active}
+def _entry_ids(app: Mapping[Any, Any], live: LiveCorrections) -> set[str]:
+    return set(app[KNOWLEDGE].entries) | {c.entry_id for c in live.active}
 
 
 @operation("Promote a turn into the knowledge", request_body=PromoteBody, response=ChangeOut, status=201,
@@ -87,10 +90,11 @@ def _entry_ids(app: web.Application, live: LiveCorrections) -> set[str]:
 async def promote(request: web.Request) -> web.Response:
     """Add a reviewed question to the knowledge; the bot answers it at once."""
     body = await read_json(request, PromoteBody, empty=PromoteBody())
-    app, live = request.app, request.app[K.CORRECTIONS]
+    app = request.config_dict
+    live = app[CORRECTIONS]
     turn_id = request.match_info["turn_id"]
-    store = app[K.REVIEW_STORE]
-    await app[K.SINK].flushed()
+    store = app[REVIEW_STORE]
+    await app[SINK].flushed()
     detail = await asyncio.to_thread(store.turn_detail, turn_id, 0)
     if detail is None:
         raise NotFound("no such turn")
@@ -119,7 +123,7 @@ async def promote(request: web.Request) -> web.Response:
 @requires(Role.AUDITOR)
 async def list_changes(request: web.Request) -> web.Response:
     """Every promoted change, undone ones included."""
-    changes: list[KnowledgeChange] = await asyncio.to_thread(request.app[K.CORRECTIONS].store.list)
+    changes: list[KnowledgeChange] = await asyncio.to_thread(request.config_dict[CORRECTIONS].store.list)
     return web.json_response({"changes": [c.to_json() for c in changes]})
 
 
@@ -129,7 +133,7 @@ async def list_changes(request: web.Request) -> web.Response:
 async def undo(request: web.Request) -> web.Response:
     """Withdraw a change; the bot stops answering from it at once."""
     change_id = int(request.match_info["change_id"])
-    live = request.app[K.CORRECTIONS]
+    live = request.config_dict[CORRECTIONS]
     change = await asyncio.to_thread(live.store.undo, change_id, current_user(request).username)
     await live.refresh(force=True)
     return web.json_response(change.to_json())
@@ -140,8 +144,8 @@ async def undo(request: web.Request) -> web.Response:
 @requires(Role.AUDITOR)
 async def entries(request: web.Request) -> web.Response:
     """What a promoted question can be attached to."""
-    live = request.app[K.CORRECTIONS]
-    known = [*request.app[K.KNOWLEDGE].entries.values(),
+    live = request.config_dict[CORRECTIONS]
+    known = [*request.config_dict[KNOWLEDGE].entries.values(),
              *(e for c in live.active if (e := live.entry(c.entry_id)) is not None)]
     seen: set[str] = set()
     out = []
@@ -150,11 +154,3 @@ async def entries(request: web.Request) -> web.Response:
             seen.add(e.id)
             out.append({"id": e.id, "answer": e.answer, "questions": list(e.questions)})
     return web.json_response({"entries": out})
-
-
-def add_routes(app: web.Application) -> None:
-    """Mount the promote and knowledge-change routes."""
-    app.router.add_post(f"/api/turns/{{turn_id:{TURN_ID}}}/promote", promote)
-    app.router.add_get("/api/knowledge/changes", list_changes)
-    app.router.add_post(f"/api/knowledge/changes/{{change_id:{CHANGE_ID}}}/undo", undo)
-    app.router.add_get("/api/knowledge/entries", entries)

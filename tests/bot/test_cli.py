@@ -9,8 +9,8 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import SINK
 from bot.cli import build_parser, main
+from bot.serving.turnlog import SINK
 from core.settings import Settings
 
 COMMANDS = [
@@ -30,7 +30,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 def test_customer_token_matches_what_the_bot_verifies(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.identity import IdentityVerifier
+    from bot.engine.identity import IdentityVerifier
     from tests.identity import IDENTITY_ENV, SECRET
 
     monkeypatch.setenv("SHOPBOT_IDENTITY_SECRET_ENV", IDENTITY_ENV)

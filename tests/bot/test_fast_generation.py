@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.generation.backends import gpt2_generator
 from bot.generation.fast import EXPORT_FORMAT, INT8_FILE, META_FILE, OnnxGpt2Generator
 from bot.generation.generator import Gpt2Generator
 from bot.generation.prompt import build_prompt
-from bot.generation.service import gpt2_generator
 from core.errors import GenerationError, NotReady
 from core.settings import Settings
 

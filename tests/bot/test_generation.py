@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
-from bot.generation.corpus import build_corpus
 from bot.generation.generator import Gpt2Generator, checkpoint_version
 from bot.generation.prompt import (
     END_TOKEN,
@@ -22,7 +21,8 @@ from bot.generation.prompt import (
     extract_answer,
     split_document,
 )
-from bot.generation.train import (
+from bot.training.corpus import build_corpus
+from bot.training.generator import (
     META_FILE,
     TrainConfig,
     TrainReport,
@@ -110,7 +110,7 @@ def test_fact_documents_are_laid_out_as_product_answers_prompt() -> None:
 
 def test_fact_questions_share_no_wording_with_the_evaluation_questions() -> None:
     # The open product questions (bench/product_questions.py) must stay unseen by the generator.
-    from bot.generation.corpus import _FACT_QUESTIONS, _PRODUCT_TEMPLATES
+    from bot.training.corpus import _FACT_QUESTIONS, _PRODUCT_TEMPLATES
     from tests.bench_script import load_bench_script
 
     pq = load_bench_script("product_questions")

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.inference import BatchingEncoder
+from bot.engine.inference import BatchingEncoder
 
 
 class CountingEncoder:

@@ -3,8 +3,8 @@
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.appkeys import METRICS
-from bot.ops import add_routes
+from bot.web.keys import METRICS
+from bot.web.ops import add_routes
 from monitoring.metrics import ShopbotMetrics
 from tests.monitoring.test_metrics import _record
 

@@ -10,8 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.appkeys import ENGINE, SINK
 from bot.handoff.store import handoffs
+from bot.serving.turnlog import SINK
+from bot.web.keys import ENGINE
 from monitoring.turnlog import turns
 
 # (message, the personal data in it that must not be stored)

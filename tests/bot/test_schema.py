@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import inspect
 
-from bot.schema import create_tables
+from bot.serving.schema import create_tables
 from core.db import make_engine
 from tests.pg import postgres
 

@@ -11,7 +11,8 @@ import yaml
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import appkeys as K
+from bot.serving.engine import CORRECTIONS, PIPELINE
+from bot.web.keys import METRICS
 from core.settings import REPO_ROOT
 
 DASHBOARD = REPO_ROOT / "monitoring" / "grafana" / "shopbot-dashboard.json"
@@ -92,8 +93,8 @@ async def test_every_dashboard_query_names_exported_metrics(client: TestClient) 
         assert resp.status == 200
     # "I want to talk to a person" opened a handoff: its series come from the real desk.
     # The model lifecycle exports the live versions and their baseline when a version goes live.
-    app[K.METRICS].set_live_model("router", "r1")
-    app[K.METRICS].set_model_baseline("router", {"decline_rate": 0.1, "unfamiliar_share": 0.05})
+    app[METRICS].set_live_model("router", "r1")
+    app[METRICS].set_model_baseline("router", {"decline_rate": 0.1, "unfamiliar_share": 0.05})
 
     resp = await client.get("/metrics")
     assert resp.status == 200
@@ -101,7 +102,7 @@ async def test_every_dashboard_query_names_exported_metrics(client: TestClient) 
     exported = {s.name for s in samples}
     assert sum(s.value for s in samples if s.name == "shopbot_turns_total") == len(MESSAGES)
     (info,) = [s for s in samples if s.name == "shopbot_versions_info"]
-    assert info.labels == {**app[K.PIPELINE].versions(), "corrections": app[K.CORRECTIONS].version}
+    assert info.labels == {**app[PIPELINE].versions(), "corrections": app[CORRECTIONS].version}
     assert not any("dash-" in v for s in samples for v in s.labels.values()), "no conversation ids"
 
     dashboard = json.loads(DASHBOARD.read_text())

@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 import yaml
 
-from bot.appkeys import METRICS
 from bot.auth.guard import Role
 from bot.server import create_app
+from bot.web.keys import METRICS
 from core.settings import REPO_ROOT, Settings
 from tests.monitoring.drift_streams import OFF_TOPIC, on_topic
 from tests.server_process import free_port, terminate, wait_listening

@@ -48,7 +48,7 @@ def test_required_topics_are_present(faq: list[KnowledgeEntry]) -> None:
 
 
 def test_faq_ids_can_be_button_payloads(faq: list[KnowledgeEntry]) -> None:
-    # Buttons send "/<id>", which bot.dialogue.nlu only reads for [a-z_]+ ids.
+    # Buttons send "/<id>", which bot.engine.nlu only reads for [a-z_]+ ids.
     assert all(re.fullmatch(r"[a-z_]+", e.id) for e in faq)
 
 

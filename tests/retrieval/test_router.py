@@ -136,8 +136,8 @@ def test_warm_up_is_idempotent_across_threads(trained: tuple[RouterReport, Train
 def test_split_forward_matches_the_full_encoder() -> None:
     import torch
 
-    from retrieval.router import mean_pool
-    from retrieval.router_train import _load_base, lower_states, run_layers
+    from retrieval.router import mean_pool, run_layers
+    from retrieval.router_train import _load_base, lower_states
 
     tokenizer, encoder = _load_base()
     encoder.eval()

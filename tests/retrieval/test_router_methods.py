@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.evaluation.cross_validation import stratified_folds
+from bot.training.cross_validation import stratified_folds
 from retrieval.knowledge import load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
 from tests.bench_script import load_bench_script

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.evaluation.cross_validation import cross_validate, with_out_of_scope
+from bot.training.cross_validation import cross_validate, with_out_of_scope
 from retrieval.embeddings import SentenceEncoder
 from retrieval.knowledge import KnowledgeEntry, load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluation.router_eval import load_cases
+from bot.training.router_eval import load_cases
 from retrieval.knowledge import load_knowledge
 from retrieval.router import RouterConfig
 from tests.bench_script import load_bench_script

@@ -19,10 +19,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, Request, expect
 
-from bot.appkeys import REGISTRY, USERS
 from bot.auth.guard import Role
 from bot.lifecycle.registry import ModelKind
 from bot.server import create_app
+from bot.serving.models import REGISTRY
+from bot.web.keys import USERS
 from core.settings import Settings
 
 # Fixtures of the lifecycle tests (a non-root conftest cannot be shared with pytest_plugins).

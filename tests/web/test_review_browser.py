@@ -18,9 +18,11 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
-from bot.appkeys import KNOWLEDGE, SINK, USERS
 from bot.auth.guard import Role
 from bot.review.api import REVIEW_STORE
+from bot.serving.knowledge import KNOWLEDGE
+from bot.serving.turnlog import SINK
+from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
 from core.turns import Flag, Route, TurnRecord
 from tests.bot.channels.test_socketio import app_with_socketio

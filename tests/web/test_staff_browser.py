@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
-from bot.appkeys import USERS
 from bot.auth.guard import Role
+from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
 from tests.bot.channels.test_socketio import app_with_socketio
 from tests.web.test_widget_browser import (

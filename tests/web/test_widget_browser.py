@@ -19,9 +19,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute, expect
 
-from bot.appkeys import SINK
 from bot.auth.guard import Role
 from bot.channels.socketio import SocketIOChannel
+from bot.serving.turnlog import SINK
 from core.messages import BotMessage
 from core.settings import REPO_ROOT, Settings
 from core.shop import load_orders

@@ -11,18 +11,15 @@ from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 
-from bot.appkeys import CLIENT_IP, SETTINGS
 from bot.auth.guard import Role, requires
-from bot.auth.middleware import auth_middleware
-from bot.auth.openapi import operation
-from bot.auth.routes import add_routes
-from bot.auth.service import auth_ctx
+from bot.auth.sessions import metadata as sessions
 from bot.auth.users import UserStore
-from bot.clients import client_ip_of, parse_networks
-from bot.middleware import error_middleware
-from bot.server import db_ctx, redis_ctx
+from bot.auth.users import metadata as users
+from bot.web.kernel import create_kernel
+from bot.web.openapi import operation
 from core.db import make_engine
 from core.settings import Settings
+from monitoring.metrics import ShopbotMetrics
 
 PASSWORDS = {
     "alice": "alice-staff-password",
@@ -65,12 +62,8 @@ async def public(request: web.Request) -> web.Response:
 
 
 def make_app(settings: Settings) -> web.Application:
-    """The auth middleware, routes and context, in the order ``create_app`` uses."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
-    app[SETTINGS] = settings
-    app[CLIENT_IP] = client_ip_of(parse_networks(settings.trusted_proxies))
-    app.cleanup_ctx.extend([redis_ctx, db_ctx, auth_ctx])
-    add_routes(app)
+    """The web kernel alone (middleware, sign-in, accounts), plus a few routes to guard."""
+    app = create_kernel(settings, ShopbotMetrics(), (users, sessions))
     app.router.add_get("/api/staff-only", staff_only)
     app.router.add_get("/api/undeclared", undeclared)
     app.router.add_get("/public", public)

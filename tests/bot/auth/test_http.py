@@ -10,7 +10,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDictProxy
 
-from bot.auth.keys import USERS
+from bot.web.keys import USERS
 from tests.bot.auth.conftest import PASSWORDS
 from tests.redis_server import redis_server
 

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 from pydantic import BaseModel
 
 from bot.auth.guard import Role, requires
-from bot.auth.middleware import LOGIN_PATH
-from bot.auth.openapi import api_routes, build_document, described, openapi_path, operation
-from bot.auth.routes import add_routes
+from bot.web.auth import LOGIN_PATH
+from bot.web.openapi import api_routes, build_document, described, openapi_path, operation
+from bot.web.signin import add_routes
 from core.settings import Settings
 from tests.bot.auth.conftest import PASSWORDS
 

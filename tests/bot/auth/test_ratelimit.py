@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.auth.ratelimit import LoginLimiter, SlidingWindow
-from bot.limits import LocalWindow
-from bot.middleware import http_status
+from bot.auth.ratelimit import LoginLimiter
+from bot.limits import LocalWindow, SlidingWindow
+from bot.web.errors import http_status
 from core.errors import TooManyRequests
 
 

@@ -80,7 +80,7 @@ async def test_lone_surrogates_and_nul_in_text_are_answered_and_stored_cleanly(c
     body = b'{"sender": "s", "message": "do you sell \\ud800 candles?\\u0000", "metadata": {"k\\udfff": "v"}}'
     resp = await client.post(URL, data=body, headers=JSON)
     assert resp.status == 200
-    from bot.appkeys import SINK
+    from bot.serving.turnlog import SINK
 
     sink = client.app[SINK]
     await sink.flush()

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import SINK
+from bot.serving.turnlog import SINK
 from core.shop import load_orders
 from core.turns import TurnRecord
 from tests.identity import token

@@ -14,14 +14,16 @@ import pytest
 import socketio
 from aiohttp import web
 
-from bot.appkeys import RECORDS, SINK, SOCKETIO
 from bot.auth.guard import Role
+from bot.channels.keys import SOCKETIO
 from bot.channels.socketio import SocketIOChannel, to_socketio
+from bot.serving.turnlog import RECORDS, SINK
 from core.messages import BotMessage, Button
 from core.settings import Settings
 from core.shop import load_orders
 from core.turns import Route, TurnRecord
 from monitoring.flags import TurnFacts
+from tests.apps import feature_app
 from tests.identity import token
 from tests.signin import sign_in
 
@@ -33,7 +35,7 @@ def app_with_socketio(settings: Settings) -> tuple[web.Application, SocketIOChan
     from bot.server import create_app
 
     app = create_app(settings)
-    return app, app[SOCKETIO]
+    return app, feature_app(app, "/socket.io")[SOCKETIO]
 
 
 @dataclass

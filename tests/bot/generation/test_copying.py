@@ -51,7 +51,7 @@ def test_with_the_bias_the_draft_is_copied_from_the_context(built_var: Path, bac
 
 
 def test_the_copy_bias_bench_counts_what_the_verifier_keeps(built_var: Path) -> None:
-    from bot.lifecycle.generator_gate import Probe
+    from bot.training.generator_gate import Probe
     from tests.bench_script import load_bench_script
 
     bench = load_bench_script("copy_bias")

@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.appkeys import ENGINE, SINK
 from bot.generation.product_answer import unsupported_claims, verified
+from bot.serving.turnlog import SINK
+from bot.web.keys import ENGINE
 from core.settings import Settings
 from core.shop import Product, load_products
 from monitoring.turnlog import turns

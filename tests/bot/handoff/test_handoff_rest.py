@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import SINK
 from bot.auth.guard import Role
+from bot.serving.turnlog import SINK
 from tests.bot.handoff.conftest import Login
 
 WEBHOOK = "/webhooks/rest/webhook"

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.appkeys import SINK
 from bot.auth.guard import Role
+from bot.serving.turnlog import SINK
 from core.settings import Settings
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, logged, texts
 from tests.signin import sign_in

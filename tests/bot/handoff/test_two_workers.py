@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.appkeys import USERS
 from bot.auth.guard import Role
+from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
 from core.shop import load_orders
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, texts

@@ -7,9 +7,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import ENGINE, SINK
 from bot.auth.guard import Role
 from bot.server import create_app
+from bot.serving.turnlog import SINK
+from bot.web.keys import ENGINE
 from core.settings import Settings
 from monitoring.turnlog import TurnLog
 from tests.registry import Registered

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.review.store import ReviewStore, Verdict
 from core.db import make_engine
+from monitoring.reviews import ReviewStore, Verdict
 from monitoring.turnlog import TurnLog
 from tests.registry import Registered
 from tests.server_process import SHOPBOT, ShopbotProcess

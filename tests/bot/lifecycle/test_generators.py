@@ -12,16 +12,19 @@ import torch
 from aiohttp.test_utils import TestClient
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from bot.appkeys import ENGINE, LIFECYCLE, REGISTRY, SINK
 from bot.auth.guard import Role
-from bot.generation.corpus import build_corpus
-from bot.generation.scoring import answer_loss
 from bot.generation.service import Generation
-from bot.generation.train import TrainConfig
-from bot.lifecycle.generator_gate import evaluate_generator, load_probes, reference_answers
+from bot.generation.versions import checkpoint_version
 from bot.lifecycle.registry import ModelKind
-from bot.lifecycle.service import train_generator_candidate
 from bot.server import create_app
+from bot.serving.models import REGISTRY
+from bot.serving.turnlog import SINK
+from bot.training.corpus import build_corpus
+from bot.training.generator import TrainConfig
+from bot.training.generator_gate import evaluate_generator, load_probes, reference_answers
+from bot.training.lifecycle import train_generator_candidate
+from bot.training.scoring import answer_loss
+from bot.web.keys import ENGINE
 from core.settings import Settings
 from core.shop import load_products
 from monitoring.turnlog import TurnLog
@@ -112,7 +115,7 @@ async def test_a_generator_deploy_swaps_gpt2_under_load_and_rolls_back(
         train_generator_candidate, client.app[REGISTRY], corpus, config=TrainConfig.tiny(), created_by="test")
     assert candidate.kind is ModelKind.GENERATOR and (candidate.path / "fast").is_dir()
     admin = await sign_in(client, client.app, "root", Role.ADMIN)
-    seed = client.app[LIFECYCLE].serving(ModelKind.GENERATOR)[0]
+    seed = f"seed:{checkpoint_version(settings.generator_dir)}"
     # The gate through the API: both checks, candidate against the seed.
     judged = await client.post(f"/api/models/{candidate.version}/evaluate", headers=admin)
     assert judged.status == 200, await judged.text()

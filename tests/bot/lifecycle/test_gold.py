@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot.lifecycle.gold import Expect, gold_accuracy, gold_cases
-from bot.lifecycle.offline import Routed
-from bot.review.store import ReviewStore, Verdict
-from bot.schema import create_tables
+from bot.serving.schema import create_tables
+from bot.training.gold import Expect, gold_accuracy, gold_cases
+from bot.training.offline import Routed
 from core.db import make_engine
 from core.turns import Route
+from monitoring.reviews import ReviewStore, Verdict
 from monitoring.turnlog import TurnLog
 from retrieval.corrections import ChangeKind, CorrectionStore
 from tests.turns import turn

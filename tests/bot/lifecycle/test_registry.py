@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.lifecycle.registry import ModelAction, ModelKind, ModelRegistry, ModelState
-from bot.schema import create_tables
+from bot.serving.schema import create_tables
 from core.db import make_engine
 from core.errors import Conflict, NotFound, NotReady
 

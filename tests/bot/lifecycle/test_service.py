@@ -9,10 +9,10 @@ import pytest
 
 from bot.cli import _lifecycle
 from bot.lifecycle.registry import ModelAction, ModelKind, ModelState
-from bot.lifecycle.service import ModelLifecycle
-from bot.review.store import ReviewStore, Verdict
+from bot.training.lifecycle import ModelLifecycle
 from core.errors import Conflict
 from core.settings import Settings
+from monitoring.reviews import ReviewStore, Verdict
 from monitoring.turnlog import TurnLog
 from tests.registry import Registered
 from tests.turns import turn

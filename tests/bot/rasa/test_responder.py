@@ -13,17 +13,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.dialogue.handlers import TurnContext
-from bot.dialogue.memory import Slots
-from bot.dialogue.policy import INTENT_ROUTES, Decision
+from bot.engine.interfaces import Decision, Slots, TurnContext
+from bot.engine.policy import INTENT_ROUTES
 from bot.rasa.actions import HttpProjectActions, InProcessProjectActions, project_actions
 from bot.rasa.payload import extract_with_payloads
 from bot.rasa.responder import FALLBACK, RasaResponder
 from bot.rasa.slots import InProcessSlots
 from core.errors import ActionRejected
-from core.turns import Route
+from core.turns import Route, RoutingScores
 from retrieval.rasa_project import load_rasa_project
-from retrieval.routing import RoutingScores
 from tests.retrieval.test_rasa_project import SELECTOR, write
 
 PIZZA = {
@@ -257,8 +255,9 @@ def test_the_projects_intents_take_its_own_routes(pizza: Path, tmp_path: Path) -
 
 
 def test_the_policy_routes_by_the_projects_table(tmp_path: Path) -> None:
-    from bot.dialogue.policy import RoutingThresholds, Signals, decide
-    from retrieval.router import RouterOutput
+    from bot.engine.interfaces import Signals
+    from bot.engine.policy import RoutingThresholds, decide
+    from core.turns import RouterOutput
 
     shadow = write(tmp_path / "shadow", {**PIZZA, "data/more.yml": (
         "nlu:\n- intent: handoff\n  examples: |\n    - a person please\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import METRICS
 from bot.auth.guard import Role
+from bot.web.keys import METRICS
 from tests.monitoring.drift_streams import OFF_TOPIC, on_topic
 from tests.signin import sign_in
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.appkeys import ENGINE, SETTINGS, SINK
 from bot.auth.guard import Role
-from bot.knowledge import current_entries
+from bot.serving.turnlog import SINK
+from bot.web.keys import ENGINE, SETTINGS
+from retrieval.knowledge_base import answered_entries
 from tests.signin import sign_in
 
 QUESTION = "is the glass cookie jar good for storing biscuits?"
@@ -48,7 +49,9 @@ async def test_promoted_correction_answers_at_once_and_undo_withdraws_it(client:
 
     entries = (await (await client.get("/api/knowledge/entries", headers=headers)).json())["entries"]
     assert any(e["id"] == change["entry_id"] and e["answer"] == CORRECTION for e in entries)
-    trained_on = {e.id: e for e in current_entries(client.app[SETTINGS], client.app[ENGINE])}
+    settings = client.app[SETTINGS]
+    answered = answered_entries(client.app[ENGINE], settings.faq_path, settings.intents_path)
+    trained_on = {e.id: e for e in answered}
     assert QUESTION in trained_on[change["entry_id"]].questions, "shopbot train learns it too"
 
     undone = await client.post(f"/api/knowledge/changes/{change['id']}/undo", headers=headers)

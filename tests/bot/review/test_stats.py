@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.review.stats import (
+from core.db import make_engine
+from core.turns import Flag, Route
+from monitoring.stats import (
     TurnPoint,
     check_window,
     parse_bucket,
@@ -11,8 +13,6 @@ from bot.review.stats import (
     summarise,
     turn_stats,
 )
-from core.db import make_engine
-from core.turns import Flag, Route
 from monitoring.turnlog import TurnLog
 from tests.turns import T0, turn
 

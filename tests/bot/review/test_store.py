@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.review.store import Cursor, ReviewStore, TurnFilter, Verdict
 from core.db import make_engine
 from core.turns import Flag, Route
+from monitoring.reviews import Cursor, ReviewStore, TurnFilter, Verdict
 from monitoring.turnlog import TurnLog
 from tests.pg import postgres_server
 from tests.turns import T0, turn

@@ -1,1 +1,0 @@
-"""Dialogue: messages, conversation memory, routing and the turn pipeline."""

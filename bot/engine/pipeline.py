@@ -1,0 +1,282 @@
+"""The turn pipeline: understand (route + embed → search) → decide → handle → flag → log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from bot.engine import replies
+from bot.engine.corrections import LiveCorrections
+from bot.engine.handlers import RouteHandlers
+from bot.engine.identity import IDENTITY_KEYS, IdentityVerifier, without_identity
+from bot.engine.inference import BatchingUnderstanding
+from bot.engine.interfaces import (
+    Decision,
+    Entities,
+    HandlerResult,
+    Signals,
+    TurnContext,
+    TurnInput,
+    TurnResult,
+)
+from bot.engine.locks import ConversationLocks
+from bot.engine.memory import ConversationMemory
+from bot.engine.nlu import extract
+from bot.engine.policy import RoutingThresholds, decide
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.escalation import EscalationPolicy
+from bot.handoff.store import Handoff
+from core.errors import ShopbotError, Unavailable
+from core.messages import BotMessage
+from core.turns import Hit, RouterOutput, RoutingScores, TurnRecord
+from monitoring.flags import TurnFacts, nearest_known
+from monitoring.records import RecordFactory
+from monitoring.redact import redact
+from monitoring.sink import TurnLogSink
+
+log = logging.getLogger(__name__)
+
+
+class TurnPipeline:
+    """Answers one message end to end; every turn, failed or not, is logged."""
+
+    def __init__(
+        self,
+        *,
+        understanding: BatchingUnderstanding,
+        handlers: RouteHandlers,
+        memory: ConversationMemory,
+        sink: TurnLogSink,
+        records: RecordFactory,
+        versions: Callable[[], dict[str, str]],
+        routing: RoutingThresholds,
+        escalation: EscalationPolicy,
+        locks: ConversationLocks,
+        identity: IdentityVerifier,
+        desk: HandoffDesk | None = None,
+        corrections: LiveCorrections | None = None,
+        entities: Callable[[str], Entities] = extract,
+    ) -> None:
+        self.understanding = understanding
+        self.handlers = handlers
+        self.memory = memory
+        self.sink = sink
+        self.records = records
+        # Read per turn: a deploy swaps the router or the generator while the server runs.
+        self.versions = versions
+        self.routing = routing
+        self.escalation = escalation
+        self.locks = locks
+        self.identity = identity
+        self.desk = desk
+        self.corrections = corrections
+        # What is read off a message's text (a Rasa project adds its payload syntax).
+        self.entities = entities
+
+    async def run(self, turn: TurnInput) -> TurnResult:
+        """Answer ``turn`` (or relay it to a person); returns once its record is durable.
+
+        Turns of one conversation run one at a time, in arrival order, on every channel and
+        (with Redis) across workers; the record is journalled before the reply goes out.
+        """
+        messages: tuple[BotMessage, ...] = ()
+        async with self.locks.hold(turn.conversation_id) as token:
+            handoff = self.desk.active(turn.conversation_id) if self.desk is not None else None
+            if handoff is not None:
+                record = await self._to_person(turn, handoff)
+            else:
+                record, messages = await self._answer(turn, token)
+        # Out of the lock: the conversation's next turn need not wait for the fsync.
+        await self.sink.submit(record)
+        return TurnResult(record.turn_id, messages, record)
+
+    async def _answer(self, turn: TurnInput, token: int) -> tuple[TurnRecord, tuple[BotMessage, ...]]:
+        start = time.perf_counter()
+        latency: dict[str, float] = {}
+        # The router version that answered this turn: a deploy may swap it between two turns.
+        versions = self.versions()
+        slots = await self.memory.get(turn.conversation_id)
+        signals = Signals(slots=slots)
+        negative = False
+        customer = self.identity.verify(turn.metadata)
+        try:
+            await self._refresh_corrections()
+            (routed, scores, vector), negative = await asyncio.gather(
+                self._understand(turn.text, latency, versions), self._negative(turn.text)
+            )
+            correction = self.corrections.match(vector) if self.corrections else None
+            signals = Signals(routed, scores, self.entities(turn.text), slots, correction)
+            decision = decide(signals, self.routing)
+            ctx = TurnContext(
+                turn.conversation_id, turn.text, decision, scores, signals.entities, slots, turn.metadata,
+                customer, turn.client,
+            )
+            result = await self.handlers.run(ctx)
+            error = False
+        except Exception as err:  # noqa: BLE001 - the shopper gets an apology, the log an error turn
+            decision = decide(replace(signals, failed=True), self.routing)
+            if isinstance(err, ShopbotError):
+                log.warning("turn failed in %s: %s: %s", decision.label, err.code, err)
+            else:
+                log.exception("unexpected failure in %s", decision.label)
+            result = HandlerResult((replies.error(),), slots, answered=False)
+            error = True
+        for stage, ms in result.latency_ms.items():
+            latency[stage] = latency.get(stage, 0.0) + ms
+        latency["total"] = (time.perf_counter() - start) * 1000
+        facts = TurnFacts(
+            route=decision.route,
+            confidence=decision.confidence,
+            total_ms=latency["total"],
+            grounding_score=result.grounding,
+            error=error,
+            generation_failed=result.generation_failed,
+            negative_sentiment=negative,
+            # A button's payload is not the shopper's wording; a promoted question is a known phrasing.
+            nearest_phrasing=None if signals.entities.payload_intent else nearest_known(
+                signals.scores.labels, signals.correction.score if signals.correction else None),
+        )
+        flags = self.records.flags(facts)
+        unhelpful = self.escalation.unhelpful(decision.route, flags) or not result.answered
+        unanswered = result.slots.unanswered + 1 if unhelpful else 0
+        messages, handoff_meta = result.messages, None
+        reason = self.escalation.reason(decision.route, unanswered, negative)
+        if self.desk is not None and reason is not None:
+            try:
+                handoff, position = await self.desk.escalate(
+                    turn.conversation_id, reason, redact(turn.text, self.records.public).text
+                )
+            except Unavailable as err:
+                # The queue lives in the database: without it, say so rather than fail the turn.
+                log.warning("could not escalate %s: %s", turn.conversation_id, err)
+                messages = (*messages, replies.escalation_unavailable())
+            else:
+                messages = replies.escalated(str(reason), position, messages)
+                facts, unanswered = replace(facts, escalated=True), 0
+                handoff_meta = {"id": handoff.id, "reason": str(reason), "position": position}
+        await self.memory.put(
+            turn.conversation_id,
+            result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
+            token,
+        )
+        record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta,
+                              customer, token, versions)
+        return record, messages
+
+    async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
+        # A person has (or is about to take) the conversation: the bot stays silent.
+        assert self.desk is not None
+        decision = decide(Signals(with_person=True), self.routing)
+        record = self.records.turn(
+            conversation_id=turn.conversation_id,
+            channel=turn.channel,
+            user_text=turn.text,
+            facts=TurnFacts(decision.route),
+            versions=self.versions(),
+            metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
+                      **self._channel_metadata(turn.metadata, self.identity.verify(turn.metadata))},
+        )
+        await self.desk.shopper_message(handoff, record)
+        return record
+
+    def _channel_metadata(self, metadata: dict[str, Any], customer: str | None) -> dict[str, Any]:
+        """Channel metadata (e.g. rasa-webchat's customData), redacted, under its own key.
+
+        Identity claims are not kept as sent: the log says only whether they were verified.
+        """
+        kept = without_identity(metadata)
+        out: dict[str, Any] = _identity_note(metadata, customer)
+        if kept:
+            out["channel_metadata"] = {
+                redact(str(k)[:64], self.records.public).text:
+                    redact(str(v)[:500], self.records.public).text
+                for k, v in kept.items()
+            }
+        return out
+
+    async def _negative(self, text: str) -> bool:
+        if self.desk is None:
+            return False
+        return (await self.desk.sentiment(text)).negative
+
+    async def _understand(
+        self, text: str, latency: dict[str, float], versions: dict[str, str]
+    ) -> tuple[RouterOutput, RoutingScores, np.ndarray]:
+        """One encoder pass and the FAISS search, batched with other turns on the model thread."""
+        t = time.perf_counter()
+        understood = await self.understanding.understand(text)
+        versions["router"] = understood.router_version
+        latency["search"] = understood.search_ms
+        latency["embed"] = (time.perf_counter() - t) * 1000 - understood.search_ms
+        return understood.routed, understood.scores, understood.vector
+
+    async def _refresh_corrections(self) -> None:
+        if self.corrections is None:
+            return
+        try:
+            await self.corrections.refresh()
+        except Unavailable as err:
+            log.warning("promoted corrections not refreshed: %s", err)
+        except Exception:  # noqa: BLE001 - stale corrections beat a failed turn
+            log.exception("could not refresh the promoted corrections")
+
+    def _record(
+        self,
+        turn: TurnInput,
+        signals: Signals,
+        decision: Decision,
+        result: HandlerResult,
+        messages: tuple[BotMessage, ...],
+        latency: dict[str, float],
+        facts: TurnFacts,
+        handoff: dict[str, Any] | None,
+        customer: str | None,
+        seq: int,
+        versions: dict[str, str],
+    ) -> TurnRecord:
+        scores = signals.scores
+        routed = signals.routed or RouterOutput(None, "", 0.0)
+        hits: tuple[Hit, ...] = scores.hits + (result.hits or scores.product_hits[:3])
+        metadata: dict[str, Any] = {
+            "label": decision.label,
+            "confidence": round(decision.confidence, 4),
+            "ranking": [[label, round(p, 4)] for label, p in routed.ranking],
+            "grounding": result.grounding,
+            "evidence": list(result.evidence),
+            # The conversation lock's grant: turns of a conversation ran in this order.
+            "seq": seq,
+            **self._channel_metadata(turn.metadata, customer),
+        }
+        if handoff is not None:
+            metadata["handoff"] = handoff
+        if signals.correction is not None:
+            metadata["correction"] = {"id": signals.correction.change.id,
+                                      "score": round(signals.correction.score, 4)}
+        if self.corrections is not None:
+            versions = {**versions, "corrections": self.corrections.version}
+        return self.records.turn(
+            conversation_id=turn.conversation_id,
+            channel=turn.channel,
+            user_text=turn.text,
+            facts=facts,
+            messages=messages,
+            hits=hits,
+            latency_ms=latency,
+            versions=versions,
+            metadata=metadata,
+        )
+
+
+def _identity_note(metadata: dict[str, Any], customer: str | None) -> dict[str, Any]:
+    """Whether the shopper claimed an identity and whether the shop's signature proved it."""
+    if customer is not None:
+        return {"customer": "verified"}
+    if any(k in metadata for k in IDENTITY_KEYS):
+        return {"customer": "unverified"}
+    return {}

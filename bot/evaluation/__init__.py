@@ -1,1 +1,0 @@
-"""Router evaluation: metrics and the `shopbot eval` run through the live policy."""

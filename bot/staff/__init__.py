@@ -1,0 +1,2 @@
+"""Staff handoff: the console's queue, live feed, claims, replies and transcripts (``/api/handoffs``,
+``/api/conversations``)."""

@@ -1,0 +1,49 @@
+import pytest
+
+from bot.engine.nlu import extract, product_query
+
+
+def test_order_numbers() -> None:
+    assert extract("where is my order 573415?").order_number == "573415"
+    assert extract("order c573415 was cancelled").order_number == "C573415"
+    assert extract("it cost £573415.00").order_number is None
+    assert extract("where is it now?").order_number is None
+
+
+def test_price_ranges_need_a_currency() -> None:
+    e = extract("gifts under £5")
+    assert (e.min_price, e.max_price) == (None, 5.0)
+    e = extract("something between £10 and £20 please")
+    assert (e.min_price, e.max_price) == (10.0, 20.0)
+    e = extract("bags over 3 pounds")
+    assert (e.min_price, e.max_price) == (3.0, None)
+    assert extract("delivery in over 3 days?").max_price is None
+
+
+def test_references_back_and_payloads() -> None:
+    assert extract("something like that one?").refers_back
+    assert not extract("recommend something").refers_back
+    assert extract("/handoff").payload_intent == "handoff"
+    assert extract("/ handoff").payload_intent is None
+
+
+def test_product_query_strips_lead_ins_and_prices() -> None:
+    assert product_query("Do you sell cookie jars?") == "cookie jars"
+    assert product_query("gifts under £5") == "gifts"
+    assert product_query("I'm looking for a red handbag") == "a red handbag"
+
+
+@pytest.mark.parametrize(("text", "aspect"), [
+    ("how much does the jumbo bag red cost?", "price"),
+    ("is the set of 6 ribbons popular?", "popularity"),
+    ("how many are in the pack of 12 tissues?", "pack"),
+    ("which countries have you sent the cookie jar to?", "shipping"),
+    ("what goes well with the cookie jar?", "bought_with"),
+    ("what colour is the lunch box", "colour"),
+    ("what is the doormat made of?", "material"),
+    ("tell me about the cookie jar", "overview"),
+    ("is the lunch box dishwasher safe?", None),
+    ("what are the dimensions of the pack 3 boxes?", None),
+])
+def test_what_a_product_question_asks_about(text: str, aspect: str | None) -> None:
+    assert extract(text).product_aspect == aspect
