@@ -1,4 +1,5 @@
-# Shopbot: `make run` sets everything up and starts the assistant; `make test` runs every test.
+# Shopbot: `make run` sets everything up and starts the assistant; `make test` runs every test of the
+# product (the research experiments have their own: `make research-test`).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install setup run test lint bench system-deps clean
+.PHONY: install setup run test research-test lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,12 @@ system-deps:
 test: install system-deps
 	$(BIN)/python -m pytest
 
+# The research experiments' own tests (research/README.md); not part of `make test`.
+research-test: install
+	$(BIN)/python -m pytest research/tests
+
 lint: install
-	$(BIN)/ruff check core bot retrieval actions monitoring tests bench
+	$(BIN)/ruff check core bot retrieval actions monitoring tests bench harness research
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/validate_deploy.py

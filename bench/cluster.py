@@ -35,10 +35,10 @@ from bench.serving import (  # noqa: E402
     tree_rss_mib,
 )
 from core.settings import Settings  # noqa: E402
-from tests.balancer import haproxy  # noqa: E402
-from tests.pg import postgres  # noqa: E402
-from tests.redis_server import redis_server  # noqa: E402
-from tests.server_process import ShopbotProcess  # noqa: E402
+from harness.balancer import haproxy  # noqa: E402
+from harness.pg import postgres  # noqa: E402
+from harness.redis_server import redis_server  # noqa: E402
+from harness.server_process import ShopbotProcess  # noqa: E402
 
 BEGIN, END = "<!-- cluster: begin -->", "<!-- cluster: end -->"
 SESSIONS = 64

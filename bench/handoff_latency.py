@@ -30,7 +30,7 @@ import socketio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.settings import Settings  # noqa: E402
-from tests.server_process import ShopbotProcess  # noqa: E402
+from harness.server_process import ShopbotProcess  # noqa: E402
 
 PASSWORD = "benchmark password 123"
 

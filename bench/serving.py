@@ -35,6 +35,9 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.polling import until  # noqa: E402
 
 # Paraphrases of the demo FAQ that appear nowhere in its phrasings (checked at start).
 UNSEEN_FAQ = [
@@ -222,19 +225,16 @@ async def per_route(client: Client, n: int) -> dict[str, list[float]]:
 
 
 async def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    deadline = time.time() + timeout
     async with aiohttp.ClientSession() as session:
-        while time.time() < deadline:
+
+        async def ready() -> bool:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                async with session.get(f"{base}/health/ready") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.5)
-    raise TimeoutError("server did not become ready")
+            async with session.get(f"{base}/health/ready") as resp:
+                return resp.status == 200
+
+        await until(ready, timeout_s=timeout, interval_s=0.5, what="the server to be ready",
+                    ignoring=(aiohttp.ClientError,))
 
 
 async def serve_and_measure(report: Report, args: argparse.Namespace, tmp: Path) -> None:

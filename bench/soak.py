@@ -27,11 +27,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.settings import Settings  # noqa: E402
-from tests.bot.test_durability import ACTIONS, FAQ, PRODUCTS, drained, logged_ids  # noqa: E402
-from tests.pg import postgres  # noqa: E402
-from tests.server_process import ShopbotProcess  # noqa: E402
-
-MESSAGES = FAQ + PRODUCTS + ACTIONS
+from harness.load import MESSAGES, drained, logged_ids  # noqa: E402
+from harness.pg import postgres  # noqa: E402
+from harness.server_process import ShopbotProcess  # noqa: E402
 
 
 class Soak:

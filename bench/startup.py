@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.settings import Settings  # noqa: E402
-from tests.server_process import ShopbotProcess, mapped_libraries  # noqa: E402
+from harness.server_process import ShopbotProcess, mapped_libraries  # noqa: E402
 
 
 async def one_start(var_dir: Path, repo: Path | None) -> tuple[float, bool]:

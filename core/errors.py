@@ -93,14 +93,16 @@ class Unavailable(ShopbotError):
 
 
 def error_for(code: str, message: str) -> ShopbotError:
-    """The error of the hierarchy whose ``code`` is ``code`` (a plain ShopbotError when none is).
+    """The error of the hierarchy whose ``code`` is ``code``, raised again on this side of a
+    process boundary (a model job's answer); a plain ShopbotError when no class has that code.
 
-    For errors reported across a process boundary (a model job's answer), raised again here.
+    Errors that carry a wait (``TooManyRequests``, ``Unavailable``) come back with their default
+    wait, since only the code and the message cross the boundary.
     """
-    found: list[type[ShopbotError]] = [ShopbotError]
-    while found:
-        cls = found.pop()
-        if cls.code == code and cls not in (TooManyRequests,):
-            return cls(message)
-        found.extend(cls.__subclasses__())
+    classes: list[type[ShopbotError]] = [ShopbotError]
+    while classes:
+        cls = classes.pop()
+        if cls.code == code:
+            return cls(message, 5) if cls is TooManyRequests else cls(message)
+        classes.extend(cls.__subclasses__())
     return ShopbotError(message)

@@ -9,18 +9,16 @@ auditors to review and promote.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, cast, desc, select
 from sqlalchemy.engine import Engine
 
 from core.db import as_utc
 from core.turns import Flag
-from monitoring.flags import NOT_ROUTED
-from monitoring.turnlog import turns
+from monitoring.turnlog.windows import points, unfamiliar_messages
 
 HOUR = timedelta(hours=1)
 MAX_HOURS = 168
@@ -153,29 +151,11 @@ def hour_start(ts: datetime) -> datetime:
     return as_utc(ts).replace(minute=0, second=0, microsecond=0)
 
 
-_ROUTED = turns.c.route.not_in(sorted(str(r) for r in NOT_ROUTED))
-
-
-def _routed_turns(
-    engine: Engine, since: datetime, until: datetime
-) -> Iterator[tuple[datetime, list[str], int | None, float | None]]:
-    """``(ts, flags, feedback, confidence)`` of the routed turns in ``[since, until)``."""
-    c = turns.c
-    query = (
-        select(c.ts, c.flags, c.feedback, c.meta["confidence"].as_float().label("confidence"))
-        .where(c.ts >= as_utc(since), c.ts < as_utc(until), _ROUTED)
-        .order_by(c.ts)
-    )
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            yield as_utc(row.ts), list(row.flags or ()), row.feedback, row.confidence
-
-
 def window_rates(engine: Engine, since: datetime, until: datetime) -> dict[str, float]:
     """The rates of the routed turns in ``[since, until)``, for a baseline (those with a divisor)."""
     total = Tally()
-    for _, flags, feedback, confidence in _routed_turns(engine, since, until):
-        total.add(flags, feedback, confidence)
+    for point in points(engine, since, until, routed=True):
+        total.add(point.flags, point.feedback, point.confidence)
     return {k: v for k, v in total.rates().items() if v is not None}
 
 
@@ -183,19 +163,8 @@ def unfamiliar_examples(
     engine: Engine, since: datetime, until: datetime, limit: int = MAX_EXAMPLES
 ) -> list[UnfamiliarExample]:
     """The latest ``limit`` unfamiliar messages logged in ``[since, until)``, newest first."""
-    c = turns.c
-    query = (
-        select(c.turn_id, c.ts, c.user_text, c.route,
-               c.meta[("facts", "nearest_phrasing")].as_float().label("nearest"))
-        # Flags are stored as a JSON list of plain words, so the quoted word matches exactly.
-        .where(c.ts >= as_utc(since), c.ts < as_utc(until), _ROUTED,
-               cast(c.flags, Text).like(f'%"{Flag.UNFAMILIAR}"%'))
-        .order_by(desc(c.ts), desc(c.turn_id))
-        .limit(limit)
-    )
-    with engine.connect() as conn:
-        return [UnfamiliarExample(r.turn_id, as_utc(r.ts), r.user_text, r.route, r.nearest)
-                for r in conn.execute(query)]
+    return [UnfamiliarExample(m.turn_id, m.ts, m.text, m.route, m.nearest_phrasing)
+            for m in unfamiliar_messages(engine, since, until, limit)]
 
 
 def drift_report(
@@ -211,9 +180,9 @@ def drift_report(
     since = hour_start(until) - (hours - 1) * HOUR
     tallies: dict[datetime, Tally] = {}
     total = Tally()
-    for ts, flags, feedback, confidence in _routed_turns(engine, since, until):
-        tallies.setdefault(hour_start(ts), Tally()).add(flags, feedback, confidence)
-        total.add(flags, feedback, confidence)
+    for point in points(engine, since, until, routed=True):
+        tallies.setdefault(hour_start(point.ts), Tally()).add(point.flags, point.feedback, point.confidence)
+        total.add(point.flags, point.feedback, point.confidence)
     starts = [since + i * HOUR for i in range(hours)]
     return DriftReport(
         since=since,

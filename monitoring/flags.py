@@ -138,6 +138,9 @@ class TurnFacts:
     generation_failed: bool = False
     negative_sentiment: bool = False
     escalated: bool = False
+    # Whether the route's handler could answer: an FAQ entry gone, no product in range, a
+    # question the product's facts do not cover or too many order lookups are not answers.
+    answered: bool = True
     feedback: int | None = None
     # Cosine of the message to the nearest in-scope FAQ or intent phrasing (:func:`nearest_known`).
     nearest_phrasing: float | None = None
@@ -154,52 +157,65 @@ class TurnFacts:
         return cls(**{**values, "route": Route(values["route"])})
 
 
-def compute_flags(
-    *,
-    route: Route,
-    confidence: float,
-    total_ms: float,
-    thresholds: FlagThresholds,
-    grounding_score: float | None = None,
-    pii_redacted: bool = False,
-    error: bool = False,
-    generation_failed: bool = False,
-    negative_sentiment: bool = False,
-    escalated: bool = False,
-    feedback: int | None = None,
-    nearest_phrasing: float | None = None,
-) -> frozenset[Flag]:
-    """All flags of one turn: the one place a flag is decided."""
-    flags: set[Flag] = set()
-    if route in (Route.FAQ, Route.PRODUCTS, Route.GENERATE) and confidence < thresholds.low_confidence:
-        flags.add(Flag.LOW_CONFIDENCE)
-    if route is Route.GENERATE and not generation_failed:
-        flags.add(Flag.GENERATED)
-        if grounding_score is not None and grounding_score < thresholds.ungrounded:
-            flags.add(Flag.UNGROUNDED)
-    if generation_failed:
-        flags.add(Flag.GENERATION_FAILED)
-    if route is Route.DECLINE:
-        flags.add(Flag.DECLINED)
-    if route is Route.HANDOFF:
-        flags.add(Flag.HANDOFF_REQUESTED)
-    if total_ms > thresholds.slow_ms:
-        flags.add(Flag.SLOW)
-    if error:
-        flags.add(Flag.ERROR)
-    if pii_redacted:
-        flags.add(Flag.PII_REDACTED)
-    if negative_sentiment:
-        flags.add(Flag.NEGATIVE_SENTIMENT)
-    if escalated:
-        flags.add(Flag.ESCALATED)
-    if feedback is not None and feedback < 0:
-        flags.add(Flag.NEGATIVE_FEEDBACK)
-    if route not in NOT_ROUTED and nearest_phrasing is not None and nearest_phrasing < thresholds.unfamiliar:
-        flags.add(Flag.UNFAMILIAR)
-    return frozenset(flags)
+# Routes that answer from the knowledge or the catalogue, where the router's confidence counts.
+ANSWERING = frozenset({Route.FAQ, Route.PRODUCTS, Route.GENERATE})
+
+
+def low_confidence(facts: TurnFacts, thresholds: FlagThresholds) -> bool:
+    """An answer the router was not sure of."""
+    return facts.route in ANSWERING and facts.confidence < thresholds.low_confidence
+
+
+def ungrounded(facts: TurnFacts, thresholds: FlagThresholds) -> bool:
+    """A generated answer whose words the evidence does not hold."""
+    return (facts.route is Route.GENERATE and not facts.generation_failed
+            and facts.grounding_score is not None and facts.grounding_score < thresholds.ungrounded)
+
+
+def declined(facts: TurnFacts) -> bool:
+    """The bot said it cannot help: routed to a decline, or its handler had no answer to give.
+
+    A failed turn or a failed generation is flagged as that instead.
+    """
+    if facts.route is Route.DECLINE:
+        return True
+    failed = facts.error or facts.generation_failed
+    return not facts.answered and facts.route not in NOT_ROUTED and not failed
+
+
+def compute_flags(*, thresholds: FlagThresholds, **facts: Any) -> frozenset[Flag]:
+    """All flags of one turn, from its facts given by name (:class:`TurnFacts`' fields)."""
+    return flags_of(TurnFacts(**facts), thresholds)
 
 
 def flags_of(facts: TurnFacts, thresholds: FlagThresholds) -> frozenset[Flag]:
-    """:func:`compute_flags` of stored facts."""
-    return compute_flags(thresholds=thresholds, **{f.name: getattr(facts, f.name) for f in fields(facts)})
+    """All flags of one turn: the one place a flag is decided."""
+    flags: set[Flag] = set()
+    if low_confidence(facts, thresholds):
+        flags.add(Flag.LOW_CONFIDENCE)
+    if facts.route is Route.GENERATE and not facts.generation_failed:
+        flags.add(Flag.GENERATED)
+    if ungrounded(facts, thresholds):
+        flags.add(Flag.UNGROUNDED)
+    if facts.generation_failed:
+        flags.add(Flag.GENERATION_FAILED)
+    if declined(facts):
+        flags.add(Flag.DECLINED)
+    if facts.route is Route.HANDOFF:
+        flags.add(Flag.HANDOFF_REQUESTED)
+    if facts.total_ms > thresholds.slow_ms:
+        flags.add(Flag.SLOW)
+    if facts.error:
+        flags.add(Flag.ERROR)
+    if facts.pii_redacted:
+        flags.add(Flag.PII_REDACTED)
+    if facts.negative_sentiment:
+        flags.add(Flag.NEGATIVE_SENTIMENT)
+    if facts.escalated:
+        flags.add(Flag.ESCALATED)
+    if facts.feedback is not None and facts.feedback < 0:
+        flags.add(Flag.NEGATIVE_FEEDBACK)
+    nearest = facts.nearest_phrasing
+    if facts.route not in NOT_ROUTED and nearest is not None and nearest < thresholds.unfamiliar:
+        flags.add(Flag.UNFAMILIAR)
+    return frozenset(flags)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from core.messages import BotMessage
 from core.turns import Flag, Hit, TurnRecord
 from monitoring.flags import FlagThresholds, TurnFacts, flags_of
-from monitoring.redact import redact, redact_json
+from monitoring.redact import Redactor
 
 FACTS_KEY = "facts"
 
@@ -25,11 +25,16 @@ FACTS_KEY = "facts"
 class RecordFactory:
     """Builds :class:`TurnRecord`s with the flag thresholds in force.
 
-    ``public`` holds the shop's own contact details, which redaction leaves in place.
+    ``public`` holds the shop's own contact details, which redaction leaves in place;
+    ``redactor`` is the one redactor built with them, for whatever else stores or shows turns.
     """
 
     thresholds: FlagThresholds = FlagThresholds()
     public: frozenset[str] = frozenset()
+    redactor: Redactor = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "redactor", Redactor(self.public))
 
     def turn(
         self,
@@ -46,12 +51,13 @@ class RecordFactory:
         metadata: Mapping[str, Any] | None = None,
     ) -> TurnRecord:
         """A record of one turn; the shopper's text and every reply are redacted here."""
-        clean = redact(user_text, self.public)
-        pii = clean.changed
+        clean = self.redactor.text(user_text)
+        # A text comes back changed exactly when something was replaced, normalised or scrubbed.
+        pii = clean != user_text
         response = []
         for message in messages:
             item = {k: v for k, v in message.to_rest(conversation_id).items() if k != "recipient_id"}
-            said = redact_json(item, self.public)
+            said = self.redactor.json(item)
             pii = pii or said != item
             by = {"sender": sender} if sender else {}
             response.append({"recipient_id": conversation_id, **said, **by})
@@ -61,7 +67,7 @@ class RecordFactory:
             turn_id=uuid.uuid4().hex,
             ts=datetime.now(UTC),
             channel=channel,
-            user_text=clean.text,
+            user_text=clean,
             route=facts.route,
             response=tuple(response),
             hits=tuple(hits),

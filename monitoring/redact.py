@@ -193,6 +193,25 @@ def redact_json(value: Any, keep: frozenset[str] = frozenset()) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Redactor:
+    """The one redaction path: :func:`redact` with the shop's own public details kept.
+
+    Built once with the shop's details (``RecordFactory.redactor``) and used by everything that
+    stores or shows a turn, so the shop's support address stays everywhere and a shopper's goes.
+    """
+
+    public: frozenset[str] = frozenset()
+
+    def text(self, text: str) -> str:
+        """``text`` with personal data replaced by placeholders."""
+        return redact(text, self.public).text
+
+    def json(self, value: Any) -> Any:
+        """Every string in a JSON-like value redacted (keys too)."""
+        return redact_json(value, self.public)
+
+
 def public_details(texts: Iterable[str]) -> frozenset[str]:
     """The personal-data-shaped strings in the shop's own texts (its contact details)."""
     found: set[str] = set()

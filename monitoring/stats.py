@@ -5,17 +5,16 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.db import as_utc
 from core.turns import Flag, Route
-from monitoring.turnlog import turns
+from monitoring.turnlog.windows import TurnPoint, points
 
 _BUCKET = re.compile(r"^([1-9][0-9]{0,3})([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -39,17 +38,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     pos = (len(ordered) - 1) * q
     lo, hi = math.floor(pos), math.ceil(pos)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-@dataclass(frozen=True)
-class TurnPoint:
-    """The columns of one turn that statistics need."""
-
-    ts: datetime
-    route: str
-    flags: frozenset[str]
-    total_ms: float | None = None
-    feedback: int | None = None
 
 
 @dataclass
@@ -189,27 +177,7 @@ def summarise(
     return StatsReport(since, until, bucket, BucketStats.of(since, until, total), tuple(buckets))
 
 
-def load_points(engine: Engine, since: datetime, until: datetime) -> Iterator[TurnPoint]:
-    """The turns logged in ``[since, until)``, reading only the columns statistics need."""
-    c = turns.c
-    query = (
-        select(c.ts, c.route, c.flags, c.latency_ms, c.feedback)
-        .where(c.ts >= as_utc(since), c.ts < as_utc(until))
-        .order_by(c.ts)
-    )
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            total = (row.latency_ms or {}).get("total")
-            yield TurnPoint(
-                ts=as_utc(row.ts),
-                route=row.route,
-                flags=frozenset(row.flags or ()),
-                total_ms=float(total) if total is not None else None,
-                feedback=row.feedback,
-            )
-
-
 def turn_stats(engine: Engine, since: datetime, until: datetime, bucket: timedelta) -> StatsReport:
     """Statistics of the turn log in ``[since, until)`` per ``bucket`` (blocking)."""
     check_window(as_utc(since), as_utc(until), bucket)
-    return summarise(load_points(engine, since, until), since, until, bucket)
+    return summarise(points(engine, since, until), since, until, bucket)

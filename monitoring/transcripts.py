@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql import ColumnElement
 
 from core.turns import TurnRecord
-from monitoring.turnlog import record_of, turns
+from monitoring.turnlog import conversations
 
 Sender = Literal["bot", "staff", "shopper"]
 
@@ -71,40 +69,12 @@ class Transcripts:
 
     def conversation(self, conversation_id: str, last: int | None = None) -> list[TranscriptTurn]:
         """A conversation's turns; only the ``last`` ones when given."""
-        query = select(turns).where(turns.c.conversation_id == conversation_id)
-        if last is None:
-            query = query.order_by(turns.c.ts, turns.c.turn_id)
-            with self.engine.connect() as conn:
-                return [TranscriptTurn(record_of(r)) for r in conn.execute(query)]
-        query = query.order_by(turns.c.ts.desc(), turns.c.turn_id.desc()).limit(last)
-        with self.engine.connect() as conn:
-            return [TranscriptTurn(record_of(r)) for r in reversed(list(conn.execute(query)))]
+        return [TranscriptTurn(r) for r in conversations.conversation(self.engine, conversation_id, last)]
 
     def around(self, turn_id: str, context: int) -> Around | None:
         """A turn with its neighbours in the conversation; None when there is no such turn."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(turns).where(turns.c.turn_id == turn_id)).first()
-            if row is None:
-                return None
-            here = record_of(row)
-            same = turns.c.conversation_id == here.conversation_id
-            before = conn.execute(
-                select(turns).where(same, _beyond(here, later=False))
-                .order_by(turns.c.ts.desc(), turns.c.turn_id.desc()).limit(context)
-            )
-            earlier = [TranscriptTurn(record_of(r)) for r in before]
-            after = conn.execute(
-                select(turns).where(same, _beyond(here, later=True))
-                .order_by(turns.c.ts, turns.c.turn_id).limit(context)
-            )
-            later = [TranscriptTurn(record_of(r)) for r in after]
-        return Around(TranscriptTurn(here), tuple(reversed(earlier)), tuple(later))
-
-
-def _beyond(record: TurnRecord, *, later: bool) -> ColumnElement[bool]:
-    """Turns after (or before) ``record`` in (ts, turn_id) order."""
-    c = turns.c
-    if later:
-        return or_(c.ts > record.ts, and_(c.ts == record.ts, c.turn_id > record.turn_id))
-    return or_(c.ts < record.ts, and_(c.ts == record.ts, c.turn_id < record.turn_id))
-
+        found = conversations.around(self.engine, turn_id, context)
+        if found is None:
+            return None
+        return Around(TranscriptTurn(found.turn), tuple(TranscriptTurn(r) for r in found.before),
+                      tuple(TranscriptTurn(r) for r in found.after))

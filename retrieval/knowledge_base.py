@@ -101,13 +101,29 @@ def load_knowledge_base(
     progress: bool = False,
 ) -> tuple[KnowledgeBase, list[str]]:
     """Load the indexes, (re)building those whose inputs changed; also returns the rebuilt names."""
-    products = load_products(shop_dir)
+    return knowledge_base(entries, load_products(shop_dir), index_dir, encoder, progress=progress)
+
+
+def knowledge_base(
+    entries: Sequence[KnowledgeEntry],
+    products: Sequence[Product],
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    product_index_dir: Path | None = None,
+    progress: bool = False,
+) -> tuple[KnowledgeBase, list[str]]:
+    """The knowledge base of ``entries`` and ``products``, its indexes kept under ``index_dir``.
+
+    ``product_index_dir`` keeps the catalogue's index elsewhere (``shopbot eval`` reuses the
+    shop's own while indexing another knowledge file).
+    """
     rebuilt = []
     routing, fresh = _ensure(index_dir, ROUTING, *_phrasings(entries), encoder, progress)
     if fresh:
         rebuilt.append(ROUTING)
     product_index, fresh = _ensure(
-        index_dir,
+        product_index_dir or index_dir,
         PRODUCTS,
         [p.stock_code for p in products],
         [p.passage() for p in products],

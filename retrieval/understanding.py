@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.turns import Hit, RouterOutput, RoutingScores
+from retrieval.knowledge_base import KnowledgeBase
 from retrieval.product_names import ProductNames
 from retrieval.routing import NearestNeighbourScorer
 from retrieval.turn_encoder import TurnEncoder
@@ -84,3 +85,8 @@ class Understanding:
         if found is None:
             return None
         return Hit(found.product.stock_code, "product", round(found.coverage, 4), found.product.name)
+
+
+def understanding_of(encoder: TurnEncoder, kb: KnowledgeBase) -> Understanding:
+    """A turn encoder over a knowledge base: its search, and its catalogue's product names."""
+    return Understanding(encoder, NearestNeighbourScorer(kb), ProductNames(list(kb.product_by_code.values())))

@@ -17,7 +17,6 @@ import asyncio
 import csv
 import io
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,21 +26,22 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 import socketio
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 from sqlalchemy import select
 
 from bot.auth.guard import Role
 from core.db import make_engine
 from core.shop import load_orders
+from harness.balancer import Balancer, haproxy
+from harness.load import drained
+from harness.pg import Postgres, postgres
+from harness.polling import until
+from harness.redis_server import redis_server
+from harness.server_process import ShopbotProcess
 from monitoring.turnlog import turns
-from tests.balancer import Balancer, haproxy
-from tests.bot.test_durability import drained
 from tests.identity import IDENTITY_ENV, token
-from tests.pg import Postgres, postgres
-from tests.redis_server import redis_server
-from tests.server_process import ShopbotProcess
 from tests.signin import PASSWORD, sign_in
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.web.conftest import chromium
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.browser]
 
@@ -52,6 +52,7 @@ CHAT = ["how long does delivery take?", "can I return an item?", "do you sell co
 QUESTION = "is the glass cookie jar good for storing biscuits?"
 CORRECTION = "Our glass cookie jars are airtight, so biscuits stay crisp for weeks."
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+ANSWERS = ".sb-msg--bot:not(.sb-typing):not(.sb-error) .sb-bubble"  # the widget's answers, shown
 
 
 class Failed(Exception):
@@ -167,41 +168,54 @@ class SocketShopper:
             tally.ack(self.name, ack["turn_id"])
 
 
-async def widget(page: Page, base: str, texts: list[str], tally: Tally) -> int:
+async def widget(page: Page, texts: list[str], tally: Tally) -> int:
     """Send ``texts`` in the widget, pressing "Try again" at most once each; answers shown."""
-    answers = page.locator(".sb-msg--bot:not(.sb-typing):not(.sb-error) .sb-bubble")
+    answers = page.locator(ANSWERS)
     box = page.get_by_role("textbox", name="Your message")
     for text in texts:
         before = await answers.count()
         await box.fill(text)
         await box.press("Enter")
-        deadline = time.monotonic() + 40
-        retried = False
-        while await answers.count() == before:
-            if await page.locator(".sb-retry").count():
-                if retried:
-                    tally.failed.append(f"widget: {text}")
-                    break
-                tally.retried.append(f"widget: {text}")
-                retried = True
-                await page.locator(".sb-retry").last.click()
-            assert time.monotonic() < deadline, f"no answer in the widget to {text!r}"
-            await asyncio.sleep(0.1)
+        await until(partial(answered, page, before, f"widget: {text}", tally), timeout_s=40, interval_s=0.1,
+                    what=f"an answer in the widget to {text!r}")
     return await answers.count()
+
+
+async def answered(page: Page, before: int, what: str, tally: Tally) -> bool:
+    """Whether the widget shows more than ``before`` answers; on an error, "Try again" once.
+
+    An error after that try is counted as failed, and ends the wait too.
+    """
+    if await page.locator(ANSWERS).count() > before:
+        return True
+    retry = page.locator(".sb-retry")
+    if not await retry.count():
+        return False
+    if what in tally.retried:
+        tally.failed.append(what)
+        return True
+    tally.retried.append(what)
+    await retry.last.click()
+    return False
+
+
+async def workers_stats(http: aiohttp.ClientSession, lb: Balancer) -> dict[str, dict[str, str]]:
+    """HAProxy's stats rows of the workers, by server name."""
+    async with http.get(lb.stats + "/stats;csv") as resp:
+        rows = list(csv.DictReader(io.StringIO((await resp.text()).lstrip("# "))))
+    return {r["svname"]: r for r in rows if r["pxname"] == "workers" and r["svname"].startswith("w")}
 
 
 async def servers_up(lb: Balancer, names: set[str], timeout_s: float = 60) -> dict[str, dict[str, str]]:
     """Wait until HAProxy's health checks see ``names`` UP; its stats rows per server."""
-    deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
-        while True:
-            async with http.get(lb.stats + "/stats;csv") as resp:
-                rows = list(csv.DictReader(io.StringIO((await resp.text()).lstrip("# "))))
-            found = {r["svname"]: r for r in rows if r["pxname"] == "workers" and r["svname"].startswith("w")}
-            if all(found.get(n, {}).get("status") == "UP" for n in names):
-                return found
-            assert time.monotonic() < deadline, f"not UP in {timeout_s} s: {found}"
-            await asyncio.sleep(0.25)
+
+        async def all_up() -> dict[str, dict[str, str]] | None:
+            found = await workers_stats(http, lb)
+            return found if all(found.get(n, {}).get("status") == "UP" for n in names) else None
+
+        return await until(all_up, timeout_s=timeout_s, interval_s=0.25,
+                           what=f"{sorted(names)} UP in HAProxy")
 
 
 async def signed_in(base: str, name: str, role: Role) -> dict[str, str]:
@@ -227,23 +241,20 @@ async def staff_take_over(base: str, staff: dict[str, str], shopper: SocketShopp
     """The shopper asks for a person; staff claim, answer and resolve, all through the balancer."""
     await tally.twice("handoff request", lambda: shopper.say("I want to talk to a person"))
     async with aiohttp.ClientSession(timeout=TIMEOUT, headers=staff) as http:
-        handoff = None
-        deadline = time.monotonic() + 20
-        while handoff is None:
+
+        async def pending() -> dict[str, Any] | None:
             async with http.get(base + "/api/handoffs") as resp:
                 assert resp.status == 200, await resp.text()
                 listed = (await resp.json())["handoffs"]
-            handoff = next((h for h in listed if h["status"] == "pending"), None)
-            assert time.monotonic() < deadline, f"no pending handoff: {listed}"
-            await asyncio.sleep(0.2)
+            return next((h for h in listed if h["status"] == "pending"), None)
+
+        handoff = await until(pending, timeout_s=20, interval_s=0.2, what="a pending handoff")
         for step, body in (("claim", None), ("messages", {"text": "Hi, this is Sam."}), ("resolve", None)):
             async with http.post(f"{base}/api/handoffs/{handoff['id']}/{step}", json=body) as resp:
                 assert resp.status in (200, 201), f"{step}: {resp.status} {await resp.text()}"
             if step == "messages":
-                deadline = time.monotonic() + 10
-                while not any(m.get("text") == "Hi, this is Sam." for m in shopper.uttered):
-                    assert time.monotonic() < deadline, "the staff reply never reached the shopper"
-                    await asyncio.sleep(0.1)
+                await until(lambda: any(m.get("text") == "Hi, this is Sam." for m in shopper.uttered),
+                            timeout_s=10, interval_s=0.1, what="the staff reply at the shopper")
 
 
 async def promote_correction(base: str, auditor: dict[str, str], tally: Tally) -> None:
@@ -254,29 +265,25 @@ async def promote_correction(base: str, auditor: dict[str, str], tally: Tally) -
             assert resp.status == 200
             turn_id = resp.headers["X-Shopbot-Turn-Id"]
         tally.ack("cluster-auditor-probe", turn_id)
-        deadline = time.monotonic() + 20
-        while True:  # written behind the answer: wait until it is in the shared log
+
+        async def reviewed() -> bool:
             async with http.post(f"{base}/api/turns/{turn_id}/review", headers=auditor,
                                  json={"verdict": "incorrect", "correction": CORRECTION}) as resp:
-                if resp.status == 201:
-                    break
-                assert resp.status == 404 and time.monotonic() < deadline, await resp.text()
-            await asyncio.sleep(0.2)
+                # 404 until the turn, written behind the answer, is in the shared log.
+                assert resp.status in (201, 404), await resp.text()
+                return resp.status == 201
+
+        await until(reviewed, timeout_s=20, interval_s=0.2,
+                    what=f"turn {turn_id} in the shared log, to review it")
         async with http.post(f"{base}/api/turns/{turn_id}/promote", json={}, headers=auditor) as resp:
             assert resp.status == 201, await resp.text()
 
 
-async def answered_with_correction(worker: ShopbotProcess, timeout_s: float = 15) -> bool:
-    """Ask ``worker`` directly (not through the balancer) until it answers with the correction."""
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
-        while time.monotonic() < deadline:
-            body = {"sender": f"cluster-check-{worker.port}", "message": QUESTION}
-            async with http.post(worker.base + "/webhooks/rest/webhook", json=body) as resp:
-                if resp.status == 200 and any(m.get("text") == CORRECTION for m in await resp.json()):
-                    return True
-            await asyncio.sleep(0.5)
-    return False
+async def answered_with_correction(http: aiohttp.ClientSession, worker: ShopbotProcess) -> bool:
+    """Whether ``worker``, asked directly (not through the balancer), answers with the correction."""
+    body = {"sender": f"cluster-check-{worker.port}", "message": QUESTION}
+    async with http.post(worker.base + "/webhooks/rest/webhook", json=body) as resp:
+        return resp.status == 200 and any(m.get("text") == CORRECTION for m in await resp.json())
 
 
 def logged(url: str, ids: set[str]) -> dict[str, tuple[str, Any]]:
@@ -332,13 +339,13 @@ async def _drive(
     # that holds the polling session, as every poll must.
     websocket = SocketShopper(lb.base, "cluster-upgraded", ["polling", "websocket"])
     await asyncio.gather(polling.start(), websocket.start())
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    async with chromium() as pages:
         try:
-            page = await browser.new_page()
+            # Its console errors are not checked: the kill and the outage provoke some on purpose.
+            page = await pages.page()
             await page.goto(lb.base + "/")
             await page.get_by_role("button", name=re.compile("^Open chat")).click()
-            shown = await widget(page, lb.base, ["how long does delivery take?"], tally)
+            shown = await widget(page, ["how long does delivery take?"], tally)
 
             load = [asyncio.create_task(rest_shopper(lb.base, n, customer, order, tally))
                     for n, (customer, order) in enumerate(picked)]
@@ -347,7 +354,7 @@ async def _drive(
             workers[1].kill()  # mid-run: turns in flight on it, records in its journal
             await asyncio.sleep(3)
             # Shoppers keep going on worker 1 meanwhile, the widget included.
-            shown = await widget(page, lb.base, ["can I return an item?"], tally)
+            shown = await widget(page, ["can I return an item?"], tally)
             await workers[1].start()
             stats = await servers_up(lb, {"w1", "w2"})
             served_before = int(stats["w2"]["stot"])
@@ -360,13 +367,12 @@ async def _drive(
 
             await staff_take_over(lb.base, staff, websocket, tally)
             await promote_correction(lb.base, auditor, tally)
-            shown = await widget(page, lb.base, ["do you sell cookie jars?"], tally)
+            shown = await widget(page, ["do you sell cookie jars?"], tally)
             transport = websocket.sio.transport()
             tally.stopped = True
             await asyncio.gather(*load)
         finally:
             tally.stopped = True
-            await browser.close()
             await asyncio.gather(polling.sio.disconnect(), websocket.sio.disconnect())
 
     assert not tally.failed, f"failed after one retry: {tally.failed}"
@@ -375,7 +381,9 @@ async def _drive(
     stats = await servers_up(lb, {"w1", "w2"})
     assert int(stats["w2"]["stot"]) > served_before, "the restarted worker took requests again"
     for worker in workers:
-        assert await answered_with_correction(worker), f"the correction never reached {worker.base}"
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            await until(partial(answered_with_correction, http, worker), timeout_s=15, interval_s=0.5,
+                        what=f"the correction in the answers of {worker.base}")
         await drained(worker)
 
     assert transport == "websocket", "the upgrade from long-polling went through the balancer"

@@ -22,11 +22,13 @@ def turn(
     confidence: float = 0.9,
     total_ms: float = 100.0,
     buttons: tuple[str, ...] = (),
+    nearest_phrasing: float | None = None,
 ) -> TurnRecord:
     """A turn ``minute`` minutes after ``T0`` with one text reply."""
     message: dict[str, Any] = {"recipient_id": conversation, "text": reply}
     if buttons:
         message["buttons"] = [{"title": b, "payload": f"/{b}"} for b in buttons]
+    facts = {"facts": {"nearest_phrasing": nearest_phrasing}} if nearest_phrasing is not None else {}
     return TurnRecord(
         conversation_id=conversation,
         turn_id=turn_id,
@@ -39,5 +41,7 @@ def turn(
         latency_ms={"embed": 5.0, "search": 1.0, "total": total_ms},
         versions={"encoder": "e", "index": "i"},
         flags=frozenset(flags),
-        metadata={"label": "delivery_times", "confidence": confidence, "evidence": ["2-3 working days"]},
+        metadata={
+            "label": "delivery_times", "confidence": confidence, "evidence": ["2-3 working days"], **facts,
+        },
     )

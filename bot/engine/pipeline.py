@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from bot.engine import replies
 from bot.engine.corrections import LiveCorrections
 from bot.engine.handlers import RouteHandlers
@@ -29,16 +27,17 @@ from bot.engine.locks import ConversationLocks
 from bot.engine.memory import ConversationMemory
 from bot.engine.nlu import extract
 from bot.engine.policy import RoutingThresholds, decide
+from bot.engine.signals import facts_of, signals_of
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.store import Handoff
 from core.errors import ShopbotError, Unavailable
 from core.messages import BotMessage
-from core.turns import Hit, RouterOutput, RoutingScores, TurnRecord
-from monitoring.flags import TurnFacts, nearest_known
+from core.turns import Hit, RouterOutput, TurnRecord
+from monitoring.flags import TurnFacts
 from monitoring.records import RecordFactory
-from monitoring.redact import redact
 from monitoring.sink import TurnLogSink
+from retrieval.understanding import Understood
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +102,21 @@ class TurnPipeline:
         versions = self.versions()
         slots = await self.memory.get(turn.conversation_id)
         signals = Signals(slots=slots)
-        negative = False
         customer = self.identity.verify(turn.metadata)
         try:
             await self._refresh_corrections()
-            (routed, scores, vector), negative = await asyncio.gather(
+            understood, negative = await asyncio.gather(
                 self._understand(turn.text, latency, versions), self._negative(turn.text)
             )
-            correction = self.corrections.match(vector) if self.corrections else None
-            signals = Signals(routed, scores, self.entities(turn.text), slots, correction)
+            signals = signals_of(
+                turn.text, understood.routed, understood.scores, slots=slots, negative=negative,
+                correction=self.corrections.match(understood.vector) if self.corrections else None,
+                entities=self.entities,
+            )
             decision = decide(signals, self.routing)
             ctx = TurnContext(
-                turn.conversation_id, turn.text, decision, scores, signals.entities, slots, turn.metadata,
-                customer, turn.client,
+                turn.conversation_id, turn.text, decision, signals.scores, signals.entities, slots,
+                turn.metadata, customer, turn.client,
             )
             result = await self.handlers.run(ctx)
             error = False
@@ -130,27 +131,14 @@ class TurnPipeline:
         for stage, ms in result.latency_ms.items():
             latency[stage] = latency.get(stage, 0.0) + ms
         latency["total"] = (time.perf_counter() - start) * 1000
-        facts = TurnFacts(
-            route=decision.route,
-            confidence=decision.confidence,
-            total_ms=latency["total"],
-            grounding_score=result.grounding,
-            error=error,
-            generation_failed=result.generation_failed,
-            negative_sentiment=negative,
-            # A button's payload is not the shopper's wording; a promoted question is a known phrasing.
-            nearest_phrasing=None if signals.entities.payload_intent else nearest_known(
-                signals.scores.labels, signals.correction.score if signals.correction else None),
-        )
-        flags = self.records.flags(facts)
-        unhelpful = self.escalation.unhelpful(decision.route, flags) or not result.answered
-        unanswered = result.slots.unanswered + 1 if unhelpful else 0
+        facts = facts_of(signals, decision, result, total_ms=latency["total"], error=error)
+        unanswered = result.slots.unanswered + 1 if self.escalation.unhelpful(facts) else 0
         messages, handoff_meta = result.messages, None
-        reason = self.escalation.reason(decision.route, unanswered, negative)
+        reason = self.escalation.reason(decision.route, unanswered, signals.negative)
         if self.desk is not None and reason is not None:
             try:
                 handoff, position = await self.desk.escalate(
-                    turn.conversation_id, reason, redact(turn.text, self.records.public).text
+                    turn.conversation_id, reason, self.records.redactor.text(turn.text)
                 )
             except Unavailable as err:
                 # The queue lives in the database: without it, say so rather than fail the turn.
@@ -172,12 +160,13 @@ class TurnPipeline:
     async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
         # A person has (or is about to take) the conversation: the bot stays silent.
         assert self.desk is not None
-        decision = decide(Signals(with_person=True), self.routing)
+        signals = Signals(with_person=True)
+        decision = decide(signals, self.routing)
         record = self.records.turn(
             conversation_id=turn.conversation_id,
             channel=turn.channel,
             user_text=turn.text,
-            facts=TurnFacts(decision.route),
+            facts=facts_of(signals, decision),
             versions=self.versions(),
             metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
                       **self._channel_metadata(turn.metadata, self.identity.verify(turn.metadata))},
@@ -193,10 +182,9 @@ class TurnPipeline:
         kept = without_identity(metadata)
         out: dict[str, Any] = _identity_note(metadata, customer)
         if kept:
+            redactor = self.records.redactor
             out["channel_metadata"] = {
-                redact(str(k)[:64], self.records.public).text:
-                    redact(str(v)[:500], self.records.public).text
-                for k, v in kept.items()
+                redactor.text(str(k)[:64]): redactor.text(str(v)[:500]) for k, v in kept.items()
             }
         return out
 
@@ -205,16 +193,14 @@ class TurnPipeline:
             return False
         return (await self.desk.sentiment(text)).negative
 
-    async def _understand(
-        self, text: str, latency: dict[str, float], versions: dict[str, str]
-    ) -> tuple[RouterOutput, RoutingScores, np.ndarray]:
+    async def _understand(self, text: str, latency: dict[str, float], versions: dict[str, str]) -> Understood:
         """One encoder pass and the FAISS search, batched with other turns on the model thread."""
         t = time.perf_counter()
         understood = await self.understanding.understand(text)
         versions["router"] = understood.router_version
         latency["search"] = understood.search_ms
         latency["embed"] = (time.perf_counter() - t) * 1000 - understood.search_ms
-        return understood.routed, understood.scores, understood.vector
+        return understood
 
     async def _refresh_corrections(self) -> None:
         if self.corrections is None:

@@ -2,8 +2,8 @@
 
 Every route a shopper's message can take is chosen by :func:`decide`: the trained router's
 answer, a button payload, an order number, a price range, a product match, an auditor's
-promoted correction, a person having the conversation, or a failed turn. The server and
-``shopbot eval`` both route through it.
+promoted correction, a person having the conversation, or a failed turn. The server, replay,
+the gate and ``shopbot eval`` all route through it (``bot/engine/signals.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.engine.interfaces import Decision, Signals
-from core.turns import Route, RouterOutput, RoutingScores
+from core.turns import Route, RouterOutput
 
 # Answer-less knowledge entries (data/intents.yml) and the route each one takes.
 INTENT_ROUTES = {
@@ -26,7 +26,6 @@ INTENT_ROUTES = {
 
 # Routes that do not answer from a knowledge entry.
 NOT_FROM_KNOWLEDGE = frozenset({Route.DECLINE, Route.GENERATE, Route.ERROR, Route.HUMAN})
-NO_SCORES = RoutingScores((), (), ())
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.turns import Flag, Route
-
-# Flags that mean the bot did not really help, even if it said something.
-UNHELPFUL = frozenset({Flag.DECLINED, Flag.LOW_CONFIDENCE, Flag.GENERATION_FAILED, Flag.UNGROUNDED,
-                       Flag.ERROR})
+from core.turns import Route
+from monitoring.flags import FlagThresholds, TurnFacts, declined, low_confidence, ungrounded
 
 
 class Reason(StrEnum):
@@ -22,13 +19,19 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True)
 class EscalationPolicy:
-    """Escalate on request, after ``max_unanswered`` unhelpful turns in a row, or on anger."""
+    """Escalate on request, after ``max_unanswered`` unhelpful turns in a row, or on anger.
+
+    ``thresholds`` are the quality flags' own: a turn is unhelpful exactly when its facts would
+    be flagged declined, low-confidence, ungrounded, generation-failed or error.
+    """
 
     max_unanswered: int = 3
+    thresholds: FlagThresholds = FlagThresholds()  # noqa: RUF009 - frozen
 
-    def unhelpful(self, route: Route, flags: frozenset[Flag]) -> bool:
-        """Whether a turn counts towards the consecutive-unanswered limit."""
-        return route in (Route.DECLINE, Route.ERROR) or bool(flags & UNHELPFUL)
+    def unhelpful(self, facts: TurnFacts) -> bool:
+        """Whether a turn counts towards the consecutive-unanswered limit (the flags' own rules)."""
+        return (facts.route is Route.ERROR or facts.error or facts.generation_failed or declined(facts)
+                or low_confidence(facts, self.thresholds) or ungrounded(facts, self.thresholds))
 
     def reason(self, route: Route, unanswered_in_a_row: int, negative: bool) -> Reason | None:
         """The reason to escalate after this turn, or None to carry on."""

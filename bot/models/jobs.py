@@ -32,6 +32,11 @@ class ModelJobs:
         self.python = python
         self._busy = asyncio.Lock()
 
+    @property
+    def running(self) -> bool:
+        """Whether a model operation holds this worker's slot now."""
+        return self._busy.locked()
+
     @contextlib.asynccontextmanager
     async def one_at_a_time(self) -> AsyncIterator[None]:
         """Hold this worker's model-operation slot; Conflict while another operation runs."""

@@ -7,11 +7,9 @@ parameters are validated strictly: unknown, repeated or malformed ones are a 400
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
-import json
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -28,16 +26,11 @@ from bot.web.openapi import operation
 from core.db import as_utc
 from core.errors import BadRequest, NotFound
 from core.turns import Flag, Route
-from monitoring.export import CSV_COLUMNS, _cell
-from monitoring.reviews import (
-    MAX_Q_CHARS,
-    Cursor,
-    ReviewedTurn,
-    ReviewStore,
-    TurnFilter,
-    Verdict,
-)
+from monitoring.export import write_reviewed_csv, write_reviewed_jsonl
+from monitoring.reviews import ReviewStore
 from monitoring.stats import check_window, parse_bucket, turn_stats
+from monitoring.turnlog.listing import Cursor, TurnFilter
+from monitoring.turnlog.reviews import Verdict
 
 DEFAULT_LIMIT = 50
 DEFAULT_CONTEXT = 5
@@ -47,7 +40,7 @@ EXPORT_PAGE = 500
 DEFAULT_STATS_WINDOW = timedelta(days=1)
 DEFAULT_BUCKET = "1h"
 TURN_ID = r"[A-Za-z0-9_.:-]{1,64}"
-REVIEW_CSV_COLUMNS = ("verdict", "correction", "note", "reviewer", "reviewed_at")
+MAX_Q_CHARS = 200
 
 Parser = Callable[[str], Any]
 
@@ -214,44 +207,17 @@ async def review_turn(request: web.Request) -> web.Response:
     return web.json_response(review.to_json(), status=201)
 
 
-def csv_lines(items: Iterable[ReviewedTurn], header: bool) -> str:
-    """CSV rows of the turn-log export columns plus the latest review; formulas neutralised."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=(*CSV_COLUMNS, *REVIEW_CSV_COLUMNS), extrasaction="ignore")
-    if header:
-        writer.writeheader()
-    for item in items:
-        row = item.record.to_json()
-        row["flags"] = "|".join(row["flags"])
-        for key in ("response", "hits", "latency_ms", "versions"):
-            row[key] = json.dumps(row[key], ensure_ascii=False)
-        review = item.review
-        if review is not None:
-            row.update(
-                verdict=str(review.verdict),
-                correction=review.correction,
-                note=review.note,
-                reviewer=review.reviewer,
-                reviewed_at=review.ts.isoformat(),
-            )
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return out.getvalue()
-
-
-def jsonl_lines(items: Iterable[ReviewedTurn]) -> str:
-    """One JSON object per turn: the turn-log export shape plus ``review``."""
-    return "".join(
-        json.dumps({**i.record.to_json(), "review": i.review.to_json() if i.review else None}) + "\n"
-        for i in items
-    )
-
-
 async def _export_chunks(store: ReviewStore, filters: TurnFilter, fmt: str) -> AsyncIterator[str]:
     pages = store.iter_pages(filters, EXPORT_PAGE)
     first = True
     # One page per worker-thread hop: the export streams without holding the event loop.
     while (items := await asyncio.to_thread(next, pages, None)) is not None:
-        yield csv_lines(items, header=first) if fmt == "csv" else jsonl_lines(items)
+        out = io.StringIO()
+        if fmt == "csv":
+            write_reviewed_csv(items, out, header=first)
+        else:
+            write_reviewed_jsonl(items, out)
+        yield out.getvalue()
         first = False
 
 

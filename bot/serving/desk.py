@@ -39,7 +39,7 @@ def desk_ctx(push: ShopperPush) -> Ctx:
             hub,
             app[SINK],
             app[RECORDS],
-            policy=EscalationPolicy(settings.escalate_after_unanswered),
+            policy=EscalationPolicy(settings.escalate_after_unanswered, app[RECORDS].thresholds),
             sentiment=VaderSentiment(settings.negative_sentiment_threshold),
             active=active,
             push=push,

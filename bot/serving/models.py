@@ -21,11 +21,9 @@ from bot.lifecycle.registry import ModelKind, ModelRegistry
 from bot.serving.knowledge import KNOWLEDGE
 from bot.web.keys import ENGINE, METRICS, SETTINGS
 from retrieval.index import set_search_threads
-from retrieval.product_names import ProductNames
 from retrieval.router_train import is_current
-from retrieval.routing import NearestNeighbourScorer
 from retrieval.turn_encoder import TurnEncoder, turn_encoder
-from retrieval.understanding import Understanding
+from retrieval.understanding import understanding_of
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +53,7 @@ async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
         encoder = encoder_of(settings.router_dir)
     kb = app[KNOWLEDGE]
     understanding = BatchingUnderstanding(
-        Understanding(encoder, NearestNeighbourScorer(kb), ProductNames(list(kb.product_by_code.values()))),
+        understanding_of(encoder, kb),
         settings.encode_max_batch,
         on_batch=partial(app[METRICS].observe_batch, "turn"),
     )

@@ -10,8 +10,8 @@ from bot.auth.users import metadata as users
 from bot.handoff.store import metadata as handoffs
 from bot.lifecycle.registry import metadata as models
 from core import db
-from monitoring.reviews import review_metadata as reviews
-from monitoring.turnlog import metadata as turns
+from monitoring.turnlog.reviews import review_metadata as reviews
+from monitoring.turnlog.table import metadata as turns
 from retrieval.corrections import metadata as changes
 
 TABLES: tuple[MetaData, ...] = (turns, reviews, handoffs, users, sessions, changes, models)

@@ -32,7 +32,8 @@ async def turnlog_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     # The shop's own contact details in its answers are public, not personal: redaction keeps them.
     public = public_details(e.answer for e in app[KNOWLEDGE].entries.values() if e.answer)
-    app[RECORDS] = RecordFactory(thresholds, public)
+    records = RecordFactory(thresholds, public)
+    app[RECORDS] = records
     journal = TurnJournal(settings.journal_path, fsync=settings.journal_fsync)
     sink = TurnLogSink(TurnLog(engine), journal, listeners=[app[METRICS].observe_turn],
                        drain_on_close_s=settings.journal_drain_on_stop_s)
@@ -40,6 +41,7 @@ async def turnlog_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SINK] = sink
     app[JOURNAL] = sink
     app[TRANSCRIPTS] = Transcripts(engine)
-    app[REVIEW_STORE] = ReviewStore(engine)
+    # The auditors see turns through the record factory's redactor: one redaction path.
+    app[REVIEW_STORE] = ReviewStore(engine, records.redactor)
     yield
     await sink.close()

@@ -59,17 +59,6 @@ def training_entries(entries: Sequence[KnowledgeEntry], held: Sequence[Example])
     return kept
 
 
-def with_out_of_scope(entries: Sequence[KnowledgeEntry], extra: Sequence[str]) -> list[KnowledgeEntry]:
-    """``entries`` with ``extra`` phrasings appended to the ``out_of_scope`` entry (made if missing)."""
-    if not extra:
-        return list(entries)
-    out = [e for e in entries if e.id != OUT_OF_SCOPE]
-    own = next((e.questions for e in entries if e.id == OUT_OF_SCOPE), ())
-    seen = set(own)
-    added = tuple(q for q in dict.fromkeys(extra) if q not in seen)
-    return [*out, KnowledgeEntry(OUT_OF_SCOPE, (*own, *added), None)]
-
-
 def cross_validate(
     entries: Sequence[KnowledgeEntry],
     *,
@@ -79,13 +68,8 @@ def cross_validate(
     backend: str = "onnx-int8",
     threads: int = 1,
     progress: bool = True,
-    extra_out_of_scope: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Train and score one router per fold; the figures of every fold, their mean, std and pool.
-
-    ``extra_out_of_scope`` phrasings (generic off-topic text, outside the shop's own data) join
-    every fold's training ``out_of_scope`` entry and are never scored.
-    """
+    """Train and score one router per fold; the figures of every fold, their mean, std and pool."""
     started = time.perf_counter()
     split = stratified_folds(entries, folds, config.seed)
     per_fold: list[dict[str, Any]] = []
@@ -93,7 +77,7 @@ def cross_validate(
     predicted_all: list[str | None] = []
     for n, held in enumerate(tqdm(split, desc="cross-validation: folds", file=sys.stderr,
                                   disable=not progress)):
-        train = with_out_of_scope(training_entries(entries, held), extra_out_of_scope)
+        train = training_entries(entries, held)
         report = train_router(train, work_dir / f"fold-{n}", config=config, progress=progress)
         if backend.startswith("onnx"):
             export_onnx(report.model_dir)

@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
 from bot.training.offline import Routed
 from core.turns import Route
-from monitoring.reviews import Verdict, reviews
-from monitoring.turnlog import turns
+from monitoring.turnlog.reviews import Verdict, reviewed_messages
 from retrieval.corrections import changes
 
 _SKIPPED = {str(Route.HUMAN), str(Route.ERROR)}
@@ -65,28 +64,17 @@ class GoldCase:
 
 def gold_cases(engine: Engine) -> list[GoldCase]:
     """The gold set as it stands now (empty before the first review), oldest review first."""
-    tables = set(inspect(engine).get_table_names())
-    if not {reviews.name, turns.name} <= tables:
-        return []
-    latest = (select(reviews.c.turn_id, func.max(reviews.c.id).label("id"))
-              .group_by(reviews.c.turn_id).subquery())
-    query = (
-        select(reviews.c.turn_id, reviews.c.verdict, turns.c.user_text, turns.c.route, turns.c.meta)
-        .join(latest, reviews.c.id == latest.c.id)
-        .join(turns, turns.c.turn_id == reviews.c.turn_id)
-        .order_by(reviews.c.id)
-    )
+    reviewed = reviewed_messages(engine)
     promoted: dict[str, str] = {}
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-        if changes.name in tables:
-            active = select(changes.c.turn_id, changes.c.entry_id).where(
-                changes.c.turn_id.is_not(None), changes.c.undone_at.is_(None)).order_by(changes.c.id)
+    if reviewed and inspect(engine).has_table(changes.name):
+        active = select(changes.c.turn_id, changes.c.entry_id).where(
+            changes.c.turn_id.is_not(None), changes.c.undone_at.is_(None)).order_by(changes.c.id)
+        with engine.connect() as conn:
             promoted = {r.turn_id: r.entry_id for r in conn.execute(active)}
     cases = []
-    for row in rows:
-        case = _case(row.turn_id, Verdict(row.verdict), row.user_text, row.route,
-                     str((row.meta or {}).get("label") or ""), promoted.get(row.turn_id))
+    for message in reviewed:
+        case = _case(message.turn_id, message.verdict, message.text, message.route, message.label,
+                     promoted.get(message.turn_id))
         if case is not None:
             cases.append(case)
     return cases

@@ -20,7 +20,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from bot.training.lifecycle import open_lifecycle
+from bot.training.assemble import open_lifecycle
 from core.errors import BadRequest, ShopbotError
 from core.settings import Settings
 

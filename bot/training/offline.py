@@ -1,8 +1,8 @@
 """Route messages with any router version, away from the live server, exactly as it would.
 
 The gate and the replay both need "what would this version do with this message": the turn
-encoder of the version, the knowledge base's search, the entity extraction and the one
-routing policy (``bot.engine.policy.decide``), for a first turn of a fresh conversation.
+encoder of the version over the knowledge base's search, then the turn engine's own signals,
+policy and facts (``bot/engine/signals.py``), for a first turn of a fresh conversation.
 Promoted corrections are left out on purpose: a candidate must have learnt them.
 """
 
@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.engine.interfaces import Signals
-from bot.engine.nlu import extract
-from bot.engine.policy import RoutingThresholds, answered_entry, decide
+from bot.engine.policy import RoutingThresholds, answered_entry
+from bot.engine.signals import facts_of, route_first_turn
 from core.turns import Flag, Route
-from monitoring.flags import FlagThresholds, TurnFacts, flags_of, nearest_known
+from monitoring.flags import FlagThresholds, flags_of
 from retrieval.knowledge_base import KnowledgeBase
-from retrieval.product_names import ProductNames
-from retrieval.routing import NearestNeighbourScorer
 from retrieval.turn_encoder import TurnEncoder
-from retrieval.understanding import Understanding
+from retrieval.understanding import understanding_of
 
 _BATCH = 64
 
@@ -58,8 +55,7 @@ class OfflineRouter:
         self.encoder = encoder
         self.routing = routing
         self.flags = flags
-        self._understanding = Understanding(
-            encoder, NearestNeighbourScorer(kb), ProductNames(list(kb.product_by_code.values())))
+        self._understanding = understanding_of(encoder, kb)
 
     @property
     def version(self) -> str:
@@ -76,10 +72,8 @@ class OfflineRouter:
         for start in range(0, len(texts), _BATCH):
             batch = list(texts[start : start + _BATCH])
             for text, understood in zip(batch, self._understanding.run(batch), strict=True):
-                decision = decide(Signals(understood.routed, understood.scores, extract(text)), self.routing)
-                # As the live pipeline measures it (no promoted corrections here).
-                nearest = nearest_known(understood.scores.labels, None)
-                facts = TurnFacts(decision.route, decision.confidence, nearest_phrasing=nearest)
+                signals, decision = route_first_turn(text, understood.routed, understood.scores, self.routing)
+                facts = facts_of(signals, decision)
                 out.append(Routed(decision.route, decision.label, answered_entry(decision),
                                   decision.confidence, flags_of(facts, self.flags)))
         return out

@@ -11,45 +11,23 @@ once it is deployed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import desc, inspect, select
 from sqlalchemy.engine import Engine
 
 from bot.training.offline import OfflineRouter, Routed
-from core.turns import Flag, Route
-from monitoring.turnlog import turns
+from core.turns import Flag
+from monitoring.turnlog import windows
+from monitoring.turnlog.windows import Message
 
 GROUPS = ("newly_answered", "newly_declined", "changed_answer")
 _EXAMPLES = 5
 
 
-@dataclass(frozen=True)
-class LoggedMessage:
-    """A shopper message from the turn log and what the bot did with it then."""
-
-    turn_id: str
-    ts: datetime
-    text: str
-    route: str
-    label: str
-
-
-def recent_messages(engine: Engine, limit: int, since: datetime | None = None) -> list[LoggedMessage]:
+def recent_messages(engine: Engine, limit: int, since: datetime | None = None) -> list[Message]:
     """The newest ``limit`` shopper messages the bot routed (not those a person answered)."""
-    if not inspect(engine).has_table(turns.name):
-        return []
-    query = (select(turns.c.turn_id, turns.c.ts, turns.c.user_text, turns.c.route, turns.c.meta)
-             .where(turns.c.route.not_in([str(Route.HUMAN)]))
-             .order_by(desc(turns.c.ts)).limit(limit))
-    if since is not None:
-        query = query.where(turns.c.ts >= since)
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [LoggedMessage(r.turn_id, r.ts, r.user_text, r.route, str((r.meta or {}).get("label") or ""))
-            for r in reversed(rows) if r.user_text.strip()]
+    return windows.recent_messages(engine, limit, since)
 
 
 def rates(routed: Sequence[Routed]) -> dict[str, float]:
@@ -63,7 +41,7 @@ def rates(routed: Sequence[Routed]) -> dict[str, float]:
 
 
 def replay(
-    messages: Sequence[LoggedMessage],
+    messages: Sequence[Message],
     candidate: OfflineRouter,
     live: OfflineRouter,
     *,

@@ -1,8 +1,10 @@
 """Router evaluation: train a fresh router on a knowledge file and score it on labelled cases.
 
 Cases are JSON lines ``{"text": str, "expected": id | null}``; null (or the ``out_of_scope``
-id) means the right behaviour is to decline. Latency is measured one query at a time after
-training, as a shopper's message would be routed.
+id) means the right behaviour is to decline. Each message is routed as the server routes the
+first message of a conversation (``bot/engine/signals.py``): the turn encoder, the search of
+the knowledge file's phrasings and, when given, the shop's catalogue, the entities, then the
+policy. Latency is measured one query at a time after training, as a shopper's message would be.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.engine.interfaces import Signals
-from bot.engine.nlu import extract
-from bot.engine.policy import RoutingThresholds, answered_entry, decide
+from bot.engine.interfaces import Decision
+from bot.engine.policy import RoutingThresholds, answered_entry
+from bot.engine.signals import route_first_turn
 from bot.training.scores import score_router
 from core.errors import BadRequest
-from core.turns import RouterOutput
-from retrieval.knowledge import load_knowledge
+from core.shop import load_products
+from retrieval.embeddings import Encoder, sentence_encoder
+from retrieval.knowledge import KnowledgeEntry, load_knowledge
+from retrieval.knowledge_base import KnowledgeBase, knowledge_base
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
 from retrieval.router_train import train_router
-from retrieval.turn_encoder import TurnEncoder, export_onnx, turn_encoder
+from retrieval.turn_encoder import export_onnx, turn_encoder
+from retrieval.understanding import Understanding, understanding_of
 
 Route = Callable[[list[str]], list[str | None]]
 
@@ -81,6 +86,7 @@ def evaluate(
     progress: bool = True,
     backend: str = "torch",
     threads: int = 1,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
     """Train a router on ``faq_path`` under ``work_dir`` and score ``route`` on the cases.
 
@@ -89,7 +95,7 @@ def evaluate(
     """
     return evaluate_backends(
         faq_path, cases_path, work_dir=work_dir, config=config, route=route, progress=progress,
-        backends=(backend,), threads=threads,
+        backends=(backend,), threads=threads, catalogue=catalogue,
     )[backend]
 
 
@@ -103,6 +109,7 @@ def evaluate_backends(
     route: Route | None = None,
     progress: bool = True,
     threads: int = 1,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train once, then score the same router served on each backend (accuracy and latency)."""
     entries = load_knowledge(faq_path)
@@ -110,9 +117,14 @@ def evaluate_backends(
     report = train_router(entries, work_dir / "router", config=config, progress=progress)
     if any(b.startswith("onnx") for b in backends):
         export_onnx(report.model_dir)
+    # The knowledge the trained router's messages are searched in, indexed once for every backend.
+    kb = knowledge_of(entries, work_dir / "index", catalogue) if route is None else None
     results: dict[str, dict[str, Any]] = {}
     for backend in backends:
-        served = route or policy_route(turn_encoder(backend, report.model_dir, threads))
+        served = route
+        if served is None:
+            assert kb is not None
+            served = policy_route(understanding_of(turn_encoder(backend, report.model_dir, threads), kb))
         served([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
         predicted, latencies = _answer_one_by_one(served, [c.text for c in cases], progress)
         scores = score_router([c.expected for c in cases], predicted)
@@ -125,24 +137,45 @@ def evaluate_backends(
     return results
 
 
-def policy_route(encoder: TurnEncoder) -> Route:
-    """Route messages exactly as the server does: the turn encoder, entities, then the policy.
+@dataclass(frozen=True)
+class Catalogue:
+    """The shop's catalogue searched beside the knowledge file, as the server searches it."""
 
-    A fresh conversation (empty slots) and no catalogue: the knowledge file has no products.
+    shop_dir: Path
+    # Where its product index is kept (``var/index``): built once, then reused.
+    index_dir: Path
+    encoder: Encoder
+
+
+def knowledge_of(entries: Sequence[KnowledgeEntry], index_dir: Path,
+                 catalogue: Catalogue | None = None) -> KnowledgeBase:
+    """The knowledge base of ``entries`` (indexed under ``index_dir``) and the catalogue, if any.
+
+    Without a catalogue the knowledge file alone is searched, with the bundled sentence encoder.
     """
-    encoder.warm_up()
-    thresholds = RoutingThresholds()
+    encoder = catalogue.encoder if catalogue is not None else sentence_encoder("torch", index_dir)
+    products = load_products(catalogue.shop_dir) if catalogue is not None else []
+    kb, _ = knowledge_base(entries, products, index_dir, encoder,
+                           product_index_dir=catalogue.index_dir if catalogue is not None else None)
+    return kb
+
+
+def route_first_turns(understanding: Understanding, thresholds: RoutingThresholds,
+                      texts: Sequence[str]) -> list[Decision]:
+    """Each message's decision, as the server decides a fresh conversation's first message."""
+    return [route_first_turn(text, u.routed, u.scores, thresholds)[1]
+            for text, u in zip(texts, understanding.run(texts), strict=True)]
+
+
+def policy_route(understanding: Understanding, thresholds: RoutingThresholds | None = None) -> Route:
+    """Route messages exactly as the server does; the entry each is answered from (None: none)."""
+    understanding.warm_up()
+    rules = thresholds or RoutingThresholds()
 
     def route(texts: list[str]) -> list[str | None]:
-        outputs = encoder.run(texts)
-        return [policy_label(text, out.routed, thresholds) for text, out in zip(texts, outputs, strict=True)]
+        return [answered_entry(d) for d in route_first_turns(understanding, rules, texts)]
 
     return route
-
-
-def policy_label(text: str, routed: RouterOutput, thresholds: RoutingThresholds) -> str | None:
-    """The entry the server's policy answers ``text`` from, given the router's output (None: none)."""
-    return answered_entry(decide(Signals(routed, entities=extract(text)), thresholds))
 
 
 def _answer_one_by_one(

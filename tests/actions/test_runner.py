@@ -9,9 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from actions.runner import (
 from actions.services import ShopServices
 from core.errors import ActionRejected
 from core.settings import REPO_ROOT, Settings
+from harness.polling import until_sync
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -46,18 +47,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_health(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"action server exited:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if json.load(response) == {"status": "ok"}:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"action server never became healthy:\n{log.read_text()}")
+def healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether the action server at ``url`` says it is healthy; fails at once if it has exited."""
+    assert proc.poll() is None, f"action server exited:\n{log.read_text()}"
+    with urllib.request.urlopen(url, timeout=1) as response:
+        return bool(json.load(response) == {"status": "ok"})
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +68,9 @@ def action_server(shop_settings: Settings, tmp_path_factory: pytest.TempPathFact
             cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
     try:
-        wait_for_health(f"http://127.0.0.1:{port}/health", proc, log)
+        until_sync(partial(healthy, f"http://127.0.0.1:{port}/health", proc, log), timeout_s=30,
+                   interval_s=0.2, ignoring=(OSError,), what="the action server to be healthy",
+                   show=log.read_text)
         yield f"http://127.0.0.1:{port}/webhook"
     finally:
         # The server runs Sanic workers in child processes: stop the whole group we started.
@@ -176,13 +172,16 @@ async def test_action_server_error_is_rejected(aiohttp_server: ServerFactory) ->
 
 
 async def test_action_server_timeout_is_rejected(aiohttp_server: ServerFactory) -> None:
+    gave_up = asyncio.Event()
+
     async def slow(_: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await gave_up.wait()  # answers only once the runner has stopped waiting
         return web.json_response({"events": [], "responses": []})
 
     runner = await _runner_for(aiohttp_server, slow, timeout_s=0.2)
     with pytest.raises(ActionRejected) as raised:
         await runner.run("action_recommend", turn("recommend"), DOMAIN)
+    gave_up.set()
     assert isinstance(raised.value.__cause__, TimeoutError)
     await runner.close()
 

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.server_process import serving
+from harness.server_process import serving
 from tests.signin import PASSWORD
 
 pytestmark = pytest.mark.slow

@@ -14,21 +14,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import select
 
-from core.db import make_engine
-from monitoring.turnlog import turns
-from tests.pg import Postgres, postgres
-from tests.server_process import ShopbotProcess
+from harness.load import MESSAGES, drained, logged_ids
+from harness.pg import Postgres, postgres
+from harness.server_process import ShopbotProcess
 from tests.signin import PASSWORD
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 SESSIONS = 32
-FAQ = ["how long does delivery take?", "can I return an item?", "what payment methods do you accept?"]
-PRODUCTS = ["do you sell cookie jars?", "show me christmas decorations"]
-ACTIONS = ["recommend something", "any gift ideas?"]
-MESSAGES = FAQ + PRODUCTS + ACTIONS
 
 
 class Load:
@@ -65,27 +59,6 @@ class Load:
     def _fail(self, kind: str) -> None:
         key = f"{self.phase}: {kind}"
         self.failures[key] = self.failures.get(key, 0) + 1
-
-
-def logged_ids(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {row.turn_id for row in conn.execute(select(turns.c.turn_id))}
-    finally:
-        engine.dispose()
-
-
-async def drained(server: ShopbotProcess, timeout_s: float = 60.0) -> dict[str, object]:
-    """Wait until the server reports an empty journal backlog and a reachable database."""
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as http:
-        while True:
-            status, body = await server.ready(http)
-            if status == 200 and body["journal"]["backlog"] == 0:
-                return body
-            assert time.monotonic() < deadline, f"not drained in {timeout_s} s: {body}"
-            await asyncio.sleep(0.25)
 
 
 async def test_kill_9_under_load_three_times_loses_no_acknowledged_turn(

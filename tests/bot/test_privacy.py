@@ -10,10 +10,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot.auth.guard import Role
 from bot.handoff.store import handoffs
 from bot.serving.turnlog import SINK
 from bot.web.keys import ENGINE
-from monitoring.turnlog import turns
+from monitoring.turnlog import TurnLog, turns
+from tests.signin import sign_in
+from tests.turns import turn
 
 # (message, the personal data in it that must not be stored)
 CASES = [
@@ -116,3 +119,32 @@ async def test_handoffs_and_staff_messages_are_redacted(client: TestClient) -> N
     await client.app[SINK].flush()
     queue = _stored_text(client, handoffs)
     assert "jane" not in queue and "07700" not in queue and "[EMAIL]" in queue
+
+
+# The shop's own address, in data/faq.yml's contact answer: public, not personal.
+SHOP_EMAIL = "hello@shopbot-demo.example"
+
+
+async def test_the_review_view_keeps_the_shops_own_address_and_redacts_a_shoppers(client: TestClient) -> None:
+    # A reply holding a shopper's address can only have been logged before replies were redacted
+    # on the way in; the review view redacts again, with the same redactor as the record factory.
+    reply = f"Email {SHOP_EMAIL} and we write back to jane@example.com"
+    TurnLog(client.app[ENGINE]).write([turn("shop-mail", 0, text="how can I contact you?", reply=reply)])
+    shown = f"Email {SHOP_EMAIL} and we write back to [EMAIL]"
+    headers = await sign_in(client, client.app, "ada", Role.AUDITOR)
+
+    resp = await client.get("/api/turns/shop-mail", headers=headers)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["turn"]["response"][0]["text"] == shown
+    listed = await (await client.get("/api/turns", headers=headers)).json()
+    assert [t["response"][0]["text"] for t in listed["items"]] == [shown]
+    exported = await (await client.get("/api/turns/export", headers=headers)).text()
+    assert SHOP_EMAIL in exported and "jane" not in exported
+
+    resp = await client.post("/api/turns/shop-mail/review", headers=headers,
+                             json={"verdict": "incorrect", "correction": f"Say: email {SHOP_EMAIL}",
+                                   "note": "jane@example.com is the shopper's"})
+    assert resp.status == 201, await resp.text()
+    review = await resp.json()
+    assert review["correction"] == f"Say: email {SHOP_EMAIL}", "a correction may name the shop's address"
+    assert review["note"] == "[EMAIL] is the shopper's"

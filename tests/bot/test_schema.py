@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from bot.serving.schema import create_tables
 from core.db import make_engine
-from tests.pg import postgres
+from harness.pg import postgres
 
 pytestmark = [pytest.mark.postgres]
 

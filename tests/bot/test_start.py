@@ -14,7 +14,7 @@ from actions.recommender import RecommenderConfig, normalise_stock_code
 from actions.recommender_store import FILE_NAME, fingerprint, load_fitted
 from core.settings import Settings
 from core.shop import load_products
-from tests.server_process import mapped_libraries, serving
+from harness.server_process import mapped_libraries, serving
 
 pytestmark = pytest.mark.slow
 

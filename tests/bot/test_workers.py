@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.redis_server import redis_server
-from tests.server_process import SHOPBOT, ShopbotProcess
+from harness.polling import until
+from harness.redis_server import redis_server
+from harness.server_process import SHOPBOT, ShopbotProcess
 
 
 def workers_of(supervisor: int) -> list[int]:
@@ -46,13 +45,6 @@ def listeners(port: int) -> int:
     return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
 
 
-async def wait_for(predicate, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.2)
-
-
 def test_several_workers_need_redis(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPBOT_REDIS_URL"}
     env["SHOPBOT_VAR_DIR"] = str(tmp_path)
@@ -81,7 +73,8 @@ async def test_two_workers_share_the_port_and_a_dead_one_is_replaced(built_var: 
             supervisor = server.proc.pid
             first = workers_of(supervisor)
             assert len(first) == 2
-            await wait_for(lambda: listeners(server.port) == 2)
+            await until(lambda: listeners(server.port) == 2, timeout_s=120, interval_s=0.2,
+                        what="both workers listening on the port")
             assert await turns(server.base, 10, "a") == [200] * 10
             # Each worker in turn is killed; the other answers every turn meanwhile, so both
             # serve the shared port, and the supervisor starts a replacement each time.
@@ -89,10 +82,11 @@ async def test_two_workers_share_the_port_and_a_dead_one_is_replaced(built_var: 
                 os.kill(victim, signal.SIGKILL)
                 # Until the kernel has closed the dead worker's socket, a new connection may
                 # still land there and be reset: that is kill -9, not something to hide.
-                await wait_for(lambda v=victim: v not in workers_of(supervisor)
-                               and listeners(server.port) == 1)
+                await until(lambda v=victim: v not in workers_of(supervisor) and listeners(server.port) == 1,
+                            timeout_s=120, interval_s=0.2, what=f"worker {victim} gone and its socket closed")
                 assert await turns(server.base, 10, f"k{victim}") == [200] * 10
-                await wait_for(lambda: len(workers_of(supervisor)) == 2 and listeners(server.port) == 2)
+                await until(lambda: len(workers_of(supervisor)) == 2 and listeners(server.port) == 2,
+                            timeout_s=120, interval_s=0.2, what="a replacement worker listening")
             now = workers_of(supervisor)
             assert not set(now) & set(first)
             assert await turns(server.base, 10, "b") == [200] * 10

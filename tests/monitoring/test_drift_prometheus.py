@@ -8,14 +8,13 @@ enough: the expressions fired on what the bot really logged.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,8 +24,9 @@ from bot.auth.guard import Role
 from bot.server import create_app
 from bot.web.keys import METRICS
 from core.settings import REPO_ROOT, Settings
+from harness.polling import until
+from harness.server_process import free_port, terminate, wait_listening
 from tests.monitoring.drift_streams import OFF_TOPIC, on_topic
-from tests.server_process import free_port, terminate, wait_listening
 from tests.signin import sign_in
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts.yml"
 # What the live router's replay would export for the shop's usual traffic.
 BASELINE = {"decline_rate": 0.05, "unfamiliar_share": 0.05, "low_confidence_share": 0.1}
 DRIFT = {"ShopbotUnfamiliarMessagesDrift", "ShopbotDeclineRateDrift"}
-T = TypeVar("T")
+DRIFT_GROUP = "shopbot-drift"  # the rule group of RULES that records the rates and holds DRIFT
 
 
 @contextmanager
@@ -65,17 +65,6 @@ def prometheus(target_port: int, directory: Path) -> Iterator[str]:
         terminate(proc)
 
 
-async def until(check: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = 60.0) -> T:
-    """Poll ``check`` until it returns something other than None."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = await check()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.5)
-
-
 class Prom:
     """The few Prometheus HTTP API calls the test needs."""
 
@@ -92,6 +81,12 @@ class Prom:
         """Pending and firing alerts by name."""
         async with self.http.get(f"{self.base}/api/v1/alerts") as resp:
             return {a["labels"]["alertname"]: a for a in (await resp.json())["data"]["alerts"]}
+
+    async def last_evaluation(self, group: str) -> str:
+        """When the rule group ``group`` was last evaluated (Prometheus's own timestamp)."""
+        async with self.http.get(f"{self.base}/api/v1/rules") as resp:
+            groups = (await resp.json())["data"]["groups"]
+        return str(next(g["lastEvaluation"] for g in groups if g["name"] == group))
 
 
 async def replay(shop: aiohttp.ClientSession, messages: list[str], prefix: str) -> None:
@@ -114,16 +109,14 @@ async def test_off_topic_stream_raises_the_drift_alerts_and_faq_questions_do_not
                 aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as shop:
             prom = Prom(http, base)
 
-            async def ready() -> bool | None:
+            async def ready() -> bool:
                 # It listens before its storage is open; until then it answers 503.
                 async with http.get(f"{base}/-/ready") as resp:
-                    return True if resp.status == 200 else None
+                    return resp.status == 200
 
-            async def scraped() -> float | None:
-                return await prom.value('up{job="shopbot"} == 1')
-
-            await until(ready, "Prometheus to be ready", 30)
-            await until(scraped, "the first scrape", 30)
+            await until(ready, timeout_s=30, interval_s=0.5, what="Prometheus to be ready")
+            await until(partial(prom.value, 'up{job="shopbot"} == 1'), timeout_s=30, interval_s=0.5,
+                        what="the first scrape")
             await replay(shop, familiar, "faq")
 
             def saw(turns: int) -> Callable[[], Awaitable[float | None]]:
@@ -134,21 +127,32 @@ async def test_off_topic_stream_raises_the_drift_alerts_and_faq_questions_do_not
                 return check
 
             # The guard (50 routed turns an hour) is met, so only the rates keep the alerts quiet.
-            assert await until(saw(len(familiar)), "the FAQ turns in the recording rules") >= 50
+            assert await until(saw(len(familiar)), timeout_s=60, interval_s=0.5,
+                               what="the FAQ turns in the recording rules") >= 50
             assert await prom.value("shopbot:unfamiliar_share:ratio1h") == 0
             assert await prom.value("shopbot:decline_rate:ratio1h") == 0
             assert await prom.value("shopbot:unfamiliar_share:baseline") == BASELINE["unfamiliar_share"]
-            await asyncio.sleep(3)  # more evaluations of the same data
+            # Three more evaluations of the drift group over the same data: the first one seen may
+            # predate the recording above, the later ones ran the alert expressions on it.
+            evaluations: set[str] = set()
+
+            async def evaluated_again() -> bool:
+                evaluations.add(await prom.last_evaluation(DRIFT_GROUP))
+                return len(evaluations) > 3
+
+            await until(evaluated_again, timeout_s=30, interval_s=0.2,
+                        what=f"three more evaluations of the {DRIFT_GROUP} rules")
             assert not DRIFT & set(await prom.alerts())
 
             await replay(shop, OFF_TOPIC, "off")
-            await until(saw(len(familiar) + len(OFF_TOPIC)), "the off-topic turns in the recording rules")
+            await until(saw(len(familiar) + len(OFF_TOPIC)), timeout_s=60, interval_s=0.5,
+                        what="the off-topic turns in the recording rules")
 
             async def raised() -> dict[str, dict[str, Any]] | None:
                 alerts = await prom.alerts()
                 return alerts if set(alerts) >= DRIFT else None
 
-            alerts = await until(raised, "the drift alerts")
+            alerts = await until(raised, timeout_s=60, interval_s=0.5, what="the drift alerts")
             unfamiliar = await prom.value("shopbot:unfamiliar_share:ratio1h")
             declined = await prom.value("shopbot:decline_rate:ratio1h")
             # Of the hour's turns (FAQ and off-topic), more than half the off-topic are unfamiliar.

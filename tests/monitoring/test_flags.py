@@ -89,3 +89,27 @@ def test_thumbs_down_on_an_old_record_keeps_its_flags() -> None:
     newer = {"route": "faq", "confidence": 0.9, "nearest_phrasing": 0.45,
              "thresholds": {"unfamiliar": 0.5, "some_later_threshold": 3}}
     assert refreshed_flags(newer, feedback=1)[1] == ["unfamiliar"]
+
+
+def test_a_route_whose_handler_had_no_answer_is_declined() -> None:
+    # An FAQ entry gone, no product in the price range, a question the facts do not cover.
+    for route in (Route.FAQ, Route.PRODUCTS, Route.GENERATE, Route.ORDER_STATUS):
+        flags = compute_flags(route=route, confidence=0.9, total_ms=1, thresholds=T, answered=False)
+        assert Flag.DECLINED in flags, route
+        assert Flag.DECLINED not in compute_flags(route=route, confidence=0.9, total_ms=1, thresholds=T)
+    # A failure is flagged as what it was, not as a decline.
+    failed = compute_flags(route=Route.ERROR, confidence=0, total_ms=1, thresholds=T, error=True,
+                           answered=False)
+    assert Flag.ERROR in failed and Flag.DECLINED not in failed
+    broken = compute_flags(route=Route.GENERATE, confidence=0.9, total_ms=1, thresholds=T,
+                           generation_failed=True, answered=False)
+    assert Flag.GENERATION_FAILED in broken and Flag.DECLINED not in broken
+    # A person's conversation is not the bot's to decline.
+    assert Flag.DECLINED not in compute_flags(route=Route.HUMAN, confidence=0, total_ms=1, thresholds=T,
+                                              answered=False)
+
+
+def test_facts_stored_before_answered_existed_read_as_answered() -> None:
+    old = {"route": "faq", "confidence": 0.9, "total_ms": 3.0}
+    facts = TurnFacts.from_json(old)
+    assert facts.answered is True and Flag.DECLINED not in flags_of(facts, T)

@@ -1,6 +1,10 @@
 import pytest
 
-from monitoring.redact import redact
+from core.messages import BotMessage
+from core.turns import Flag, Route
+from monitoring.flags import TurnFacts
+from monitoring.records import RecordFactory
+from monitoring.redact import Redactor, public_details, redact
 
 
 def test_email_phone_and_card_are_redacted() -> None:
@@ -59,3 +63,34 @@ def test_the_known_clean_cache_keys_on_the_kept_details_too() -> None:
     kept = redact(text, frozenset({"help@shop.example"}))
     assert kept.text == text and not kept.changed
     assert "[EMAIL]" in redact(text).text
+
+
+SHOP = "hello@shopbot-demo.example"
+
+
+def test_the_redactor_keeps_the_shops_details_and_replaces_a_shoppers() -> None:
+    redactor = Redactor(public_details([f"You can email us at {SHOP} or call 0161 496 0123."]))
+    text = f"mail {SHOP} or 0161 496 0123, not jane@example.com or 07700 900123"
+    assert redactor.text(text) == f"mail {SHOP} or 0161 496 0123, not [EMAIL] or [PHONE]"
+    message = {"text": f"Write to {SHOP}", "buttons": [{"title": "jane@example.com", "payload": "/x"}],
+               "jane@example.com": SHOP}
+    assert redactor.json(message) == {
+        "text": f"Write to {SHOP}", "buttons": [{"title": "[EMAIL]", "payload": "/x"}], "[EMAIL]": SHOP,
+    }, "nested values and keys alike"
+    everything = "mail [EMAIL] or [PHONE], not [EMAIL] or [PHONE]"
+    assert Redactor().text(text) == everything, "nothing kept by default"
+
+
+def test_the_record_factory_redacts_through_its_one_redactor() -> None:
+    records = RecordFactory(public=frozenset({SHOP}))
+    assert records.redactor == Redactor(frozenset({SHOP}))
+    record = records.turn(conversation_id="c1", channel="rest", user_text="I am jane@example.com",
+                          facts=TurnFacts(Route.FAQ, confidence=0.9),
+                          messages=[BotMessage(text=f"Please email {SHOP}")])
+    assert record.user_text == "I am [EMAIL]"
+    assert record.response[0]["text"] == f"Please email {SHOP}", "the shop's own address is kept"
+    assert Flag.PII_REDACTED in record.flags
+    clean = records.turn(conversation_id="c1", channel="rest", user_text="how do I contact you?",
+                         facts=TurnFacts(Route.FAQ, confidence=0.9),
+                         messages=[BotMessage(text=f"Please email {SHOP}")])
+    assert Flag.PII_REDACTED not in clean.flags, "keeping the shop's address is not redacting"

@@ -1,5 +1,3 @@
-import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -7,11 +5,10 @@ import pytest
 
 from core.db import make_engine
 from core.turns import Flag, Hit, Route, TurnRecord
-from monitoring.export import write_csv, write_jsonl
+from harness.pg import postgres_server
 from monitoring.journal import TurnJournal
 from monitoring.sink import TurnLogSink
 from monitoring.turnlog import TurnLog
-from tests.pg import postgres_server
 
 
 def _record(turn_id: str, text: str = "how long is delivery?") -> TurnRecord:
@@ -61,29 +58,6 @@ def test_postgresql_url_works_unchanged(tmp_path: Path) -> None:
         assert engine.dialect.driver == "psycopg"
         assert [r.turn_id for r in TurnLog(engine).records("c1")] == ["t1", "t2"]
         engine.dispose()
-
-
-def test_exports(tmp_path: Path) -> None:
-    records = [_record("t1"), _record("t2", "=HYPERLINK(evil)")]
-    out = io.StringIO()
-    assert write_jsonl(records, out) == 2
-    rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    keys = {
-        "conversation_id",
-        "turn_id",
-        "ts",
-        "user_text",
-        "route",
-        "response",
-        "hits",
-        "latency_ms",
-        "flags",
-        "versions",
-    }
-    assert keys <= rows[0].keys()
-    out = io.StringIO()
-    write_csv(records, out)
-    assert "'=HYPERLINK(evil)" in out.getvalue(), "formula cells are neutralised"
 
 
 async def test_sink_writes_in_background_and_drains_on_close(tmp_path: Path) -> None:

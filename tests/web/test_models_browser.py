@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, Request, expect
+from playwright.async_api import BrowserContext, Dialog, Page, Request, expect
 
 from bot.auth.guard import Role
 from bot.lifecycle.registry import ModelKind
@@ -25,9 +24,11 @@ from bot.server import create_app
 from bot.serving.models import REGISTRY
 from bot.web.keys import USERS
 from core.settings import Settings
+from harness.polling import until
 
 # Fixtures of the lifecycle tests (a non-root conftest cannot be shared with pytest_plugins).
 from tests.registry import Registered
+from tests.web.conftest import Pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,6 +36,7 @@ ADMIN, AUDITOR, PASSWORD = "root", "ada", "a long enough password"
 MARKUP = '<img src="x" onerror="window.__pwned = 1">'
 TRAFFIC = ["how long does delivery take?", "do you do gift wrapping?", "can I return a gift",
            "what's the weather in Paris", "where is my order 581475", MARKUP, "hi"]
+VIEWPORT = (1440, 1000)
 OPERATION_MS = 90_000  # evaluate, replay, deploy and roll back load two routers on a busy machine
 # What Chromium logs itself for the refusals this test provokes on purpose.
 REFUSED = "Failed to load resource: the server responded with a status of {} at {}"
@@ -57,23 +59,9 @@ async def shop(aiohttp_server: Any, lifecycle_settings: Settings) -> Shop:  # no
 
 
 @pytest.fixture
-def problems() -> list[str]:
-    """Script and console errors; only the expected refusals may be among them."""
-    return []
-
-
-@pytest.fixture
-async def context(browser: Browser, problems: list[str], shop: Shop) -> AsyncIterator[BrowserContext]:
-    made = await browser.new_context(viewport={"width": 1440, "height": 1000})
-    made.on("weberror", lambda err: problems.append(f"page error: {err.error}"))
-    made.on("console", lambda msg: record_error(msg, problems))
-    yield made
-    await made.close()
-
-
-def record_error(msg: ConsoleMessage, problems: list[str]) -> None:
-    if msg.type == "error":
-        problems.append(f"{msg.text} at {msg.location.get('url', '')}")
+def origin(shop: Shop) -> str:
+    """The server the pages talk to (tests/web/conftest.py closes them before it stops)."""
+    return shop.origin
 
 
 async def watch_status(page: Page, box: str, button: str) -> None:
@@ -85,14 +73,6 @@ async def watch_status(page: Page, box: str, button: str) -> None:
         [document.getElementById(box).textContent, b.disabled, b.classList.contains("busy")],
       )).observe(document.getElementById(box), { childList: true, characterData: true, subtree: true });
     }""", [box, button])
-
-
-async def until(condition: Any, timeout_s: float = 10.0) -> None:
-    for _ in range(int(timeout_s / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 async def sign_in(context: BrowserContext, origin: str, user: str, role: Role) -> Page:
@@ -124,8 +104,9 @@ async def select(page: Page, version: str) -> None:
 
 
 async def test_an_auditor_sees_no_models_page_and_gets_no_models_data(
-    context: BrowserContext, problems: list[str], shop: Shop
+    pages: Pages, shop: Shop
 ) -> None:
+    context = await pages.context(*VIEWPORT)
     asked: list[str] = []
     context.on("request", lambda r: asked.append(r.url))
     page = await sign_in(context, shop.origin, AUDITOR, Role.AUDITOR)
@@ -144,14 +125,15 @@ async def test_an_auditor_sees_no_models_page_and_gets_no_models_data(
     # And the API itself refuses an auditor.
     status = await page.evaluate("fetch('/api/models').then(r => r.status)")
     assert status == 403
-    assert problems == [REFUSED.format("401 (Unauthorized)", f"{shop.origin}/api/auth/me"),
-                        REFUSED.format("403 (Forbidden)", f"{shop.origin}/api/models")]
+    assert pages.problems == [REFUSED.format("401 (Unauthorized)", f"{shop.origin}/api/auth/me"),
+                              REFUSED.format("403 (Forbidden)", f"{shop.origin}/api/models")]
+    pages.problems.clear()  # provoked on purpose, and checked
 
 
 async def test_an_admin_evaluates_replays_deploys_and_rolls_back_a_router(
-    context: BrowserContext, problems: list[str], shop: Shop, registered: Registered,  # noqa: F811
-    tmp_path: Path,
+    pages: Pages, shop: Shop, registered: Registered, tmp_path: Path,  # noqa: F811
 ) -> None:
+    context = await pages.context(*VIEWPORT)
     good, shuffled = registered.good, registered.shuffled
     await send_traffic(shop.origin)
     dialogs: list[str] = []
@@ -204,7 +186,7 @@ async def test_an_admin_evaluates_replays_deploys_and_rolls_back_a_router(
 
     page.once("dialog", decline)
     await page.locator("#deploy-force").click()
-    await until(lambda: len(dialogs) == 1)
+    await until(lambda: len(dialogs) == 1, timeout_s=10, what="the confirm dialog")
     assert "fails the gate" in dialogs[0]
     await expect(row(page, shuffled)).to_have_attribute("data-state", "candidate")
     await expect(page.locator("#model-events tbody")).to_contain_text("Nothing deployed yet.")
@@ -286,5 +268,6 @@ async def test_an_admin_evaluates_replays_deploys_and_rolls_back_a_router(
     live = await asyncio.to_thread(shop.app[REGISTRY].live, ModelKind.ROUTER)
     assert live is not None and live.version == seed
 
-    assert problems == [REFUSED.format("401 (Unauthorized)", f"{shop.origin}/api/auth/me"),
-                        REFUSED.format("409 (Conflict)", f"{shop.origin}/api/models/{shuffled}/deploy")]
+    assert pages.problems == [REFUSED.format("401 (Unauthorized)", f"{shop.origin}/api/auth/me"),
+                              REFUSED.format("409 (Conflict)", f"{shop.origin}/api/models/{shuffled}/deploy")]
+    pages.problems.clear()  # provoked on purpose, and checked

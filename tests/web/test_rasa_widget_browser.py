@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Page, Route, expect
 
 from core.settings import REPO_ROOT, Settings
 from tests.bot.channels.test_socketio import app_with_socketio
 from tests.identity import IDENTITY_ENV
 from tests.retrieval.test_rasa_project import SELECTOR
+from tests.web.conftest import Pages
 from tests.web.test_widget_browser import FORGET_ENTRIES, Wire, ask, panel
 
 pytestmark = pytest.mark.browser
@@ -41,12 +42,9 @@ async def origin(aiohttp_server: Any, selector_var: Path, tmp_path: Path) -> str
 
 
 @pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1100, "height": 800})
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+async def page(pages: Pages) -> AsyncIterator[Page]:
+    """A page whose requests to the image host get ``PIXEL``; only ``CHEER_UP`` may be asked for."""
+    page = await pages.page()
     fetched: list[str] = []
 
     async def image_host(route: Route) -> None:
@@ -55,8 +53,6 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
     await page.route("https://i.imgur.com/**", image_host)
     yield page
-    await context.close()
-    assert problems == []
     assert set(fetched) <= {CHEER_UP}
 
 

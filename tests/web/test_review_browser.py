@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from bot.auth.guard import Role
 from bot.review.api import REVIEW_STORE
@@ -25,7 +24,9 @@ from bot.serving.turnlog import SINK
 from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
 from core.turns import Flag, Route, TurnRecord
+from harness.polling import until
 from tests.bot.channels.test_socketio import app_with_socketio
+from tests.web.conftest import Pages
 from tests.web.test_widget_browser import Shop, Wire, ask
 
 pytestmark = pytest.mark.browser
@@ -62,29 +63,9 @@ async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
 
 
 @pytest.fixture
-def problems() -> list[str]:
-    """Script and console errors of every page; must be empty when the test ends."""
-    return []
-
-
-@pytest.fixture
-async def contexts(browser: Browser, problems: list[str], shop: Shop) -> AsyncIterator[list[BrowserContext]]:
-    """Two browser profiles (auditor, shopper), closed before the server stops."""
-    made: list[BrowserContext] = []
-    for _ in range(2):
-        context = await browser.new_context(viewport={"width": 1440, "height": 900})
-        context.on("weberror", lambda err: problems.append(f"page error: {err.error}"))
-        context.on("console", lambda msg: record_error(msg, problems))
-        made.append(context)
-    yield made
-    for context in made:
-        await context.close()
-    assert problems == []
-
-
-def record_error(msg: ConsoleMessage, problems: list[str]) -> None:
-    if msg.type == "error":
-        problems.append(f"{msg.text} at {msg.location.get('url', '')}")
+def origin(shop: Shop) -> str:
+    """The server the pages talk to (tests/web/conftest.py closes them before it stops)."""
+    return shop.origin
 
 
 async def send_traffic(origin: str) -> dict[str, str]:
@@ -131,20 +112,20 @@ async def queue_ids(page: Page) -> list[str]:
     return await page.locator("#queue li[data-turn]").evaluate_all("els => els.map(e => e.dataset.turn)")
 
 
-async def answer_until(page: Page, wire: Wire, wanted: Any) -> list[str]:
+async def answer_until(page: Page, wire: Wire, wanted: Callable[[list[str]], bool], what: str) -> list[str]:
     """Ask ``QUESTION`` until ``wanted(texts)`` holds (within ``LIVE_S``); the last answer's texts."""
-    deadline = time.monotonic() + LIVE_S
-    while True:
+    answers: list[list[str]] = []
+
+    async def asked() -> bool:
         turn = await ask(page, wire, QUESTION)
-        texts = [m["text"] for m in turn.messages if m.get("text")]
-        if wanted(texts) or time.monotonic() > deadline:
-            return texts
-        await asyncio.sleep(0.5)
+        answers.append([m["text"] for m in turn.messages if m.get("text")])
+        return wanted(answers[-1])
+
+    await until(asked, timeout_s=LIVE_S, interval_s=0.5, what=what, show=lambda: f"answers: {answers}")
+    return answers[-1]
 
 
-async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(
-    contexts: list[BrowserContext], problems: list[str], shop: Shop
-) -> None:
+async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(pages: Pages, shop: Shop) -> None:
     turn_ids = await send_traffic(shop.origin)
     records = await logged(shop)
     by_id = {r.turn_id: r for r in records}
@@ -154,8 +135,8 @@ async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(
     assert by_id[turn_ids["audit-weather"]].route == Route.DECLINE
     assert EMAIL not in by_id[turn_ids["audit-email"]].user_text
 
-    auditor_context, shopper_context = contexts
-    page = await sign_in(auditor_context, shop.origin, problems)
+    auditor_context, shopper_context = await pages.context(1440, 900), await pages.context(1440, 900)
+    page = await sign_in(auditor_context, shop.origin, pages.problems)
 
     # The default queue: every unreviewed turn, the flagged ones first; text stays text.
     queue = page.locator("#queue li[data-turn]")
@@ -220,7 +201,8 @@ async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(
     wire = Wire(shopper)
     await shopper.goto(shop.origin + "/")
     await shopper.get_by_role("button", name=re.compile("^Open chat")).click()
-    assert await answer_until(shopper, wire, lambda texts: texts == [CORRECTION]) == [CORRECTION]
+    assert await answer_until(shopper, wire, lambda texts: texts == [CORRECTION],
+                              "exactly the correction") == [CORRECTION]
     await expect(shopper.locator(".sb-msg--bot .sb-bubble").last).to_have_text(CORRECTION)
     answered = (await logged(shop))[-1]
     assert answered.user_text == QUESTION and answered.metadata["correction"]["id"] == change["id"]
@@ -231,7 +213,8 @@ async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(
     assert (await undone.value).status == 200
     await expect(mine).to_contain_text(f"undone by {AUDITOR}")
     await expect(mine.get_by_role("button", name="Undo")).to_have_count(0)
-    assert CORRECTION not in await answer_until(shopper, wire, lambda texts: CORRECTION not in texts)
+    assert CORRECTION not in await answer_until(shopper, wire, lambda texts: CORRECTION not in texts,
+                                               "an answer without the withdrawn correction")
     after = (await logged(shop))[-1]
     assert after.user_text == QUESTION and "correction" not in after.metadata
 
@@ -246,7 +229,8 @@ async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(
         await page.locator("#promote").click()
     phrasing = await (await promoted.value).json()
     assert [phrasing[f] for f in ("kind", "entry_id", "question")] == ["new_phrasing", PHRASING_OF, QUESTION]
-    assert entry.answer in await answer_until(shopper, wire, lambda texts: entry.answer in texts)
+    assert entry.answer in await answer_until(shopper, wire, lambda texts: entry.answer in texts,
+                                              f"the answer of {PHRASING_OF}")
 
     # The changes view lists both; undo there withdraws the phrasing.
     await page.get_by_role("link", name="Knowledge changes").click()
@@ -257,7 +241,8 @@ async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(
     await expect(second).to_contain_text("active")
     await second.get_by_role("button", name="Undo").click()
     await expect(second).to_contain_text(f"undone by {AUDITOR}")
-    assert entry.answer not in await answer_until(shopper, wire, lambda texts: entry.answer not in texts)
+    assert entry.answer not in await answer_until(shopper, wire, lambda texts: entry.answer not in texts,
+                                                  f"an answer other than {PHRASING_OF}'s")
     await page.get_by_role("link", name="Turns", exact=True).click()
     await page.locator("#filters select[name=reviewed]").select_option("true")
     await page.locator("#filters select[name=verdict]").select_option("incorrect")

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from bot.auth.guard import Role
 from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
+from harness.polling import until
 from tests.bot.channels.test_socketio import app_with_socketio
-from tests.web.test_widget_browser import (
-    STAFF_LABEL,
-    Shop,
-    Wire,
-    ask,
-    eventually,
-    settled,
-)
+from tests.web.conftest import Pages
+from tests.web.test_widget_browser import STAFF_LABEL, Shop, Wire, ask, settled
 
 pytestmark = pytest.mark.browser
 
@@ -30,6 +24,8 @@ SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "staff-console.png"
 STAFF, PASSWORD = "sam", "a long enough password"
 DELIVERY = "how long does UK delivery take?"
 HELLO = "Hi, I'm Sam, how can I help?"
+CHECKING = "Let me check that order for you."
+VIEWPORT = (1100, 760)
 # True once the widget shows ``text`` in a visible staff bubble (its DOM is in a shadow root).
 STAFF_BUBBLE_SHOWN = """(text) => {
   const root = document.getElementById("shopbot-widget").shadowRoot;
@@ -48,30 +44,9 @@ async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
 
 
 @pytest.fixture
-def problems() -> list[str]:
-    """Script and console errors of every page; must be empty when the test ends."""
-    return []
-
-
-@pytest.fixture
-async def contexts(browser: Browser, problems: list[str], shop: Shop) -> AsyncIterator[list[BrowserContext]]:
-    """Two separate browser profiles (shopper, staff); closed before the server stops."""
-    made: list[BrowserContext] = []
-    for _ in range(2):
-        context = await browser.new_context(viewport={"width": 1100, "height": 760})
-        context.on("weberror", lambda err: problems.append(f"page error: {err.error}"))
-        context.on("console", lambda msg: record_error(msg, problems))
-        made.append(context)
-    yield made
-    for context in made:
-        await context.close()
-    assert problems == []
-
-
-def record_error(msg: ConsoleMessage, problems: list[str]) -> None:
-    """Keep a console error with the address it is about."""
-    if msg.type == "error":
-        problems.append(f"{msg.text} at {msg.location.get('url', '')}")
+def origin(shop: Shop) -> str:
+    """The server the pages talk to (tests/web/conftest.py closes them before it stops)."""
+    return shop.origin
 
 
 async def open_widget(context: BrowserContext, origin: str) -> tuple[Page, Wire]:
@@ -92,7 +67,7 @@ async def sign_in(context: BrowserContext, origin: str, problems: list[str]) -> 
     await expect(page.locator("#console")).to_be_hidden()
     # The console asks who is signed in; nobody yet, and Chromium logs that 401 itself.
     refused = "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
-    await eventually(lambda: bool(problems), show="no 401 from /api/auth/me")
+    await until(lambda: problems, timeout_s=5, what="Chromium's report of the 401 from /api/auth/me")
     assert problems == [f"{refused} at {origin}/api/auth/me"]
     problems.clear()
     await login.locator("input[name=username]").fill(STAFF)
@@ -118,10 +93,13 @@ def bot_bubbles(page: Page) -> Any:
     return page.locator(".sb-msg--bot:not(.sb-msg--staff):not(.sb-typing):not(.sb-error)")
 
 
-async def test_staff_take_over_a_conversation_and_hand_it_back(
-    contexts: list[BrowserContext], problems: list[str], shop: Shop
-) -> None:
-    shopper_context, staff_context = contexts
+def bot_said(wire: Wire) -> list[Any]:
+    """The ``bot_uttered`` messages the widget got from the bot (not from staff)."""
+    return [m for m in wire.events("bot_uttered") if m["metadata"].get("sender") != "staff"]
+
+
+async def test_staff_take_over_a_conversation_and_hand_it_back(pages: Pages, shop: Shop) -> None:
+    shopper_context, staff_context = await pages.context(*VIEWPORT), await pages.context(*VIEWPORT)
     shopper, wire = await open_widget(shopper_context, shop.origin)
 
     # The bot answers a policy question, then the shopper asks for a person and is queued.
@@ -133,7 +111,7 @@ async def test_staff_take_over_a_conversation_and_hand_it_back(
     session = handoff.sent["session_id"]
 
     # Staff sign in and find the conversation waiting, with how long it has waited.
-    console = await sign_in(staff_context, shop.origin, problems)
+    console = await sign_in(staff_context, shop.origin, pages.problems)
     await check_session_cookie(staff_context, console)
     await expect(console.locator(".tabs button[data-status=pending]")).to_have_class(re.compile("active"))
     await expect(console.locator("#count-pending")).to_have_text("1")
@@ -203,13 +181,16 @@ async def test_staff_take_over_a_conversation_and_hand_it_back(
     await expect(staff_said.locator(".meta")).to_have_text(STAFF)
 
     # While a person has the conversation the bot stays silent; the console shows the message live.
-    uttered_before = len(wire.events("bot_uttered"))
+    said_before = len(bot_said(wire))
     silent = await ask(shopper, wire, "where is my order?")
     assert silent.ack["count"] == 0 and silent.messages == [], silent
     await expect(transcript.locator(".msg.shopper").last).to_have_text("where is my order?", timeout=5000)
     await expect(assigned.locator(".last")).to_have_text("where is my order?")
-    await asyncio.sleep(2)
-    assert len(wire.events("bot_uttered")) == uttered_before
+    # Staff answer it: anything the bot had pushed for that message reaches the widget before this.
+    await console.locator("#text").fill(CHECKING)
+    await console.locator("#send").get_by_role("button", name="Send").click()
+    await shopper.wait_for_function(STAFF_BUBBLE_SHOWN, arg=CHECKING, polling=20, timeout=5000)
+    assert len(bot_said(wire)) == said_before
     assert await bot_bubbles(shopper).count() == bot_before
     await expect(shopper.locator(".sb-msg--user .sb-bubble").last).to_have_text("where is my order?")
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, WebSocket, WebSocketRoute, expect
+from playwright.async_api import Page, WebSocket, WebSocketRoute, expect
 
 from bot.auth.guard import Role
 from bot.channels.socketio import SocketIOChannel
@@ -25,9 +24,11 @@ from bot.serving.turnlog import SINK
 from core.messages import BotMessage
 from core.settings import REPO_ROOT, Settings
 from core.shop import load_orders
+from harness.polling import until
 from tests.bot.channels.test_socketio import app_with_socketio, staff_reply
 from tests.identity import token
 from tests.signin import sign_in
+from tests.web.conftest import Pages
 
 pytestmark = pytest.mark.browser
 
@@ -91,32 +92,9 @@ async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
 
 
 @pytest.fixture
-def shop_origin(shop: Shop) -> str:
+def origin(shop: Shop) -> str:
+    """The server the pages talk to (tests/web/conftest.py closes them before it stops)."""
     return shop.origin
-
-
-@pytest.fixture
-def page_problems() -> list[str]:
-    """Script and console errors seen by ``page``; must be empty when the test ends."""
-    return []
-
-
-@pytest.fixture
-async def page(browser: Browser, page_problems: list[str], shop: Shop) -> AsyncIterator[Page]:
-    """A fresh page that fails the test on any script error or console error.
-
-    It closes before ``shop`` stops, so the widget never sees the server go away.
-    """
-    context = await browser.new_context(viewport={"width": 1100, "height": 800})
-    page = await context.new_page()
-    page.on("pageerror", lambda err: page_problems.append(f"page error: {err}"))
-    page.on(
-        "console",
-        lambda msg: page_problems.append(msg.text) if msg.type == "error" else None,
-    )
-    yield page
-    await context.close()
-    assert page_problems == []
 
 
 @dataclass
@@ -165,34 +143,25 @@ class Wire:
 
     async def turn(self, text: str, after: int) -> Turn:
         """The answer to the ``user_uttered`` with ``text`` sent after the first ``after`` frames."""
-        deadline = time.monotonic() + ANSWER_MS / 1000
-        while time.monotonic() < deadline:
-            for index, ack_id, event, data in self.sent[after:]:
-                ack = self.acks.get((index, ack_id))
-                if event == "user_uttered" and data["message"] == text and ack is not None:
-                    assert ack["ok"], ack
-                    uttered = [m for i, e, m in self.received if i == index and e == "bot_uttered"]
-                    messages = [m for m in uttered if m["metadata"].get("turn_id") == ack["turn_id"]]
-                    assert len(messages) == ack["count"], (ack, messages)
-                    return Turn(data, ack, messages)
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no answer to {text!r}: sent {self.sent[after:]}")
+        return await until(partial(self._answered, text, after), timeout_s=ANSWER_MS / 1000,
+                           what=f"an answer to {text!r}", show=lambda: f"sent {self.sent[after:]}")
+
+    def _answered(self, text: str, after: int) -> Turn | None:
+        for index, ack_id, event, data in self.sent[after:]:
+            ack = self.acks.get((index, ack_id))
+            if event == "user_uttered" and data["message"] == text and ack is not None:
+                assert ack["ok"], ack
+                uttered = [m for i, e, m in self.received if i == index and e == "bot_uttered"]
+                messages = [m for m in uttered if m["metadata"].get("turn_id") == ack["turn_id"]]
+                assert len(messages) == ack["count"], (ack, messages)
+                return Turn(data, ack, messages)
+        return None
 
     async def history(self, after: int = 0) -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = [d for i, e, d in self.received if e == "history" and i >= after]
-            if found:
-                return dict(found[-1])
-            await asyncio.sleep(0.05)
-        raise AssertionError("no history came back")
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0, show: Any = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"condition not met in time: {show}"
-        await asyncio.sleep(0.05)
+        """The latest transcript (``history`` event) received on the sockets from ``after`` on."""
+        found = await until(lambda: [d for i, e, d in self.received if e == "history" and i >= after],
+                            timeout_s=10, what="a history event")
+        return dict(found[-1])
 
 
 def panel(page: Page) -> Any:
@@ -329,7 +298,8 @@ async def test_history_and_messages_sent_while_away_come_back(page: Page, shop: 
     await page.add_init_script(FORGET_ENTRIES)
     # The shopper leaves; a member of staff answers meanwhile (logged, pushed to nobody).
     await page.goto("about:blank")
-    await eventually(lambda: not shop.channel.connected(session))
+    await until(lambda: not shop.channel.connected(session), timeout_s=5,
+                what="the shopper's socket to close")
     reply = BotMessage(text="Hello again! Yes, we wrap every order for free.")
     await shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")
@@ -376,11 +346,14 @@ async def _staff_reply_and_typing(page: Page, shop: Shop, typing: list[tuple[str
     session = first.sent["session_id"]
 
     # The shopper typing shows on the staff side; it stops once they send or pause.
-    await eventually(lambda: typing == [(session, True), (session, False)], show=typing)
+    await until(lambda: typing == [(session, True), (session, False)], timeout_s=5,
+                what="typing, then not, on the staff side", show=lambda: typing)
     typing.clear()
     await page.get_by_role("textbox", name="Your message").fill("my order hasn't")
-    await eventually(lambda: typing == [(session, True)], show=typing)
-    await eventually(lambda: typing == [(session, True), (session, False)], show=typing)
+    await until(lambda: typing == [(session, True)], timeout_s=5, what="typing on the staff side",
+                show=lambda: typing)
+    await until(lambda: typing == [(session, True), (session, False)], timeout_s=5,
+                what="the typing to stop on the staff side", show=lambda: typing)
 
     # Staff typing shows as an indicator; the staff reply replaces it at once, labelled.
     await shop.channel.typing(session, True)
@@ -441,14 +414,16 @@ async def test_a_dropped_connection_comes_back_to_the_same_conversation(
     # transcript is held back here: it was read before the staff reply below was stored, as
     # happens when a reply lands while the server reads. Applied as it is, it would wipe the reply
     # from the screen; the widget must ask again and show the stored reply.
-    await eventually(lambda: bool(held) and 1 in confirmed and shop.channel.connected(session), timeout=15)
+    await until(lambda: held and 1 in confirmed and shop.channel.connected(session), timeout_s=15,
+                what="the reconnected socket confirmed and its transcript held back")
     reply = BotMessage(text="Sorry for the wait, still there?")
     await shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")
     staff = page.locator(".sb-msg--staff .sb-bubble")
     await expect(staff).to_have_text("Sorry for the wait, still there?")
     pages[1].send(held[0])
-    await eventually(lambda: 1 in synced, timeout=10)  # the widget asked again and got the record
+    # The widget asked again and got the record.
+    await until(lambda: 1 in synced, timeout_s=10, what="a transcript passed on to the page")
     await expect(staff).to_have_text("Sorry for the wait, still there?")
     await expect(page.locator(".sb-msg--user")).to_have_count(1)
 
@@ -475,9 +450,7 @@ def refused(problem: str) -> bool:
     return "ERR_CONNECTION_REFUSED" in problem or "WebSocket" in problem
 
 
-async def test_network_failure_shows_error_and_retry_recovers(
-    page: Page, page_problems: list[str], shop: Shop
-) -> None:
+async def test_network_failure_shows_error_and_retry_recovers(page: Page, pages: Pages, shop: Shop) -> None:
     # The shop being unreachable is simulated at the network, the one boundary the widget
     # cannot own: its WebSocket is refused and so is the HTTP long-polling fallback.
     reachable = False
@@ -498,8 +471,8 @@ async def test_network_failure_shows_error_and_retry_recovers(
     error = page.get_by_role("alert")
     await expect(error).to_contain_text("can't reach the shop", timeout=15_000)
     await expect(page.locator(".sb-send")).to_be_enabled()
-    assert [p for p in page_problems if not refused(p)] == []
-    page_problems.clear()  # the browser logs the refused connections itself
+    assert [p for p in pages.problems if not refused(p)] == []
+    pages.problems.clear()  # the browser logs the refused connections itself
 
     reachable = True
     await page.unroute("**/socket.io/**")
@@ -512,13 +485,13 @@ async def test_network_failure_shows_error_and_retry_recovers(
     await sink.flush()
     records = await sink.run_sync(lambda: list(sink.turn_log.records()))
     assert [r.user_text for r in records] == ["how long does delivery take?"]
-    page_problems[:] = [p for p in page_problems if not refused(p)]  # late reconnect attempts
+    pages.problems[:] = [p for p in pages.problems if not refused(p)]  # late reconnect attempts
 
 
 async def test_one_tag_embeds_the_widget_on_another_site(
-    browser: Browser, aiohttp_server: Any, shop: Shop
+    pages: Pages, aiohttp_server: Any, shop: Shop
 ) -> None:
-    page = await partner_page(browser, aiohttp_server, shop.origin, "")
+    page = await partner_page(pages, aiohttp_server, shop.origin, "")
     wire = Wire(page)
     await page.goto(page.url)  # reload now that frames are watched
 
@@ -537,11 +510,10 @@ async def test_one_tag_embeds_the_widget_on_another_site(
     feedback = await feedback_info.value
     assert feedback.status == 200 and sent(feedback)["turn_id"] == turn.turn_id
     assert await page.evaluate("typeof window.io") == "undefined", "the page's globals are left alone"
-    await page.close()
 
 
-async def test_rest_transport_is_still_selectable(browser: Browser, aiohttp_server: Any, shop: Shop) -> None:
-    page = await partner_page(browser, aiohttp_server, shop.origin, 'data-transport="rest"')
+async def test_rest_transport_is_still_selectable(pages: Pages, aiohttp_server: Any, shop: Shop) -> None:
+    page = await partner_page(pages, aiohttp_server, shop.origin, 'data-transport="rest"')
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     await page.reload()
@@ -562,10 +534,9 @@ async def test_rest_transport_is_still_selectable(browser: Browser, aiohttp_serv
         await page.get_by_role("button", name="Helpful", exact=True).click()
     assert (await feedback_info.value).status == 200
     assert sockets == []
-    await page.close()
 
 
-async def partner_page(browser: Browser, aiohttp_server: Any, shop_origin: str, extra: str) -> Page:
+async def partner_page(pages: Pages, aiohttp_server: Any, shop_origin: str, extra: str) -> Page:
     """A page on another origin that embeds the widget with one tag."""
     snippet = (
         f'<script src="{shop_origin}/widget.js" defer {extra} '
@@ -580,7 +551,7 @@ async def partner_page(browser: Browser, aiohttp_server: Any, shop_origin: str, 
     site = web.Application()
     site.router.add_get("/", home)
     other = await aiohttp_server(site)
-    page = await browser.new_page()
+    page = await pages.page()
     await page.goto(str(other.make_url("/")))
     return page
 

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDictProxy
 
 from bot.web.keys import USERS
+from harness.redis_server import redis_server
 from tests.bot.auth.conftest import PASSWORDS
-from tests.redis_server import redis_server
 
 COOKIE = "shopbot_session"
 Start = Callable[..., Awaitable[TestClient]]

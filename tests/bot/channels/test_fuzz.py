@@ -18,7 +18,7 @@ import socketio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server_process import ShopbotProcess, serving
+from harness.server_process import ShopbotProcess, serving
 
 pytestmark = pytest.mark.slow
 

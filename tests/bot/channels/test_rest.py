@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.serving.turnlog import SINK
 from core.shop import load_orders
-from core.turns import TurnRecord
+from core.turns import Flag, TurnRecord
 from tests.identity import token
 
 URL = "/webhooks/rest/webhook"
@@ -136,3 +136,10 @@ async def test_feedback_is_stored_with_its_turn(client: TestClient) -> None:
     assert resp.status == 404
     resp = await client.post("/feedback", json={"conversation_id": "fb", "turn_id": turn_id, "value": "meh"})
     assert resp.status == 400
+
+
+async def test_a_search_with_nothing_in_range_is_logged_as_declined(client: TestClient) -> None:
+    messages, turn_id = await say(client, "gifts under £0.01")
+    record = await logged(client, turn_id)
+    assert record.route == "products" and not products_of(messages)
+    assert Flag.DECLINED in record.flags, "the shopper was told nothing matched: a decline"

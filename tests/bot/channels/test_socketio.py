@@ -22,6 +22,7 @@ from core.messages import BotMessage, Button
 from core.settings import Settings
 from core.shop import load_orders
 from core.turns import Route, TurnRecord
+from harness.polling import until
 from monitoring.flags import TurnFacts
 from tests.apps import feature_app
 from tests.identity import token
@@ -74,28 +75,22 @@ class Shopper:
     def received(self, event: str) -> list[Any]:
         return [data for name, data in self.events if name == event]
 
-    async def wait_for(
-        self, event: str, test: Callable[[Any], bool] = lambda _: True, timeout: float = 5.0
+    async def arrived(
+        self, event: str, test: Callable[[Any], bool] = lambda _: True, timeout_s: float = 5.0
     ) -> Any:
-        """The first ``event`` whose data passes ``test``, waiting up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for data in self.received(event):
-                if test(data):
-                    return data
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no {event} within {timeout}s; got {self.events}")
+        """The first ``event`` whose data passes ``test``, once it has arrived."""
+        # In a list, so that an event whose data is empty or None still counts as arrived.
+        found = await until(lambda: [d for d in self.received(event) if test(d)][:1], timeout_s=timeout_s,
+                            interval_s=0.02, what=f"a {event} event", show=lambda: self.events)
+        return found[0]
 
     async def session(self, session_id: str | None) -> str:
         """Rasa's handshake: ``session_request``, then the ``session_confirm`` it answers with."""
         before = len(self.received("session_confirm"))
         await self.sio.emit("session_request", {"session_id": session_id})
-        deadline = time.monotonic() + 5
-        while len(self.received("session_confirm")) == before:
-            assert time.monotonic() < deadline, "no session_confirm"
-            await asyncio.sleep(0.02)
-        confirmed: str = self.received("session_confirm")[-1]
-        return confirmed
+        confirmed: list[str] = await until(lambda: self.received("session_confirm")[before:], timeout_s=5,
+                                           interval_s=0.02, what="a session_confirm")
+        return confirmed[-1]
 
     async def say(
         self, session: str, text: str, **custom: Any
@@ -104,11 +99,9 @@ class Shopper:
         data = {"message": text, "session_id": session, "customData": custom}
         ack = await self.sio.call("user_uttered", data, timeout=ANSWER_S)
         assert ack["ok"], ack
-        deadline = time.monotonic() + 5
-        while len(messages := self.turn(ack["turn_id"])) < ack["count"]:
-            assert time.monotonic() < deadline, f"missing bot_uttered for {ack}"
-            await asyncio.sleep(0.02)
-        return messages, ack
+        await until(lambda: len(self.turn(ack["turn_id"])) >= ack["count"], timeout_s=5, interval_s=0.02,
+                    what=f"every bot_uttered of {ack}", show=lambda: self.events)
+        return self.turn(ack["turn_id"]), ack
 
     def turn(self, turn_id: str) -> list[dict[str, Any]]:
         return [m for m in self.received("bot_uttered") if m.get("metadata", {}).get("turn_id") == turn_id]
@@ -182,10 +175,7 @@ async def test_long_polling_upgrades_to_websocket(shop: Shop) -> None:
     client = socketio.AsyncClient(reconnection=False)
     await client.connect(shop.url, transports=["polling", "websocket"])
     try:
-        deadline = time.monotonic() + 5
-        while client.transport() != "websocket":
-            assert time.monotonic() < deadline, "still on long-polling"
-            await asyncio.sleep(0.05)
+        await until(lambda: client.transport() == "websocket", timeout_s=5, what="the upgrade to WebSocket")
         ack = await client.call("session_request", {"session_id": "upgraded"}, timeout=5)
         assert ack == "upgraded"
     finally:
@@ -264,7 +254,7 @@ async def test_a_new_connection_with_the_same_session_keeps_the_conversation(
         assert order.order_id in follow_up[0]["text"], "slot memory survives the reconnect"
 
         history = await again.sio.call("history_request", {"session_id": session})
-        assert history == await again.wait_for("history")
+        assert history == await again.arrived("history")
         entries = history["entries"]
         assert [e["kind"] for e in entries] == ["user", "bot", "user", "bot"]
         assert entries[0]["text"] == f"where is my order {order.order_id}"
@@ -281,10 +271,10 @@ async def test_rasa_webchat_init_without_a_message_is_ignored_quietly(shop: Shop
         init = {"session_id": session, "customData": {"language": "en"}}
         ack = await shopper.sio.call("user_uttered", init)
         assert ack == {"ok": True, "turn_id": None, "count": 0}
-        await asyncio.sleep(0.2)
-        assert shopper.received("error") == [] and shopper.received("bot_uttered") == []
+        # Events on one socket arrive in order: anything the init caused comes before this answer.
         answer, _ = await shopper.say(session, "do you sell candles?")
         assert texts(answer)
+        assert shopper.received("error") == [] and shopper.received("bot_uttered") == answer
 
 
 async def test_bad_input_gets_an_error_event_and_the_server_keeps_serving(shop: Shop) -> None:
@@ -310,7 +300,7 @@ async def test_bad_input_gets_an_error_event_and_the_server_keeps_serving(shop: 
             ack = await shopper.sio.call("user_uttered", data)
             assert ack == {"ok": False, "error": ack["error"]} and ack["error"]["code"] == code, data
             assert ack["error"]["message"]
-            await shopper.wait_for("error", lambda e, err=ack["error"]: e == err)
+            await shopper.arrived("error", lambda e, err=ack["error"]: e == err)
         await shopper.sio.emit("user_uttered")  # no data at all
         await shopper.sio.emit("user_typing", {"typing": "yes"})  # ignored, not an error
 
@@ -325,15 +315,19 @@ async def test_send_pushes_staff_messages_and_typing_to_that_session_only(shop: 
         await other.session("someone-else")
 
         await shop.channel.typing(session, True)
-        assert await tab1.wait_for("typing", timeout=1) == {"typing": True}
+        assert await tab1.arrived("typing", timeout_s=1) == {"typing": True}
         start = time.monotonic()
         await shop.channel.send(session, [BotMessage(text="Hi, I'm Sam from the shop.")], sender="staff")
         for tab in (tab1, tab2):
-            pushed = await tab.wait_for("bot_uttered", timeout=1)
+            pushed = await tab.arrived("bot_uttered", timeout_s=1)
             assert pushed == {"text": "Hi, I'm Sam from the shop.", "metadata": {"sender": "staff"}}
         assert time.monotonic() - start < 1.0
-        await asyncio.sleep(0.1)
-        assert other.received("bot_uttered") == [] and other.received("typing") == []
+        # A message of its own reaches the other session after anything sent there before it.
+        parcel = BotMessage(text="Your parcel is on its way.")
+        await shop.channel.send("someone-else", [parcel], sender="staff")
+        await other.arrived("bot_uttered")
+        assert other.received("typing") == []
+        assert [m["text"] for m in other.received("bot_uttered")] == [parcel.text]
 
 
 async def test_messages_sent_while_away_come_back_with_the_history(shop: Shop) -> None:
@@ -347,7 +341,7 @@ async def test_messages_sent_while_away_come_back_with_the_history(shop: Shop) -
     async with Shopper(shop.url) as back:
         await back.session(session)
         await back.sio.emit("history_request", {"session_id": session})
-        entries = (await back.wait_for("history"))["entries"]
+        entries = (await back.arrived("history"))["entries"]
     senders = [(e["kind"], e.get("sender")) for e in entries]
     assert senders == [("user", None), ("bot", "bot"), ("bot", "staff")]
     assert entries[-1]["turn_id"] == ""  # staff messages are not rated
@@ -393,7 +387,5 @@ async def test_shopper_sockets_are_closed_on_shutdown(aiohttp_server: Any, shop_
     await server.close()
     # Open sockets would otherwise hold the shutdown until engine.io's ping timeout (45 s).
     assert time.monotonic() - start < 3
-    deadline = time.monotonic() + 5
-    while shopper.sio.connected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert not shopper.sio.connected and not channel.connected("shutdown")
+    await until(lambda: not shopper.sio.connected, timeout_s=5, what="the shopper's socket to close")
+    assert not channel.connected("shutdown")

@@ -16,8 +16,8 @@ from bot.serving.turnlog import SINK
 from core.settings import REPO_ROOT, Settings
 from core.shop import load_orders
 from core.turns import Flag, Route, TurnRecord
+from harness.redis_server import redis_server
 from tests.identity import IDENTITY_ENV, token
-from tests.redis_server import redis_server
 
 URL = "/webhooks/rest/webhook"
 UNHELPFUL = "what's the weather in Paris"

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from bot.engine.interfaces import Slots
 from bot.engine.locks import InProcessLocks, RedisLocks
 from bot.engine.memory import RedisMemory
-from tests.redis_server import redis_server
+from harness.redis_server import redis_server
 
 
 @pytest.fixture

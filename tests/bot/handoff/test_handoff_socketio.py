@@ -50,18 +50,18 @@ async def test_staff_take_over_live_and_hand_back(shop: Shop) -> None:
 
             claimed = await staff.post(f"/api/handoffs/{handoff_id}/claim")
             assert claimed.status == 200
-            await shopper.wait_for("bot_uttered", lambda m: "has joined" in m.get("text", ""))
+            await shopper.arrived("bot_uttered", lambda m: "has joined" in m.get("text", ""))
 
             await shopper.sio.emit("user_typing", {"session_id": session, "typing": True})
             typing = await _next(console, "typing")
             assert typing["conversation_id"] == session and typing["typing"] is True
             await console.send_json({"type": "typing", "conversation_id": session, "typing": True})
-            await shopper.wait_for("typing", lambda d: d.get("typing") is True)
+            await shopper.arrived("typing", lambda d: d.get("typing") is True)
 
             # Pushed, not polled: the shopper's socket gets it (delay: bench/handoff_latency.py).
             resp = await staff.post(f"/api/handoffs/{handoff_id}/messages", json={"text": "Hi, I'm Sam."})
             assert resp.status == 201
-            staff_msg = await shopper.wait_for("bot_uttered", lambda m: m.get("text") == "Hi, I'm Sam.")
+            staff_msg = await shopper.arrived("bot_uttered", lambda m: m.get("text") == "Hi, I'm Sam.")
             assert staff_msg["metadata"]["sender"] == "staff"
 
             still_silent, _ = await shopper.say(session, "where is my order 573415?")
@@ -69,7 +69,7 @@ async def test_staff_take_over_live_and_hand_back(shop: Shop) -> None:
 
             resolved = await staff.post(f"/api/handoffs/{handoff_id}/resolve")
             assert (await resolved.json())["status"] == "resolved"
-            await shopper.wait_for("bot_uttered", lambda m: "back with the shop" in m.get("text", ""))
+            await shopper.arrived("bot_uttered", lambda m: "back with the shop" in m.get("text", ""))
             back, ack = await shopper.say(session, "how long does UK delivery take?")
             assert "working days" in texts(back)[0]
             assert (await logged(shop, ack["turn_id"])).route == "faq"
@@ -98,7 +98,7 @@ async def test_history_after_reconnect_includes_staff_messages(shop: Shop) -> No
         async with Shopper(shop.url) as returning:
             assert await returning.session(session) == session
             await returning.sio.emit("history_request", {"session_id": session})
-            history = await returning.wait_for("history")
+            history = await returning.arrived("history")
         staff_entries = [e for e in history["entries"] if e.get("sender") == "staff"]
         said = [m.get("text") for e in staff_entries for m in e["messages"]]
         assert "Sorry for the wait!" in said, "a message sent while the shopper was away is not lost"

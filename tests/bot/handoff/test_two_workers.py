@@ -13,9 +13,9 @@ from bot.auth.guard import Role
 from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
 from core.shop import load_orders
+from harness.redis_server import redis_server
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, texts
 from tests.bot.handoff.test_handoff_socketio import staff_session
-from tests.redis_server import redis_server
 from tests.signin import PASSWORD
 
 
@@ -54,7 +54,7 @@ async def test_staff_on_one_worker_reach_a_shopper_on_another(workers: list[Shop
             body = {"text": "Hello from worker 2"}
             sent = await staff.post(f"/api/handoffs/{handoff_id}/messages", json=body)
             assert sent.status == 201
-            await shopper.wait_for("bot_uttered", lambda m: m.get("text") == "Hello from worker 2")
+            await shopper.arrived("bot_uttered", lambda m: m.get("text") == "Hello from worker 2")
 
             silent, _ = await shopper.say(session, "thanks!")
             assert silent == [], "worker 1 knows a person has the conversation"

@@ -12,16 +12,17 @@ import asyncio
 import json
 import shutil
 import subprocess
-import time
+from functools import partial
 from pathlib import Path
 
 import aiohttp
 
 from core.db import make_engine
+from harness.polling import until
+from harness.server_process import SHOPBOT, ShopbotProcess
 from monitoring.reviews import ReviewStore, Verdict
 from monitoring.turnlog import TurnLog
 from tests.registry import Registered
-from tests.server_process import SHOPBOT, ShopbotProcess
 
 QUESTIONS = ["how long does delivery take", "can I return a gift", "what is the weather on mars",
              "do you sell lunch boxes", "hi there", "I'd like to talk to a person"]
@@ -50,11 +51,8 @@ def _served(database: Path) -> list[str]:
         engine.dispose()
 
 
-async def _until_served(database: Path, version: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not any(v.startswith(version + "+") for v in _served(database)):
-        assert time.monotonic() < deadline, f"{version} never answered a turn"
-        await asyncio.sleep(0.5)
+def _answered_by(database: Path, version: str) -> bool:
+    return any(v.startswith(version + "+") for v in _served(database))
 
 
 async def test_cli_deploy_and_rollback_swap_a_running_server_with_zero_failed_turns(
@@ -76,10 +74,8 @@ async def test_cli_deploy_and_rollback_swap_a_running_server_with_zero_failed_tu
                     assert r.status == 200
 
         # A few auditor verdicts: the gold set the gate judges candidates on.
-        deadline = time.monotonic() + 30
-        while len(_served(database)) < len(QUESTIONS):
-            assert time.monotonic() < deadline, "the turns never reached the turn log"
-            await asyncio.sleep(0.3)
+        await until(lambda: len(_served(database)) >= len(QUESTIONS), timeout_s=30, interval_s=0.3,
+                    what="the turns in the turn log")
         engine = make_engine(f"sqlite:///{database}")
         turn_ids = [r.turn_id for r in TurnLog(engine).records()]
         for turn_id in turn_ids:
@@ -107,14 +103,16 @@ async def test_cli_deploy_and_rollback_swap_a_running_server_with_zero_failed_tu
         await asyncio.sleep(1.0)
         deployed = await asyncio.to_thread(_cli, server, "deploy", registered.good, "--by", "ann")
         assert deployed.returncode == 0, deployed.stderr
-        await _until_served(database, registered.good)
+        await until(partial(_answered_by, database, registered.good), timeout_s=60, interval_s=0.5,
+                    what=f"{registered.good} answering a turn")
         rolled = await asyncio.to_thread(_cli, server, "rollback", "--by", "bob")
         assert rolled.returncode == 0, rolled.stderr
         history = json.loads(_cli(server, "models", "--json").stdout)["events"]
         seed_version = history[0]["version"]
         assert [(e["action"], e["actor"]) for e in history] == [("rollback", "bob"), ("deploy", "ann")]
         assert history[1]["previous"] == seed_version, "the first deploy replaced the seed router"
-        await _until_served(database, seed_version)
+        await until(partial(_answered_by, database, seed_version), timeout_s=60, interval_s=0.5,
+                    what=f"{seed_version} answering a turn again")
         await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*load)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.rasa.slots import InProcessSlots, RedisSlots, apply_mappings, initial_values
-from tests.redis_server import redis_server
+from harness.redis_server import redis_server
 
 SPECS: dict[str, dict[str, Any]] = {
     "size": {"type": "text",

@@ -1,48 +1,17 @@
-"""The turn log: every turn in one SQL table through SQLAlchemy (SQLite or PostgreSQL)."""
+"""The turn log's writer: every turn in one SQL table through SQLAlchemy (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    select,
-    update,
-)
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from core.turns import Flag, Hit, Route, TurnRecord
+from core.turns import Flag, TurnRecord
 from monitoring.records import FACTS_KEY, refreshed_flags
-
-metadata = MetaData()
-
-turns = Table(
-    "turns",
-    metadata,
-    Column("turn_id", String(64), primary_key=True),
-    Column("conversation_id", String(128), nullable=False, index=True),
-    Column("ts", DateTime(timezone=True), nullable=False, index=True),
-    Column("channel", String(32), nullable=False),
-    Column("user_text", Text, nullable=False),
-    Column("route", String(32), nullable=False, index=True),
-    Column("response", JSON, nullable=False),
-    Column("hits", JSON, nullable=False),
-    Column("latency_ms", JSON, nullable=False),
-    Column("versions", JSON, nullable=False),
-    Column("flags", JSON, nullable=False),
-    Column("feedback", Integer, nullable=True),
-    Column("meta", JSON, nullable=False),
-)
+from monitoring.turnlog.table import metadata, record_of, row_of, turns
 
 
 def _insert(dialect: str) -> Callable[..., Any]:
@@ -52,50 +21,6 @@ def _insert(dialect: str) -> Callable[..., Any]:
     if dialect == "sqlite":
         return sqlite.insert
     raise ValueError(f"the turn log supports SQLite and PostgreSQL, not {dialect}")
-
-
-def row_of(record: TurnRecord) -> dict[str, Any]:
-    """The table row of a record (also the journal's line, with ``ts`` as ISO text)."""
-    return {
-        "turn_id": record.turn_id,
-        "conversation_id": record.conversation_id,
-        "ts": record.ts,
-        "channel": record.channel,
-        "user_text": record.user_text,
-        "route": str(record.route),
-        "response": list(record.response),
-        "hits": [h.to_json() for h in record.hits],
-        "latency_ms": dict(record.latency_ms),
-        "versions": dict(record.versions),
-        "flags": sorted(str(f) for f in record.flags),
-        "feedback": None,
-        "meta": {k: v for k, v in record.metadata.items() if k != "feedback"},
-    }
-
-
-def record_of(row: Any) -> TurnRecord:
-    """The record of a row read from the turns table."""
-    return record_from_row(row._mapping)
-
-
-def record_from_row(row: Mapping[str, Any]) -> TurnRecord:
-    """The record of a row mapping (from the table or a journal line)."""
-    ts = row["ts"]
-    feedback = row.get("feedback")
-    return TurnRecord(
-        conversation_id=row["conversation_id"],
-        turn_id=row["turn_id"],
-        ts=datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
-        channel=row["channel"],
-        user_text=row["user_text"],
-        route=Route(row["route"]),
-        response=tuple(row["response"]),
-        hits=tuple(Hit(h["id"], h["kind"], h["score"], h.get("text", "")) for h in row["hits"]),
-        latency_ms=dict(row["latency_ms"]),
-        versions=dict(row["versions"]),
-        flags=frozenset(Flag(f) for f in row["flags"]),
-        metadata={**row["meta"], **({"feedback": feedback} if feedback is not None else {})},
-    )
 
 
 class TurnLog:
@@ -128,6 +53,11 @@ class TurnLog:
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 yield record_of(row)
+
+    def turn_ids(self) -> set[str]:
+        """The id of every logged turn (what the reliability checks count)."""
+        with self.engine.connect() as conn:
+            return {row.turn_id for row in conn.execute(select(turns.c.turn_id))}
 
     def set_feedback(self, conversation_id: str, turn_id: str, value: int) -> bool:
         """Store thumbs up (+1) or down (-1) on a turn; its flags are recomputed from its facts."""

@@ -8,7 +8,7 @@ members' mean; the decline threshold follows the shipped rule: the 20 % holdout 
 the holdout ensemble routes right. Scored on ``--cases`` (CLINC150 validation), never a test
 split; each fit is cached under ``--cache`` as ``fit-s<seed>-holdout.npz`` / ``-full.npz``.
 
-    .venv/bin/python bench/router_seed_ensemble.py \\
+    .venv/bin/python research/router_seed_ensemble.py \\
         --faq ../shared/benchmarks/clinc150_faq.json \\
         --cases ../shared/benchmarks/clinc150_val.jsonl --seeds 0,1,2 --cache /tmp/router_seeds
 """

@@ -6,9 +6,12 @@ import pytest
 
 from core.db import make_engine
 from core.turns import Flag, Route
-from monitoring.reviews import Cursor, ReviewStore, TurnFilter, Verdict
+from harness.pg import postgres_server
+from monitoring.redact import Redactor
+from monitoring.reviews import ReviewStore
 from monitoring.turnlog import TurnLog
-from tests.pg import postgres_server
+from monitoring.turnlog.listing import Cursor, TurnFilter
+from monitoring.turnlog.reviews import Verdict
 from tests.turns import T0, turn
 
 TURNS = [
@@ -204,3 +207,28 @@ def test_cursor_round_trip_and_rejects_junk() -> None:
     for junk in ("", "abc", "!!!", "WzFd"):
         with pytest.raises(ValueError):
             Cursor.decode(junk)
+
+
+SHOP = "hello@shopbot-demo.example"
+
+
+def test_the_view_redacts_with_the_redactor_it_is_built_with(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    log = TurnLog(engine)
+    log.create()
+    # Stored as an older version logged it: the view redacts replies again before showing them.
+    log.write([turn("s1", 0, reply=f"Mail {SHOP}, not jane@example.com")])
+    store = ReviewStore(engine, Redactor(frozenset({SHOP})))
+    store.create()
+    shown = f"Mail {SHOP}, not [EMAIL]"
+    (item,) = store.list_turns(TurnFilter()).items
+    assert item.record.response[0]["text"] == shown
+    detail = store.turn_detail("s1")
+    assert detail is not None and detail.turn.record.response[0]["text"] == shown
+    assert ids(store, q=SHOP) == ["s1"] and ids(store, q="jane") == [], "search sees what the view shows"
+    review = store.add_review("s1", Verdict.INCORRECT, "ann", correction=f"Email {SHOP}",
+                              note="jane@example.com")
+    assert review is not None and (review.correction, review.note) == (f"Email {SHOP}", "[EMAIL]")
+    (plain,) = ReviewStore(engine).list_turns(TurnFilter()).items
+    assert plain.record.response[0]["text"] == "Mail [EMAIL], not [EMAIL]", "no shop details: nothing kept"
+    engine.dispose()

@@ -1,4 +1,4 @@
-"""bench/router_seed_ensemble.py: the shipped threshold rule on mean logits, and a tiny real run."""
+"""research/router_seed_ensemble.py: the shipped threshold rule on mean logits, and a tiny real run."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from research_script import load_research_script
 
 from retrieval.router import OUT_OF_SCOPE
-from tests.bench_script import load_bench_script
 
-se = load_bench_script("router_seed_ensemble")
+se = load_research_script("router_seed_ensemble")
 
 LABELS = ("delivery", "returns", OUT_OF_SCOPE)
 FAQ = [

@@ -23,7 +23,7 @@ Stages (each expensive artefact is cached under ``--cache`` and computed once):
   vectors, alone and with pseudo-out-of-scope mixes of two entries' phrasings (M5a/M5b);
 - ``report``: every method from the cached arrays, p50 latency, Markdown to ``--out``.
 
-    nice -n 19 .venv/bin/python bench/router_methods.py \\
+    nice -n 19 .venv/bin/python research/router_methods.py \\
         --faq ../shared/benchmarks/clinc150_faq.json \\
         --cases ../shared/benchmarks/clinc150_val.jsonl \\
         --teacher /tmp/mpnet/all-mpnet-base-v2 --cache /tmp/router_methods \\
@@ -958,7 +958,7 @@ def stage_report(data: Data, cache: Path, args: argparse.Namespace, config: Rout
         "other jobs may share the cores).",
         "",
         "```",
-        "nice -n 19 .venv/bin/python bench/router_methods.py " + " ".join(sys.argv[1:]),
+        "nice -n 19 .venv/bin/python research/router_methods.py " + " ".join(sys.argv[1:]),
         "```",
         "",
         "| method | val in-scope % | val OOS recall % | CV in-scope % (mean ± std) | CV OOS recall % "

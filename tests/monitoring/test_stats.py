@@ -5,15 +5,9 @@ import pytest
 
 from core.db import make_engine
 from core.turns import Flag, Route
-from monitoring.stats import (
-    TurnPoint,
-    check_window,
-    parse_bucket,
-    percentile,
-    summarise,
-    turn_stats,
-)
+from monitoring.stats import check_window, parse_bucket, percentile, summarise, turn_stats
 from monitoring.turnlog import TurnLog
+from monitoring.turnlog.windows import TurnPoint
 from tests.turns import T0, turn
 
 M = timedelta(minutes=1)

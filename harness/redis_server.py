@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.server_process import free_port, terminate, wait_listening
+from harness.server_process import free_port, terminate, wait_listening
 
 
 @contextmanager

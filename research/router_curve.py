@@ -6,7 +6,7 @@ scores, and does the same for a frozen-encoder baseline: all-MiniLM-L6-v2 as shi
 to the nearest training phrasing, declining when that phrasing is an out_of_scope example or
 the cosine is below the threshold. Writes a Markdown section.
 
-    python bench/router_curve.py \\
+    python research/router_curve.py \\
         --faq /work/shared/benchmarks/clinc150_faq.json \\
         --cases /work/shared/benchmarks/clinc150_val.jsonl --out docs/router_curve.md
 """
@@ -105,7 +105,7 @@ def report(args: argparse.Namespace, official: dict, router_rows: list[dict], ro
         f"({official['n']} cases). Command:",
         "",
         "```",
-        "python bench/router_curve.py " + " ".join(sys.argv[1:]),
+        "python research/router_curve.py " + " ".join(sys.argv[1:]),
         "```",
         "",
         f"At the calibrated threshold ({threshold:.4f}; {calibration.get('rule', '')}): in-scope accuracy "

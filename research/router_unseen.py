@@ -8,8 +8,8 @@ int8 through the server's routing policy) and scores the test cases, next to the
 the issue names: a logistic-regression head on the frozen all-MiniLM-L6-v2 embeddings, its
 ``C`` chosen on the router's own 20 % calibration split of the *train* file (never on test).
 
-    python bench/router_unseen.py prepare --data DIR --out /tmp/b77
-    python bench/router_unseen.py run --faq /tmp/b77/banking77_faq.json \\
+    python research/router_unseen.py prepare --data DIR --out /tmp/b77
+    python research/router_unseen.py run --faq /tmp/b77/banking77_faq.json \\
         --cases /tmp/b77/banking77_test.jsonl [--max-seq-length 32] --json
 
 Besides the in-scope accuracy (a declined case counts as wrong, as in ``shopbot eval``), it
@@ -39,14 +39,28 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.engine.policy import RoutingThresholds  # noqa: E402
-from bot.training.router_eval import Case, load_cases, policy_label  # noqa: E402
+from bot.engine.interfaces import Signals  # noqa: E402
+from bot.engine.nlu import extract  # noqa: E402
+from bot.engine.policy import RoutingThresholds, answered_entry, decide  # noqa: E402
+from bot.training.router_eval import Case, load_cases  # noqa: E402
+from core.turns import RouterOutput  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
 from retrieval.router import OUT_OF_SCOPE, RouterConfig  # noqa: E402
 from retrieval.router_train import split_holdout, train_router  # noqa: E402
 from retrieval.turn_encoder import export_onnx, turn_encoder  # noqa: E402
 
 C_GRID = (1.0, 10.0, 100.0)
+
+
+def policy_label(text: str, routed: RouterOutput, thresholds: RoutingThresholds) -> str | None:
+    """The entry the routing policy answers ``text`` from, given the router's output (None: none).
+
+    The experiment's own copy of the two lines ``bot/training/router_eval.py`` had when the
+    BANKING77 figures in docs/quality.md were measured: the router's output and the message's
+    entities through the policy, with no knowledge search (the product's evaluation now routes
+    as the server's first turn does; this keeps the measured figures reproducible).
+    """
+    return answered_entry(decide(Signals(routed, entities=extract(text)), thresholds))
 
 
 def prepare(data: Path, out: Path) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""bench/router_unseen.py: BANKING77's CSV files become knowledge + cases, and a tiny real run."""
+"""research/router_unseen.py: BANKING77's CSV files become knowledge + cases, and a tiny real run."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from research_script import load_research_script
 
 from bot.training.router_eval import load_cases
 from retrieval.knowledge import load_knowledge
 from retrieval.router import RouterConfig
-from tests.bench_script import load_bench_script
 
-ru = load_bench_script("router_unseen")
+ru = load_research_script("router_unseen")
 
 TRAIN = {
     "card_arrival": ["I am still waiting on my card?", "when will my card arrive",

@@ -15,7 +15,7 @@ test split's held-out invoices are never read):
 * **Extra parts**: one candidate feature at a time added to the shipped blend score with a weight
   from a small grid (each feature scaled to a row maximum of 1), scored on both folds.
 
-    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/recommender_reranker.py \\
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python research/recommender_reranker.py \\
         --transactions data/online_retail/transactions.csv --json
 """
 

@@ -10,16 +10,17 @@ knowledge's own phrasings only, never a case file, drops every auxiliary questio
 nearest in-scope phrasing (frozen all-MiniLM-L6-v2 cosine) is as close as the loosest
 ``--percentile`` % of in-scope phrasings are to another phrasing of their own entry.
 
-    python bench/router_outliers.py prepare --faq ../shared/benchmarks/clinc150_faq.json \\
+    python research/router_outliers.py prepare --faq ../shared/benchmarks/clinc150_faq.json \\
         --trec train_5500.label --out /tmp/oe --percentile 1
     shopbot eval --faq /tmp/oe/outliers_faq.json --cases ../shared/benchmarks/clinc150_val.jsonl --json
-    python bench/router_outliers.py cv --faq ../shared/benchmarks/clinc150_faq.json \\
+    python research/router_outliers.py cv --faq ../shared/benchmarks/clinc150_faq.json \\
         [--outliers /tmp/oe/outliers.json]      # without: the shipped router, the control
-    python bench/router_outliers.py nearness --faq ../shared/benchmarks/clinc150_faq.json \\
+    python research/router_outliers.py nearness --faq ../shared/benchmarks/clinc150_faq.json \\
         --outliers /tmp/oe/outliers.json --cases ../shared/benchmarks/clinc150_val.jsonl
 
-``cv`` is ``shopbot eval --rasa-project --folds`` (``cross_validate``) on the knowledge file,
-the outliers joining every fold's training data and never its scored fold.
+``cv`` is ``shopbot eval --rasa-project --folds`` on the knowledge file, the outliers joining
+every fold's training data and never its scored fold: ``cross_validate_with_outliers``, this
+experiment's copy of ``bot.training.cross_validation.cross_validate`` with that one change.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +45,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.training.cross_validation import cross_validate, with_out_of_scope  # noqa: E402
+from bot.training.cross_validation import METRICS, fold_scores, stratified_folds, training_entries  # noqa: E402
 from bot.training.router_eval import load_cases  # noqa: E402
 from retrieval.knowledge import KnowledgeEntry, load_knowledge  # noqa: E402
-from retrieval.router import OUT_OF_SCOPE  # noqa: E402
+from retrieval.router import OUT_OF_SCOPE, RouterConfig  # noqa: E402
+from retrieval.router_train import train_router  # noqa: E402
+from retrieval.turn_encoder import export_onnx, turn_encoder  # noqa: E402
 
 # A few TREC lines carry part-of-speech tags where words were lost ("Who wrote NN DT NNP NNP ?").
 _TAGS = re.compile(r"\b(?:NNP|NNS|NN|CD|DT|VBP|VBZ|IN|JJ|CC)\b")
@@ -64,6 +70,71 @@ def read_trec(path: Path) -> list[str]:
             questions[text] = None
     return list(questions)
 
+
+
+def with_out_of_scope(entries: Sequence[KnowledgeEntry], extra: Sequence[str]) -> list[KnowledgeEntry]:
+    """``entries`` with ``extra`` phrasings appended to the ``out_of_scope`` entry (made if missing)."""
+    if not extra:
+        return list(entries)
+    out = [e for e in entries if e.id != OUT_OF_SCOPE]
+    own = next((e.questions for e in entries if e.id == OUT_OF_SCOPE), ())
+    seen = set(own)
+    added = tuple(q for q in dict.fromkeys(extra) if q not in seen)
+    return [*out, KnowledgeEntry(OUT_OF_SCOPE, (*own, *added), None)]
+
+
+def cross_validate_with_outliers(
+    entries: Sequence[KnowledgeEntry],
+    outliers: Sequence[str],
+    *,
+    folds: int,
+    work_dir: Path,
+    config: RouterConfig = RouterConfig(),  # noqa: B008 - frozen, so a shared default is safe
+    backend: str = "onnx-int8",
+    threads: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """``bot.training.cross_validation.cross_validate`` with ``outliers`` in every fold's training.
+
+    The outliers join each fold's training ``out_of_scope`` entry and are never scored; with
+    none, this is the product's cross-validation (the control). The folds, the training and
+    the per-fold figures are the product's own functions, so both arms are scored alike.
+    """
+    started = time.perf_counter()
+    per_fold: list[dict[str, Any]] = []
+    expected_all: list[str | None] = []
+    predicted_all: list[str | None] = []
+    for n, held in enumerate(stratified_folds(entries, folds, config.seed)):
+        train = with_out_of_scope(training_entries(entries, held), outliers)
+        report = train_router(train, work_dir / f"fold-{n}", config=config, progress=progress)
+        if backend.startswith("onnx"):
+            export_onnx(report.model_dir)
+        encoder = turn_encoder(backend, report.model_dir, threads)
+        encoder.warm_up()
+        labels = [e.routed.label for e in encoder.run([x.text for x in held])]
+        expected = [None if x.label == OUT_OF_SCOPE else x.label for x in held]
+        predicted = [None if p == OUT_OF_SCOPE else p for p in labels]
+        fold = fold_scores(expected, predicted)
+        fold.update(fold=n, train_s=round(report.train_s, 1),
+                    untrained_intents=sorted({e.id for e in entries} - {e.id for e in train}))
+        per_fold.append(fold)
+        expected_all += expected
+        predicted_all += predicted
+
+    def kept(metric: str) -> list[float]:
+        return [f[metric] for f in per_fold if f[metric] is not None]
+
+    return {
+        "folds": folds,
+        "n_phrasings": len(expected_all),
+        "n_intents": len({e.id for e in entries if e.id != OUT_OF_SCOPE}),
+        "backend": backend,
+        "mean": {m: statistics.fmean(kept(m)) if kept(m) else None for m in METRICS},
+        "std": {m: statistics.pstdev(kept(m)) if kept(m) else None for m in METRICS},
+        "pooled": fold_scores(expected_all, predicted_all),
+        "per_fold": per_fold,
+        "total_s": round(time.perf_counter() - started, 1),
+    }
 
 def nearest_cosines(queries: np.ndarray, phrasings: np.ndarray, labels: np.ndarray | None = None
                     ) -> np.ndarray:
@@ -168,8 +239,8 @@ def main() -> None:
     extra = json.loads(args.outliers.read_text())["questions"] if args.outliers else []
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="router-outliers-cv-") as work:
-        result = cross_validate(load_knowledge(args.faq), folds=args.folds, work_dir=Path(work),
-                                threads=args.threads, progress=False, extra_out_of_scope=extra)
+        result = cross_validate_with_outliers(load_knowledge(args.faq), extra, folds=args.folds,
+                                              work_dir=Path(work), threads=args.threads, progress=False)
     print(json.dumps({"outliers": len(extra), **result, "load_before": list(load),
                       "load_after": list(os.getloadavg())}))
 

@@ -1,4 +1,4 @@
-"""bench/router_methods.py: folds, decline scores, threshold rules, teacher head, distilled fit."""
+"""research/router_methods.py: folds, decline scores, threshold rules, teacher head, distilled fit."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from research_script import load_research_script
 
 from bot.training.cross_validation import stratified_folds
 from retrieval.knowledge import load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
-from tests.bench_script import load_bench_script
 
-rm = load_bench_script("router_methods")
+rm = load_research_script("router_methods")
 
 FAQ = [
     {

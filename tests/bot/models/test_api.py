@@ -8,11 +8,14 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.auth.guard import Role
+from bot.models.keys import JOBS
 from bot.server import create_app
 from bot.serving.turnlog import SINK
 from bot.web.keys import ENGINE
 from core.settings import Settings
+from harness.polling import until
 from monitoring.turnlog import TurnLog
+from tests.apps import feature_app
 from tests.registry import Registered
 from tests.signin import sign_in
 
@@ -111,3 +114,20 @@ async def test_a_deploy_and_a_rollback_swap_the_router_under_load_without_a_fail
     metrics = await (await client.get("/metrics")).text()
     assert f'shopbot_model_live_info{{kind="router",version="{seed_version}"}} 1.0' in metrics
     assert 'shopbot_model_swaps_total{action="rollback",kind="router"} 1.0' in metrics
+
+
+async def test_one_model_operation_at_a_time_per_worker(
+    aiohttp_client: Any, lifecycle_settings: Settings, registered: Registered
+) -> None:
+    client = await aiohttp_client(create_app(lifecycle_settings))
+    admin = await sign_in(client, client.app, "root", Role.ADMIN)
+    # The gate runs as a job in a child process for seconds; the second request arrives meanwhile.
+    first = asyncio.create_task(client.post(f"/api/models/{registered.good}/evaluate", headers=admin))
+    jobs = feature_app(client.app, "/api/models")[JOBS]
+    await until(lambda: jobs.running, timeout_s=30, what="the first job to start")
+    second = await client.post(f"/api/models/{registered.shuffled}/evaluate", headers=admin)
+    assert second.status == 409 and "another model operation" in (await second.json())["error"]["message"]
+    rollback = await client.post("/api/models/rollback", headers=admin)
+    assert rollback.status == 409, "a rollback waits its turn too"
+    done = await first
+    assert done.status == 200 and (await done.json())["passed"] is True

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.cli import _lifecycle
 from bot.lifecycle.registry import ModelAction, ModelKind, ModelState
+from bot.training.assemble import open_lifecycle
 from bot.training.lifecycle import ModelLifecycle
 from core.errors import Conflict
 from core.settings import Settings
@@ -26,7 +26,7 @@ OFF_TOPIC = ["what is the capital of peru", "how do I change a car tyre", "who w
 
 @pytest.fixture
 def lifecycle(lifecycle_settings: Settings) -> Iterator[ModelLifecycle]:
-    with _lifecycle(lifecycle_settings) as ops:
+    with open_lifecycle(lifecycle_settings) as ops:
         yield ops
 
 

@@ -8,10 +8,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from harness.polling import until_sync
 
 
 def pg_bin() -> Path | None:
@@ -59,13 +60,12 @@ class Postgres:
             check=True,
             capture_output=True,
         )
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise AssertionError("PostgreSQL did not start")
+        until_sync(self._accepting, timeout_s=20, interval_s=0.1,
+                   what=f"PostgreSQL to accept connections on port {self.port}")
+
+    def _accepting(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def stop(self, mode: str = "immediate") -> None:
         """Stop the server (``immediate``: as if it crashed; ``fast``: a clean shutdown)."""

@@ -1,4 +1,4 @@
-"""``shopbot run`` as a real process on a free port: for tests that kill it or its database."""
+"""``shopbot run`` as a real process on a free port: for tests and benchmarks that kill it or its database."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from harness.polling import until, until_sync
 
 SHOPBOT = Path(sys.executable).with_name("shopbot")
 
@@ -27,16 +28,15 @@ def free_port() -> int:
 
 def wait_listening(port: int, proc: subprocess.Popen[Any], name: str, timeout_s: float = 10.0,
                    log: Path | None = None) -> None:
-    """Wait until ``proc`` accepts connections on loopback ``port`` (fail if it exits first)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    """Wait until ``proc`` accepts connections on loopback ``port`` (fail at once if it exits)."""
+
+    def accepting() -> bool:
         assert proc.poll() is None, log.read_text(errors="replace") if log else f"{name} exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"{name} did not start"
-            time.sleep(0.05)
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+
+    until_sync(accepting, timeout_s=timeout_s, ignoring=(OSError,),
+               what=f"{name} to accept connections on port {port}")
 
 
 def terminate(proc: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
@@ -74,19 +74,16 @@ class ShopbotProcess:
 
     async def start(self, timeout_s: float = 180.0) -> None:
         """Start and wait until ``/health`` answers."""
-        self.proc = subprocess.Popen([str(SHOPBOT), "run", *self.run_args], env=self.env)
-        deadline = time.monotonic() + timeout_s
+        proc = self.proc = subprocess.Popen([str(SHOPBOT), "run", *self.run_args], env=self.env)
         async with aiohttp.ClientSession() as session:
-            while True:
-                assert self.proc.poll() is None, "the server exited during start-up"
-                try:
-                    async with session.get(self.base + "/health") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not start in time"
-                await asyncio.sleep(0.2)
+
+            async def healthy() -> bool:
+                assert proc.poll() is None, "the server exited during start-up"
+                async with session.get(self.base + "/health") as resp:
+                    return resp.status == 200
+
+            await until(healthy, timeout_s=timeout_s, interval_s=0.2, ignoring=(aiohttp.ClientError,),
+                        what=f"the server on port {self.port} to answer /health")
 
     def kill(self) -> None:
         """kill -9: no shutdown handlers, no draining."""

@@ -1,4 +1,4 @@
-"""bench/recommender_reranker.py on the real transactions: its folds agree with the CLI's."""
+"""research/recommender_reranker.py on the real transactions: its folds agree with the CLI's."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from research_script import load_research_script
 
 from actions.metrics import evaluate_recommender, leave_last_invoice_out, validation_split
 from actions.recommender import read_sales
-from tests.bench_script import load_bench_script
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_CSV = ROOT / "data" / "online_retail" / "transactions.csv"
 
 
-rr = load_bench_script("recommender_reranker")
+rr = load_research_script("recommender_reranker")
 
 
 @pytest.fixture(scope="module")

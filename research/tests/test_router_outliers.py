@@ -1,4 +1,4 @@
-"""bench/router_outliers.py: TREC lines become CLINC-style questions; in-scope look-alikes are dropped."""
+"""research/router_outliers.py: TREC lines become CLINC-style questions; in-scope look-alikes are dropped."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+from research_script import load_research_script
 
-from bot.training.cross_validation import cross_validate, with_out_of_scope
+from bot.training.cross_validation import cross_validate
 from retrieval.embeddings import SentenceEncoder
 from retrieval.knowledge import KnowledgeEntry, load_knowledge
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
-from tests.bench_script import load_bench_script
 
-ro = load_bench_script("router_outliers")
+ro = load_research_script("router_outliers")
 
 TREC = (
     "NUM:count How many calories are there in a Big Mac ?\n"
@@ -65,18 +65,34 @@ def test_in_scope_look_alikes_are_dropped_and_the_rest_reach_out_of_scope(tmp_pa
 
 def test_with_out_of_scope_appends_new_phrasings_once_and_leaves_entries_alone() -> None:
     own = KnowledgeEntry(OUT_OF_SCOPE, ("tell me a joke",), None)
-    out = with_out_of_scope([*FAQ, own], ["tell me a joke", "who won the cup", "who won the cup"])
+    out = ro.with_out_of_scope([*FAQ, own], ["tell me a joke", "who won the cup", "who won the cup"])
     assert out[:2] == FAQ and out[2].questions == ("tell me a joke", "who won the cup")
-    assert with_out_of_scope(FAQ, []) == FAQ
+    assert ro.with_out_of_scope(FAQ, []) == FAQ
 
 
 def test_cross_validation_trains_on_the_outliers_but_never_scores_them(tmp_path: Path) -> None:
     entries = [*FAQ, KnowledgeEntry(OUT_OF_SCOPE, ("tell me a joke", "sing me a song"), None)]
     outliers = ["who was the first american in space", "where is the kalahari desert"]
-    result = cross_validate(entries, folds=2, work_dir=tmp_path, config=RouterConfig.tiny(),
-                            progress=False, extra_out_of_scope=outliers)
+    result = ro.cross_validate_with_outliers(entries, outliers, folds=2, work_dir=tmp_path,
+                                             config=RouterConfig.tiny(), progress=False)
     assert result["n_phrasings"] == sum(len(e.questions) for e in entries)
     assert [f["fold"] for f in result["per_fold"]] == [0, 1]
+
+
+def test_without_outliers_the_copy_scores_as_the_products_cross_validation(tmp_path: Path) -> None:
+    # The control arm of `cv` is `shopbot eval --folds`: the experiment's copy must not drift.
+    entries = [*FAQ, KnowledgeEntry(OUT_OF_SCOPE, ("tell me a joke", "sing me a song"), None)]
+    config = RouterConfig.tiny()
+    mine = ro.cross_validate_with_outliers(entries, [], folds=2, work_dir=tmp_path / "copy",
+                                           config=config, progress=False)
+    product = cross_validate(entries, folds=2, work_dir=tmp_path / "product", config=config,
+                             progress=False)
+
+    def figures(result: dict) -> dict:
+        folds = [{k: v for k, v in f.items() if k != "train_s"} for f in result["per_fold"]]
+        return {**{k: v for k, v in result.items() if k != "total_s"}, "per_fold": folds}
+
+    assert figures(mine) == figures(product)
 
 
 def test_nearness_reports_each_splits_out_of_scope_against_the_outliers(tmp_path: Path) -> None:
