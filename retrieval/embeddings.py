@@ -52,7 +52,10 @@ class SentenceEncoder:
     def dim(self) -> int:
         """Embedding dimension."""
         self.warm_up()
-        return int(self._model.get_sentence_embedding_dimension())
+        # sentence-transformers 5 renamed it; older releases (>= 3.0 is allowed) have only the old name.
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        return int(dimension())
 
     def warm_up(self) -> None:
         """Load the model once; safe to call from several threads."""
