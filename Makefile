@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/cluster.py --out docs/benchmarks.md
 	$(BIN)/python bench/handoff_latency.py --out docs/handoff-latency.md
 	$(BIN)/python bench/soak.py --out docs/reliability.md
+	$(BIN)/python bench/conversations.py --split test --out docs/quality.md
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -125,6 +125,42 @@ def encoder_ceiling(report: Report, texts: list[str]) -> None:
 # ---------------------------------------------------------------- the server
 
 
+def context_step(report: Report) -> None:
+    """The context step's own time per message (bot/engine/context.py), on the development
+    conversations' follow-ups, each read after a search, a product and an FAQ answer."""
+    import json
+
+    from bot.engine.context import ContextReader, search_of
+    from bot.engine.interfaces import Slots
+    from bot.engine.nlu import extract
+    from core.shop import load_products
+    from retrieval.knowledge import load_knowledge
+
+    products = {p.stock_code: p for p in load_products(ROOT / "var" / "shop")}
+    reader = ContextReader(products, {e.id: e for e in load_knowledge(ROOT / "data" / "faq.yml")})
+    lines = (ROOT / "data" / "eval" / "conversations_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [turn["say"] for line in lines for turn in json.loads(line)["turns"][1:]]
+    mugs = tuple(c for c, p in products.items() if "mug" in p.name.lower())[:6]
+    states = (
+        Slots(turns=1, shown_products=mugs, last_product=mugs[0], topic="products",
+              search=search_of("show me mugs", extract("show me mugs"))),
+        Slots(turns=1, shown_products=mugs[:1], last_product=mugs[0], topic="product", aspect="price"),
+        Slots(turns=1, topic="faq", faq_topic="returns"),
+    )
+    took = []
+    for _ in range(5):
+        for state in states:
+            for text in texts:
+                found = extract(text)
+                start = time.perf_counter()
+                reader.read(text, state, found)
+                took.append((time.perf_counter() - start) * 1000)
+    report.add("context step (reading a message in its conversation), p50 / p95",
+               f"{percentile(took, 50):.3f} / {percentile(took, 95):.3f} ms",
+               f"ContextReader.read on {len(texts)} follow-ups × 3 states × 5, in-process",
+               "context_p50", percentile(took, 50))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -378,6 +414,7 @@ TARGETS: list[tuple[str, Callable[[dict[str, float]], tuple[str, bool]]]] = [
     ("64 sessions ≥ 0.75 × PyTorch batched ceiling",
      lambda n: (f"{n['turns_s'] / n['ceiling']:.2f} ×", n["turns_s"] >= 0.75 * n["ceiling"])),
     ("1 session p50 ≤ 8 ms", lambda n: (f"{n['one_p50']:.2f} ms", n["one_p50"] <= 8)),
+    ("context step p50 ≤ 2 ms per message", lambda n: (f"{n['context_p50']:.3f} ms", n["context_p50"] <= 2)),
     ("1 session p50 ≤ 0.8 × one PyTorch single encode",
      lambda n: (f"{n['one_p50'] / n['single_ms']:.2f} ×", n["one_p50"] <= 0.8 * n["single_ms"])),
     ("open loop at half capacity p95 ≤ 50 ms", lambda n: (f"{n['open_p95']:.1f} ms", n["open_p95"] <= 50)),
@@ -443,6 +480,7 @@ def main() -> None:
     started = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
     report = Report()
     encoder_ceiling(report, UNSEEN_FAQ)
+    context_step(report)
     with tempfile.TemporaryDirectory(prefix="shopbot-bench-") as tmp:
         asyncio.run(serve_and_measure(report, args, Path(tmp)))
         if not args.skip_gpt2:

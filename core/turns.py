@@ -124,4 +124,8 @@ class TurnRecord:
             "latency_ms": {k: round(v, 2) for k, v in self.latency_ms.items()},
             "flags": sorted(str(f) for f in self.flags),
             "versions": dict(self.versions),
+            # How the message read in its conversation: its standalone reading (None when it
+            # stood alone) and the stock codes it referred to.
+            "resolved": self.metadata.get("resolved"),
+            "refers_to": list(self.metadata.get("refers_to") or ()),
         }

@@ -8,7 +8,7 @@ SQL is the turn log's (:mod:`monitoring.turnlog`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -78,7 +78,52 @@ class TurnDetail:
                 "after": [r.to_json() for r in self.after],
             },
             "reviews": [r.to_json() for r in self.reviews],
+            "reading": self._reading(),
+            # A generated draft the verifier did not send (redacted when logged).
+            "withheld_draft": record.metadata.get("withheld_draft"),
         }
+
+    def _reading(self) -> dict[str, Any] | None:
+        """How the message was read in its conversation; None when it stood alone.
+
+        The resolved reading was redacted when logged; the products it referred to are named
+        from the (redacted) cards and the product hits of this turn and of the turns before it.
+        """
+        meta = self.turn.record.metadata
+        if not meta.get("context_act") and not meta.get("resolved"):
+            return None
+        names = _product_names((self.turn.record, *reversed(self.before)))
+        return {
+            "resolved": meta.get("resolved"),
+            "act": meta.get("context_act"),
+            "refers_to": [
+                {"stock_code": code, "name": names.get(code)} for code in meta.get("refers_to") or ()
+            ],
+        }
+
+
+def _product_names(records: Iterable[TurnRecord]) -> dict[str, str]:
+    """Stock code to name from the records' product cards and hits, the first record's first."""
+    names: dict[str, str] = {}
+    for record in records:
+        for card in _cards(record):
+            if isinstance(card, dict) and isinstance(card.get("stock_code"), str) and card.get("name"):
+                names.setdefault(card["stock_code"], str(card["name"]))
+        for hit in record.hits:
+            if hit.kind == "product" and hit.text:
+                names.setdefault(hit.id, hit.text)
+    return names
+
+
+def _cards(record: TurnRecord) -> list[Any]:
+    """The product cards of a record's replies (a Rasa project's custom payload may be anything)."""
+    found: list[Any] = []
+    for message in record.response:
+        custom = message.get("custom")
+        products = custom.get("products") if isinstance(custom, dict) else None
+        if isinstance(products, list):
+            found.extend(products)
+    return found
 
 
 class ReviewStore:

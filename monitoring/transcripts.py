@@ -38,7 +38,7 @@ class TranscriptTurn:
         return value if isinstance(value, int) else None
 
     def to_console(self) -> dict[str, Any]:
-        """The staff console's shape: the turn-log JSON plus sender and the bot's reasons."""
+        """The staff console's shape: the turn-log JSON plus sender, the bot's reasons and its reading."""
         meta = self.record.metadata
         return {
             **self.record.to_json(),
@@ -49,6 +49,11 @@ class TranscriptTurn:
             "evidence": meta.get("evidence", []),
             "handoff": meta.get("handoff"),
             "feedback": self.feedback,
+            # ISO 639-1 code of the shopper's message (bot/engine/language.py); None before it was told.
+            "language": meta.get("language"),
+            # The kind of follow-up the message was read as (``resolved`` and ``refers_to`` come
+            # with the turn-log JSON); None when it stood alone.
+            "context_act": meta.get("context_act"),
         }
 
 

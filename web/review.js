@@ -231,6 +231,7 @@
     const top = el("span", { class: "top" }, [
       el("span", { class: "time muted", text: when(turn.ts) }),
       chip(turn.route, "route"),
+      turn.resolved ? chip("in context", "in-context") : null,
       turn.review ? chip(turn.review.verdict, `verdict ${turn.review.verdict}`) : null,
     ]);
     const flags = el("span", { class: "chips" }, (turn.flags || []).map((f) => chip(f, "flag")));
@@ -282,6 +283,7 @@
     if (turn.feedback) chips.push(chip(turn.feedback > 0 ? "shopper: helpful" : "shopper: not helpful", "feedback"));
     $("turn-chips").replaceChildren(...chips);
     renderRouting(detail.routing || {});
+    renderReading(detail.reading, detail.withheld_draft);
     renderContext(detail);
     renderLatency(detail.latency_ms || {});
   }
@@ -297,6 +299,34 @@
     $("turn-routing").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
   }
 
+  // How the message was read in its conversation, and a draft the verifier held back; all of
+  // it was redacted when logged.
+  function renderReading(reading, withheld) {
+    const box = $("turn-reading");
+    box.hidden = !reading;
+    box.replaceChildren();
+    if (reading) {
+      const products = (reading.refers_to || []).map((p) => el("li", { "data-code": p.stock_code }, [
+        p.name ? el("span", { class: "name", text: p.name }) : null,
+        el("span", { class: "code", text: p.stock_code }),
+      ]));
+      box.append(
+        el("p", { class: "resolved" }, [
+          el("span", { class: "label", text: "Read in context:" }), " ",
+          el("q", { text: reading.resolved || "" }), " ",
+          reading.act ? chip(reading.act, "act") : null,
+        ]),
+        products.length ? el("div", { class: "refers" }, [
+          el("span", { class: "label", text: "Refers to:" }), el("ul", {}, products),
+        ]) : null,
+      );
+    }
+    const held = $("turn-withheld");
+    held.hidden = !withheld;
+    held.replaceChildren(...(withheld ? [el("span", { class: "label", text: "Not sent:" }), " ",
+      el("span", { class: "draft", text: withheld })] : []));
+  }
+
   function renderContext(detail) {
     const box = $("turn-context");
     box.replaceChildren();
@@ -310,6 +340,9 @@
     const staff = record.channel === "staff";
     const parts = [];
     if (record.user_text) parts.push(el("div", { class: "msg shopper", text: record.user_text }));
+    if (record.user_text && record.resolved) {
+      parts.push(el("div", { class: "read-as muted", text: `read as: ${record.resolved}` }));
+    }
     for (const r of record.response || []) {
       const lines = [];
       if (r.text) lines.push(r.text);

@@ -3,7 +3,8 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const state = { me: null, status: "pending", handoffs: [], selected: null, ws: null, typingTimer: null,
-                  myTyping: false, myTypingTimer: null };
+                  myTyping: false, myTypingTimer: null, language: null };
+  const languageNames = new Intl.DisplayNames(["en"], { type: "language" });
 
   async function api(path, options = {}) {
     const init = { credentials: "same-origin", headers: {}, ...options };
@@ -113,7 +114,7 @@
       top.append(name, wait);
       const reason = document.createElement("div");
       reason.innerHTML = `<span class="chip">${escape(h.reason.replace("_", " "))}</span>` +
-        (h.assignee ? `<span class="chip">${escape(h.assignee)}</span>` : "");
+        (h.assignee ? `<span class="chip">${escape(h.assignee)}</span>` : "") + languageChip(h.language);
       const last = document.createElement("div");
       last.className = "last";
       last.textContent = h.last_message || "…";
@@ -121,6 +122,21 @@
       li.addEventListener("click", () => select(h));
       list.append(li);
     }
+  }
+
+  // The shopper's language when it is not English (the turn log's ISO 639-1 code), by its English name.
+  function languageName(code) {
+    if (!code || code === "en") return "";
+    try {
+      return languageNames.of(code) || code;
+    } catch (err) {
+      return code;  // not a language code Intl knows
+    }
+  }
+
+  function languageChip(code) {
+    const name = languageName(code);
+    return name ? `<span class="chip language">${escape(name)}</span>` : "";
   }
 
   function escape(text) {
@@ -133,9 +149,16 @@
     state.selected = h;
     renderQueue();
     renderHead();
+    state.language = null;
+    renderFocus(null);
     const data = await api(`/api/conversations/${encodeURIComponent(h.conversation_id)}`);
     $("transcript").replaceChildren();
     data.turns.forEach(appendTurn);
+    renderFocus(data.focus);
+    // The latest language other than English the shopper wrote in, shown in the header.
+    const spoken = data.turns.map((t) => t.language).filter((code) => languageName(code));
+    state.language = spoken.length ? spoken[spoken.length - 1] : null;
+    renderHead();
     showTyping(false);
   }
 
@@ -143,10 +166,57 @@
     const h = state.selected;
     $("chat-title").textContent = h ? `Conversation ${h.conversation_id}` : "No conversation selected";
     $("chat-status").textContent = h ? `${h.status}${h.assignee ? " · " + h.assignee : ""}` : "";
+    renderLanguage(h ? state.language : null);
     $("claim").hidden = !h || h.status !== "pending";
     const mine = h && h.status === "assigned" && (h.assignee === state.me.username || state.me.role === "admin");
     $("resolve").hidden = !h || h.status === "resolved";
     $("reply").hidden = !mine;
+  }
+
+  function renderLanguage(code) {
+    let chip = $("chat-language");
+    if (!chip) {
+      chip = document.createElement("span");
+      chip.id = "chat-language";
+      chip.className = "chip language";
+      $("chat-title").before(chip);
+    }
+    const name = languageName(code);
+    chip.textContent = name;
+    chip.title = name ? `The shopper wrote in ${name}` : "";
+    chip.hidden = !name;
+  }
+
+  // The products the conversation is about (its dialogue state): what "it" or "the second one"
+  // meant to the bot, so whoever takes over knows which product the shopper is looking at.
+  function renderFocus(focus) {
+    const product = focus && focus.product;
+    const shown = (focus && focus.shown) || [];
+    $("focus").hidden = !product && !shown.length;
+    $("focus-product").replaceChildren(product ? productLine(product) : "none");
+    $("focus-shown").replaceChildren(...shown.map((p) => {
+      const li = document.createElement("li");
+      li.append(productLine(p));
+      return li;
+    }));
+    $("focus-shown").parentElement.hidden = !shown.length;
+  }
+
+  function productLine(p) {
+    const span = document.createElement("span");
+    span.className = "product";
+    span.dataset.code = p.stock_code;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = p.name || "(no longer in the catalogue)";
+    const price = document.createElement("span");
+    price.className = "price";
+    price.textContent = p.price == null ? "" : `£${Number(p.price).toFixed(2)}`;
+    const code = document.createElement("span");
+    code.className = "code muted";
+    code.textContent = p.stock_code;
+    span.append(name, price, code);
+    return span;
   }
 
   function bubble(kind, text, meta) {
@@ -165,6 +235,8 @@
     const chips = [`<span class="chip route">${escape(turn.route)}</span>`];
     if (turn.label) chips.push(`<span class="chip">${escape(turn.label)}</span>`);
     if (turn.confidence != null) chips.push(`<span class="chip">conf ${Number(turn.confidence).toFixed(2)}</span>`);
+    const language = languageChip(turn.language);
+    if (language) chips.push(language);
     for (const f of turn.flags || []) chips.push(`<span class="chip flag">${escape(f)}</span>`);
     box.innerHTML = chips.join("");
     const evidence = (turn.evidence && turn.evidence.length ? turn.evidence : (turn.hits || []).map((h) => h.text));
@@ -183,8 +255,24 @@
     return box;
   }
 
+  // How the bot read a message that leaned on the conversation ("the second one" → its name).
+  function readAs(turn) {
+    const note = document.createElement("div");
+    note.className = "read-as";
+    note.dataset.turn = turn.turn_id;
+    const label = document.createElement("span");
+    label.className = "label";
+    label.textContent = "Read as:";
+    const reading = document.createElement("q");
+    reading.textContent = turn.resolved;
+    note.append(label, " ", reading);
+    $("transcript").append(note);
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+  }
+
   function appendTurn(turn) {
     if (turn.user_text) bubble("shopper", turn.user_text);
+    if (turn.user_text && turn.resolved) readAs(turn);
     for (const r of turn.response || []) {
       const sender = r.sender || (turn.route === "human" ? turn.sender : "bot");
       let text = r.text || "";

@@ -5,20 +5,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from actions.runner import DOMAIN, ActionRunner, tracker_state
 from bot.engine import replies
+from bot.engine.compare import comparison
+from bot.engine.context import describe, kind_words, name_words, search_of, size_words
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
-from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Slots, TurnContext
-from bot.engine.nlu import product_query
-from bot.generation.product_answer import answer_about, unsupported_claims
+from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Search, Slots, TurnContext
+from bot.engine.policy import OTHER_LANGUAGE
+from bot.generation.grounded import grounded_answer
+from bot.generation.product_answer import answer_about
 from bot.generation.service import GenerationService
 from bot.limits import Window
 from core.messages import BotMessage
+from core.shop import Product
 from core.turns import Hit, Route, RoutingScores
-from monitoring.flags import grounding
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
 
@@ -54,10 +58,13 @@ class RouteHandlers:
         self.promoted = promoted or (lambda entry_id: None)
         # A Rasa project (SHOPBOT_RASA_PROJECT) answers its own intents and declines its own way.
         self.project = project
+        self._vocabulary: frozenset[str] | None = None  # the catalogue's name words, on first use
 
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""
         route = ctx.decision.route
+        if route is Route.FAQ and ctx.decision.label == OTHER_LANGUAGE:
+            return HandlerResult((replies.other_language(ctx.language or "und"),), ctx.slots)
         if route is Route.FAQ:
             if self.project is not None and self.project.handles(ctx.decision.label):
                 return await self.project.answer(ctx)
@@ -70,6 +77,8 @@ class RouteHandlers:
         if route in ACTIONS:
             return await self.action(ctx, ACTIONS[route])
         if route is Route.GENERATE:
+            if ctx.decision.label == "product_comparison":
+                return self.compare(ctx)
             return await self.generate(ctx)
         if route is Route.HANDOFF:
             return HandlerResult((replies.handoff(),), ctx.slots.updated(handoff=True))
@@ -82,37 +91,84 @@ class RouteHandlers:
         entry = self.kb.entries.get(ctx.decision.label) or self.promoted(ctx.decision.label)
         if entry is None or entry.answer is None:
             return HandlerResult((replies.decline(),), ctx.slots, answered=False)
-        return HandlerResult((BotMessage(text=entry.answer),), ctx.slots, evidence=(entry.answer,))
+        # Remembered for a follow-up that leans on it ("and to the USA?").
+        slots = ctx.slots.updated(topic="faq", faq_topic=entry.id)
+        return HandlerResult((BotMessage(text=entry.answer),), slots, evidence=(entry.answer,))
 
     async def products(self, ctx: TurnContext) -> HandlerResult:
-        """Product cards for a product question, filtered by any price range."""
+        """Product cards for a search, or for a follow-up that narrows or pages the last one."""
+        reading = ctx.reading
+        search = reading.search if reading is not None and reading.search is not None else \
+            search_of(ctx.text, ctx.entities)
+        more = reading is not None and reading.act in ("more", "similar")
         start = time.perf_counter()
-        vec = await self.encoder.encode(product_query(ctx.text))
+        vec = await self.encoder.encode(search.query())
         embed_ms = _ms(start)
         start = time.perf_counter()
         res = self.kb.products.search(vec.reshape(1, -1), 200)[0]
-        found = []
-        for row, score in zip(res.rows, res.scores, strict=True):
-            product = self.kb.product_by_code[self.kb.products.ids[row]]
-            if _in_range(product.price, ctx.entities):
-                found.append((product, score))
-            if len(found) == MAX_CARDS:
-                break
+        skip = set(search.seen) if more else set()
+        candidates = [(self.kb.product_by_code[self.kb.products.ids[row]], score)
+                      for row, score in zip(res.rows, res.scores, strict=True)]
+        candidates = [(p, s) for p, s in candidates if p.stock_code not in skip and _meets(p, search)]
+        if reading is not None and reading.search is not None:
+            # A follow-up narrows the same kind of thing: "one in pink" after lunch bags means pink
+            # lunch bags first, then whatever else the constraint finds.
+            if self._vocabulary is None:
+                self._vocabulary = name_words(self.kb.product_by_code.values())
+            kind = kind_words(search.words, self._vocabulary)
+            head = kind[-1:] if reading.act != "more" else ()
+            candidates.sort(key=lambda ps: (not all(w in ps[0].name.lower() for w in kind),
+                                            not all(w in ps[0].name.lower() for w in head)))
+            # Only that kind of thing, when the catalogue has any: two pink umbrellas beat two
+            # pink umbrellas and four pink curtains. The next page keeps the first page's order
+            # instead: "easter decorations" go on with easter things, not with any decoration.
+            of_kind = [ps for ps in candidates if head and all(w in ps[0].name.lower() for w in head)]
+            # "and for cats?" after dog bowls: cat bowls only, when there are any.
+            whole = [ps for ps in candidates if kind and all(w in ps[0].name.lower() for w in kind)]
+            # Nothing holds every word asked for ("star shaped cushions"): said, not passed off.
+            # (Paging and "more like it" keep the order they started with instead.)
+            narrowing = reading.act not in ("more", "similar")
+            missing = narrowing and bool(kind) and not whole
+            candidates = (whole if narrowing else []) or of_kind or candidates
+        else:
+            missing = False
+        if search.prefer:
+            candidates.sort(key=lambda ps: ps[0].category not in search.prefer)
+        found = candidates[:MAX_CARDS]
         latency = {"embed": embed_ms, "search": _ms(start)}
         if not found:
-            return HandlerResult((replies.no_products(),), ctx.slots, answered=False, latency_ms=latency)
+            return HandlerResult((replies.no_products(),), ctx.slots.updated(topic="products"),
+                                 answered=False, latency_ms=latency)
         cards = [p.card() for p, _ in found]
+        text = "Here are some more:" if more else "Here is what I found:"
+        if missing and reading is not None:
+            # Said plainly rather than passing other things off as what was asked for.
+            asked = " ".join(w for w in search.words.lower().split() if kind_words(w, self._vocabulary))
+            text = replies.none_of_kind(describe(replace(search, words=asked)))
         message = BotMessage(
-            text="Here is what I found:",
+            text=text,
             custom={"type": "products", "products": cards},
         )
         hits = tuple(Hit(p.stock_code, "product", s, p.name) for p, s in found)
+        codes = tuple(c["stock_code"] for c in cards)
         slots = ctx.slots.updated(
-            last_product=found[0][0].stock_code, shown_products=tuple(c["stock_code"] for c in cards)
+            last_product=codes[0], shown_products=codes, topic="products",
+            search=replace(search, seen=(*search.seen, *codes) if more else codes),
         )
         return HandlerResult(
             (message,), slots, latency_ms=latency, hits=hits, evidence=tuple(p.passage() for p, _ in found)
         )
+
+    def compare(self, ctx: TurnContext) -> HandlerResult:
+        """Two or more products the shopper has seen, compared on their catalogue facts."""
+        codes = ctx.reading.refers_to if ctx.reading is not None else ()
+        products = [self.kb.product_by_code[c] for c in codes if c in self.kb.product_by_code]
+        if len(products) < 2:
+            return HandlerResult((replies.decline(),), ctx.slots, answered=False)
+        text = comparison(products, ctx.text)
+        slots = ctx.slots.updated(topic="product", aspect="price")
+        return HandlerResult((BotMessage(text=text),), slots, evidence=tuple(p.evidence() for p in products),
+                             hits=tuple(Hit(p.stock_code, "product", 1.0, p.name) for p in products))
 
     async def action(self, ctx: TurnContext, name: str) -> HandlerResult:
         """Run a rasa-sdk action in-process or on the action server."""
@@ -135,7 +191,10 @@ class RouteHandlers:
             metadata,
         )
         outcome = await self.actions.run(name, tracker, DOMAIN)
-        new_slots = _apply_events(ctx.slots, outcome.events)
+        new_slots = _shown(_apply_events(ctx.slots, outcome.events), outcome.messages)
+        if name == "action_recommend" and not ctx.decision.similar:
+            # "a present for my niece" → "something under £10": the request is the search narrowed.
+            new_slots = new_slots.updated(search=search_of(ctx.text, ctx.entities))
         return HandlerResult(outcome.messages, new_slots, latency_ms={"action": _ms(start)})
 
     async def generate(self, ctx: TurnContext) -> HandlerResult:
@@ -145,19 +204,21 @@ class RouteHandlers:
         if product is not None:
             reply = await answer_about(product, ctx.entities.product_aspect, ctx.text, self.generation)
             return HandlerResult(
-                reply.messages, ctx.slots.updated(last_product=product.stock_code),
+                reply.messages, ctx.slots.updated(last_product=product.stock_code, topic="product",
+                                                  aspect=ctx.entities.product_aspect),
                 # A question the facts cannot answer is not answered: it counts towards escalation.
                 answered=reply.known, evidence=(reply.evidence,), grounding=reply.grounding,
                 latency_ms={"generate": reply.generate_ms},
                 hits=(Hit(product.stock_code, "product", named.score if named else 1.0, product.name),),
             )
-        passages = self._passages(ctx.scores)
-        start = time.perf_counter()
-        answer = await self.generation.answer(ctx.text, passages)
-        latency = {"generate": _ms(start)}
+        found = self._found(ctx.scores)
+        passages = tuple(p.evidence() for p in found)
+        answer = await grounded_answer(ctx.text, passages, self.generation)
+        latency = {"generate": answer.generate_ms}
         top = ctx.scores.product_hits[0].id if ctx.scores.product_hits else ctx.slots.last_product
-        slots = ctx.slots.updated(last_product=top)
-        if answer.text is None:
+        # "a leaving gift for a coffee lover" → "under a tenner": the request, narrowed next.
+        slots = ctx.slots.updated(last_product=top, search=search_of(ctx.text, ctx.entities))
+        if answer.draft is None:
             return HandlerResult(
                 (replies.generation_failed(),),
                 slots,
@@ -166,18 +227,26 @@ class RouteHandlers:
                 latency_ms=latency,
                 evidence=passages,
             )
-        # A number the passages do not hold is a made-up claim, whatever the word overlap says.
-        made_up = unsupported_claims(answer.text, " ".join(passages))
-        score = 0.0 if made_up else grounding(answer.text, passages)
+        if answer.text is None:
+            # A claim the passages do not state: the draft is withheld (its grounding, 0.0, flags
+            # the turn ungrounded); the shopper sees the products found and a person to ask.
+            codes = tuple(p.stock_code for p in found)
+            return HandlerResult(
+                replies.not_sure([p.card() for p in found]),
+                slots.updated(shown_products=codes, topic="products") if codes else slots,
+                answered=False, evidence=passages, grounding=answer.grounding, latency_ms=latency,
+                withheld=answer.withheld,
+            )
         return HandlerResult(
-            (BotMessage(text=answer.text),), slots, evidence=passages, grounding=score, latency_ms=latency
+            (BotMessage(text=answer.text),), slots, evidence=passages, grounding=answer.grounding,
+            latency_ms=latency,
         )
 
-    def _passages(self, scores: RoutingScores) -> tuple[str, ...]:
+    def _found(self, scores: RoutingScores) -> list[Product]:
         # Best passage first: the small generator copies mostly from the first one. Each
-        # carries the product's facts (price range, pack, orders, countries, ...).
+        # product's evidence carries its facts (price range, pack, orders, countries, ...).
         found = (self.kb.product_by_code.get(h.id) for h in scores.product_hits[:3])
-        return tuple(p.evidence() for p in found if p is not None)
+        return [p for p in found if p is not None]
 
 
 class OrderLookupLimits:
@@ -200,10 +269,32 @@ class OrderLookupLimits:
         return 0
 
 
-def _in_range(price: float, entities: Entities) -> bool:
-    if entities.min_price is not None and price < entities.min_price:
+def _meets(product: Product, search: Search) -> bool:
+    """Whether a product meets every constraint of a search (price, colour, material, size, not)."""
+    if search.min_price is not None and product.price < search.min_price:
         return False
-    return entities.max_price is None or price <= entities.max_price
+    if search.max_price is not None and product.price > search.max_price:
+        return False
+    name = product.name.lower()
+    if search.colour and search.colour not in name and search.colour not in product.facts.get("colours", []):
+        return False
+    if search.material and search.material not in name and \
+            search.material not in product.facts.get("materials", []):
+        return False
+    if search.size and not any(word in name for word in size_words(search.size)):
+        return False
+    if not all(word in name for word in search.must):
+        return False
+    return not any(word in name for word in search.without)
+
+
+def _shown(slots: Slots, messages: Sequence[BotMessage]) -> Slots:
+    """The cards an action showed become the ones a follow-up refers to ("the first one")."""
+    codes = tuple(str(p["stock_code"]) for m in messages if m.custom
+                  for p in m.custom.get("products", []) if isinstance(p, dict) and "stock_code" in p)
+    if not codes:
+        return slots
+    return slots.updated(shown_products=codes, last_product=codes[0], topic="products")
 
 
 def _apply_events(slots: Slots, events: Sequence[dict[str, Any]]) -> Slots:

@@ -7,7 +7,7 @@ channels, the Rasa responder and the training tools depend on these, not on the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.messages import BotMessage
@@ -39,8 +39,53 @@ class TurnResult:
 
 
 @dataclass(frozen=True)
+class Search:
+    """A product search and its constraints, as a follow-up can narrow, widen or page it."""
+
+    # What the shopper asked for, lead-ins and price phrases removed ("lunch bags").
+    words: str
+    colour: str | None = None
+    material: str | None = None
+    # "large" or "small": names holding a size word of that side (``bot/engine/context.py``).
+    size: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    # Words a product's name must not hold ("not the vintage ones"), and must hold ("only round ones").
+    without: tuple[str, ...] = ()
+    must: tuple[str, ...] = ()
+    # Categories shown first: a present for a child asks for toys, party things, stationery.
+    prefer: tuple[str, ...] = ()
+    # Every product this search has shown so far: "show me more" shows the next ones.
+    seen: tuple[str, ...] = ()
+
+    def query(self) -> str:
+        """The text the catalogue is searched with."""
+        return " ".join(w for w in (self.size, self.colour, self.material, self.words) if w)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (kept with the conversation's slots)."""
+        return {**asdict(self), "without": list(self.without), "must": list(self.must),
+                "prefer": list(self.prefer), "seen": list(self.seen)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Search:
+        """Read :meth:`to_json` output; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        return cls(**{**values, "without": tuple(values.get("without") or ()),
+                      "must": tuple(values.get("must") or ()), "prefer": tuple(values.get("prefer") or ()),
+                      "seen": tuple(values.get("seen") or ())})
+
+
+@dataclass(frozen=True)
 class Slots:
-    """What the bot remembers about one conversation."""
+    """What the bot remembers about one conversation: the dialogue state.
+
+    ``last_product`` is the product in focus, ``shown_products`` the cards of the last answer
+    that showed any (in order), ``search`` the last product search with its constraints,
+    ``topic`` what the last answer was about (``faq``, ``products`` or ``product``),
+    ``faq_topic`` the last FAQ entry answered and ``aspect`` the last product fact asked about.
+    """
 
     last_product: str | None = None
     order_number: str | None = None
@@ -50,10 +95,28 @@ class Slots:
     unanswered: int = 0
     turns: int = 0
     shown_products: tuple[str, ...] = field(default=())
+    search: Search | None = None
+    topic: str | None = None
+    faq_topic: str | None = None
+    aspect: str | None = None
 
     def updated(self, **changes: object) -> Slots:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (what the conversation memory stores)."""
+        return {**asdict(self), "shown_products": list(self.shown_products),
+                "search": self.search.to_json() if self.search else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Slots:
+        """Read :meth:`to_json` output (or an older one); unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        search = values.get("search")
+        return cls(**{**values, "shown_products": tuple(values.get("shown_products") or ()),
+                      "search": Search.from_json(search) if isinstance(search, dict) else None})
 
     def as_rasa(self) -> dict[str, object]:
         """Slot values as a rasa-sdk tracker sees them."""
@@ -102,6 +165,31 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How a message reads in its conversation (``bot/engine/context.py``).
+
+    ``text`` is what is routed: the message itself, or its standalone reading when it leans on
+    what came before. ``resolved`` is that standalone reading (None: the message stood alone),
+    ``refers_to`` the stock codes it referred to, ``act`` the kind of follow-up (``ordinal``,
+    ``pronoun``, ``refine``, ``correct``, ``compare``, ``more``, ``similar``, ``faq``; None when
+    the message stood alone), ``aspect`` the product fact asked about (a correction's is the
+    previous question's), ``search`` the product search a follow-up narrows or pages.
+    """
+
+    text: str
+    resolved: str | None = None
+    refers_to: tuple[str, ...] = ()
+    act: str | None = None
+    aspect: str | None = None
+    search: Search | None = None
+
+    @classmethod
+    def alone(cls, text: str) -> Reading:
+        """A message that does not lean on the conversation."""
+        return cls(text)
+
+
+@dataclass(frozen=True)
 class Signals:
     """Everything a route depends on; fields left at their defaults were not measured."""
 
@@ -116,6 +204,11 @@ class Signals:
     failed: bool = False
     # The message reads as angry or upset (VADER): a reason to hand over to a person.
     negative: bool = False
+    # How the message reads in its conversation (a first message stands alone).
+    reading: Reading | None = None
+    # The message's language when it is not English (ISO 639-1, "und" when unnamed): it is
+    # answered in that language with what the bot does in English, and a person offered.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +225,8 @@ class TurnContext:
     # The shop-verified customer (bot/identity.py), or None for an anonymous shopper.
     customer_id: str | None = None
     client: str = ""
+    reading: Reading | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +241,8 @@ class HandlerResult:
     generation_failed: bool = False
     latency_ms: dict[str, float] = field(default_factory=dict)
     hits: tuple[Hit, ...] = ()
+    # A generated draft the verifier withheld (the shopper got the honest reply): for auditors.
+    withheld: str | None = None
 
 
 class ProjectAnswers(Protocol):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from dataclasses import asdict, fields
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
@@ -88,9 +87,7 @@ class RedisMemory:
             return await self._cache.get(conversation_id)
         if raw is None:
             return Slots()
-        data = json.loads(raw)
-        data["shown_products"] = tuple(data.get("shown_products") or ())
-        return Slots(**{k: v for k, v in data.items() if k in _FIELDS})
+        return Slots.from_json(json.loads(raw))
 
     async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
         """Store slots with a fresh expiry, fenced by the conversation lock's token."""
@@ -98,7 +95,7 @@ class RedisMemory:
         key = self._key(conversation_id)
         try:
             stored = await self._set(keys=[key, f"{key}:fence"],
-                                     args=[json.dumps(asdict(slots)), token, self._ttl])
+                                     args=[json.dumps(slots.to_json()), token, self._ttl])
         except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
             log.warning("slots not saved to Redis (%s)", err)
             return
@@ -106,5 +103,3 @@ class RedisMemory:
             self.refused += 1
             log.warning("stale slot write refused for %s (token %d)", conversation_id, token)
 
-
-_FIELDS = frozenset(f.name for f in fields(Slots))

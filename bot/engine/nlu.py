@@ -8,14 +8,19 @@ from bot.engine.interfaces import Entities
 from monitoring.redact import Span, find, normalise
 
 _ORDER = re.compile(r"(?<![\d£$.])(C?\d{6})(?![\d.])", re.IGNORECASE)
-_UNDER = re.compile(r"(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*£?\s*(\d+(?:\.\d+)?)")
-_OVER = re.compile(r"(?:over|above|more than|at least|from|>)\s*£?\s*(\d+(?:\.\d+)?)")
+# "nothing over £3", "no more than £5": a ceiling, though the words say "over".
+_UNDER = re.compile(r"(?:(?:nothing|not|no) (?:over|above|more than|higher than|dearer than)|under|below"
+                    r"|less than|cheaper than|up to|max(?:imum)?|<)\s*£?\s*(\d+(?:\.\d+)?)")
+_OVER = re.compile(r"(?<!nothing )(?<!not )(?<!no )(?:over|above|more than|at least|from|>)\s*£?\s*"
+                   r"(\d+(?:\.\d+)?)")
+_AROUND = re.compile(r"(?:around|about|roughly|approximately|approx\.?|circa|~)\s*£\s*(\d+(?:\.\d+)?)")
 _BETWEEN = re.compile(r"between\s*£?\s*(\d+(?:\.\d+)?)\s*(?:and|-|to)\s*£?\s*(\d+(?:\.\d+)?)")
 _ANAPHORA = re.compile(r"\b(that one|this one|like (?:that|this|it|those|these)|similar|same kind)\b")
 _PAYLOAD = re.compile(r"^/([a-z_]+)\s*$")
 _LEAD_IN = re.compile(
     r"^(?:hi|hello|hey)?[\s,]*(?:do you (?:sell|have|stock|do)|have you got|are there( any)?|"
-    r"i'?m looking for|i am looking for|i want|i need|show me|can i (?:get|buy)|any)\s+",
+    r"i'?m looking for|i am looking for|i'?m after|i am after|i want|i need|show me|can i (?:get|buy)|any)"
+    r"\s+(?:(?:a|an|some) )?",
 )
 
 
@@ -45,7 +50,7 @@ def extract(text: str) -> Entities:
 # Checked in order: the first aspect whose words the question holds. Questions the facts
 # cannot answer (dishwasher safe, dimensions, ...) match none and get an honest "don't know".
 _ASPECTS = tuple((name, re.compile(pattern)) for name, pattern in (
-    ("bought_with", r"\b(?:go(?:es)? (?:well )?with|bought with|buy with|pairs? with|match(?:es)? with)\b"),
+    ("bought_with", r"\b(?:go(?:es)? (?:[a-z]+ )?with|bought with|buy with|pairs? with|match(?:es)? with)\b"),
     ("shipping",
      r"\b(?:ship(?:ped|s|ping)?|send|sent|deliver(?:ed|y)?|post(?:ed)?|countr(?:y|ies)|abroad)\b"),
     ("pack", r"\b(?:how many (?:are |come )?in|pack|packs|set of|one at a time|singly|pieces|per box)\b"),
@@ -53,7 +58,7 @@ _ASPECTS = tuple((name, re.compile(pattern)) for name, pattern in (
     ("popularity",
      r"\b(?:popular|best ?sell(?:er|ing)|sell(?:s)? well|lots of people|many people|bestseller)\b"),
     ("colour", r"\b(?:colou?rs?)\b"),
-    ("material", r"\b(?:made (?:of|from)|material)\b"),
+    ("material", r"\b(?:made (?:of|from|out of)|materials?)\b"),
     ("overview", r"^(?:tell me about|what is|what's|describe)\b"),
 ))
 
@@ -72,7 +77,33 @@ def _first(text: str, spans: list[Span], kind: str) -> str | None:
     return next((text[s.start:s.end] for s in spans if s.kind == kind), None)
 
 
+# Money in words: "under a tenner", "less than a fiver", "5 quid", "four pounds".
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "hundred": 100,
+}
+_MONEY_WORDS = (
+    (re.compile(r"\ba (?:pound|quid)\b"), "£1"), (re.compile(r"\ba fiver\b"), "£5"),
+    (re.compile(r"\ba tenner\b"), "£10"),
+    *((re.compile(rf"\b{word} ?(?:quid|pounds?)\b"), f"£{amount}") for word, amount in _NUMBER_WORDS.items()),
+    (re.compile(r"\b(\d+(?:\.\d+)?) ?(?:quid|pounds?)\b"), r"£\1"),
+)
+
+
+def _money(low: str) -> str:
+    for words, amount in _MONEY_WORDS:
+        low = words.sub(amount, low)
+    return low
+
+
 def _price_range(low: str) -> tuple[float | None, float | None]:
+    low = _money(low)
+    around = _AROUND.search(low)
+    if around:
+        # "around £5": within a fifth either side.
+        amount = float(around.group(1))
+        return round(amount * 0.8, 2), round(amount * 1.2, 2)
     between = _BETWEEN.search(low)
     if between:
         a, b = sorted((float(between.group(1)), float(between.group(2))))
@@ -88,7 +119,8 @@ def _price_range(low: str) -> tuple[float | None, float | None]:
 
 def product_query(text: str) -> str:
     """The part of a product question worth embedding: lead-ins and price phrases removed."""
-    low = text.lower().strip().rstrip("?!. ")
+    low = _money(text.lower().strip().rstrip("?!. "))
+    low = _AROUND.sub(" ", low)
     low = _BETWEEN.sub(" ", low)
     low = _UNDER.sub(" ", low)
     low = _OVER.sub(" ", low)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.engine import replies
+from bot.engine.context import ContextReader, clear_alone
 from bot.engine.corrections import LiveCorrections
 from bot.engine.handlers import RouteHandlers
 from bot.engine.identity import IDENTITY_KEYS, IdentityVerifier, without_identity
@@ -18,11 +19,13 @@ from bot.engine.interfaces import (
     Decision,
     Entities,
     HandlerResult,
+    Reading,
     Signals,
     TurnContext,
     TurnInput,
     TurnResult,
 )
+from bot.engine.language import Language, LanguageDetector
 from bot.engine.locks import ConversationLocks
 from bot.engine.memory import ConversationMemory
 from bot.engine.nlu import extract
@@ -61,6 +64,8 @@ class TurnPipeline:
         desk: HandoffDesk | None = None,
         corrections: LiveCorrections | None = None,
         entities: Callable[[str], Entities] = extract,
+        context: ContextReader | None = None,
+        language: LanguageDetector | None = None,
     ) -> None:
         self.understanding = understanding
         self.handlers = handlers
@@ -77,6 +82,10 @@ class TurnPipeline:
         self.corrections = corrections
         # What is read off a message's text (a Rasa project adds its payload syntax).
         self.entities = entities
+        # How a message reads in its conversation (references back, refinements, ellipsis).
+        self.context = context
+        # The message's language (about 0.2 ms, inline): another one gets a short reply in it.
+        self.language = language
 
     async def run(self, turn: TurnInput) -> TurnResult:
         """Answer ``turn`` (or relay it to a person); returns once its record is durable.
@@ -103,20 +112,42 @@ class TurnPipeline:
         slots = await self.memory.get(turn.conversation_id)
         signals = Signals(slots=slots)
         customer = self.identity.verify(turn.metadata)
+        language = self.language.run(turn.text) if self.language is not None else None
         try:
             await self._refresh_corrections()
-            understood, negative = await asyncio.gather(
-                self._understand(turn.text, latency, versions), self._negative(turn.text)
-            )
+            found = self.entities(turn.text)
+            reading = self.context.read(turn.text, slots, found) if self.context is not None else \
+                Reading.alone(turn.text)
+            # A message in another language is answered in it, unless it reads as a follow-up by
+            # its English cues ("whats teh 3rd one" is no German, whatever its letters say).
+            foreign = language is not None and language.foreign and reading.act in (None, "faq")
+            if foreign:
+                reading = Reading.alone(turn.text)
+            elif language is not None and language.foreign:
+                language = Language("en", "English", 0.0)  # recorded as what it was read as
+            if reading.act == "faq":
+                # Read both ways in one batch; the follow-up reading is kept only when the message
+                # is unclear on its own (bot/engine/context.py: clear_alone).
+                understood, alone, negative = await asyncio.gather(
+                    self._understand(reading.text, latency, versions),
+                    self._understand(turn.text, {}, {}), self._negative(turn.text),
+                )
+                if clear_alone(alone.routed):
+                    reading, understood = Reading.alone(turn.text), alone
+            else:
+                understood, negative = await asyncio.gather(
+                    self._understand(reading.text, latency, versions), self._negative(turn.text)
+                )
             signals = signals_of(
                 turn.text, understood.routed, understood.scores, slots=slots, negative=negative,
                 correction=self.corrections.match(understood.vector) if self.corrections else None,
-                entities=self.entities,
+                entities=self.entities, reading=reading, found=found,
+                language=language.code if language is not None and foreign else None,
             )
             decision = decide(signals, self.routing)
             ctx = TurnContext(
-                turn.conversation_id, turn.text, decision, signals.scores, signals.entities, slots,
-                turn.metadata, customer, turn.client,
+                turn.conversation_id, turn.text, decision, signals.scores, signals.entities, signals.slots,
+                turn.metadata, customer, turn.client, reading, signals.language,
             )
             result = await self.handlers.run(ctx)
             error = False
@@ -154,7 +185,7 @@ class TurnPipeline:
             token,
         )
         record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta,
-                              customer, token, versions)
+                              customer, token, versions, language)
         return record, messages
 
     async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
@@ -225,6 +256,7 @@ class TurnPipeline:
         customer: str | None,
         seq: int,
         versions: dict[str, str],
+        language: Language | None = None,
     ) -> TurnRecord:
         scores = signals.scores
         routed = signals.routed or RouterOutput(None, "", 0.0)
@@ -241,6 +273,16 @@ class TurnPipeline:
         }
         if handoff is not None:
             metadata["handoff"] = handoff
+        if language is not None:
+            metadata["language"] = language.code
+        if result.withheld is not None:
+            metadata["withheld_draft"] = self.records.redactor.text(result.withheld)
+        reading = signals.reading
+        if reading is not None and reading.act is not None:
+            # How the message was read in its conversation, for auditors, staff and exports.
+            metadata["resolved"] = self.records.redactor.text(reading.resolved or reading.text)
+            metadata["refers_to"] = list(reading.refers_to)
+            metadata["context_act"] = reading.act
         if signals.correction is not None:
             metadata["correction"] = {"id": signals.correction.change.id,
                                       "score": round(signals.correction.score, 4)}

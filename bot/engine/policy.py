@@ -24,6 +24,11 @@ INTENT_ROUTES = {
     "out_of_scope": Route.DECLINE,
 }
 
+# The label of a message in another language, answered in it.
+OTHER_LANGUAGE = "other_language"
+# A follow-up whose act the conversation settles (an ordinal, a refinement, "show me more") is
+# decided by that reading, as a button's payload is.
+CONTEXT_CONFIDENCE = 1.0
 # Routes that do not answer from a knowledge entry.
 NOT_FROM_KNOWLEDGE = frozenset({Route.DECLINE, Route.GENERATE, Route.ERROR, Route.HUMAN})
 
@@ -52,6 +57,9 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
         intended = decide(replace(signals, failed=False), thresholds)
         return Decision(Route.ERROR, intended.label, intended.confidence)
     entities = signals.entities
+    if signals.language is not None and not entities.payload_intent:
+        # Another language: answered in it, with what the bot does in English (bot/engine/language.py).
+        return Decision(Route.FAQ, OTHER_LANGUAGE, 1.0)
     if entities.payload_intent:
         # "/intent" payloads come from buttons; unknown FAQ ids are caught by the FAQ handler.
         intent = entities.payload_intent
@@ -65,6 +73,33 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
     if entities.order_number and (routed.top_label == "order_status" or routed.label is None):
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
+    reading = signals.reading
+    if reading is not None and reading.act is not None:
+        # A follow-up read in its conversation (bot/engine/context.py): what it asks is settled.
+        asked = signals.routed
+        if reading.act == "variant" and reading.search is not None and asked is not None and \
+                asked.label is not None and thresholds.intent_routes.get(asked.label, Route.FAQ) is Route.FAQ:
+            # "what about personalised ones?" may ask whether the shop personalises: the router says.
+            return Decision(Route.FAQ, asked.label, asked.confidence)
+        if reading.act == "faq" and asked is not None:
+            topic = _on_topic(asked, signals.slots.faq_topic)
+            if topic is not None:
+                return Decision(Route.FAQ, topic, asked.confidence)
+        if reading.search is not None:
+            # Narrowed, paged, or "more like the third one": cards from the catalogue. (For "more
+            # like", the catalogue searched with the product's name resolved 14 of 14 development
+            # follow-ups, the recommender's items like it 9: docs/quality.md, "Conversations".)
+            return Decision(Route.PRODUCTS, "product_search", CONTEXT_CONFIDENCE)
+        if reading.act == "compare":
+            return Decision(Route.GENERATE, "product_comparison", CONTEXT_CONFIDENCE)
+        if reading.refers_to and reading.aspect is not None:
+            return Decision(Route.GENERATE, "product_question", CONTEXT_CONFIDENCE)
+        if reading.act == "pronoun" and reading.refers_to and asked is not None and asked.label is not None \
+                and thresholds.intent_routes.get(asked.label, Route.FAQ) in (Route.RECOMMEND, Route.PRODUCTS):
+            # "what comes in it?": about the product in focus, not the favourites or a new search.
+            return Decision(Route.GENERATE, "product_question", CONTEXT_CONFIDENCE)
+        # A reference with no fact asked ("does it need batteries?") names its product and is
+        # routed as the shopper had typed that name (below).
     named = signals.scores.named
     if named is not None and (
         (routed.label is None)
@@ -92,3 +127,10 @@ def answered_entry(decision: Decision) -> str | None:
     if decision.route in NOT_FROM_KNOWLEDGE or decision.label == "out_of_scope":
         return None
     return decision.label
+
+
+def _on_topic(routed: RouterOutput, topic: str | None) -> str | None:
+    """The FAQ topic before, when the router reads the follow-up as that topic even where it would
+    decline the short message (a stronger prior for the topic did not help on the development
+    conversations: docs/quality.md)."""
+    return topic if topic is not None and routed.top_label == topic else None

@@ -10,12 +10,13 @@ decides the flags from those facts, once, when the record is built.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.engine.interfaces import Decision, Entities, HandlerResult, Signals, Slots
+from bot.engine.interfaces import Decision, Entities, HandlerResult, Reading, Signals, Slots
 from bot.engine.nlu import extract
 from bot.engine.policy import RoutingThresholds, decide
-from core.turns import RouterOutput, RoutingScores
+from core.turns import Hit, RouterOutput, RoutingScores
 from monitoring.flags import TurnFacts, nearest_known
 
 if TYPE_CHECKING:
@@ -31,11 +32,32 @@ def signals_of(
     correction: CorrectionMatch | None = None,
     negative: bool = False,
     entities: Callable[[str], Entities] = extract,
+    reading: Reading | None = None,
+    language: str | None = None,
+    found: Entities | None = None,
 ) -> Signals:
     """What the policy reads of one message: the router's answer, the nearest knowledge, the
-    entities in the text, the conversation's slots, a promoted correction it matches and its
-    sentiment. A first message of a fresh conversation leaves ``slots`` out."""
-    return Signals(routed, scores, entities(text), slots or Slots(), correction, negative=negative)
+    entities in the text, the conversation's slots, a promoted correction it matches, its
+    sentiment, and how it reads in the conversation (``bot/engine/context.py``). ``found``: the
+    entities already read off ``text`` (else ``entities`` reads them).
+
+    A first message of a fresh conversation leaves ``slots`` and ``reading`` out. A message
+    that refers to one product names it, as if the shopper had typed its name; a "more like
+    that one" puts the product it means in focus; a correction asks the question before again.
+    """
+    found = found if found is not None else entities(text)
+    state = slots or Slots()
+    if reading is not None and reading.act is not None:
+        if reading.aspect is not None:
+            found = replace(found, product_aspect=reading.aspect)
+        if len(reading.refers_to) == 1 and reading.search is None:
+            code = reading.refers_to[0]
+            scores = replace(scores, named=Hit(code, "product", 1.0, code))
+            if reading.act == "similar":
+                state = state.updated(last_product=code)
+                found = replace(found, refers_back=True)
+    return Signals(routed, scores, found, state, correction, negative=negative, reading=reading,
+                   language=language)
 
 
 def route_first_turn(

@@ -4,24 +4,26 @@ The facts (``Product.fact_sentences``) decide *what* is said; GPT-2 may only dec
 The generator gets the one fact sentence that answers the question plus the product's
 evidence passage, and its wording is kept only if a verifier finds that it says that fact,
 all of it and nothing else: the product's exact name, exactly the fact's numbers, the fact's
-content words, and no content word the evidence lacks. Otherwise the fact sentence itself is
-the answer.
+content words, and every claim one the evidence states (``bot.generation.verifier``, the
+verifier of every generated answer). Otherwise the fact sentence itself is the answer.
 A question the facts cannot answer ("is it dishwasher safe?") is never guessed at: the
 shopper is told so, shown the product and offered a person.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 from bot.generation.service import GenerationService
+from bot.generation.verifier import numbers, unsupported_claims, verify
 from core.messages import BotMessage, Button
 from core.shop import Product
 from monitoring.flags import grounding
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# numbers and unsupported_claims are the verifier's; importers of this module keep them here.
+__all__ = ["ProductReply", "answer_about", "card", "known_answer", "numbers", "unsupported_claims",
+           "verified"]
 # The verifier's bars: the share of the draft's content words found in the evidence, and of
 # the fact's content words found in the draft.
 MIN_SUPPORT = 0.9
@@ -45,25 +47,16 @@ class ProductReply:
     generate_ms: float
 
 
-def numbers(text: str) -> set[str]:
-    """The numbers and prices in ``text``, as whole tokens ("6" is not in "60")."""
-    return set(_NUMBER.findall(text))
-
-
-def unsupported_claims(answer: str, evidence: str) -> list[str]:
-    """Numbers and prices in ``answer`` that ``evidence`` does not hold."""
-    held = numbers(evidence)
-    return [n for n in _NUMBER.findall(answer) if n not in held]
-
-
 def verified(answer: str, fact: str, evidence: str, product: Product) -> bool:
     """Whether a draft words ``fact`` about this product: all of it, and nothing else.
 
     A draft that mixes numbers from the evidence ("usually buy 1, 6 and 2" for "1, 12 and
-    60") or drops part of the fact ("sent to the UK" for "the UK and France") is refused.
+    60"), drops part of the fact ("sent to the UK" for "the UK and France") or says anything
+    the evidence does not state (``bot.generation.verifier.verify``) is refused.
     """
     return (product.name.lower() in answer.lower()
             and numbers(answer) == numbers(fact)
+            and verify(answer, (evidence,)).verified
             and grounding(answer, [evidence]) >= MIN_SUPPORT
             and grounding(fact, [answer]) >= MIN_COVERAGE)
 

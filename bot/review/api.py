@@ -311,6 +311,12 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("GET", "/api/turns/{turn_id}"): {
         "summary": "A turn with its conversation context, evidence, latency and reviews",
+        "description": "`{turn, latency_ms, evidence, routing, context, reviews, reading, withheld_draft}`: "
+                       "`reading` is how the message was read in its conversation (`{resolved, act, "
+                       "refers_to: [{stock_code, name}]}`, names from the cards and product hits of the "
+                       "turn and the turns before it, null where unknown), null when it stood alone; "
+                       "`withheld_draft` a generated draft the verifier did not send, or null. "
+                       "All text is redacted.",
         "parameters": [
             _TURN_ID_PARAM,
             _param(
@@ -369,6 +375,7 @@ def _describe() -> None:
                  if code not in ("200", "201", "400", "401", "403")}
         operation(
             spec["summary"],
+            description=spec.get("description", ""),
             request_body=ReviewBody if key[0] == "POST" else None,
             status=201 if key[0] == "POST" else 200,
             responses=extra,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.engine.context import ContextReader
 from bot.engine.corrections import LiveCorrections
 from bot.engine.handlers import OrderLookupLimits, RouteHandlers
 from bot.engine.identity import IdentityVerifier
+from bot.engine.language import LanguageDetector
 from bot.engine.locks import ConversationLocks, InProcessLocks, RedisLocks
 from bot.engine.memory import ConversationMemory, InProcessMemory, RedisMemory
 from bot.engine.nlu import extract
@@ -66,6 +69,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     handlers = RouteHandlers(kb, app[ENCODER], app[GENERATION], app[ACTIONS],
                              promoted=corrections.entry, lookups=lookups, project=rasa)
     app[MEMORY] = memory
+    # The catalogue's names are the shop's English; the language models load off the loop.
+    language = LanguageDetector(p.name for p in kb.product_by_code.values())
+    await asyncio.to_thread(language.warm_up)
     app[PIPELINE] = TurnPipeline(
         understanding=app[UNDERSTANDING],
         handlers=handlers,
@@ -80,6 +86,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         desk=app[DESK],
         corrections=corrections,
         entities=extract_with_payloads if rasa is not None else extract,
+        context=ContextReader(kb.product_by_code, kb.entries),
+        language=language,
     )
     app[VERSIONS] = lambda: _versions(app)
     yield

@@ -161,8 +161,9 @@ async def test_auditor_reviews_promotes_and_undoes_a_generated_answer(pages: Pag
     await expect(page.locator("#turn-chips")).to_contain_text("generate")
     await expect(page.locator("#turn-chips .flag")).to_contain_text(sorted(str(f) for f in product.flags))
     await expect(page.locator("#turn-context .exchange.current .msg.shopper")).to_have_text(QUESTION)
-    reply = " ".join(m["text"] for m in product.response if m.get("text"))
-    await expect(page.locator("#turn-context .exchange.current .msg.bot")).to_contain_text(reply)
+    # Each bot message in its own bubble (a withheld draft is an "I'm not sure" and what was found).
+    replies = [m["text"] for m in product.response if m.get("text")]
+    await expect(page.locator("#turn-context .exchange.current .msg.bot")).to_contain_text(replies)
     stages = sorted(product.latency_ms)
     rows = page.locator("#turn-latency tr[data-stage]")
     assert sorted(await rows.evaluate_all("els => els.map(e => e.dataset.stage)")) == stages

@@ -11,12 +11,13 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from bot.auth.guard import Role
+from bot.engine import replies
 from bot.web.keys import USERS
 from core.settings import REPO_ROOT, Settings
 from harness.polling import until
 from tests.bot.channels.test_socketio import app_with_socketio
 from tests.web.conftest import Pages
-from tests.web.test_widget_browser import STAFF_LABEL, Shop, Wire, ask, settled
+from tests.web.test_widget_browser import STAFF_LABEL, Shop, Wire, ask, expect_last_answer, settled
 
 pytestmark = pytest.mark.browser
 
@@ -215,3 +216,43 @@ async def test_staff_take_over_a_conversation_and_hand_it_back(pages: Pages, sho
     await settled(shopper)
     await expect(bot_bubbles(shopper).last.locator(".sb-bubble")).to_have_text(answer)
     await expect(transcript.locator(".msg.bot").last).to_contain_text("You're back with the shop assistant")
+
+
+async def test_staff_see_the_language_of_a_german_conversation(pages: Pages, shop: Shop) -> None:
+    shopper_context, staff_context = await pages.context(*VIEWPORT), await pages.context(*VIEWPORT)
+    shopper, wire = await open_widget(shopper_context, shop.origin)
+
+    # The shopper writes German and reads German back, with a person offered by a button.
+    german = await ask(shopper, wire, "Liefern Sie nach Deutschland?")
+    reply = replies.other_language("de")
+    assert [m.get("text") for m in german.messages] == [reply.text], german.messages
+    await expect_last_answer(shopper, german.messages)
+    person = bot_bubbles(shopper).last.get_by_role("button", name=reply.buttons[0].title, exact=True)
+    before = len(wire.sent)
+    await person.click()
+    await wire.turn("/handoff", before)
+    await settled(shopper)
+    await expect(bot_bubbles(shopper).last).to_contain_text("queue")
+    session = german.sent["session_id"]
+
+    # Staff see the language on the queue entry, in the conversation's header and on the turn.
+    console = await sign_in(staff_context, shop.origin, pages.problems)
+    waiting = console.locator(f'#queue li[data-conversation="{session}"]')
+    await expect(waiting.locator(".chip")).to_have_text(["requested", "German"])
+    await waiting.click()
+    await expect(console.locator("#chat-title")).to_have_text(f"Conversation {session}")
+    await expect(console.locator("#chat-language")).to_have_text("German")
+    await expect(console.locator("#chat-language")).to_be_visible()
+    transcript = console.locator("#transcript")
+    await expect(transcript.locator(".msg.shopper").first).to_have_text("Liefern Sie nach Deutschland?")
+    await expect(transcript.locator(".msg.bot").first.locator(".chip.language")).to_have_text("German")
+    await expect(transcript.locator(".msg.bot").last.locator(".chip.language")).to_have_count(0)
+
+    # An English conversation shows none.
+    english, english_wire = await open_widget(await pages.context(*VIEWPORT), shop.origin)
+    await ask(english, english_wire, "I want to talk to a person")
+    other = console.locator(f'#queue li[data-conversation]:not([data-conversation="{session}"])')
+    await expect(console.locator("#queue li[data-conversation]")).to_have_count(2)
+    await expect(other.locator(".chip.language")).to_have_count(0)
+    await other.click()
+    await expect(console.locator("#chat-language")).to_be_hidden()

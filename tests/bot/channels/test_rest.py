@@ -77,9 +77,13 @@ async def test_similar_to_the_last_product(client: TestClient) -> None:
     first, _ = await say(client, "do you sell cookie jars?", sender="sim")
     shown = products_of(first)[0]["stock_code"]
     messages, turn_id = await say(client, "something like that one?", sender="sim")
-    assert (await logged(client, turn_id)).route == "recommend"
+    record = await logged(client, turn_id)
+    # Read in context: the catalogue searched for things like the product in focus, itself left out.
+    assert record.route == "products" and record.metadata["context_act"] == "similar"
+    assert record.metadata["refers_to"] == [shown]
     codes = [c["stock_code"] for c in products_of(messages)]
     assert codes and shown not in codes
+    assert all("jar" in c["name"].lower() for c in products_of(messages)[:3]), "jars like the jar first"
 
 
 async def test_order_status_and_follow_up(client: TestClient, shop_settings) -> None:  # type: ignore[no-untyped-def]

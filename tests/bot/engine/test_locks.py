@@ -1,4 +1,5 @@
-"""Conversation locks in a real Redis: leases outlive no crash, fencing stops a stale write."""
+"""Conversation locks and dialogue state in a real Redis: leases outlive no crash, fencing stops a
+stale write, the state outlives its worker and expires when idle."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from bot.engine.interfaces import Slots
+from bot.engine.interfaces import Search, Slots
 from bot.engine.locks import InProcessLocks, RedisLocks
 from bot.engine.memory import RedisMemory
 from harness.redis_server import redis_server
@@ -96,3 +97,18 @@ async def test_redis_away_degrades_to_this_workers_lock_and_memory() -> None:
         assert token == 0
         assert (await memory.get("c5")).order_number == "444444", "this worker's copy stands in"
     await client.aclose()
+
+
+async def test_the_dialogue_state_outlives_its_worker_and_expires_when_idle(redis: aioredis.Redis) -> None:
+    state = Slots(
+        turns=3, last_product="22423", shown_products=("22423", "21843", "22697"), topic="products",
+        order_number="573415", faq_topic="returns", aspect="price",
+        search=Search("cake stands", colour="pink", material="ceramic", size="small", min_price=2.0,
+                      max_price=9.5, without=("vintage",), must=("tier",), prefer=("Party",),
+                      seen=("22423", "21843", "22697")),
+    )
+    await RedisMemory(redis, ttl_s=1).put("c6", state, token=1)
+    # Another worker (a fresh process's memory: nothing cached) reads every part of it back.
+    assert await RedisMemory(redis).get("c6") == state
+    await asyncio.sleep(1.2)
+    assert await RedisMemory(redis).get("c6") == Slots(), "an idle conversation starts again"

@@ -30,7 +30,8 @@ def test_references_back_and_payloads() -> None:
 def test_product_query_strips_lead_ins_and_prices() -> None:
     assert product_query("Do you sell cookie jars?") == "cookie jars"
     assert product_query("gifts under £5") == "gifts"
-    assert product_query("I'm looking for a red handbag") == "a red handbag"
+    assert product_query("I'm looking for a red handbag") == "red handbag"
+    assert product_query("I'm after a watering can") == "watering can"
 
 
 @pytest.mark.parametrize(("text", "aspect"), [
@@ -47,3 +48,11 @@ def test_product_query_strips_lead_ins_and_prices() -> None:
 ])
 def test_what_a_product_question_asks_about(text: str, aspect: str | None) -> None:
     assert extract(text).product_aspect == aspect
+
+
+def test_prices_in_words_and_ceilings_said_with_over() -> None:
+    for text, low, high in (("under four pounds", None, 4.0), ("less than twenty quid", None, 20.0),
+                            ("nothing over £3 please", None, 3.0), ("no more than 10 pounds", None, 10.0),
+                            ("candles over £3", 3.0, None), ("not over £5", None, 5.0)):
+        found = extract(text)
+        assert (found.min_price, found.max_price) == (low, high), text

@@ -1,4 +1,4 @@
-from bot.engine.interfaces import Decision, Signals, Slots
+from bot.engine.interfaces import Decision, Reading, Signals, Slots
 from bot.engine.nlu import extract
 from bot.engine.policy import RoutingThresholds, answered_entry, decide
 from core.turns import Hit, Route, RouterOutput, RoutingScores
@@ -87,3 +87,17 @@ def test_a_named_product_without_a_fact_question_keeps_the_faq_answer() -> None:
 def test_a_declined_question_about_a_named_product_is_answered_about_it() -> None:
     d = _named("returns", 0.2, "is the dolly girl lunch box microwave safe?")
     assert d.route is Route.GENERATE
+
+
+def test_an_faq_follow_up_the_router_reads_as_the_topic_is_answered_from_it() -> None:
+    slots = Slots(turns=1, topic="faq", faq_topic="damaged_items")
+    reading = Reading("my parcel arrived damaged? how long?", resolved="...", act="faq")
+    # The router's best reading is the topic, but it would decline the short message alone.
+    unsure = RouterOutput(None, "damaged_items", 0.45, (("damaged_items", 0.45), ("warranty", 0.3)))
+    signals = Signals(unsure, _products(), extract("how long?"), slots, reading=reading)
+    assert decide(signals, T) == Decision(Route.FAQ, "damaged_items", 0.45)
+    # Another topic the router is sure of is that topic; one it is unsure of declines.
+    other = RouterOutput("returns", "returns", 0.9, (("returns", 0.9),))
+    assert decide(Signals(other, _products(), extract("x"), slots, reading=reading), T).label == "returns"
+    lost = RouterOutput(None, "warranty", 0.4, (("warranty", 0.4),))
+    assert decide(Signals(lost, _products(), extract("x"), slots, reading=reading), T).route is Route.DECLINE

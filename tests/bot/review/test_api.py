@@ -4,6 +4,8 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from bot.web.errors import error_middleware
 from bot.web.kernel import mount
 from bot.web.keys import USER
 from core.db import make_engine
-from core.turns import Flag, Route
+from core.turns import Flag, Route, TurnRecord
 from monitoring.reviews import ReviewStore
 from monitoring.turnlog import TurnLog
 from tests.turns import T0, turn
@@ -48,20 +50,29 @@ TURNS = [
 ]
 
 
-@pytest.fixture
-async def api(aiohttp_client, tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+@asynccontextmanager
+async def review_app(aiohttp_client, tmp_path: Path, turns: list[TurnRecord]) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The review feature on a turn log holding ``turns``."""
     url = f"sqlite:///{tmp_path / 'turns.db'}"
     engine = make_engine(url)
     log = TurnLog(engine)
     log.create()
-    log.write(TURNS)
+    log.write(turns)
     store = ReviewStore(engine)
     store.create()
     app = web.Application(middlewares=[error_middleware, signed_in_as_header])
     app[REVIEW_STORE] = store
     mount(app, create_feature())
-    yield await aiohttp_client(app)
-    engine.dispose()
+    try:
+        yield await aiohttp_client(app)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+async def api(aiohttp_client, tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    async with review_app(aiohttp_client, tmp_path, TURNS) as client:
+        yield client
 
 
 async def test_list_filters_and_pages(api: TestClient) -> None:
@@ -138,6 +149,51 @@ async def test_review_then_detail(api: TestClient) -> None:
     assert [t["turn_id"] for t in (await resp.json())["items"]] == ["t2"]
     resp = await api.get("/api/turns/t2", params={"context": "0"})
     assert resp.status == 400
+
+
+def with_cards(record: TurnRecord, *products: tuple[str, str]) -> TurnRecord:
+    """``record`` answering with product cards of these (stock code, name)s."""
+    cards = [{"stock_code": code, "name": name, "price": 1.65} for code, name in products]
+    message = {"recipient_id": record.conversation_id, "custom": {"type": "products", "products": cards}}
+    return replace(record, route=Route.PRODUCTS, response=(*record.response, message))
+
+
+def read_as(record: TurnRecord, **reading: object) -> TurnRecord:
+    """``record`` with how it was read in its conversation in its metadata."""
+    return replace(record, metadata={**record.metadata, **reading})
+
+
+# Bags shown, the second one's price asked (a draft with a shopper's address withheld, redacted
+# when logged), then a message that stood alone.
+CONVERSATION = [
+    with_cards(turn("b1", 0, conversation="bags", text="any pink lunch bags?", reply="Here is what I found:"),
+               ("22384", "Lunch Bag Pink Polkadot"), ("62086A", "Pink Retro Big Flower Bag")),
+    read_as(turn("b2", 1, conversation="bags", text="how much is the second one?", reply="£1.95",
+                 route=Route.GENERATE),
+            resolved="how much is the Pink Retro Big Flower Bag?", refers_to=["62086A", "99999"],
+            context_act="ordinal", withheld_draft="Ask [EMAIL] about the Pink Retro Big Flower Bag."),
+    turn("b3", 2, conversation="bags", text="how long is delivery?"),
+]
+
+
+async def test_detail_shows_how_a_message_was_read_in_context(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    async with review_app(aiohttp_client, tmp_path, CONVERSATION) as api:
+        detail = await (await api.get("/api/turns/b2")).json()
+        assert detail["reading"] == {
+            "resolved": "how much is the Pink Retro Big Flower Bag?",
+            "act": "ordinal",
+            "refers_to": [{"stock_code": "62086A", "name": "Pink Retro Big Flower Bag"},
+                          {"stock_code": "99999", "name": None}],
+        }, "named from the cards shown before; a code no card names stays a code"
+        assert detail["withheld_draft"] == "Ask [EMAIL] about the Pink Retro Big Flower Bag."
+        assert (detail["turn"]["resolved"], detail["turn"]["refers_to"]) == (
+            "how much is the Pink Retro Big Flower Bag?", ["62086A", "99999"])
+        alone = await (await api.get("/api/turns/b3")).json()
+        assert (alone["reading"], alone["withheld_draft"]) == (None, None)
+        assert (alone["turn"]["resolved"], alone["turn"]["refers_to"]) == (None, [])
+        items = (await (await api.get("/api/turns", params={"reviewed": "false"})).json())["items"]
+        assert [(t["turn_id"], t["resolved"]) for t in items] == [
+            ("b3", None), ("b2", "how much is the Pink Retro Big Flower Bag?"), ("b1", None)]
 
 
 @pytest.mark.parametrize(

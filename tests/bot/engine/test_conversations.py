@@ -1,0 +1,110 @@
+"""Follow-ups answered in their conversation, through the real app's REST channel."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.serving.turnlog import SINK
+from core.turns import Route, TurnRecord
+from monitoring.export import write_jsonl
+
+URL = "/webhooks/rest/webhook"
+
+
+async def say(client: TestClient, sender: str, text: str) -> tuple[list[dict[str, Any]], str]:
+    resp = await client.post(URL, json={"sender": sender, "message": text})
+    assert resp.status == 200, await resp.text()
+    return await resp.json(), resp.headers["X-Shopbot-Turn-Id"]
+
+
+def cards(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for m in messages if m.get("custom") for p in m["custom"].get("products", [])]
+
+
+def text_of(messages: list[dict[str, Any]]) -> str:
+    return " ".join(m.get("text") or "" for m in messages)
+
+
+async def logged(client: TestClient, turn_id: str) -> TurnRecord:
+    sink = client.app[SINK]
+    await sink.flush()
+    records = await sink.run_sync(lambda: list(sink.turn_log.records()))
+    return next(r for r in records if r.turn_id == turn_id)
+
+
+async def test_the_price_of_the_first_card_shown(client: TestClient) -> None:
+    shown, _ = await say(client, "doors", "do you have doormats?")
+    first = cards(shown)[0]
+    answer, turn_id = await say(client, "doors", "how much is the first one?")
+    assert first["name"] in text_of(answer) and f"£{first['price']:.2f}" in text_of(answer)
+    record = await logged(client, turn_id)
+    assert record.route == Route.GENERATE and record.metadata["refers_to"] == [first["stock_code"]]
+    exported = io.StringIO()
+    write_jsonl([record], exported)
+    row = json.loads(exported.getvalue())
+    assert row["refers_to"] == [first["stock_code"]] and first["name"] in row["resolved"]
+
+
+async def test_narrowing_by_colour_and_price_keeps_the_search(client: TestClient) -> None:
+    await say(client, "bags", "do you have lunch bags?")
+    pink, _ = await say(client, "bags", "do you have one in pink?")
+    assert cards(pink) and all("pink" in c["name"].lower() for c in cards(pink))
+    assert "lunch bag" in cards(pink)[0]["name"].lower(), "the same kind of thing first"
+    await say(client, "stands", "show me cake stands")
+    cheaper, turn_id = await say(client, "stands", "anything cheaper, under £5?")
+    assert cards(cheaper) and all(c["price"] <= 5 for c in cards(cheaper))
+    assert "cake stand" in cards(cheaper)[0]["name"].lower()
+    assert (await logged(client, turn_id)).metadata["context_act"] == "refine"
+
+
+async def test_more_shows_new_cards_and_a_gift_keeps_its_recipient(client: TestClient) -> None:
+    first, _ = await say(client, "more", "show me candles")
+    more, _ = await say(client, "more", "show me more")
+    shown_first = {c["stock_code"] for c in cards(first)}
+    assert cards(more) and not {c["stock_code"] for c in cards(more)} & shown_first
+    await say(client, "gift", "I'm looking for a birthday present for my 8 year old niece")
+    under, turn_id = await say(client, "gift", "something under £10")
+    record = await logged(client, turn_id)
+    assert cards(under) and all(c["price"] <= 10 for c in cards(under))
+    assert "niece" in record.metadata["resolved"], "the gift's context is kept"
+
+
+async def test_a_message_that_stands_alone_is_not_read_into_the_last_one(client: TestClient) -> None:
+    await say(client, "alone", "do you have doormats?")
+    candles, turn_id = await say(client, "alone", "show me candles")
+    assert all("doormat" not in c["name"].lower() for c in cards(candles))
+    record = await logged(client, turn_id)
+    assert record.to_json()["resolved"] is None and record.to_json()["refers_to"] == []
+
+
+async def test_a_delivery_follow_up_stays_on_delivery_abroad(client: TestClient) -> None:
+    first, _ = await say(client, "abroad", "do you deliver to Australia?")
+    follow, turn_id = await say(client, "abroad", "how long does it take?")
+    record = await logged(client, turn_id)
+    assert record.route == Route.FAQ and record.metadata["context_act"] == "faq"
+    assert text_of(follow) == text_of(first), "the international delivery answer, not UK delivery"
+
+
+async def test_after_an_faq_answer_only_an_unclear_message_is_read_with_it(client: TestClient) -> None:
+    await say(client, "trade", "do you offer a trade account?")
+    approval, turn_id = await say(client, "trade", "how long does approval take?")
+    record = await logged(client, turn_id)
+    assert record.metadata["context_act"] == "faq" and record.metadata["label"] == "trade_account"
+    assert "2 working days" in text_of(approval), "alone it reads as order confirmation"
+    doormats, turn_id = await say(client, "trade", "do you sell doormats?")
+    record = await logged(client, turn_id)
+    assert record.route == Route.PRODUCTS and record.to_json()["resolved"] is None
+    assert cards(doormats) and all("doormat" in c["name"].lower() for c in cards(doormats)[:3])
+
+
+async def test_a_typed_follow_up_is_read_in_english_whatever_its_letters(client: TestClient) -> None:
+    shown, _ = await say(client, "typo", "hand warmers")
+    third, turn_id = await say(client, "typo", "whats teh 3rd one")
+    record = await logged(client, turn_id)
+    assert record.metadata["context_act"] == "ordinal" and record.metadata["language"] == "en"
+    assert record.metadata["refers_to"] == [cards(shown)[2]["stock_code"]]
+    assert cards(shown)[2]["name"] in text_of(third)
