@@ -69,6 +69,8 @@ def cmd_rasa_check(settings: Settings, args: argparse.Namespace) -> int:
             "project": str(project.root),
             "intents": sorted(project.labels),
             "answered": {k: list(v) for k, v in sorted(project.turns.items())},
+            # Intents answered only after what their rules and stories say comes before them.
+            "in_context": sorted(set(project.continuations) - set(project.turns)),
             "action_server": project.action_endpoint or None,
             "actions_package": str(project.actions_path) if project.actions_path else None,
             "issues": [{"file": i.file, "line": i.line, "kind": i.kind, "message": i.message}
@@ -76,10 +78,12 @@ def cmd_rasa_check(settings: Settings, args: argparse.Namespace) -> int:
         }))
     else:
         retrieval = sum("/" in label for label in project.labels)
+        in_context = set(project.continuations) - set(project.turns)
         actions = project.action_endpoint or (f"in-process from {project.actions_path}"
                                               if project.actions_path else "none")
         print(f"{project.root}: {len(project.labels)} intents learned ({retrieval} retrieval intents), "
-              f"{len(project.turns)} answered; custom actions: {actions}")
+              f"{len(project.turns)} answered, {len(in_context)} more in context only; "
+              f"custom actions: {actions}")
         for issue in project.issues:
             print(issue)
         print(f"{len(unsupported)} unsupported, {len(project.issues) - len(unsupported)} changed "

@@ -1,15 +1,21 @@
-"""Rasa rules and stories reduced to what Shopbot runs: one user message, the actions answering it.
+"""Rasa rules and stories: what each says, which ones Shopbot runs, and which one answers a message.
 
-A rule with one user message, or a story's message answered the same way wherever it appears,
-becomes a *turn* (intent → actions). Everything else is reported as an :class:`Issue` with its
-file and line: what Shopbot drops (``unsupported``) and what it runs differently (``changed``).
-Shopbot keeps no dialogue context, so a multi-turn story runs one message at a time.
+Each rule and story is read into its user messages (:class:`Turn`: the intents, what the flow
+states about slots up to there, the actions answering). Every turn with actions becomes a
+:class:`Continuation`: the events before it in its flow (its *context*) and the actions it runs.
+:func:`choose` picks a message's continuation for the conversation so far (:class:`History`) as
+Rasa's policies would: a rule whose whole context and conditions match (RulePolicy: the most
+specific one wins; a ``conversation_start`` rule only from the first message on), else the story
+turns matching the longest stretch of the latest events, up to ``max_history`` (MemoizationPolicy,
+backing off to shorter history when nothing matches, as AugmentedMemoizationPolicy forgets the
+oldest turns); story turns that then disagree answer nothing. What Shopbot drops (``unsupported``)
+or runs differently (``changed``) is reported as an :class:`Issue` with its file and line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import BadRequest
@@ -17,8 +23,11 @@ from retrieval.rasa_yaml import YamlMap, line_of
 
 UNSUPPORTED = "unsupported"
 CHANGED = "changed"
+# Rasa's default max_history for MemoizationPolicy (rasa.core.constants.DEFAULT_MAX_HISTORY).
+DEFAULT_MAX_HISTORY = 5
 
-# Default actions a turn may hold; every other default action needs dialogue state Shopbot lacks.
+# Default actions a turn may hold; the others need machinery Shopbot does not run (forms, the
+# two-stage fallback, undoing turns, TEDPolicy's unlikely-intent check).
 RUNNABLE_DEFAULT_ACTIONS = frozenset({
     "action_listen", "action_restart", "action_session_start", "action_default_fallback",
 })
@@ -27,6 +36,12 @@ OTHER_DEFAULT_ACTIONS = frozenset({
     "action_default_ask_rephrase", "action_two_stage_fallback", "action_unlikely_intent",
     "action_back", "action_extract_slots",
 })
+
+# The kinds of event in a conversation and in a flow's context. START is the conversation's (or a
+# story's) beginning, as Rasa's first, empty state is.
+USER, ACTION, START = "user", "action", "start"
+Event = tuple[str, str]  # (USER, intent) | (ACTION, action name) | (START, "")
+Pattern = tuple[str, tuple[str, ...]]  # (USER, intents) | (ACTION, (name,)) | (START, ())
 
 
 @dataclass(frozen=True)
@@ -43,13 +58,28 @@ class Issue:
 
 
 @dataclass(frozen=True)
+class SlotIs:
+    """A ``slot_was_set`` step or condition: the slot holds ``value`` (any value when ``any_value``)."""
+
+    name: str
+    value: Any = None
+    any_value: bool = False
+
+
+@dataclass(frozen=True)
 class Turn:
-    """One user message of a rule or story (one or more intents) and the actions answering it."""
+    """One user message of a rule or story and the actions answering it.
+
+    ``intents`` is empty for the actions a rule starts with (context, not run). ``slots`` is what
+    the flow states about slots up to the first action: its condition and every ``slot_was_set``
+    so far, the latest of each slot.
+    """
 
     intents: tuple[str, ...]
     actions: tuple[str, ...]
     file: str
     line: int
+    slots: tuple[SlotIs, ...] = ()
 
     @property
     def where(self) -> str:
@@ -67,8 +97,65 @@ class Flow:
     line: int
     turns: tuple[Turn, ...]
     blockers: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
+    conversation_start: bool = False
 
+
+@dataclass(frozen=True)
+class Continuation:
+    """A rule's or story's answer to one message, with what must come before it."""
+
+    kind: str  # "rule" | "story"
+    name: str
+    # The flow's events before the message, oldest first; START first when they reach a story's
+    # beginning or the rule has ``conversation_start``.
+    context: tuple[Pattern, ...]
+    intents: tuple[str, ...]
+    actions: tuple[str, ...]
+    slots: tuple[SlotIs, ...]
+    file: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the message."""
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class History:
+    """A conversation's latest events, oldest first, as Rasa's policies see its tracker.
+
+    ``trimmed`` says older events were dropped, so the first one kept is not the conversation's
+    beginning.
+    """
+
+    events: tuple[Event, ...] = ()
+    trimmed: bool = False
+
+    def after(self, intent: str, actions: Iterable[str], keep: int) -> History:
+        """This history with one more message and the actions that answered it, ``keep`` events at most."""
+        events = (*self.events, (USER, intent), *((ACTION, a) for a in actions))
+        if len(events) <= keep:
+            return History(events, self.trimmed)
+        return History(events[len(events) - keep:], True)
+
+    def sequence(self) -> tuple[Event, ...]:
+        """The events matched against flows: START first when the conversation's beginning is kept."""
+        return self.events if self.trimmed else ((START, ""), *self.events)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What of a project's rules and stories runs."""
+
+    # Each intent's answer wherever it comes: its one-message rules, or its story messages, agreeing.
+    turns: dict[str, tuple[str, ...]]
+    # Each intent's answers in context (every runnable rule and story message), for :func:`choose`.
+    continuations: dict[str, tuple[Continuation, ...]]
+    issues: list[Issue] = field(default_factory=list)
+
+
+# --- Reading rules and stories --------------------------------------------------------------------
 
 def parse_flows(items: Any, kind: str, file: str) -> list[Flow]:
     """The ``rules:`` or ``stories:`` list of one file."""
@@ -83,35 +170,71 @@ def _flow(item: Any, kind: str, file: str, default_line: int) -> Flow:
         return Flow(kind, "?", file, line, (), (f"a {kind} must be a mapping",))
     name = str(item.get(kind, "?"))
     blockers: list[str] = []
-    notes: list[str] = []
+    stated: list[SlotIs] = []
+    start = False
     if kind == "rule":
         if item.get("condition"):
-            blockers.append(f"its condition (line {_key_line(item, 'condition')}) needs dialogue state")
+            stated = _condition(item["condition"], _key_line(item, "condition"), blockers)
         if item.get("wait_for_user_input") is False:
             blockers.append("wait_for_user_input: false chains it to other rules")
-        if item.get("conversation_start"):
-            notes.append("conversation_start: it answers at any point of a conversation, not only the first")
+        start = bool(item.get("conversation_start"))
     steps = item.get("steps")
     if not isinstance(steps, list):
-        return Flow(kind, name, file, line, (), (*blockers, "it has no steps"))
-    turns, step_blockers = _turns(steps, file)
-    return Flow(kind, name, file, line, turns, (*blockers, *step_blockers), tuple(notes))
+        return Flow(kind, name, file, line, (), (*blockers, "it has no steps"), start)
+    turns, step_blockers = _turns(steps, kind, file, stated)
+    if not any(t.intents for t in turns) and not step_blockers:
+        step_blockers.append("it has no user message")
+    return Flow(kind, name, file, line, turns, (*blockers, *step_blockers), start)
 
 
 def _key_line(item: Any, key: str) -> int:
     return item.line_of(key) if isinstance(item, YamlMap) else line_of(item)
 
 
-def _turns(steps: list[Any], file: str) -> tuple[tuple[Turn, ...], list[str]]:
+def _condition(condition: Any, at: int, blockers: list[str]) -> list[SlotIs]:
+    """A rule's ``condition``: slots it states (active_loop null holds: no form ever runs)."""
+    stated: list[SlotIs] = []
+    for entry in condition if isinstance(condition, list) else [condition]:
+        if isinstance(entry, dict) and "slot_was_set" in entry:
+            stated += _slots_set(entry["slot_was_set"], line_of(entry, at), blockers)
+        elif isinstance(entry, dict) and "active_loop" in entry:
+            if entry["active_loop"] is not None:
+                blockers.append(f"its condition (line {line_of(entry, at)}) needs form "
+                                f"{entry['active_loop']} active (forms are not supported)")
+        else:
+            blockers.append(f"its condition (line {line_of(entry, at)}) is neither slot_was_set "
+                            "nor active_loop")
+    return stated
+
+
+def _slots_set(value: Any, at: int, blockers: list[str]) -> list[SlotIs]:
+    items = value if isinstance(value, list) else [value]
+    out: list[SlotIs] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(SlotIs(item, any_value=True))
+        elif isinstance(item, dict):
+            out += [SlotIs(str(name), slot_value) for name, slot_value in item.items()]
+        else:
+            blockers.append(f"line {at}: slot_was_set lists neither slot names nor name: value")
+    return out
+
+
+def _turns(
+    steps: list[Any], kind: str, file: str, condition: list[SlotIs]
+) -> tuple[tuple[Turn, ...], list[str]]:
     turns: list[Turn] = []
     blockers: list[str] = []
-    intents: tuple[str, ...] = ()
+    stated = {s.name: s for s in condition}
+    intents: tuple[str, ...] | None = None  # None: no user message yet
     actions: list[str] = []
+    slots_at: tuple[SlotIs, ...] | None = None
     start = 0
 
     def close() -> None:
-        if intents:
-            turns.append(Turn(intents, tuple(a for a in actions if a != "action_listen"), file, start))
+        if intents is not None or actions:
+            turns.append(Turn(intents or (), tuple(actions), file, start,
+                              tuple(stated.values()) if slots_at is None else slots_at))
 
     for step in steps:
         at = line_of(step)
@@ -120,15 +243,21 @@ def _turns(steps: list[Any], file: str) -> tuple[tuple[Turn, ...], list[str]]:
             continue
         if "intent" in step or "or" in step or "user" in step:
             close()
-            intents, actions, start = _user_step(step, at, blockers), [], at
+            intents, actions, slots_at, start = _user_step(step, at, blockers), [], None, at
         elif "action" in step:
-            if not intents:
-                blockers.append(f"line {at}: action {step['action']} runs before any user message")
-            actions.append(str(step["action"]))
-        elif "slot_was_set" in step:
-            # After an action it records what the action set; before one it is a condition.
+            name = str(step["action"])
+            if name == "action_listen":
+                continue
+            if intents is None and kind == "story":
+                blockers.append(f"line {at}: action {name} runs before any user message")
             if not actions:
-                blockers.append(f"line {at}: slot_was_set is a condition on dialogue state")
+                start = at if intents is None else start
+                slots_at = tuple(stated.values())
+            actions.append(name)
+        elif "slot_was_set" in step:
+            # Before an action it is a condition; after one, what the action set: either way what
+            # the slots hold from here on.
+            stated.update((s.name, s) for s in _slots_set(step["slot_was_set"], at, blockers))
         elif "active_loop" in step:
             blockers.append(f"line {at}: active_loop (forms are not supported)")
         elif "checkpoint" in step:
@@ -156,79 +285,263 @@ def _user_step(step: dict[str, Any], at: int, blockers: list[str]) -> tuple[str,
     return (str(step["intent"]),)
 
 
-def resolve_turns(
-    flows: Iterable[Flow], cannot_run: Callable[[str], str | None]
-) -> tuple[dict[str, Turn], list[Issue]]:
-    """Each intent's answer (rules before stories) and every issue met on the way.
+# --- What runs --------------------------------------------------------------------------------------
 
-    ``cannot_run(action)`` says why an action cannot run here, or None when it can.
+def resolve_flows(
+    flows: Iterable[Flow],
+    cannot_run: Callable[[str], str | None],
+    slot_specs: Mapping[str, Mapping[str, Any]],
+    max_history: int | None = DEFAULT_MAX_HISTORY,
+) -> Resolved:
+    """The rules and stories that run, each intent's answer anywhere, and every issue met on the way.
+
+    ``cannot_run(action)`` says why an action cannot run here, or None when it can. Each runnable
+    message is checked the way ``rasa train`` checks them: a rule that answers a story's message
+    differently wins there (``changed``); rules, or stories, answering the same message in the
+    same context differently cannot both be followed (``unsupported``).
     """
     issues: list[Issue] = []
-    rules: dict[str, list[Turn]] = {}
-    stories: dict[str, list[Turn]] = {}
+    by_intent: dict[str, list[Continuation]] = {}
     for flow in flows:
         reasons = list(flow.blockers)
         reasons += [f"action {a}: {why}" for t in flow.turns for a in t.actions
                     if (why := cannot_run(a)) is not None]
-        if flow.kind == "rule" and not reasons and len(flow.turns) != 1:
-            reasons.append(f"it has {len(flow.turns)} user messages; a rule Shopbot runs has one")
         if reasons:
             issues.append(Issue(flow.file, flow.line, UNSUPPORTED,
                                 f"{flow.kind} '{flow.name}' is not run: {'; '.join(_unique(reasons))}"))
             continue
-        issues += [Issue(flow.file, flow.line, CHANGED, f"{flow.kind} '{flow.name}': {note}")
-                   for note in flow.notes]
-        if flow.kind == "story" and len(flow.turns) > 1:
-            issues.append(Issue(flow.file, flow.line, CHANGED, (
-                f"story '{flow.name}' has {len(flow.turns)} user messages: Shopbot keeps no dialogue "
-                f"context, so each is answered on its own ({_describe(flow.turns)})")))
-        into = rules if flow.kind == "rule" else stories
-        for turn in flow.turns:
-            if turn.actions:
-                for intent in turn.intents:
-                    into.setdefault(intent, []).append(turn)
-    chosen: dict[str, Turn] = {}
-    for intent, found in rules.items():
-        agreed = _agreed(intent, found, "rules", issues)
-        if agreed is not None:
-            chosen[intent] = agreed
-    for intent, found in stories.items():
-        rule = chosen.get(intent)
-        if rule is not None:
-            issues += [Issue(t.file, t.line, CHANGED, (
-                f"this story answers {intent} with {', '.join(t.actions)}; the rule at {rule.where} wins"))
-                for t in found if t.actions != rule.actions]
-        elif intent not in rules:
-            agreed = _agreed(intent, found, "stories", issues)
-            if agreed is not None:
-                chosen[intent] = agreed
-    return chosen, issues
+        for continuation in _continuations(flow):
+            for intent in continuation.intents:
+                by_intent.setdefault(intent, []).append(continuation)
+    turns = _anywhere(by_intent)
+    checked, followed = _checked(by_intent, slot_specs, max_history)
+    issues += checked
+    for intent, found in by_intent.items():
+        if intent not in turns and intent in followed:
+            places = ", ".join(_unique([c.where for c in found]))
+            issues.append(Issue(found[0].file, found[0].line, CHANGED, (
+                f"intent {intent} is answered only in the context its rules and stories give it "
+                f"({places}); anywhere else it gets the fallback (Rasa's TEDPolicy would predict "
+                "an action)")))
+    # An intent whose rules and stories contradict each other wherever they answer it is answered
+    # nowhere: it gets the fallback, as before context was kept.
+    return Resolved(turns, {k: tuple(v) for k, v in by_intent.items() if k in turns or k in followed},
+                    issues)
 
 
-def _agreed(intent: str, found: list[Turn], what: str, issues: list[Issue]) -> Turn | None:
-    answers = {t.actions for t in found}
-    if len(answers) == 1:
-        return found[0]
-    places = "; ".join(f"{t.where} → {', '.join(t.actions)}" for t in found)
-    first = found[0]
-    issues.append(Issue(first.file, first.line, UNSUPPORTED, (
-        f"{what} answer {intent} in different ways depending on earlier messages ({places}); "
-        f"Shopbot keeps no dialogue context, so {intent} gets the fallback")))
-    return None
+def _continuations(flow: Flow) -> list[Continuation]:
+    context: list[Pattern] = [(START, ())] if flow.kind == "story" or flow.conversation_start else []
+    out: list[Continuation] = []
+    for turn in flow.turns:
+        if turn.intents and turn.actions:
+            out.append(Continuation(flow.kind, flow.name, tuple(context), turn.intents, turn.actions,
+                                    turn.slots, turn.file, turn.line))
+        if turn.intents:
+            context.append((USER, turn.intents))
+        context += [(ACTION, (a,)) for a in turn.actions]
+    return out
 
 
-def _describe(turns: Iterable[Turn]) -> str:
-    return "; ".join(f"{' or '.join(t.intents)} → {', '.join(t.actions) or 'nothing'}" for t in turns)
+def _anywhere(by_intent: Mapping[str, list[Continuation]]) -> dict[str, tuple[str, ...]]:
+    """Each intent's answer in any context: its one-message rules, else its story messages (none
+    stating slots), when they agree."""
+    chosen: dict[str, tuple[str, ...]] = {}
+    for intent, found in by_intent.items():
+        rules = [c for c in found if c.kind == "rule" and not c.context and not c.slots]
+        stories = [c for c in found if c.kind == "story" and not c.slots]
+        agreeing = {c.actions for c in rules or stories}
+        if len(agreeing) == 1:
+            chosen[intent] = agreeing.pop()
+    return chosen
+
+
+def _checked(
+    by_intent: Mapping[str, list[Continuation]],
+    specs: Mapping[str, Mapping[str, Any]],
+    max_history: int | None,
+) -> tuple[list[Issue], set[str]]:
+    """Each runnable message followed in its own context, as ``rasa train`` checks rules against
+    stories: the issues, and the intents some rule or story is followed for there."""
+    issues: dict[tuple[str, ...], Issue] = {}
+    followed: set[str] = set()
+    initial = {name: spec.get("initial_value") for name, spec in specs.items()}
+    for intent, found in by_intent.items():
+        for own in found:
+            seq = _sequence_of(own.context)
+            values = {**initial, **{s.name: _SOME if s.any_value else s.value for s in own.slots}}
+            if choose(found, intent, _history_of(seq), values, specs, max_history) is not None:
+                followed.add(intent)
+            fit = [c for c in found if all(slot_holds(s, values, specs) for s in c.slots)]
+            rules = _rule_level([c for c in fit if c.kind == "rule"], seq)
+            if len({c.actions for c in rules}) > 1:
+                places = _places(rules)
+                issues.setdefault(("rules", intent, places), Issue(
+                    rules[0].file, rules[0].line, UNSUPPORTED, (
+                        f"rules answer {intent} in different ways in the same context ({places}): Rasa "
+                        "refuses contradicting rules; Shopbot follows none of them there")))
+            elif rules and own.kind == "story" and rules[0].actions != own.actions:
+                rule = rules[0]
+                issues.setdefault(("wins", own.where, intent), Issue(own.file, own.line, CHANGED, (
+                    f"this story answers {intent} with {', '.join(own.actions)}; the rule '{rule.name}' at "
+                    f"{rule.where} answers it here with {', '.join(rule.actions)} and wins")))
+            elif not rules and own.kind == "story":
+                stories = _story_level([c for c in fit if c.kind == "story"], seq, max_history)
+                if len({c.actions for c in stories}) > 1:
+                    places = _places(stories)
+                    issues.setdefault(("stories", intent, places), Issue(
+                        stories[0].file, stories[0].line, UNSUPPORTED, (
+                            f"stories answer {intent} in different ways after the same events ({places}): "
+                            f"Rasa's memoization forgets such examples; Shopbot follows none of them there")))
+    return list(issues.values()), followed
+
+
+def _places(found: Sequence[Continuation]) -> str:
+    return "; ".join(_unique([f"{c.where} → {', '.join(c.actions)}" for c in found]))
+
+
+def _sequence_of(context: Sequence[Pattern]) -> tuple[Event, ...]:
+    """A flow's context as a conversation would have lived it (an 'or' step: its first intent)."""
+    return tuple((kind, names[0] if names else "") for kind, names in context)
+
+
+def _history_of(seq: tuple[Event, ...]) -> History:
+    """The history whose :meth:`History.sequence` is ``seq``."""
+    if seq and seq[0][0] == START:
+        return History(seq[1:])
+    return History(seq, trimmed=True)
+
+
+# --- Following a conversation -----------------------------------------------------------------------
+
+class _Some:
+    """Stands for "some value" where a flow names a slot without one (``slot_was_set: [name]``)."""
+
+    def __repr__(self) -> str:
+        return "<some value>"
+
+
+_SOME = _Some()
+
+
+def choose(
+    candidates: Iterable[Continuation],
+    intent: str,
+    history: History,
+    slots: Mapping[str, Any],
+    specs: Mapping[str, Mapping[str, Any]],
+    max_history: int | None = DEFAULT_MAX_HISTORY,
+) -> Continuation | None:
+    """The continuation answering ``intent`` after ``history`` with these slots, or None.
+
+    Rules first (RulePolicy outranks MemoizationPolicy): of those whose context ends the history
+    (all of it, for ``conversation_start``) and whose stated slots hold, the most specific; then
+    story messages matching the longest stretch of the latest ``max_history - 1`` events (the
+    message itself is the last of Rasa's ``max_history`` states). Several answering differently
+    at the best level answer nothing (rules that disagree leave the message to the stories).
+    """
+    fit = [c for c in candidates
+           if _names_fit(c.intents, intent) and all(slot_holds(s, slots, specs) for s in c.slots)]
+    seq = history.sequence()
+    rules = _rule_level([c for c in fit if c.kind == "rule"], seq)
+    if rules and len({c.actions for c in rules}) == 1:
+        return rules[0]
+    stories = _story_level([c for c in fit if c.kind == "story"], seq, max_history)
+    return stories[0] if stories and len({c.actions for c in stories}) == 1 else None
+
+
+def keep_events(continuations: Iterable[Continuation], max_history: int | None = DEFAULT_MAX_HISTORY) -> int:
+    """How many of a conversation's latest events can still decide an answer: the longest context
+    a rule needs, or a story within ``max_history``."""
+    window = None if max_history is None else max(0, max_history - 1)
+    longest = 0
+    for c in continuations:
+        events = sum(kind != START for kind, _ in c.context)
+        longest = max(longest, events if c.kind == "rule" or window is None else min(events, window))
+    return longest
+
+
+def slot_holds(stated: SlotIs, values: Mapping[str, Any], specs: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether a slot holds what a flow states, compared as Rasa featurizes the slot's type.
+
+    A text slot counts as set or not (its value is not featurized), a list as empty or not; a
+    slot of type ``any`` or with ``influence_conversation: false`` is not seen by the policies.
+    """
+    spec = specs.get(stated.name) or {}
+    kind = spec.get("type")
+    if kind == "any" or spec.get("influence_conversation") is False:
+        return True
+    actual = values.get(stated.name)
+    if stated.any_value:
+        return bool(actual) if kind == "list" else actual is not None
+    if kind == "text":
+        return (actual is None) == (stated.value is None)
+    if kind == "list":
+        return bool(actual) == bool(stated.value)
+    if actual == stated.value:
+        return True
+    # Rasa lower-cases categorical values; YAML may give true where an action set "true".
+    if actual is None or stated.value is None:
+        return False
+    return str(actual).lower() == str(stated.value).lower()
+
+
+def _rule_level(rules: Sequence[Continuation], seq: Sequence[Event]) -> list[Continuation]:
+    """The matching rules of the highest specificity (context length, then slots stated)."""
+    matched = [c for c in rules if _rule_fits(c, seq)]
+    if not matched:
+        return []
+    top = max(_specificity(c) for c in matched)
+    return [c for c in matched if _specificity(c) == top]
+
+
+def _specificity(c: Continuation) -> tuple[int, int]:
+    return len(c.context), len(c.slots)
+
+
+def _rule_fits(rule: Continuation, seq: Sequence[Event]) -> bool:
+    if rule.context and rule.context[0][0] == START and len(rule.context) != len(seq):
+        return False
+    return _ends_with(seq, rule.context)
+
+
+def _story_level(stories: Sequence[Continuation], seq: Sequence[Event], max_history: int | None
+                 ) -> list[Continuation]:
+    """The story messages matching the longest stretch of the latest events within the window."""
+    window = len(seq) if max_history is None else max(0, max_history - 1)
+    for length in range(min(window, len(seq)), -1, -1):
+        matched = [c for c in stories
+                   if len(c.context) >= length and _ends_with(seq, c.context[len(c.context) - length:])]
+        if matched:
+            return matched
+    return []
+
+
+def _ends_with(seq: Sequence[Event], patterns: Sequence[Pattern]) -> bool:
+    if len(patterns) > len(seq):
+        return False
+    return all(_fits(p, e) for p, e in zip(patterns, seq[len(seq) - len(patterns):], strict=True))
+
+
+def _fits(pattern: Pattern, event: Event) -> bool:
+    kind, names = pattern
+    return kind == event[0] and (kind == START or _names_fit(names, event[1]))
+
+
+def _names_fit(names: Sequence[str], name: str) -> bool:
+    """``name`` is one of ``names``, or a retrieval intent or response of one (``chitchat/ask_name``)."""
+    return name in names or name.split("/", 1)[0] in names
 
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+# --- Actions --------------------------------------------------------------------------------------
+
 def check_actions(
     responses: Mapping[str, Any], custom: Iterable[str], forms: Iterable[str], actions_reachable: bool
 ) -> Callable[[str], str | None]:
-    """``cannot_run`` for :func:`resolve_turns`: why an action cannot run here, or None."""
+    """``cannot_run`` for :func:`resolve_flows`: why an action cannot run here, or None."""
     custom_actions, form_names = frozenset(custom), frozenset(forms)
     bases = {name.split("/", 1)[0] for name in responses if "/" in name}
 
@@ -240,7 +553,7 @@ def check_actions(
         if action in RUNNABLE_DEFAULT_ACTIONS:
             return None
         if action in OTHER_DEFAULT_ACTIONS:
-            return "this default action needs dialogue state Shopbot does not keep"
+            return "Shopbot does not run this default action (forms, two-stage fallback, undoing turns)"
         if action not in custom_actions:
             return "not in the domain's actions"
         if not actions_reachable:
@@ -250,5 +563,6 @@ def check_actions(
     return cannot_run
 
 
-__all__ = ["Issue", "Turn", "Flow", "UNSUPPORTED", "CHANGED", "parse_flows", "resolve_turns",
-           "check_actions", "RUNNABLE_DEFAULT_ACTIONS"]
+__all__ = ["Issue", "Turn", "Flow", "Continuation", "History", "Resolved", "SlotIs", "UNSUPPORTED", "CHANGED",
+           "DEFAULT_MAX_HISTORY", "USER", "ACTION", "START", "parse_flows", "resolve_flows", "choose",
+           "keep_events", "slot_holds", "check_actions", "RUNNABLE_DEFAULT_ACTIONS"]

@@ -4,9 +4,10 @@ The layout ``rasa train`` reads: the domain (``domain.yml`` or a ``domain/`` dir
 YAML file under ``data/`` (nested folders too) with ``nlu:``, ``responses:``, ``rules:`` and
 ``stories:`` sections, ``endpoints.yml`` (the action server), ``config.yml`` and
 ``credentials.yml``. The router learns the NLU intents (retrieval intents such as
-``chitchat/ask_name`` as labels of their own); responses, turns and slots are what ``bot/rasa``
-answers with. What Shopbot leaves out or runs differently is in ``issues``
-(``shopbot rasa-check``). Parsing only: nothing here runs a turn.
+``chitchat/ask_name`` as labels of their own); responses, turns, continuations (rules and stories
+in their context, ``retrieval/rasa_flows.py``) and slots are what ``bot/rasa`` answers with. What
+Shopbot leaves out or runs differently is in ``issues`` (``shopbot rasa-check``). Parsing only:
+nothing here runs a turn.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,14 @@ from core.errors import BadRequest
 from retrieval.knowledge import KnowledgeEntry, make_entry, validate_entries
 from retrieval.rasa_flows import (
     CHANGED,
+    DEFAULT_MAX_HISTORY,
     UNSUPPORTED,
+    Continuation,
     Flow,
     Issue,
-    Turn,
     check_actions,
     parse_flows,
-    resolve_turns,
+    resolve_flows,
 )
 from retrieval.rasa_yaml import YamlMap, line_of, read_mapping
 
@@ -43,6 +45,7 @@ _ENTITY = re.compile(r"\[([^\]]*)\](\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
 _ENV = re.compile(r"\$\{([^}]+)\}")
 _CORE_POLICIES = frozenset({"RulePolicy", "MemoizationPolicy", "AugmentedMemoizationPolicy", "TEDPolicy",
                             "UnexpecTEDIntentPolicy"})
+_MEMOIZATION = frozenset({"MemoizationPolicy", "AugmentedMemoizationPolicy"})
 _CHANNELS = frozenset({"rest", "socketio", "rasa"})  # "rasa" is Rasa X/Enterprise's own channel
 _SHOWN_KEYS = frozenset({"text", "buttons", "image", "custom", "attachment", "quick_replies", "elements"})
 _QUIET_KEYS = frozenset({"condition", "channel", "id", "metadata", "button_type"})
@@ -58,7 +61,7 @@ class RasaProject:
     entries: tuple[KnowledgeEntry, ...]
     # Response name → its variants, from the domain and every data file.
     responses: Mapping[str, tuple[Mapping[str, Any], ...]]
-    # Intent (router label or button payload) → the actions that answer it.
+    # Intent (router label or button payload) → the actions that answer it wherever it comes.
     turns: Mapping[str, tuple[str, ...]]
     slots: Mapping[str, Mapping[str, Any]]
     # The domain as an action server receives it (responses from data files included).
@@ -68,6 +71,11 @@ class RasaProject:
     # The project's rasa-sdk actions (an ``actions/`` package or ``actions.py``), if any.
     actions_path: Path | None
     issues: tuple[Issue, ...]
+    # Intent → the rules' and stories' answers in their context (retrieval/rasa_flows.py: choose).
+    continuations: Mapping[str, tuple[Continuation, ...]] = field(default_factory=dict)
+    # How many of a conversation's latest states memoization looks at (config.yml, else Rasa's 5);
+    # None: all of them.
+    max_history: int | None = DEFAULT_MAX_HISTORY
 
     @property
     def labels(self) -> frozenset[str]:
@@ -87,14 +95,15 @@ def load_rasa_project(path: Path) -> RasaProject:
     responses = {**domain_responses, **data.responses}
     endpoint = _endpoint(root, issues)
     actions_path = _actions_path(root)
-    _check_config(root, issues)
+    max_history = _check_config(root, issues)
     _check_credentials(root, issues)
     custom = _custom_actions(domain)
     cannot_run = check_actions(responses, custom, domain.get("forms") or {},
                                bool(endpoint or actions_path))
-    chosen, flow_issues = resolve_turns(data.flows, cannot_run)
-    issues += flow_issues
-    turns = _label_turns(data, chosen, responses, issues)
+    slots = _slots(domain.get("slots"))
+    resolved = resolve_flows(data.flows, cannot_run, slots, max_history)
+    issues += resolved.issues
+    turns = _label_turns(data, resolved.turns, resolved.continuations, responses, issues)
     entries = tuple(validate_entries(
         (make_entry(intent, questions, _first_text(turns.get(intent, ()), responses), intent)
          for intent, questions in data.examples.items() if questions),
@@ -107,8 +116,9 @@ def load_rasa_project(path: Path) -> RasaProject:
     full_domain = {**domain, "responses": {k: [dict(v) for v in vs] for k, vs in responses.items()}}
     return RasaProject(
         root=root, entries=entries, responses=responses, turns=turns,
-        slots=_slots(domain.get("slots")), domain=full_domain, action_endpoint=endpoint,
+        slots=slots, domain=full_domain, action_endpoint=endpoint,
         actions_path=actions_path, issues=tuple(sorted(issues, key=lambda i: (i.file, i.line))),
+        continuations=resolved.continuations, max_history=max_history,
     )
 
 
@@ -292,10 +302,11 @@ def _responses(value: Any, shown: str, issues: list[Issue]) -> dict[str, tuple[M
 # --- Turns of each intent -------------------------------------------------------------------------
 
 def _label_turns(
-    data: _Data, chosen: Mapping[str, Turn], responses: Mapping[str, Any], issues: list[Issue]
+    data: _Data, chosen: Mapping[str, tuple[str, ...]], in_context: Mapping[str, Any],
+    responses: Mapping[str, Any], issues: list[Issue],
 ) -> dict[str, tuple[str, ...]]:
     """Actions per intent; a retrieval intent answers from ``utter_<intent>`` (via its rule if any)."""
-    turns = {intent: turn.actions for intent, turn in chosen.items()}
+    turns = dict(chosen)
     for label in data.examples:
         if "/" not in label or label in turns:
             continue
@@ -309,7 +320,8 @@ def _label_turns(
             continue
         turns[label] = resolved
     for intent, questions in data.examples.items():
-        if questions and intent not in turns and intent not in (OUT_OF_SCOPE, NLU_FALLBACK):
+        if questions and intent not in turns and intent not in in_context and \
+                intent not in (OUT_OF_SCOPE, NLU_FALLBACK):
             issues.append(Issue(*data.where[intent], CHANGED, (
                 f"intent {intent}: no rule or story that Shopbot runs answers it; messages classified "
                 "as it get the fallback")))
@@ -363,10 +375,11 @@ def _expand(value: str, where: str) -> str:
     return _ENV.sub(env, value)
 
 
-def _check_config(root: Path, issues: list[Issue]) -> None:
+def _check_config(root: Path, issues: list[Issue]) -> int | None:
+    """What config.yml asks for that Shopbot does differently; returns memoization's max_history."""
     path = _first_file(root, "config")
     if path is None:
-        return
+        return DEFAULT_MAX_HISTORY
     shown = _rel(path, root)
     doc = read_mapping(path, shown)
     if "pipeline" in doc:
@@ -374,10 +387,13 @@ def _check_config(root: Path, issues: list[Issue]) -> None:
             "the NLU pipeline (Rasa's default when empty) is not used: Shopbot's trained router classifies "
             "intents and calibrates its own decline threshold (in place of FallbackClassifier)")))
     policies = doc.get("policies")
+    max_history = _max_history(policies if isinstance(policies, list) else [], shown)
     if "policies" in doc:
+        looks_back = "the whole conversation" if max_history is None else f"max_history {max_history}"
         issues.append(Issue(shown, doc.line_of("policies"), CHANGED, (
-            "policies (Rasa's defaults when empty) are replaced by Shopbot's turns: one-step rules and "
-            "story messages answered the same way everywhere")))
+            "policies (Rasa's defaults when empty) are replaced by Shopbot's: rules and stories are followed "
+            f"in their context as RulePolicy and MemoizationPolicy follow them ({looks_back}); "
+            "nothing learns to answer beyond them (TEDPolicy)")))
     for policy in policies if isinstance(policies, list) else []:
         name = policy.get("name") if isinstance(policy, dict) else policy
         if name not in _CORE_POLICIES:
@@ -387,6 +403,19 @@ def _check_config(root: Path, issues: list[Issue]) -> None:
     if language not in (None, "en"):
         issues.append(Issue(shown, doc.line_of("language"), CHANGED,
                             f"language {language}: Shopbot's router starts from an English model"))
+    return max_history
+
+
+def _max_history(policies: list[Any], shown: str) -> int | None:
+    """The first memoization policy's ``max_history`` (null: the whole conversation), else Rasa's 5."""
+    for policy in policies:
+        if isinstance(policy, dict) and policy.get("name") in _MEMOIZATION and "max_history" in policy:
+            value = policy["max_history"]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise BadRequest(f"{shown}:{_line(policy, 'max_history')}: max_history must be a whole "
+                                 "number of 1 or more, or null")
+            return int(value) if value is not None else None
+    return DEFAULT_MAX_HISTORY
 
 
 def _check_credentials(root: Path, issues: list[Issue]) -> None:

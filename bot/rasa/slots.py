@@ -1,10 +1,12 @@
-"""A Rasa project's slots per conversation: their values, and the mappings that fill them.
+"""A Rasa project's tracker per conversation: its slots, its latest events, and the slot mappings.
 
-Values start at the domain's ``initial_value`` and change through custom actions' ``slot``
+Slot values start at the domain's ``initial_value`` and change through custom actions' ``slot``
 events and the slot mappings Shopbot applies at each message: ``from_intent``, ``from_text``
-and ``from_entity`` (entities come from button payloads). They live in this process, or in
-Redis when several workers share conversations; the shop's own slots stay in
-``bot/dialogue/memory.py``.
+and ``from_entity`` (entities come from button payloads). Beside them, the conversation's latest
+events (each message's intent and the actions that answered it, as many as the project's rules
+and stories can look back: ``retrieval/rasa_flows.py: keep_events``), which decide a message's
+answer in its context. Both live in this process, or in Redis when several workers share
+conversations, together, with one expiry; the shop's own slots stay in ``bot/engine/memory.py``.
 """
 
 from __future__ import annotations
@@ -13,44 +15,72 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from retrieval.rasa_flows import ACTION, USER, History
+
 log = logging.getLogger(__name__)
+_EVENT_KINDS = frozenset({USER, ACTION})
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """One conversation as Rasa's policies see it: its slot values and its latest events."""
+
+    slots: Mapping[str, Any] = field(default_factory=dict)
+    history: History = History()
+
+    def as_json(self) -> dict[str, Any]:
+        """What is stored: ``{"slots": {...}, "events": [[kind, name], ...], "trimmed": bool}``."""
+        return {"slots": dict(self.slots), "events": [list(e) for e in self.history.events],
+                "trimmed": self.history.trimmed}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Tracker:
+        """Read :meth:`as_json`; a mapping of slot values alone (stored before events were kept)
+        is a conversation whose earlier events are unknown."""
+        if isinstance(data, dict) and set(data) == {"slots", "events", "trimmed"} and \
+                isinstance(data["slots"], dict) and isinstance(data["events"], list):
+            events = tuple((str(e[0]), str(e[1])) for e in data["events"]
+                           if isinstance(e, list) and len(e) == 2 and e[0] in _EVENT_KINDS)
+            return cls(dict(data["slots"]), History(events, bool(data["trimmed"])))
+        return cls(dict(data) if isinstance(data, dict) else {}, History((), True))
 
 
 class SlotStore(Protocol):
-    """Where a conversation's project slots live between its messages."""
+    """Where a conversation's tracker (project slots and latest events) lives between its messages."""
 
-    async def get(self, conversation_id: str) -> dict[str, Any] | None: ...
+    async def get(self, conversation_id: str) -> Tracker | None: ...
 
-    async def put(self, conversation_id: str, values: Mapping[str, Any]) -> None: ...
+    async def put(self, conversation_id: str, tracker: Tracker) -> None: ...
 
 
 class InProcessSlots:
-    """A bounded LRU map of conversation id to slot values."""
+    """A bounded LRU map of conversation id to tracker."""
 
     def __init__(self, max_conversations: int = 10_000) -> None:
         self._max = max_conversations
-        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._data: OrderedDict[str, Tracker] = OrderedDict()
 
-    async def get(self, conversation_id: str) -> dict[str, Any] | None:
-        """The conversation's values, or None for a new conversation."""
-        values = self._data.get(conversation_id)
-        if values is None:
+    async def get(self, conversation_id: str) -> Tracker | None:
+        """The conversation's tracker, or None for a new conversation."""
+        tracker = self._data.get(conversation_id)
+        if tracker is None:
             return None
         self._data.move_to_end(conversation_id)
-        return dict(values)
+        return Tracker(dict(tracker.slots), tracker.history)
 
-    async def put(self, conversation_id: str, values: Mapping[str, Any]) -> None:
-        """Store the values, evicting the least recently used conversation when full."""
-        self._data[conversation_id] = dict(values)
+    async def put(self, conversation_id: str, tracker: Tracker) -> None:
+        """Store the tracker, evicting the least recently used conversation when full."""
+        self._data[conversation_id] = Tracker(dict(tracker.slots), tracker.history)
         self._data.move_to_end(conversation_id)
         while len(self._data) > self._max:
             self._data.popitem(last=False)
 
 
 class RedisSlots:
-    """Slot values in Redis (JSON, expiring when idle); this worker's copy stands in while it is away.
+    """Trackers in Redis (JSON, expiring when idle); this worker's copy stands in while it is away.
 
     Written while the pipeline holds the conversation's lock, so writes keep message order.
     """
@@ -64,20 +94,20 @@ class RedisSlots:
     def _key(conversation_id: str) -> str:
         return f"shopbot:rasa-slots:{conversation_id}"
 
-    async def get(self, conversation_id: str) -> dict[str, Any] | None:
-        """The conversation's values, or None for a new or expired one."""
+    async def get(self, conversation_id: str) -> Tracker | None:
+        """The conversation's tracker, or None for a new or expired one."""
         try:
             raw = await self._redis.get(self._key(conversation_id))
         except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
             log.warning("project slots unavailable from Redis (%s); using this worker's copy", err)
             return await self._cache.get(conversation_id)
-        return None if raw is None else dict(json.loads(raw))
+        return None if raw is None else Tracker.from_json(json.loads(raw))
 
-    async def put(self, conversation_id: str, values: Mapping[str, Any]) -> None:
-        """Store the values with a fresh expiry."""
-        await self._cache.put(conversation_id, values)
+    async def put(self, conversation_id: str, tracker: Tracker) -> None:
+        """Store the tracker with a fresh expiry."""
+        await self._cache.put(conversation_id, tracker)
         try:
-            await self._redis.set(self._key(conversation_id), json.dumps(dict(values), default=str),
+            await self._redis.set(self._key(conversation_id), json.dumps(tracker.as_json(), default=str),
                                   ex=self._ttl)
         except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
             log.warning("project slots not saved to Redis (%s)", err)
@@ -125,4 +155,4 @@ def _names(value: Any) -> set[str]:
     return {str(v) for v in value} if isinstance(value, list) else {str(value)}
 
 
-__all__ = ["SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "apply_mappings"]
+__all__ = ["Tracker", "SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "apply_mappings"]

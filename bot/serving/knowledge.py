@@ -37,8 +37,9 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = app.get(REDIS)
     slots = RedisSlots(redis) if redis is not None else InProcessSlots(settings.memory_max_conversations)
     app[RASA] = RasaResponder(project, slots, actions)
-    log.info("Rasa project %s: %d intents, %d answered; %d parts listed by `shopbot rasa-check`",
-             project.root, len(project.entries), len(project.turns), len(project.issues))
+    log.info("Rasa project %s: %d intents, %d answered (%d more in context only); %d parts listed by "
+             "`shopbot rasa-check`", project.root, len(project.entries), len(project.turns),
+             len(set(project.continuations) - set(project.turns)), len(project.issues))
     yield
     if actions is not None:
         await actions.close()

@@ -31,11 +31,14 @@ def test_rasa_check_lists_what_is_left_out_with_file_and_line(
     assert out[0].startswith(f"{project}: 5 intents learned (0 retrieval intents), 3 answered")
     listed = {line.split(": ", 2)[0] + ": " + line.split(": ", 2)[1] for line in out[1:-1]}
     for where in ("domain.yml:13: unsupported", "data/rules.yml:6: unsupported",
-                  "data/rules.yml:11: unsupported", "data/stories.yml:2: changed",
-                  "data/stories.yml:6: unsupported", "data/stories.yml:18: unsupported",
+                  "data/rules.yml:11: unsupported", "data/stories.yml:6: unsupported",
+                  "data/stories.yml:6: changed", "data/stories.yml:18: unsupported",
                   "config.yml:5: unsupported"):
         assert where in listed, where
-    assert out[-1] == "8 unsupported, 6 changed (docs/rasa.md)"
+    # The two-message stories run in their context now: only the two that contradict each other are listed.
+    assert "data/stories.yml:2: changed" not in listed and "data/stories.yml:8: changed" not in listed
+    assert not [line for line in out if "keeps no dialogue context" in line]
+    assert out[-1] == "8 unsupported, 4 changed (docs/rasa.md)"
     assert main(["rasa-check", str(project), "--strict"]) == 1
     capsys.readouterr()
 
@@ -43,7 +46,21 @@ def test_rasa_check_lists_what_is_left_out_with_file_and_line(
     report = json.loads(capsys.readouterr().out)
     assert report["answered"]["chitchat/ask_name"] == ["utter_chitchat/ask_name"]
     assert report["intents"] == sorted(e.id for e in load_rasa_project(SELECTOR).entries)
-    assert {(i["file"], i["line"]) for i in report["issues"]} >= {("data/stories.yml", 5), ("config.yml", 5)}
+    places = {(i["file"], i["line"]) for i in report["issues"]}
+    assert ("config.yml", 5) in places and ("data/stories.yml", 5) not in places, \
+        "the pipeline is listed; the stories run in their context"
+
+
+def test_rasa_check_counts_intents_answered_only_in_their_context(capsys: pytest.CaptureFixture[str]) -> None:
+    project = Path(__file__).parents[1] / "fixtures" / "rasa" / "contextbot"
+    assert main(["rasa-check", str(project), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # "affirm" and "deny" mean something only after the question their stories ask first.
+    assert {"affirm", "deny"} <= set(report["in_context"]) and not set(report["in_context"]) & set(
+        report["answered"])
+    assert main(["rasa-check", str(project)]) == 0
+    headline = capsys.readouterr().out.splitlines()[0]
+    assert f"{len(report['answered'])} answered, {len(report['in_context'])} more in context only" in headline
 
 
 @pytest.mark.parametrize("argv", [

@@ -10,7 +10,7 @@ import yaml
 
 from core.errors import BadRequest
 from core.settings import REPO_ROOT
-from retrieval.rasa_flows import CHANGED, UNSUPPORTED
+from retrieval.rasa_flows import ACTION, CHANGED, START, UNSUPPORTED, USER
 from retrieval.rasa_project import load_rasa_project
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "rasa"
@@ -53,11 +53,20 @@ def test_responseselectorbot_unchanged() -> None:
     assert answers["bot_challenge"] == "I am a bot, powered by Rasa."
     assert answers["chitchat/ask_name"] == "hello, my name is retrieval bot."
     assert project.action_endpoint == "" and project.actions_path is None
-    stories = [(i.file, i.line, i.kind) for i in project.issues if i.file == "data/stories.yml"]
-    assert stories == [("data/stories.yml", 5, CHANGED), ("data/stories.yml", 12, CHANGED),
-                       ("data/stories.yml", 22, CHANGED)], "every multi-turn story is listed"
+    # Each story message runs after the events before it in its story (Rasa's memoization); the
+    # stories never disagree after the same events, so none of them is listed.
+    assert not [i for i in project.issues if i.file == "data/stories.yml"], "every story runs in its context"
+    [affirm] = project.continuations["affirm"]
+    assert (affirm.kind, affirm.name, affirm.where, affirm.actions) == (
+        "story", "sad path 1", "data/stories.yml:19", ("utter_happy",))
+    assert affirm.context == ((START, ()), (USER, ("greet",)), (ACTION, ("utter_greet",)),
+                              (USER, ("mood_unhappy",)), (ACTION, ("utter_cheer_up",)),
+                              (ACTION, ("utter_did_that_help",))), "from the story's beginning"
     assert {(i.file, i.line) for i in project.issues if i.file == "config.yml"} == {
         ("config.yml", 5), ("config.yml", 14)}, "the pipeline and the policies are listed"
+    policies = next(i for i in project.issues if (i.file, i.line) == ("config.yml", 14))
+    assert "in their context" in policies.message and "(max_history 5)" in policies.message
+    assert project.max_history == 5, "MemoizationPolicy without max_history: Rasa's default"
     assert not [i for i in project.issues if i.kind == UNSUPPORTED]
 
 
@@ -193,6 +202,12 @@ policies:
   - checkpoint: start
   - intent: thanks
   - action: utter_thanks
+- story: no to yes after greeting
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - intent: affirm
+  - action: utter_no
 """,
 }
 
@@ -209,19 +224,81 @@ def test_unsupported_parts_are_listed_with_file_and_line(tmp_path: Path) -> None
         ("data/nlu.yml", 17, UNSUPPORTED): "synonym 'large'",
         ("data/rules.yml", 6, UNSUPPORTED): "rule 'start the form' is not run",
         ("data/rules.yml", 11, UNSUPPORTED): "rule 'submit' is not run",
-        ("data/stories.yml", 2, CHANGED): "story 'yes after greeting' has 2 user messages",
-        ("data/stories.yml", 8, CHANGED): "story 'yes after a question' has 2 user messages",
-        ("data/stories.yml", 6, UNSUPPORTED): "stories answer affirm in different ways",
+        ("data/stories.yml", 6, UNSUPPORTED): "stories answer affirm in different ways after the same events",
+        ("data/stories.yml", 6, CHANGED): "intent affirm is answered only in the context",
         ("data/stories.yml", 18, UNSUPPORTED): "story 'linked' is not run",
     }
     for key, start in expected.items():
         assert key in found and start in found[key], (key, sorted(found))
     assert "forms are not supported" in found[("data/rules.yml", 6, UNSUPPORTED)]
+    assert "needs form order_form active" in found[("data/rules.yml", 11, UNSUPPORTED)]
     assert "checkpoint" in found[("data/stories.yml", 18, UNSUPPORTED)]
-    assert "data/stories.yml:12 → utter_no" in found[("data/stories.yml", 6, UNSUPPORTED)]
-    # What does run: the rule, the agreed story messages, not the contested or the form's intent.
+    # Two stories answer affirm differently after the same greeting: neither can be followed there.
+    contested = found[("data/stories.yml", 6, UNSUPPORTED)]
+    assert "data/stories.yml:6 → utter_ok" in contested and "data/stories.yml:27 → utter_no" in contested
+    assert "data/stories.yml:12" not in contested, "after deny it is another context: that story runs"
+    assert "dialogue context" not in " ".join(found.values()), "multi-message stories run in their context"
+    assert not [k for k in found if k[0] == "data/stories.yml" and k[1] in (2, 8, 23)], \
+        "the stories that run are not listed"
+    # What runs anywhere: the rule, the agreed story messages, not the contested or the form's intent;
+    # affirm only after the events its stories give it.
     assert project.turns == {"greet": ("utter_greet",), "deny": ("utter_no",), "thanks": ("utter_thanks",)}
+    assert [(c.where, c.actions) for c in project.continuations["affirm"]] == [
+        ("data/stories.yml:6", ("utter_ok",)), ("data/stories.yml:12", ("utter_no",)),
+        ("data/stories.yml:27", ("utter_no",))]
     assert any(i.message.startswith("intent order: no rule or story") for i in project.issues)
+
+
+RULES_AND_STORIES = {
+    "domain.yml": ("intents: [greet, affirm, thanks]\nresponses:\n  utter_greet:\n  - text: Hi\n"
+                   "  utter_ok:\n  - text: OK\n  utter_yes:\n  - text: Yes!\n  utter_welcome:\n"
+                   "  - text: Welcome\n  utter_cheers:\n  - text: Cheers\n"),
+    "config.yml": "policies:\n- name: AugmentedMemoizationPolicy\n  max_history: null\n- name: RulePolicy\n",
+    "data/nlu.yml": ("nlu:\n- intent: greet\n  examples: |\n    - hi\n- intent: affirm\n  examples: |\n"
+                     "    - yes\n- intent: thanks\n  examples: |\n    - thanks\n"),
+    "data/rules.yml": """rules:
+- rule: yes
+  steps:
+  - intent: affirm
+  - action: utter_ok
+- rule: thanks
+  steps:
+  - intent: thanks
+  - action: utter_welcome
+- rule: thanks, again
+  steps:
+  - intent: thanks
+  - action: utter_cheers
+""",
+    "data/stories.yml": """stories:
+- story: yes after hello
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - intent: affirm
+  - action: utter_yes
+""",
+}
+
+
+def test_rules_win_over_stories_and_contradicting_rules_are_listed(tmp_path: Path) -> None:
+    project = load_rasa_project(write(tmp_path, RULES_AND_STORIES))
+    assert project.max_history is None, "max_history: null looks back on the whole conversation"
+    found = {(i.file, i.line, i.kind): i.message for i in project.issues}
+    assert "(the whole conversation)" in found[("config.yml", 1, CHANGED)]
+    # The story's second message: the one-message rule answers affirm there too, and wins (RulePolicy).
+    wins = found[("data/stories.yml", 6, CHANGED)]
+    assert "answers affirm with utter_yes" in wins and "'yes' at data/rules.yml:4" in wins, wins
+    assert [c.actions for c in project.continuations["affirm"]] == [("utter_ok",), ("utter_yes",)]
+    assert project.turns["affirm"] == ("utter_ok",), "the rule answers anywhere"
+    # Two rules answer thanks differently in the same (any) context: Rasa refuses them; thanks is
+    # answered nowhere and listed as such.
+    contradicting = found[("data/rules.yml", 8, UNSUPPORTED)]
+    assert "rules answer thanks in different ways" in contradicting
+    assert "data/rules.yml:8 → utter_welcome" in contradicting
+    assert "data/rules.yml:12 → utter_cheers" in contradicting
+    assert "thanks" not in project.turns and "thanks" not in project.continuations
+    assert found[("data/nlu.yml", 8, CHANGED)].startswith("intent thanks: no rule or story that Shopbot runs")
 
 
 def test_action_server_from_endpoints_with_environment_variables(
@@ -267,6 +344,9 @@ def test_custom_actions_without_a_server_or_package_are_listed(tmp_path: Path) -
      "data/nlu.yml:5: not valid YAML: mapping values are not allowed here"),
     ({"domain.yml": "intents: [a]\n", "data/nlu.yml": "version: '3.1'\n"}, "no intents with examples"),
     ({"domain.yml": "intents: a\n", "data/nlu.yml": "nlu: []\n"}, "domain.yml:1: 'intents' must be a list"),
+    ({"domain.yml": "intents: [a]\n", "data/nlu.yml": "nlu:\n- intent: a\n  examples: |\n    - x\n",
+      "config.yml": "policies:\n- name: MemoizationPolicy\n  max_history: 0\n"},
+     "config.yml:3: max_history must be a whole number of 1 or more, or null"),
 ])
 def test_broken_projects_get_a_clear_error(tmp_path: Path, files: dict[str, str], message: str) -> None:
     with pytest.raises(BadRequest, match=message):

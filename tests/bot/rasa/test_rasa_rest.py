@@ -1,4 +1,5 @@
-"""Rasa's own projects, copied unchanged, answering over Rasa's REST channel through the real app.
+"""Rasa's own projects, copied unchanged, and ``contextbot`` (rules and stories that need their
+context), answering over Rasa's REST channel through the real app.
 
 Each project's router is trained the way ``shopbot train`` trains it (the project's intents, then
 the ONNX export); the catalogue, encoder and generator are the demo shop's (``built_var``).
@@ -22,7 +23,7 @@ from retrieval.router_train import train_router
 from retrieval.turn_encoder import export_onnx
 from tests.conftest import ROUTER_CONFIG
 from tests.identity import IDENTITY_ENV
-from tests.retrieval.test_rasa_project import SELECTOR, STARTER, write
+from tests.retrieval.test_rasa_project import FIXTURES, SELECTOR, STARTER, write
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +45,11 @@ def project_var(built_var: Path, var: Path, project: Path) -> Path:
 @pytest.fixture(scope="module")
 def starter_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project_var(built_var, tmp_path_factory.mktemp("starter") / "var", STARTER)
+
+
+@pytest.fixture(scope="module")
+def context_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return project_var(built_var, tmp_path_factory.mktemp("context") / "var", FIXTURES / "contextbot")
 
 
 async def app_for(aiohttp_client: Any, var: Path, project: Path, tmp_path: Path) -> TestClient:
@@ -166,3 +172,33 @@ async def test_a_domain_directory_nested_data_and_its_own_actions(
     client = await app_for(aiohttp_client, selector_var, project, tmp_path)
     assert await say(client, '/order{"size": "large"}') == text("shopper", "A large pizza is on its way.")
     assert await say(client, "are you a bot?") == text("shopper", "I am a bot, powered by Rasa.")
+
+
+async def test_stories_and_rules_follow_the_conversation(
+    aiohttp_client: Any, context_var: Path, tmp_path: Path
+) -> None:
+    client = await app_for(aiohttp_client, context_var, FIXTURES / "contextbot", tmp_path)
+    newsletter = await say(client, "hello")
+    assert newsletter == [
+        {"recipient_id": "shopper", "text": "Hello!"},
+        {"recipient_id": "shopper", "text": "Would you like our newsletter?",
+         "buttons": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]},
+    ], "the conversation_start rule"
+    assert await say(client, newsletter[1]["buttons"][0]["payload"]) == text("shopper", "You are subscribed.")
+    assert await say(client, "bye") == text("shopper", "Before you go: did I help?")
+    assert await say(client, "/affirm") == text("shopper", "Thanks for the feedback!"), \
+        "the same intent after another bot action: that story's next action"
+    assert await say(client, "/affirm") == text("shopper", "Sorry, I did not follow."), \
+        "no story continues there: the project's fallback"
+    assert await say(client, "/help") == text("shopper", "I can tell you about plans and our newsletter.")
+    assert await say(client, "/thanks") == text("shopper", "Glad that helped."), "a two-message rule"
+    assert await say(client, "/thanks") == text("shopper", "You are welcome.")
+    # Slots still fill from a button's entity, decide a rule's condition, and reset on restart.
+    premium = await say(client, '/choose_plan{"plan": "premium"}')
+    assert premium == text("shopper", "You are on the premium plan.")
+    assert await say(client, "/greet") == text("shopper", "Welcome back, premium member.")
+    assert await say(client, "/start_over") == text("shopper", "Let's start over.")
+    assert await say(client, "/greet") == newsletter, "slots and history start over"
+    assert await say(client, "/deny") == text("shopper", "No newsletter, then.")
+    assert await say(client, "/greet", sender="other") == [
+        {**m, "recipient_id": "other"} for m in newsletter], "each sender has its own conversation"
