@@ -29,13 +29,10 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +42,6 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import free_port, wait_ready  # noqa: E402
 from bot.generation.verifier import unsupported_claims, verify  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.turns import Flag, Route  # noqa: E402
@@ -144,26 +140,27 @@ async def ask_all(base: str, asked: list[dict[str, str]]) -> list[dict[str, Any]
 
 def serve_and_ask(asked: list[dict[str, str]], repo: Path, var: Path | None) -> list[dict[str, Any]]:
     """Each question as a new conversation to a fresh server; its turn log row joined in."""
+    from harness.polling import until_sync
+    from harness.server_process import ShopbotProcess
+
     with tempfile.TemporaryDirectory(prefix="shopbot-ug-") as tmp:
         db = Path(tmp) / "turns.sqlite3"
-        port = free_port()
-        env = {**os.environ, "SHOPBOT_PORT": str(port), "SHOPBOT_DATABASE_URL": f"sqlite:///{db}",
-               "SHOPBOT_JOURNAL_DIR": str(Path(tmp) / "journal"), "SHOPBOT_LOG_LEVEL": "WARNING",
-               "PYTHONPATH": str(repo)}
-        if var:
-            env["SHOPBOT_VAR_DIR"] = str(var)
-        proc = subprocess.Popen([sys.executable, "-c", "from bot.cli import main; main()", "run"],
-                                env=env, cwd=repo)
+        server = ShopbotProcess(var or repo / "var", f"sqlite:///{db}",
+                                {"SHOPBOT_JOURNAL_DIR": str(Path(tmp) / "journal"), "PYTHONPATH": str(repo)})
+        asyncio.run(server.start())
         try:
-            base = f"http://127.0.0.1:{port}"
-            asyncio.run(wait_ready(base, proc))
-            answered = asyncio.run(ask_all(base, asked))
-            time.sleep(3)  # let the turn log catch up with the journal
+            answered = asyncio.run(ask_all(server.base, asked))
+
+            def logged() -> dict[str, tuple[Any, ...]] | None:
+                rows = {r[0]: r[1:] for r in sqlite3.connect(db).execute(
+                    "select conversation_id, route, flags, meta, versions from turns")}
+                return rows if len(rows) >= len(answered) else None
+
+            # The turn log is written behind the answers (through the journal): wait for every row.
+            log = until_sync(logged, timeout_s=60, what="every turn in the turn log",
+                             ignoring=(sqlite3.OperationalError,))
         finally:
-            proc.terminate()
-            proc.wait(60)
-        log = {r[0]: r[1:] for r in sqlite3.connect(db).execute(
-            "select conversation_id, route, flags, meta, versions from turns")}
+            server.stop()
     out = []
     for r in answered:
         route, flags, meta, versions = log.get(r["sender"], ("?", "[]", "{}", "{}"))
