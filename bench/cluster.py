@@ -38,6 +38,7 @@ from core.settings import Settings  # noqa: E402
 from harness.balancer import haproxy  # noqa: E402
 from harness.pg import postgres  # noqa: E402
 from harness.redis_server import redis_server  # noqa: E402
+from harness.sections import replace_section  # noqa: E402
 from harness.server_process import ShopbotProcess  # noqa: E402
 
 BEGIN, END = "<!-- cluster: begin -->", "<!-- cluster: end -->"
@@ -113,13 +114,7 @@ def section(rows: list[tuple[str, float, list[float], int, float, str]], ceiling
 
 def write(out: Path, text: str) -> None:
     """Replace this benchmark's section of ``out`` (or append it)."""
-    old = out.read_text(encoding="utf-8") if out.exists() else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + text
-    out.write_text(new, encoding="utf-8")
+    replace_section(out, text, BEGIN, END)
 
 
 def main() -> None:

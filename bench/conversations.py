@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.shop import Product, load_products  # noqa: E402
 from harness.polling import until_sync  # noqa: E402
+from harness.sections import replace_section  # noqa: E402
 
 DATA = ROOT / "data" / "eval"
 # The taxonomy of issue 26, in report order; "standalone" holds the controls that refer to nothing.
@@ -687,14 +688,7 @@ def markers(section: str) -> tuple[str, str]:
 
 def write_section(out: Path, text: str, section: str) -> None:
     """Replace this run's section of ``out`` (docs/quality.md keeps its own words around it), or append it."""
-    begin, end = markers(section)
-    old = out.read_text(encoding="utf-8") if out.exists() else ""
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + text.rstrip("\n") + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + text
-    out.write_text(new, encoding="utf-8")
+    replace_section(out, text, *markers(section))
 
 
 def failure_lines(items: Sequence[Item]) -> list[str]:
