@@ -10,6 +10,7 @@ import hmac
 import re
 import unicodedata
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -17,12 +18,18 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.orders.choose import live_order_source
 from actions.recommender import Scored, normalise_customer_id
 from actions.services import ShopServices, normalise_order_id
+from core.errors import Unavailable
 from core.settings import Settings
 from core.shop import Order, Product
 
 CARDS = 4
+# Attached to a reply that could not answer (the shop's order system is down), so the engine
+# counts the turn unanswered towards escalation; ``reports_unavailable`` reads it.
+UNAVAILABLE = {"type": "unavailable", "service": "orders"}
+HANDOFF_BUTTON = {"title": "Talk to a person", "payload": "/handoff"}
 
 
 def latest_metadata(tracker: Tracker) -> dict[str, Any]:
@@ -50,11 +57,15 @@ class ShopAction(Action, ABC):
         """The action's name in the domain."""
 
     def services(self) -> ShopServices:
-        """The injected services, or ones loaded from ``Settings()`` (standalone server)."""
+        """The injected services, or ones loaded from ``Settings()`` (standalone server), with
+        the order source ``SHOPBOT_ORDERS_SOURCE`` names."""
         if self._services is None:
             settings = Settings()  # the standalone action server's entry point
+            source = live_order_source(settings.orders_source,
+                                       settings.secret(settings.orders_secret_env),
+                                       settings.orders_secret_env)
             self._services = ShopServices.load(settings.shop_dir, settings.transactions_csv,
-                                               settings.recommender_dir)
+                                               settings.recommender_dir, source)
         return self._services
 
 
@@ -108,6 +119,9 @@ class ActionOrderStatus(ShopAction):
     Anyone else must give the e-mail address or postcode the order was placed with; until they
     do, the answer is the same whether the number exists or not, so guessing numbers reveals
     nothing. The bot limits how often a conversation and an address may try.
+
+    The order is asked of the shop's system at the question (``ShopServices.order_source``);
+    when it cannot answer, the shopper is told so honestly and offered a person.
     """
 
     def name(self) -> str:
@@ -122,7 +136,14 @@ class ActionOrderStatus(ShopAction):
                 text="Sure, what is your order number? You will find it in your confirmation "
                      "email.")
             return []
-        order = self.services().order(number)
+        try:
+            order = await self.services().order_source.order(number)
+        except Unavailable:
+            dispatcher.utter_message(
+                text=f"I can't reach our order system right now, so I can't check order {number}. "
+                     "Please try again in a few minutes, or I can ask a person from our team.",
+                buttons=[dict(HANDOFF_BUTTON)], json_message=dict(UNAVAILABLE))
+            return [SlotSet("order_number", number)]
         customer = latest_customer(tracker)
         if customer is not None:
             if order is None or normalise_customer_id(order.customer_id) != customer:
@@ -148,6 +169,12 @@ class ActionOrderStatus(ShopAction):
             return [SlotSet("order_number", number)]
         dispatcher.utter_message(text=describe_order(order))
         return [SlotSet("order_number", order.order_id), SlotSet("verified_order", order.order_id)]
+
+
+def reports_unavailable(custom: Mapping[str, Any] | None) -> bool:
+    """Whether an action's message payload says a backing system could not answer (the turn
+    is then not answered)."""
+    return custom is not None and custom.get("type") == UNAVAILABLE["type"]
 
 
 def _proof(tracker: Tracker) -> tuple[str, str] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +109,11 @@ class Settings(BaseSettings):
     order_lookups_per_conversation: int = 5
     order_lookups_per_ip: int = 30
     order_lookups_window_s: float = 600.0
+    # Where orders come from (docs/orders.md): `demo` (the prepared tables under var_dir/shop) or
+    # `http-json:BASE_URL` (the shop's own system, asked live with a signed GET); and the NAME of
+    # the env var holding the secret those requests are signed with.
+    orders_source: str = "demo"
+    orders_secret_env: str = "SHOPBOT_ORDERS_SECRET"
 
     # Conversation ids that carry personal data (an e-mail as the sender id) are stored under a
     # keyed pseudonym; the key comes from this env var, else from var_dir/pseudonym.key.
@@ -144,6 +150,24 @@ class Settings(BaseSettings):
     def _no_empty_path(cls, value: object) -> object:
         # SHOPBOT_RASA_PROJECT= (empty) means no project (the default), not the current directory.
         return None if value == "" else value
+
+    @field_validator("orders_source")
+    @classmethod
+    def _known_orders_source(cls, value: str) -> str:
+        # A typo must stop the start-up, not quietly serve the demo shop's orders.
+        value = value.strip()
+        if value == "demo":
+            return value
+        scheme, _, url = value.partition(":")
+        if scheme != "http-json":
+            raise ValueError(f"unknown orders source {value!r}: use demo or http-json:BASE_URL")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"http-json needs an http(s) base URL without query, not {url!r}")
+        if parts.username or parts.password:
+            raise ValueError("no credentials in the orders URL: the secret is read from the env "
+                             "var SHOPBOT_ORDERS_SECRET_ENV names")
+        return value
 
     def resolved_database_url(self) -> str:
         """The turn-log URL, defaulting to a SQLite file under ``var_dir``.

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from actions.runner import DOMAIN, ActionRunner, tracker_state
+from actions.shop_actions import reports_unavailable
 from bot.engine import replies
 from bot.engine.compare import comparison
 from bot.engine.context import describe, kind_words, name_words, search_of, size_words
@@ -195,7 +196,13 @@ class RouteHandlers:
         if name == "action_recommend" and not ctx.decision.similar:
             # "a present for my niece" → "something under £10": the request is the search narrowed.
             new_slots = new_slots.updated(search=search_of(ctx.text, ctx.entities))
-        return HandlerResult(outcome.messages, new_slots, latency_ms={"action": _ms(start)})
+        # An action whose backing system could not answer (the shop's order system is down) marks
+        # its reply: the turn is not answered (it counts towards escalation); the mark is not shown.
+        unavailable = any(reports_unavailable(m.custom) for m in outcome.messages)
+        messages = tuple(replace(m, custom=None) if reports_unavailable(m.custom) else m
+                         for m in outcome.messages)
+        return HandlerResult(messages, new_slots, answered=not unavailable,
+                             latency_ms={"action": _ms(start)})
 
     async def generate(self, ctx: TurnContext) -> HandlerResult:
         """An answer about the product the shopper named, else GPT-2 on the top product passages."""
