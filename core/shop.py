@@ -43,13 +43,18 @@ class Product:
         return fact_sentences(f"the {self.name}", self.price, self.facts)
 
     def card(self) -> dict[str, Any]:
-        """Product card payload for the widget."""
-        return {
+        """Product card payload for the widget: with ``url`` (the product's page), ``image`` and
+        ``availability`` when the shop's catalogue gives them (a product feed does)."""
+        card: dict[str, Any] = {
             "stock_code": self.stock_code,
             "name": self.name,
             "price": self.price,
             "category": self.category,
         }
+        for key, fact in (("url", "link"), ("image", "image_link"), ("availability", "availability")):
+            if self.facts.get(fact):
+                card[key] = str(self.facts[fact])
+        return card
 
 
 @dataclass(frozen=True)

@@ -493,7 +493,13 @@
     if (!payload || payload.template_type !== "generic" || !Array.isArray(payload.elements)) return [];
     return payload.elements
       .filter((e) => e && typeof e === "object")
-      .map((e) => ({ name: e.name || e.title, price: e.price, category: e.category, stock_code: e.stock_code }));
+      .map((e) => {
+        const page = (Array.isArray(e.buttons) ? e.buttons : []).find((b) => b && b.type === "web_url");
+        return {
+          name: e.name || e.title, price: e.price, category: e.category, stock_code: e.stock_code,
+          image: e.image || e.image_url, url: e.url || (page && page.url), availability: e.availability,
+        };
+      });
   }
 
   /** Only http(s) images: a server-sent `javascript:` or `data:` URL is never loaded. */
@@ -502,7 +508,12 @@
     const attachment = message.attachment;
     let src = attachment && attachment.type === "image" && attachment.payload && attachment.payload.src;
     if (typeof src !== "string") src = message.image;
-    if (typeof src !== "string") return "";
+    return webUrl(src);
+  }
+
+  /** The URL when it is http(s), else "": nothing else is ever loaded or linked. */
+  function webUrl(src) {
+    if (typeof src !== "string" || !src) return "";
     try {
       const url = new URL(src, config.origin);
       return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
@@ -510,6 +521,10 @@
       return "";
     }
   }
+
+  const AVAILABILITY = {
+    in_stock: "In stock", out_of_stock: "Out of stock", preorder: "Pre-order", backorder: "Back-order",
+  };
 
   function renderProducts(products) {
     return el(
@@ -519,10 +534,17 @@
         const amount = Number(p.price);
         const given = typeof p.price === "number" || (typeof p.price === "string" && p.price.trim());
         const hasPrice = Boolean(given) && Number.isFinite(amount);
-        const details = [p.category, p.stock_code ? "Item " + p.stock_code : ""].filter(Boolean);
+        const stock = AVAILABILITY[p.availability] || "";
+        const details = [p.category, p.stock_code ? "Item " + p.stock_code : "", stock].filter(Boolean);
+        const image = webUrl(p.image);
+        const page = webUrl(p.url);
+        const name = displayName(p.name);
         return el("li", { class: "sb-card" }, [
+          image ? el("img", { class: "sb-card-image", src: image, alt: name, loading: "lazy" }) : "",
           el("span", { class: "sb-card-top" }, [
-            el("span", { class: "sb-card-name" }, displayName(p.name)),
+            page
+              ? el("a", { class: "sb-card-name", href: page, target: "_blank", rel: "noopener noreferrer" }, name)
+              : el("span", { class: "sb-card-name" }, name),
             hasPrice ? el("span", { class: "sb-price" }, price.format(amount)) : "",
           ]),
           details.length ? el("span", { class: "sb-card-meta" }, details.map(String).join(" · ")) : "",

@@ -87,11 +87,17 @@ def _custom_payload(custom: dict[str, Any]) -> dict[str, Any]:
 
 
 def _element(card: dict[str, Any]) -> dict[str, Any]:
-    # rasa-webchat's carousel reads title/subtitle/buttons; the card's own fields ride along.
+    # rasa-webchat's carousel reads title/subtitle/image_url/buttons; the card's own fields ride
+    # along. The product's page is a web_url button, as in Messenger's generic template.
     price = card.get("price")
     parts = (f"£{price:.2f}" if isinstance(price, int | float) else "", str(card.get("category") or ""))
     subtitle = " · ".join(p for p in parts if p)
-    return {**card, "title": str(card.get("name") or ""), "subtitle": subtitle, "buttons": []}
+    element = {**card, "title": str(card.get("name") or ""), "subtitle": subtitle, "buttons": []}
+    if card.get("image"):
+        element["image_url"] = card["image"]
+    if card.get("url"):
+        element["buttons"] = [{"type": "web_url", "url": card["url"], "title": "View product"}]
+    return element
 
 
 def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from bot.channels.socketio import SocketIOChannel
 from bot.serving.turnlog import SINK
 from core.messages import BotMessage
 from core.settings import REPO_ROOT, Settings
-from core.shop import load_orders
+from core.shop import Product, load_orders
 from harness.polling import until
 from tests.bot.channels.test_socketio import app_with_socketio, staff_reply
 from tests.identity import token
@@ -590,3 +590,38 @@ async def test_every_demo_route_renders_in_the_widget(
     await settled(page)
     await expect(page.locator(".sb-msg--user .sb-bubble").last).to_have_text(replies[0]["title"])
     await expect_last_answer(page, chosen.messages)
+
+
+# A 1×1 transparent PNG: the shop's image server, answered by the test (no network here).
+PIXEL = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                      "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+async def test_product_cards_show_their_picture_and_link_and_nothing_unsafe(page: Page, shop: Shop) -> None:
+    await page.route("https://shop.test/img/**",
+                     lambda route: route.fulfill(body=PIXEL, content_type="image/png"))
+    wire = Wire(page)
+    await page.goto(shop.origin + "/")
+    await page.get_by_role("button", name=re.compile("^Open chat")).click()
+    await ask(page, wire, "hello")
+    session = await page.evaluate(SESSION_ID)
+    linked = Product("F1", "Enamel Mug Blue", 6.5, "Kitchen", facts={
+        "link": "https://shop.test/products/enamel-mug-blue", "image_link": "https://shop.test/img/f1.jpg",
+        "availability": "in_stock"})
+    hostile = Product("F2", "Tin Mug", 3.0, "Kitchen", facts={
+        "link": "javascript:alert(1)", "image_link": "data:image/svg+xml,<svg onload=alert(1)>"})
+    cards = BotMessage(text="Here you are:",
+                       custom={"type": "products", "products": [linked.card(), hostile.card()]})
+    # Through the real socket.io channel: the carousel rasa-webchat reads, as the widget gets it.
+    await shop.channel.send(session, [cards])
+    card = page.locator(".sb-card").filter(has_text="Enamel Mug Blue")
+    await expect(card.locator("img.sb-card-image")).to_have_attribute("src", "https://shop.test/img/f1.jpg")
+    await expect(card.locator("img.sb-card-image")).to_have_attribute("alt", "Enamel Mug Blue")
+    link = card.get_by_role("link", name="Enamel Mug Blue")
+    await expect(link).to_have_attribute("href", "https://shop.test/products/enamel-mug-blue")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    await expect(card).to_contain_text("In stock")
+    assert await card.locator("img.sb-card-image").evaluate("img => img.complete && img.naturalWidth === 1")
+    unsafe = page.locator(".sb-card").filter(has_text="Tin Mug")
+    await expect(unsafe).to_be_visible()
+    assert await unsafe.locator("img, a").count() == 0, "a javascript: link or data: image is never used"

@@ -144,6 +144,13 @@ def test_messages_render_as_rasa_socketio_output() -> None:
     assert payload["elements"] == [
         {**cards[0], "title": "Glass Cookie Jar", "subtitle": "£4.15 · Kitchen", "buttons": []}
     ]
+    # A product with its page and picture (a shop's feed gives them): a carousel card with both.
+    linked = {**cards[0], "url": "https://shop.test/p/23169", "image": "https://shop.test/i/23169.jpg"}
+    element = to_socketio(BotMessage(custom={"type": "products", "products": [linked]}))[0][
+        "attachment"]["payload"]["elements"][0]
+    assert element["image_url"] == "https://shop.test/i/23169.jpg"
+    page = {"type": "web_url", "url": "https://shop.test/p/23169", "title": "View product"}
+    assert element["buttons"] == [page]
     image = to_socketio(BotMessage(custom={"type": "image", "src": "https://x.test/a.png"}))
     assert image[0]["attachment"] == {"type": "image", "payload": {"src": "https://x.test/a.png"}}
     assert to_socketio(BotMessage(custom={"kind": "other"}))[0]["custom"] == {"kind": "other"}
