@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,8 +161,16 @@ def test_every_language_detected_has_its_reply(detector: LanguageDetector) -> No
     assert [b.payload for b in unknown.buttons] == ["/handoff"]
 
 
-def main() -> None:
-    """Print the figures docs/quality.md reports, for the shop under ``var/``."""
+def test_short_everyday_english_follow_ups_stay_english(detector: LanguageDetector) -> None:
+    # Follow-ups from docs/quality.md's conversations that read like another language to the models.
+    for text in ("under a tenner", "only ones under a pound", "got any others?", "nope, pink"):
+        assert not detector.run(text).foreign, text
+
+
+def main(paths: Sequence[str] = ()) -> None:
+    """Print the figures docs/quality.md reports, for the shop under ``var/``; and for each of
+    ``paths`` (JSON lines with a ``text``, e.g. CLINC150 validation), how many of its messages are
+    read as another language, and which."""
     settings = Settings()
     detector = LanguageDetector(p.name for p in load_products(settings.shop_dir))
     detector.warm_up()
@@ -184,6 +194,12 @@ def main() -> None:
     took = timings(detector, [r["text"] for r in labelled()] + phrasings)
     print(f"per message ({len(took)}): mean {statistics.fmean(took) * 1000:.3f} ms, "
           f"95th percentile {percentile95(took) * 1000:.3f} ms, longest {max(took) * 1000:.3f} ms")
+    for path in paths:
+        texts = [json.loads(line)["text"] for line in Path(path).read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+        read = [(text, detector.run(text)) for text in texts]
+        others = [f"{text!r} ({language.code})" for text, language in read if language.foreign]
+        print(f"{path}: {len(others)} of {len(texts)} read as another language: {'; '.join(others)}")
 
 
 def timings(detector: LanguageDetector, texts: list[str]) -> list[float]:
@@ -201,10 +217,5 @@ def percentile95(values: list[float]) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
 
-
-def test_short_everyday_english_follow_ups_stay_english(detector: LanguageDetector) -> None:
-    # Follow-ups from docs/quality.md's conversations that read like another language to the models.
-    for text in ("under a tenner", "only ones under a pound", "got any others?", "nope, pink"):
-        assert not detector.run(text).foreign, text
