@@ -45,6 +45,7 @@ lint: install
 bench: setup
 	$(BIN)/python bench/serving.py --out docs/benchmarks.md
 	$(BIN)/python bench/cluster.py --out docs/benchmarks.md
+	$(BIN)/python bench/catalogue.py --out docs/benchmarks.md
 	$(BIN)/python bench/handoff_latency.py --out docs/handoff-latency.md
 	$(BIN)/python bench/soak.py --out docs/reliability.md
 	$(BIN)/python bench/conversations.py --split test --out docs/quality.md

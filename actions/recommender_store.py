@@ -1,5 +1,10 @@
 """A fitted recommender kept on disk, so that a start or restart loads it instead of refitting.
 
+Two uses of one format. The cache (``load_or_fit``) keeps the fit of the transactions CSV under
+its fingerprint. A registry version (``save_version``/``load_version``) is a folder holding the
+same arrays and a ``recommender.json`` with the config it was fitted with; the registry lists
+both in its manifest and verifies them before they are served (``bot.lifecycle``).
+
 Fitting reads every sales line and inverts EASE's item×item Gram matrix: seconds of CPU on each
 worker start (and on every restart after a crash) for a result that only changes when the
 transactions, the catalogue, the settings or the recommender's code change. The file is keyed by
@@ -17,7 +22,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Collection
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +30,15 @@ import numpy as np
 
 from actions import recommender as recommender_module
 from actions.recommender import Recommender, RecommenderConfig
+from core.errors import NotReady
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "recommender.npz"
+# Beside the arrays in a registry version: the config and what the fit was made of.
+META_NAME = "recommender.json"
+# Bumped when the arrays' names or meaning change, so an old version is refused, not misread.
+FORMAT = 1
 _FINGERPRINT = "fingerprint"
 
 
@@ -93,3 +103,65 @@ def load_or_fit(transactions_csv: Path, known: Collection[str] | None, cache_dir
         model = Recommender.from_csv(transactions_csv, known, config)
         _save(model, path, key)
     return model
+
+
+def code_hash() -> str:
+    """sha256 of the fitting code: a version records which code its arrays came from."""
+    return hashlib.sha256(Path(recommender_module.__file__).read_bytes()).hexdigest()
+
+
+def config_from_json(data: object) -> RecommenderConfig:
+    """A config from ``asdict(config)``; ``NotReady`` for a setting this code does not know.
+
+    Settings missing from ``data`` take their defaults (they were added after the fit, with
+    the behaviour of before as their default).
+    """
+    if not isinstance(data, dict):
+        raise NotReady(f"not a recommender config: {data!r}")
+    known = {f.name for f in fields(RecommenderConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise NotReady(f"recommender settings unknown to this code: {', '.join(unknown)}")
+    try:
+        return RecommenderConfig(**data)
+    except TypeError as err:
+        raise NotReady(f"not a recommender config: {err}") from err
+
+
+def save_version(model: Recommender, folder: Path, meta: dict[str, Any]) -> None:
+    """Write a fitted model into a registry staging folder: its arrays and its config.
+
+    ``meta`` (data hash, history, counts) is kept beside the config in ``recommender.json``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, Any] = model.state()
+    with (folder / FILE_NAME).open("wb") as handle:
+        np.savez(handle, **arrays)
+    payload = {**meta, "format": FORMAT, "config": asdict(model.config), "code": code_hash()}
+    (folder / META_NAME).write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """A version's ``recommender.json``; ``NotReady`` when it is missing or of another format."""
+    try:
+        meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise NotReady(f"{folder} holds no readable {META_NAME}: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise NotReady(f"{folder / META_NAME} is not format {FORMAT}")
+    return meta
+
+
+def load_version(folder: Path) -> Recommender:
+    """The model saved by ``save_version`` in ``folder`` (the caller verifies the files first).
+
+    Raises ``NotReady`` when the folder is not a whole recommender version of this format.
+    """
+    meta = read_meta(folder)
+    config = config_from_json(meta.get("config"))
+    try:
+        with np.load(folder / FILE_NAME, allow_pickle=False) as stored:
+            return Recommender.from_state({name: stored[name] for name in stored.files}, config)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise NotReady(f"{folder / FILE_NAME} is not a fitted recommender: {err}") from err

@@ -63,7 +63,8 @@ class ShopAction(Action, ABC):
             settings = Settings()  # the standalone action server's entry point
             source = live_order_source(settings.orders_source,
                                        settings.secret(settings.orders_secret_env),
-                                       settings.orders_secret_env)
+                                       settings.orders_secret_env, shop_dir=settings.shop_dir,
+                                       query=settings.orders_query)
             self._services = ShopServices.load(settings.shop_dir, settings.transactions_csv,
                                                settings.recommender_dir, source)
         return self._services

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.auth.cli import add_parser as add_users_parser
 from bot.training import commands as training
+from bot.training import shop_commands
 from core.errors import BadRequest, ShopbotError
 from core.settings import Settings
 from retrieval.turn_encoder import BACKENDS
@@ -151,10 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("version")
     deploy.add_argument("--force", action="store_true", help="deploy even if it fails the gate")
     rollback = add("rollback", training.cmd_rollback)
-    rollback.add_argument("--kind", choices=("router", "generator"), default="router")
+    rollback.add_argument("--kind", choices=("router", "generator", "recommender"), default="router")
     models = add("models", training.cmd_models)
     models.add_argument("--json", action="store_true", help="one JSON object")
-    for command in (train_router, train, deploy, rollback):
+    refit = add("refit-recommender", shop_commands.cmd_refit_recommender)
+    refit.add_argument("--history", metavar="PATH_OR_SOURCE",
+                       help="an order export (.jsonl), a transactions CSV, or oscar:BASE_URL (default: "
+                            "the shop's platform when SHOPBOT_ORDERS_SOURCE is one, else "
+                            "SHOPBOT_TRANSACTIONS_CSV)")
+    refit.add_argument("--no-deploy", dest="deploy", action="store_false", help="register and gate only")
+    refit.add_argument("--force", action="store_true", help="fit a new candidate even on unchanged data")
+    refit.add_argument("--json", action="store_true", help="one JSON object")
+    refit.add_argument("--every", type=float, default=0, metavar="SECONDS",
+                       help="refit again every SECONDS, forever (a schedule; 0: once)")
+    for command in (train_router, train, deploy, rollback, refit):
         command.add_argument("--by", default=_operator(), help="who does it (recorded; default: $USER)")
     ev = add("eval", training.cmd_eval)
     ev.add_argument("--faq", type=Path, help="knowledge file to train on")
@@ -170,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "`all` trains once and scores every backend")
     setup = add("setup", training.cmd_setup)
     setup.add_argument("--tiny", action="store_true", help="tiny router and generator (tests)")
-    rec = add("eval-recommender", training.cmd_eval_recommender)
+    rec = add("eval-recommender", shop_commands.cmd_eval_recommender)
     rec.add_argument("--transactions", type=Path,
                      help="one transactions CSV, split leave-last-invoice-out")
     rec.add_argument("--train", type=Path, help="transactions CSV to fit on")
@@ -185,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("customer_id", help="the signed-in customer's id in the shop")
     token.add_argument("--jwt", action="store_true", help="an HS256 JWT instead of the HMAC hex digest")
     token.add_argument("--ttl", type=int, default=3600, help="JWT lifetime in seconds")
+    catalogue = sub.add_parser("catalogue", help="the shop's catalogue (SHOPBOT_CATALOGUE_SOURCE)")
+    catalogue_sub = catalogue.add_subparsers(dest="catalogue_cmd", required=True)
+    sync = catalogue_sub.add_parser("sync", help=(shop_commands.cmd_catalogue_sync.__doc__ or "").strip())
+    sync.add_argument("--force", action="store_true",
+                      help="accept a sync that removes more than half of the products served")
+    sync.add_argument("--json", action="store_true", help="one JSON object")
+    sync.set_defaults(func=shop_commands.cmd_catalogue_sync)
     logs = sub.add_parser("logs", help="the turn log").add_subparsers(dest="logs_cmd", required=True)
     export = logs.add_parser("export", help=(cmd_logs_export.__doc__ or "").strip())
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.catalogue import app as catalogue
 from bot.channels import app as channels
 from bot.channels.ids import ConversationIds, pseudonym_key
 from bot.channels.socketio import SocketIOChannel
@@ -59,4 +60,5 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     mount(app, staff.create_feature())
     mount(app, review.create_feature())
     mount(app, models.create_feature(settings, generator_pinned=generator is not None))
+    mount(app, catalogue.create_feature())
     return app

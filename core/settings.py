@@ -112,8 +112,21 @@ class Settings(BaseSettings):
     # Where orders come from (docs/orders.md): `demo` (the prepared tables under var_dir/shop) or
     # `http-json:BASE_URL` (the shop's own system, asked live with a signed GET); and the NAME of
     # the env var holding the secret those requests are signed with.
+    # `sql:URL` (the shop's database, asked with SHOPBOT_ORDERS_QUERY; the secret is its password)
+    # and `oscar:BASE_URL` (a django-oscar shop's API; the secret is a staff user's API token).
     orders_source: str = "demo"
     orders_secret_env: str = "SHOPBOT_ORDERS_SECRET"
+    orders_query: str = ""
+
+    # Where the catalogue comes from (docs/shop-data.md): `demo` (the UCI demo shop),
+    # `merchant-feed:PATH_OR_URL` (a Google Merchant Center feed, XML or TSV), `shopify-csv:PATH`
+    # (Shopify's product export), `shopify:STORE` (Shopify's Admin API) or `oscar:BASE_URL`
+    # (a django-oscar shop's API); the NAME of the env var holding its credentials; how often a
+    # running worker syncs it (0: only `shopbot catalogue sync`); the shop's own address.
+    catalogue_source: str = "demo"
+    catalogue_secret_env: str = "SHOPBOT_CATALOGUE_SECRET"
+    catalogue_sync_every_s: float = 30.0
+    shop_url: str = ""
 
     # Conversation ids that carry personal data (an e-mail as the sender id) are stored under a
     # keyed pseudonym; the key comes from this env var, else from var_dir/pseudonym.key.
@@ -151,6 +164,26 @@ class Settings(BaseSettings):
         # SHOPBOT_RASA_PROJECT= (empty) means no project (the default), not the current directory.
         return None if value == "" else value
 
+    @field_validator("catalogue_source")
+    @classmethod
+    def _known_catalogue_source(cls, value: str) -> str:
+        # A typo must stop the start-up, not quietly serve the demo shop's catalogue.
+        value = value.strip()
+        scheme, _, argument = value.partition(":")
+        if scheme not in ("demo", "merchant-feed", "shopify-csv", "shopify", "oscar"):
+            raise ValueError(f"unknown catalogue source {value!r}: use demo, merchant-feed:PATH_OR_URL, "
+                             "shopify-csv:PATH, shopify:STORE or oscar:BASE_URL")
+        if scheme != "demo" and not argument:
+            raise ValueError(f"catalogue source {value!r} names no path, store or URL")
+        if scheme == "oscar" or argument.startswith(("http://", "https://")):
+            parts = urlsplit(argument)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{scheme} needs an http(s) URL, not {argument!r}")
+            if parts.username or parts.password:
+                raise ValueError("no credentials in the catalogue URL: they are read from the env var "
+                                 "SHOPBOT_CATALOGUE_SECRET_ENV names")
+        return value
+
     @field_validator("orders_source")
     @classmethod
     def _known_orders_source(cls, value: str) -> str:
@@ -159,8 +192,21 @@ class Settings(BaseSettings):
         if value == "demo":
             return value
         scheme, _, url = value.partition(":")
-        if scheme != "http-json":
-            raise ValueError(f"unknown orders source {value!r}: use demo or http-json:BASE_URL")
+        if scheme == "sql":
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                parsed = make_url(url)
+            except ArgumentError as err:
+                raise ValueError(f"sql needs a database URL, not {url!r}") from err
+            if parsed.password:
+                raise ValueError("no password in the orders database URL: it is read from the env var "
+                                 "SHOPBOT_ORDERS_SECRET_ENV names")
+            return value
+        if scheme not in ("http-json", "oscar"):
+            raise ValueError(f"unknown orders source {value!r}: use demo, http-json:BASE_URL, sql:URL "
+                             "or oscar:BASE_URL")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"http-json needs an http(s) base URL without query, not {url!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ class Product:
 
     def passage(self) -> str:
         """Text embedded for product search: what the product is, not what it is bought with."""
-        return f"{self.name}. {self.category}. Price £{self.price:.2f}. Stock code {self.stock_code}."
+        return (f"{self.name}. {self.category}. Price {money(self.price, self.facts.get('currency'))}. "
+                f"Stock code {self.stock_code}.")
 
     def evidence(self) -> str:
         """The passage a generated answer is grounded on: the product and every known fact."""
@@ -44,14 +46,15 @@ class Product:
 
     def card(self) -> dict[str, Any]:
         """Product card payload for the widget: with ``url`` (the product's page), ``image`` and
-        ``availability`` when the shop's catalogue gives them (a product feed does)."""
+        ``availability`` and ``currency`` when the shop's catalogue gives them (a product feed does)."""
         card: dict[str, Any] = {
             "stock_code": self.stock_code,
             "name": self.name,
             "price": self.price,
             "category": self.category,
         }
-        for key, fact in (("url", "link"), ("image", "image_link"), ("availability", "availability")):
+        for key, fact in (("url", "link"), ("image", "image_link"), ("availability", "availability"),
+                          ("currency", "currency")):
             if self.facts.get(fact):
                 card[key] = str(self.facts[fact])
         return card
@@ -126,18 +129,25 @@ def load_customers(shop_dir: Path) -> dict[str, Customer]:
     }
 
 
-def fact_sentences(name: str, price: float, facts: Mapping[str, Any]) -> dict[str, str]:
-    """One sentence per aspect (price, pack, popularity, shipping, bought_with, colour, material,
-    category) that the facts can answer."""
+def fact_sentences(name: str, price: float, facts: Mapping[str, Any], *,
+                   today: date | None = None) -> dict[str, str]:
+    """One sentence per aspect (price, stock, pack, popularity, shipping, bought_with, colour,
+    material, category) that the facts can answer; prices in ``facts["currency"]`` (GBP when
+    absent), a restock date only while it is after ``today``."""
     out: dict[str, str] = {}
     # ``name`` is "the Cookie Jar" in an answer, "It" in an evidence passage.
     the = "it" if name == "It" else name
     The = name[:1].upper() + name[1:]  # noqa: N806 - reads as the sentence does
+    currency = facts.get("currency")
     low, high = facts.get("price_min"), facts.get("price_max")
     if low is not None and high is not None and high - low >= 0.01:
-        out["price"] = f"{The} costs £{price:.2f} (it has sold for £{low:.2f} to £{high:.2f})."
+        out["price"] = (f"{The} costs {money(price, currency)} (it has sold for {money(low, currency)} "
+                        f"to {money(high, currency)}).")
     else:
-        out["price"] = f"{The} costs £{price:.2f}."
+        out["price"] = f"{The} costs {money(price, currency)}."
+    stock = stock_sentence(name, facts, today=today)
+    if stock:
+        out["stock"] = stock
     pack, usual = facts.get("pack_size"), facts.get("usual_quantities") or []
     if pack:
         out["pack"] = f"{The} comes as a set of {pack}."
@@ -162,6 +172,65 @@ def fact_sentences(name: str, price: float, facts: Mapping[str, Any]) -> dict[st
     if facts.get("category"):
         out["category"] = f"{The} is in our {facts['category']} range."
     return out
+
+
+# Symbols written before the amount; any other currency is written after it by its ISO code.
+_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
+# At most this many left is worth saying ("Only 3 left").
+FEW_LEFT = 5
+
+
+def money(amount: float, currency: str | None = None) -> str:
+    """``amount`` in ``currency`` (an ISO 4217 code; None: GBP, the demo shop's): "£4.50",
+    "$4.50", "€4.50", "4.50 CHF"."""
+    code = (currency or "GBP").upper()
+    symbol = _SYMBOLS.get(code)
+    return f"{symbol}{amount:.2f}" if symbol else f"{amount:.2f} {code}"
+
+
+def in_stock(facts: Mapping[str, Any]) -> bool | None:
+    """Whether a product can be bought now: None when its facts do not say (the demo shop)."""
+    quantity, availability = facts.get("stock_quantity"), facts.get("availability")
+    if availability in ("out_of_stock", "preorder", "backorder"):
+        return False
+    if isinstance(quantity, int | float):
+        return quantity > 0
+    return True if availability == "in_stock" else None
+
+
+def stock_sentence(name: str, facts: Mapping[str, Any], *, today: date | None = None) -> str:
+    """Whether ``name`` ("the X", or "It") is in stock, from ``availability`` and
+    ``stock_quantity``; when it is not, when it is expected (a date in the past is stale and left
+    out). Empty when the facts do not say: nothing is guessed."""
+    the = "it" if name == "It" else name
+    The = name[:1].upper() + name[1:]  # noqa: N806
+    availability, quantity = facts.get("availability"), facts.get("stock_quantity")
+    when = _future_date(facts.get("availability_date"), today)
+    if availability == "preorder":
+        return f"{The} is available to pre-order" + (f"; it is expected on {when}." if when else ".")
+    if availability == "backorder":
+        return (f"{The} is on backorder: you can order it now and it will be sent when it is back in stock"
+                + (f", expected on {when}." if when else "."))
+    if in_stock(facts) is False:
+        return f"{The} is out of stock" + (f"; it is expected back on {when}." if when else ".")
+    if in_stock(facts) is None:
+        return ""
+    if isinstance(quantity, int | float) and quantity <= FEW_LEFT:
+        return f"Only {int(quantity)} left of {the}."
+    return f"Yes, {the} is in stock." if name != "It" else "It is in stock."
+
+
+def _future_date(value: Any, today: date | None) -> str | None:
+    """An ISO 8601 date or datetime written "12 March 2027", when it is after ``today``."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value)).date()
+    except ValueError:
+        return None
+    if when <= (today or datetime.now(UTC).date()):
+        return None
+    return f"{when.day} {when:%B %Y}"
 
 
 def _join(items: Sequence[str]) -> str:

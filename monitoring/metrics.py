@@ -27,6 +27,7 @@ WORKERS = ("turn", "encode")
 CONFIDENCE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 MODEL_KINDS = ("router", "generator")
 SWAP_ACTIONS = ("start", "deploy", "rollback")
+CATALOGUE_SYNC_RESULTS = ("changed", "unchanged", "failed")
 # The rates a live model's baseline may hold (monitoring/prometheus/alerts.yml judges drift by them).
 BASELINE_METRICS = (
     "decline_rate", "unfamiliar_share", "low_confidence_share", "thumbs_down_rate", "ungrounded_rate",
@@ -120,6 +121,17 @@ class ShopbotMetrics:
             "shopbot_model_baseline",
             "The live model's expected rates on the shop's traffic, which drift is judged against.",
             ["kind", "metric"], registry=reg,
+        )
+        self.catalogue_syncs = Counter(
+            "shopbot_catalogue_syncs", "Catalogue syncs from the shop's source, by result "
+            "(changed, unchanged, failed).", ["result"], registry=reg,
+        )
+        self.catalogue_products = Gauge(
+            "shopbot_catalogue_products", "Products in the catalogue this worker answers from.", registry=reg,
+        )
+        self.catalogue_live_since = Gauge(
+            "shopbot_catalogue_live_since_timestamp_seconds",
+            "When the catalogue this worker answers from was swapped in.", registry=reg,
         )
         self._error_kinds = error_kinds() | {OTHER}
         self._known_versions: dict[str, str] = {}
@@ -215,6 +227,15 @@ class ShopbotMetrics:
         self._live[kind] = version
         self.model_live.labels(kind=kind).info({"version": str(version)})
         self.model_live_since.labels(kind=kind).set(time.time())
+
+    def observe_catalogue_sync(self, result: str) -> None:
+        """Count one catalogue sync: ``changed``, ``unchanged`` or ``failed``."""
+        self.catalogue_syncs.labels(result=_bounded(result, CATALOGUE_SYNC_RESULTS)).inc()
+
+    def set_catalogue(self, products: int, version: str) -> None:
+        """Publish the size of the catalogue now answering (its version is on every turn)."""
+        self.catalogue_products.set(products)
+        self.catalogue_live_since.set(time.time())
 
     def observe_model_swap(self, kind: str, action: str) -> None:
         """Count one version swapped in: at ``start``, by a ``deploy`` or by a ``rollback``."""

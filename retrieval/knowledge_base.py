@@ -6,7 +6,7 @@ knowledge, the catalogue or the encoder changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from core.shop import Product, load_products
+from retrieval.catalogue.live import CatalogueState, LiveCatalogue
 from retrieval.corrections import KnowledgeChange, apply_changes, stored_changes
 from retrieval.embeddings import Encoder
 from retrieval.index import VectorIndex, content_version
@@ -26,17 +27,27 @@ PRODUCTS = "products"
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    """Entries (FAQ answers and answer-less intents), products and their indexes."""
+    """Entries (FAQ answers and answer-less intents), and the catalogue (replaced by each sync)."""
 
     entries: dict[str, KnowledgeEntry]
     routing: VectorIndex
-    products: VectorIndex
-    product_by_code: dict[str, Product]
+    catalogue: LiveCatalogue
+
+    @property
+    def products(self) -> VectorIndex:
+        """The product index answering now (take ``catalogue.state`` once to pair it with products)."""
+        return self.catalogue.state.index
+
+    @property
+    def product_by_code(self) -> Mapping[str, Product]:
+        """The products answering now, by stock code."""
+        return self.catalogue.state.by_code
 
     @property
     def version(self) -> str:
-        """Combined version of both indexes, logged with every turn."""
-        return f"{self.routing.version}+{self.products.version}"
+        """Combined version of both indexes, logged with every turn (the catalogue's changes with
+        each sync)."""
+        return f"{self.routing.version}+{self.catalogue.state.version}"
 
     def is_intent(self, entry_id: str) -> bool:
         """True for answer-less entries (routes such as ``recommend``)."""
@@ -135,7 +146,6 @@ def knowledge_base(
     kb = KnowledgeBase(
         entries={e.id: e for e in entries},
         routing=routing,
-        products=product_index,
-        product_by_code={p.stock_code: p for p in products},
+        catalogue=LiveCatalogue(CatalogueState.of(product_index, list(products))),
     )
     return kb, rebuilt

@@ -157,7 +157,7 @@ class Transaction:
 
 
 # Bumped whenever the tables' shape changes, so `shopbot setup` rebuilds older ones.
-SHOP_FORMAT = 3  # 3: products carry their facts (retrieval/product_facts.py)
+SHOP_FORMAT = 4  # 3: products carry their facts (retrieval/product_facts.py); 4: demo-products.json
 FORMAT_FILE = "format.json"
 
 
@@ -198,6 +198,9 @@ def prepare_shop(
     orders, used = build_orders(rows, names, as_of)
     customers = build_customers(orders)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # The demo's catalogue source (retrieval/catalogue/demo.py), and its first sync: the catalogue
+    # the bot answers from, which `shopbot catalogue sync` replaces from whatever source is set.
+    _write_json(out_dir / "demo-products.json", products)
     _write_json(out_dir / "products.json", products)
     _write_json(out_dir / "orders.json", orders)
     _write_json(out_dir / "customers.json", customers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.turns import Hit, RoutingScores
-from retrieval.index import SearchResult
+from retrieval.index import SearchResult, VectorIndex
 from retrieval.knowledge_base import KnowledgeBase
 
 
@@ -23,11 +23,13 @@ class NearestNeighbourScorer:
 
     def run_batch(self, vectors: np.ndarray) -> list[RoutingScores]:
         """Score each row of ``vectors`` (unit rows), with one FAISS search per index."""
+        # Read once: a catalogue sync may swap the index between this search and its ids.
+        index = self.kb.products
         routing = self.kb.routing.search(vectors, self.k)
-        products = self.kb.products.search(vectors, self.product_k)
-        return [self._scores(r, p) for r, p in zip(routing, products, strict=True)]
+        products = index.search(vectors, self.product_k)
+        return [self._scores(r, p, index) for r, p in zip(routing, products, strict=True)]
 
-    def _scores(self, res: SearchResult, pres: SearchResult) -> RoutingScores:
+    def _scores(self, res: SearchResult, pres: SearchResult, index: VectorIndex) -> RoutingScores:
         best: dict[str, float] = {}
         hits = []
         ids, texts = self.kb.routing.ids, self.kb.routing.texts
@@ -37,7 +39,7 @@ class NearestNeighbourScorer:
                 best[label] = score
                 kind = "intent" if self.kb.is_intent(label) else "faq"
                 hits.append(Hit(label, kind, score, texts[row]))
-        pids, ptexts = self.kb.products.ids, self.kb.products.texts
+        pids, ptexts = index.ids, index.texts
         product_hits = tuple(
             Hit(pids[r], "product", s, ptexts[r]) for r, s in zip(pres.rows, pres.scores, strict=True)
         )

@@ -8,7 +8,7 @@ does neither the transformer nor the search.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -36,7 +36,7 @@ class Understanding:
     """Encode a batch of messages once and search the knowledge with every embedding at once."""
 
     def __init__(self, encoder: TurnEncoder, scorer: NearestNeighbourScorer,
-                 names: ProductNames | None = None) -> None:
+                 names: Callable[[], ProductNames] | None = None) -> None:
         self._encoder = encoder
         self.scorer = scorer
         self.names = names
@@ -81,7 +81,7 @@ class Understanding:
 
     def _named(self, text: str) -> Hit | None:
         assert self.names is not None
-        found = self.names.find(text)
+        found = self.names().find(text)
         if found is None:
             return None
         return Hit(found.product.stock_code, "product", round(found.coverage, 4), found.product.name)
@@ -89,4 +89,5 @@ class Understanding:
 
 def understanding_of(encoder: TurnEncoder, kb: KnowledgeBase) -> Understanding:
     """A turn encoder over a knowledge base: its search, and its catalogue's product names."""
-    return Understanding(encoder, NearestNeighbourScorer(kb), ProductNames(list(kb.product_by_code.values())))
+    # The names of the catalogue answering now: a sync swaps them with the products.
+    return Understanding(encoder, NearestNeighbourScorer(kb), lambda: kb.catalogue.state.names)

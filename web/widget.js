@@ -44,7 +44,19 @@
     language: (script && script.dataset.language) || "",
     transport: script && script.dataset.transport === "rest" ? "rest" : "socket",
   };
-  const price = new Intl.NumberFormat("en-GB", { style: "currency", currency: "GBP" });
+  // A card's price in its own currency (a product feed's card says which; the demo shop's is GBP).
+  const formats = {};
+  const price = {
+    format(amount, currency) {
+      const code = /^[A-Z]{3}$/.test(String(currency || "")) ? currency : "GBP";
+      try {
+        formats[code] = formats[code] || new Intl.NumberFormat("en-GB", { style: "currency", currency: code });
+      } catch (err) {
+        return amount.toFixed(2) + " " + code;
+      }
+      return formats[code].format(amount);
+    },
+  };
 
   function findOwnScript() {
     const all = document.querySelectorAll('script[src*="widget.js"]');
@@ -498,6 +510,7 @@
         return {
           name: e.name || e.title, price: e.price, category: e.category, stock_code: e.stock_code,
           image: e.image || e.image_url, url: e.url || (page && page.url), availability: e.availability,
+          currency: e.currency,
         };
       });
   }
@@ -545,7 +558,7 @@
             page
               ? el("a", { class: "sb-card-name", href: page, target: "_blank", rel: "noopener noreferrer" }, name)
               : el("span", { class: "sb-card-name" }, name),
-            hasPrice ? el("span", { class: "sb-price" }, price.format(amount)) : "",
+            hasPrice ? el("span", { class: "sb-price" }, price.format(amount, p.currency)) : "",
           ]),
           details.length ? el("span", { class: "sb-card-meta" }, details.map(String).join(" · ")) : "",
         ]);

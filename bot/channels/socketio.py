@@ -40,6 +40,7 @@ from bot.web.kernel import shared
 from bot.web.keys import CLIENT_IP
 from core.errors import BadRequest, ShopbotError
 from core.messages import BotMessage
+from core.shop import money
 from monitoring.transcripts import TranscriptTurn
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ def _element(card: dict[str, Any]) -> dict[str, Any]:
     # rasa-webchat's carousel reads title/subtitle/image_url/buttons; the card's own fields ride
     # along. The product's page is a web_url button, as in Messenger's generic template.
     price = card.get("price")
-    parts = (f"£{price:.2f}" if isinstance(price, int | float) else "", str(card.get("category") or ""))
+    currency = card.get("currency")
+    code = currency if isinstance(currency, str) else None
+    shown = money(price, code) if isinstance(price, int | float) else ""
+    parts = (shown, str(card.get("category") or ""))
     subtitle = " · ".join(p for p in parts if p)
     element = {**card, "title": str(card.get("name") or ""), "subtitle": subtitle, "buttons": []}
     if card.get("image"):

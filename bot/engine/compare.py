@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from core.shop import Product
+from core.shop import Product, money
 
 _CHEAP = re.compile(r"\b(?:cheap|cheaper|cheapest|less expensive|least expensive|lower price|lowest price"
                     r"|lower priced|lowest priced|budget|most affordable"
@@ -36,13 +36,17 @@ def comparison(products: Sequence[Product], question: str) -> str:
 
 def _extreme(products: Sequence[Product], *, cheapest: bool, word: str) -> str:
     chosen = (min if cheapest else max)(products, key=lambda p: p.price)
-    others = ", ".join(f"the {p.name} £{p.price:.2f}" for p in products if p is not chosen)
-    return f"The {chosen.name} is the {word} at £{chosen.price:.2f} ({others})."
+    others = ", ".join(f"the {p.name} {_price(p)}" for p in products if p is not chosen)
+    return f"The {chosen.name} is the {word} at {_price(chosen)} ({others})."
+
+
+def _price(product: Product) -> str:
+    return money(product.price, product.facts.get("currency"))
 
 
 def _describe(product: Product) -> str:
     facts = product.facts
-    parts = [f"The {product.name} costs £{product.price:.2f}"]
+    parts = [f"The {product.name} costs {_price(product)}"]
     if facts.get("pack_size"):
         parts.append(f"comes in a pack of {facts['pack_size']}")
     if facts.get("materials"):

@@ -22,6 +22,7 @@ from bot.engine.interfaces import Entities, Reading, Search, Slots
 from bot.engine.nlu import product_query
 from core.shop import Product
 from core.turns import RouterOutput
+from core.variants import asked_colours, asked_size, pick
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.product_facts import COLOURS, MATERIALS
 
@@ -92,6 +93,18 @@ _IT = re.compile(r"\b(?:it|its|it's|this one|that one|this|that)\b")
 # "do you have it in blue?": the same thing in another colour, a search.
 _VARIANT = re.compile(r"\b(?:have|get|got|do|does|sell|is there) (?:it|this|that)(?: one)? in\b|\bcome in\b"
                       r"|\b(?:it|this|that)(?: one)? in (?:a |an )?(?:different|other|another)\b")
+# The aspect of a question about a product's variants (answered by core.variants).
+VARIANT = "variant"
+# "what colours does it come in?", "which sizes?", "any other colours?": what the group comes in.
+_LIST_OPTIONS = re.compile(r"\b(?:colou?rs?|sizes?|other (?:versions?|options|styles)|variants?)\b")
+# Words a question about a variant may use besides the variant's own ("is it available in large?").
+_VARIANT_WORDS = frozenset((
+    "come", "comes", "coming", "available", "availability", "stock", "left", "back", "when", "will",
+    "sold", "order", "pre", "preorder", "colour", "colours", "color", "colors", "size", "sizes", "which",
+    "what", "version", "versions", "options", "variant", "variants", "style", "styles", "offer",
+    "offered", "sell", "still", "currently", "right", "now", "yet", "soon", "expected", "restock",
+    "restocked", "instead", "else", "much", "cost", "price", "how", "many", "long", "is", "are",
+))
 _CHEAPER = re.compile(r"\b(?:cheaper|less expensive|lower price|budget|cheapest)\b")
 _DEARER = re.compile(r"\b(?:more expensive|pricier|dearer|fancier|posher)\b")
 _SIZES = {
@@ -166,6 +179,9 @@ class ContextReader:
         self._listed: list[Product] = []
         self._names: list[tuple[str, ...]] | None = None
         self._holding: dict[str, set[int]] = {}
+        self._names_version: str | None = None
+        # Which products share each item_group_id (a feed's variants), built with the names.
+        self._groups: dict[str, list[int]] = {}
 
     def read(self, text: str, slots: Slots, entities: Entities) -> Reading:
         """How ``text`` reads after the conversation so far (it stands alone when nothing fits)."""
@@ -179,8 +195,8 @@ class ContextReader:
         focus = self.products.get(slots.last_product or "")
         # In this order: "more like the third one" is a similar, not a "more"; a comparison names
         # ordinals too; a correction names a colour as a refinement does.
-        for rule in (self._similar, self._more, self._compare, self._correction, self._ordinal,
-                     self._other_one, self._refine, self._pronoun, self._faq):
+        for rule in (self._similar, self._more, self._compare, self._correction, self._group,
+                     self._ordinal, self._other_one, self._refine, self._pronoun, self._faq):
             reading = rule(text, low, slots, entities, shown, focus)
             if reading is not None:
                 return reading
@@ -282,6 +298,42 @@ class ContextReader:
                              material=material or slots.search.material, seen=())
             return Reading(search.query(), resolved=_described(search), act="correct", search=search)
         return None
+
+    def _group(self, text: str, low: str, slots: Slots, entities: Entities, shown: list[Product],
+               focus: Product | None) -> Reading | None:
+        """About the variants of the product in focus, when the catalogue groups it with others (a
+        feed's item_group_id): "does it come in blue?", "which sizes?", "is the large one in
+        stock?". A catalogue without groups (the demo shop's) never reads a message this way."""
+        if focus is None or slots.topic not in ("products", "product"):
+            return None
+        group = self._group_of(focus)
+        if len(group) < 2:
+            return None
+        colours, size = asked_colours(low, group), asked_size(low, group)
+        aspect = entities.product_aspect
+        # Only the variant and the question may be said: "show me red mugs" is a new search.
+        said = {w for p in group for w in _words(p.name.lower())} | set(colours) | _VARIANT_WORDS
+        if size:
+            said |= set(_words(size))
+        if [w for w in self._own_words(low) if w not in said and w not in _ASPECT_WORDS]:
+            return None
+        if colours or size:
+            if aspect is None and (_THE_X_ONE.search(low) or _AND_THE.search(low)) and \
+                    slots.topic == "product" and slots.aspect not in (None, VARIANT, "colour"):
+                aspect = slots.aspect  # "and the red one?" after its price: the red one's price
+            target = next(iter(pick(group, focus, colours, size)), None)
+            if target is not None and aspect not in (None, "colour"):
+                # "is the large one in stock?", "how much is the red one?": asked of that variant.
+                return Reading(_question(aspect, target), resolved=_question(aspect, target),
+                               refers_to=(target.stock_code,), act="variant", aspect=aspect)
+            asked = " ".join([*colours, *([f"size {size}"] if size else [])])
+            question = f"does the {focus.name} come in {asked}?"
+        elif _LIST_OPTIONS.search(low) or aspect == "colour":
+            question = f"what colours and sizes does the {focus.name} come in?"
+        else:
+            return None
+        return Reading(question, resolved=question, refers_to=(focus.stock_code,), act="variant",
+                       aspect=VARIANT)
 
     def _ordinal(self, text: str, low: str, slots: Slots, entities: Entities, shown: list[Product],
                  focus: Product | None) -> Reading | None:
@@ -456,14 +508,30 @@ class ContextReader:
         return len(set.intersection(*(self._holding.get(w, set()) for w in wanted))) if wanted else 0
 
     def _name_words(self) -> list[tuple[str, ...]]:
-        """Each product name's words, canonical (built on first use, then kept)."""
-        if self._names is None:
+        """Each product name's words, canonical (built on first use, again after a catalogue sync)."""
+        # A live catalogue (retrieval/catalogue/live.py) says its version; a plain mapping never changes.
+        version = getattr(self.products, "version", None)
+        if self._names is None or version != self._names_version:
+            self._names_version = version
             self._listed = list(self.products.values())
             self._names = [tuple(_canon(w) for w in _words(p.name.lower())) for p in self._listed]
+            self._holding = {}
             for i, name in enumerate(self._names):
                 for word in name:
                     self._holding.setdefault(word, set()).add(i)
+            self._groups = {}
+            for i, product in enumerate(self._listed):
+                if product.facts.get("item_group_id"):
+                    self._groups.setdefault(str(product.facts["item_group_id"]), []).append(i)
         return self._names
+
+    def _group_of(self, product: Product) -> list[Product]:
+        """The product's variants, itself included (just itself when it has no group)."""
+        group_id = product.facts.get("item_group_id")
+        if not group_id:
+            return [product]
+        self._name_words()
+        return [self._listed[i] for i in self._groups.get(str(group_id), [])] or [product]
 
     def _head(self, words: str) -> str:
         """The kind of thing a search asks for, without what describes it: "paisley notebooks" →

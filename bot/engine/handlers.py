@@ -16,18 +16,22 @@ from bot.engine.context import describe, kind_words, name_words, search_of, size
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
 from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Search, Slots, TurnContext
-from bot.engine.policy import OTHER_LANGUAGE
+from bot.engine.policy import OTHER_LANGUAGE, STOCK, RoutingThresholds
 from bot.generation.grounded import grounded_answer
-from bot.generation.product_answer import answer_about
+from bot.generation.product_answer import OF_VARIANTS, answer_about
 from bot.generation.service import GenerationService
 from bot.limits import Window
 from core.messages import BotMessage
 from core.shop import Product
 from core.turns import Hit, Route, RoutingScores
+from core.variants import group_of
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
 
 MAX_CARDS = 6
+# How close a product must be to a stock question naming none to be offered: the policy's bar
+# for answering about the products a message matches.
+SUGGEST = RoutingThresholds().product
 # The slots an action may set.
 ACTION_SLOTS = frozenset({"last_product", "order_number", "verified_order"})
 ACTIONS = {Route.RECOMMEND: "action_recommend", Route.ORDER_STATUS: "action_order_status"}
@@ -59,7 +63,8 @@ class RouteHandlers:
         self.promoted = promoted or (lambda entry_id: None)
         # A Rasa project (SHOPBOT_RASA_PROJECT) answers its own intents and declines its own way.
         self.project = project
-        self._vocabulary: frozenset[str] | None = None  # the catalogue's name words, on first use
+        # The catalogue's name words, on first use and again after each sync: (version, words).
+        self._vocabulary: tuple[str, frozenset[str]] | None = None
 
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""
@@ -106,17 +111,19 @@ class RouteHandlers:
         vec = await self.encoder.encode(search.query())
         embed_ms = _ms(start)
         start = time.perf_counter()
-        res = self.kb.products.search(vec.reshape(1, -1), 200)[0]
+        # One catalogue for the whole search: a sync may swap it meanwhile.
+        catalogue = self.kb.catalogue.state
+        res = catalogue.index.search(vec.reshape(1, -1), 200)[0]
         skip = set(search.seen) if more else set()
-        candidates = [(self.kb.product_by_code[self.kb.products.ids[row]], score)
+        candidates = [(catalogue.by_code[catalogue.index.ids[row]], score)
                       for row, score in zip(res.rows, res.scores, strict=True)]
         candidates = [(p, s) for p, s in candidates if p.stock_code not in skip and _meets(p, search)]
         if reading is not None and reading.search is not None:
             # A follow-up narrows the same kind of thing: "one in pink" after lunch bags means pink
             # lunch bags first, then whatever else the constraint finds.
-            if self._vocabulary is None:
-                self._vocabulary = name_words(self.kb.product_by_code.values())
-            kind = kind_words(search.words, self._vocabulary)
+            if self._vocabulary is None or self._vocabulary[0] != catalogue.version:
+                self._vocabulary = (catalogue.version, name_words(catalogue.by_code.values()))
+            kind = kind_words(search.words, self._vocabulary[1])
             head = kind[-1:] if reading.act != "more" else ()
             candidates.sort(key=lambda ps: (not all(w in ps[0].name.lower() for w in kind),
                                             not all(w in ps[0].name.lower() for w in head)))
@@ -144,7 +151,8 @@ class RouteHandlers:
         text = "Here are some more:" if more else "Here is what I found:"
         if missing and reading is not None:
             # Said plainly rather than passing other things off as what was asked for.
-            asked = " ".join(w for w in search.words.lower().split() if kind_words(w, self._vocabulary))
+            vocabulary = self._vocabulary[1] if self._vocabulary else None
+            asked = " ".join(w for w in search.words.lower().split() if kind_words(w, vocabulary))
             text = replies.none_of_kind(describe(replace(search, words=asked)))
         message = BotMessage(
             text=text,
@@ -207,18 +215,35 @@ class RouteHandlers:
     async def generate(self, ctx: TurnContext) -> HandlerResult:
         """An answer about the product the shopper named, else GPT-2 on the top product passages."""
         named = ctx.scores.named
-        product = self.kb.product_by_code.get(named.id) if named is not None else None
+        catalogue = self.kb.catalogue.state  # one catalogue for the answer: a sync may swap it
+        product = catalogue.by_code.get(named.id) if named is not None else None
+        aspect = ctx.entities.product_aspect
         if product is not None:
-            reply = await answer_about(product, ctx.entities.product_aspect, ctx.text, self.generation)
+            group = group_of(product, catalogue.by_code.values()) if aspect in OF_VARIANTS else ()
+            reply = await answer_about(product, aspect, ctx.text, self.generation, group)
+            # "Yes, it comes in blue": the blue one is in focus next ("how much is it?").
+            focus = reply.focus or product
             return HandlerResult(
-                reply.messages, ctx.slots.updated(last_product=product.stock_code, topic="product",
-                                                  aspect=ctx.entities.product_aspect),
+                reply.messages, ctx.slots.updated(last_product=focus.stock_code, topic="product",
+                                                  aspect=aspect),
                 # A question the facts cannot answer is not answered: it counts towards escalation.
                 answered=reply.known, evidence=(reply.evidence,), grounding=reply.grounding,
                 latency_ms={"generate": reply.generate_ms},
                 hits=(Hit(product.stock_code, "product", named.score if named else 1.0, product.name),),
             )
         found = self._found(ctx.scores)
+        if aspect == STOCK:
+            # "is it in stock?" with no product in focus or named: which one is meant, with the
+            # products the message is close to ("is the cookie jar in stock?"), if any.
+            found = [catalogue.by_code[h.id] for h in ctx.scores.product_hits[:3]
+                     if h.score >= SUGGEST and h.id in catalogue.by_code]
+            codes = tuple(p.stock_code for p in found)
+            messages = (replies.which_product(bool(found)),
+                        *((BotMessage(custom={"type": "products", "products": [p.card() for p in found]}),)
+                          if found else ()))
+            slots = ctx.slots.updated(shown_products=codes, last_product=codes[0], topic="products") \
+                if codes else ctx.slots
+            return HandlerResult(messages, slots, evidence=tuple(p.passage() for p in found))
         passages = tuple(p.evidence() for p in found)
         answer = await grounded_answer(ctx.text, passages, self.generation)
         latency = {"generate": answer.generate_ms}

@@ -63,6 +63,8 @@ COMMON_ENGLISH = frozenset((
     "when", "why", "who", "there", "here", "yes", "yeah", "no", "not", "too", "very", "same", "like",
     "ones", "tenner", "fiver", "quid", "pound", "pounds", "price", "cost", "costs", "how", "much",
     "order", "delivery", "deliver", "return", "refund", "first", "second", "third", "last", "next",
+    # A product's stock and variants ("is it in stock?" read as Swedish before).
+    "stock", "available", "colour", "colours", "color", "colors", "size", "sizes",
 ))
 
 # Tokens that are no language: links, addresses and anything with a digit, a currency sign or a

@@ -47,12 +47,20 @@ def extract(text: str) -> Entities:
     )
 
 
+# Whether a product can be bought now, or when it will be. "is it available" asks about stock;
+# "is it available in blue" about a variant (bot/engine/context.py reads that one first).
+_STOCK = (r"\b(?:(?:in|out of|back in) stock|stock (?:level|left)s?|sold out|restock(?:ed|ing)?"
+          r"|(?:un)?availab(?:le|ility)"
+          r"|when will (?:it|they|this|that|this one|that one|the [a-z ]+?) be back"
+          r"|(?:be|come|coming) back in|(?:any|how many) (?:are |of them )?left|pre-?order|back-?order)\b")
 # Checked in order: the first aspect whose words the question holds. Questions the facts
 # cannot answer (dishwasher safe, dimensions, ...) match none and get an honest "don't know".
 _ASPECTS = tuple((name, re.compile(pattern)) for name, pattern in (
     ("bought_with", r"\b(?:go(?:es)? (?:[a-z]+ )?with|bought with|buy with|pairs? with|match(?:es)? with)\b"),
     ("shipping",
      r"\b(?:ship(?:ped|s|ping)?|send|sent|deliver(?:ed|y)?|post(?:ed)?|countr(?:y|ies)|abroad)\b"),
+    # Before "pack": "how many are left in stock?" asks about stock, not the pack.
+    ("stock", _STOCK),
     ("pack", r"\b(?:how many (?:are |come )?in|pack|packs|set of|one at a time|singly|pieces|per box)\b"),
     ("price", r"\b(?:how much|price|cost|costs|cheap|expensive|£)"),
     ("popularity",
@@ -67,7 +75,16 @@ def product_aspect(low: str) -> str | None:
     """The product fact a lower-cased question asks about, or None."""
     # "pack of 12", "set/3" inside a product's name do not ask about pack sizes.
     low = _NAMED_COUNT.sub(" ", low)
-    return next((name for name, rule in _ASPECTS if rule.search(low)), None)
+    aspect = next((name for name, rule in _ASPECTS if rule.search(low)), None)
+    # "is my order available to collect?", "is Pay in 3 available?": not a product's stock.
+    if aspect == "stock" and _NOT_STOCK.search(low):
+        return None
+    return aspect
+
+
+_NOT_STOCK = re.compile(r"\b(?:my order|my parcel|my package|order number|tracking|pay(?:ment|pal)?|klarna"
+                        r"|gift wrap(?:ping)?|gift card|voucher|discount|collect(?:ion)?|click and collect"
+                        r"|express|next day|refund|return)\b")
 
 
 _NAMED_COUNT = re.compile(r"\b(?:pack|set|box|bag)\s*(?:of\s*)?/?\s*\d+\b")

@@ -24,6 +24,8 @@ INTENT_ROUTES = {
     "out_of_scope": Route.DECLINE,
 }
 
+# The product aspect of a stock question (bot/engine/nlu.py).
+STOCK = "stock"
 # The label of a message in another language, answered in it.
 OTHER_LANGUAGE = "other_language"
 # A follow-up whose act the conversation settles (an ordinal, a refinement, "show me more") is
@@ -101,15 +103,23 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
         # A reference with no fact asked ("does it need batteries?") names its product and is
         # routed as the shopper had typed that name (below).
     named = signals.scores.named
+    routed_to = thresholds.intent_routes.get(routed.label, Route.FAQ) if routed.label is not None else None
+    # "is it in stock?" reads like "where is my order?" to the router; a stock question is about a
+    # product unless it gives an order number (above).
+    stock = entities.product_aspect == STOCK
     if named is not None and (
         (routed.label is None)
-        or (entities.product_aspect is not None
-            and thresholds.intent_routes.get(routed.label, Route.FAQ) in (Route.FAQ, Route.RECOMMEND))
+        or (entities.product_aspect is not None and routed_to in (Route.FAQ, Route.RECOMMEND))
+        or (stock and routed_to in (Route.ORDER_STATUS, Route.PRODUCTS))
     ):
         # A question about a product the shopper named: answered about that product, from its
         # facts ("what is the X made of?" is not the FAQ entry on materials in general, and
         # "what do people buy with the X?" not the shop's favourites).
         return Decision(Route.GENERATE, "product_question", max(routed.confidence, named.score))
+    if stock and routed_to in (None, Route.ORDER_STATUS, Route.DECLINE):
+        # A stock question naming no product the bot knows: the handler asks which one
+        # (the shop's restocking policy, an FAQ answer, is still the router's to give).
+        return Decision(Route.GENERATE, "product_question", routed.confidence)
     if routed.label is not None:
         route = thresholds.intent_routes.get(routed.label, Route.FAQ)
         similar = route is Route.RECOMMEND and entities.refers_back and bool(signals.slots.last_product)

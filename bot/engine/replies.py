@@ -166,3 +166,11 @@ def not_sure(cards: list[dict[str, object]]) -> tuple[BotMessage, ...]:
             "Would you like me to ask a person from our team?")
     said = BotMessage(text=text, buttons=(Button("Ask a person", "/handoff"),))
     return (said, BotMessage(custom={"type": "products", "products": cards})) if cards else (said,)
+
+
+def which_product(suggestions: bool) -> BotMessage:
+    """A stock question that names no product: which one to check (with the nearest shown)."""
+    text = "Which product would you like me to check the stock of?"
+    if suggestions:
+        text += " Is it one of these?"
+    return BotMessage(text=text)

@@ -12,13 +12,16 @@ shopper is told so, shown the product and offered a person.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.generation.service import GenerationService
 from bot.generation.verifier import numbers, unsupported_claims, verify
 from core.messages import BotMessage, Button
 from core.shop import Product
+from core.variants import variant_answer
 from monitoring.flags import grounding
 
 # numbers and unsupported_claims are the verifier's; importers of this module keep them here.
@@ -33,6 +36,12 @@ MIN_COVERAGE = 0.9
 # the fact-trained GPT-2, 6 kept 53 of its 70 answerable drafts, 10 and 20 kept all 70; 10
 # leaves the model more say.
 COPY_BIAS = 10.0
+# Aspects answered in the facts' own words, never a generator's: "in stock" and "out of stock"
+# differ by one word the verifier's word overlap would let through.
+EXACT = frozenset({"stock", "variant"})
+# Aspects a product's variants answer (the products sharing its item_group_id).
+OF_VARIANTS = frozenset({"variant", "colour"})
+_CURRENCY = re.compile(r"[£$€]")
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,8 @@ class ProductReply:
     generated: bool  # GPT-2's wording passed the verifier and was used
     grounding: float
     generate_ms: float
+    # The product in focus after the answer: the variant it offered ("yes, it comes in blue").
+    focus: Product | None = None
 
 
 def verified(answer: str, fact: str, evidence: str, product: Product) -> bool:
@@ -56,6 +67,8 @@ def verified(answer: str, fact: str, evidence: str, product: Product) -> bool:
     """
     return (product.name.lower() in answer.lower()
             and numbers(answer) == numbers(fact)
+            # The verifier reads "$12.50" and "£12.50" as one number; the currency is the fact's.
+            and set(_CURRENCY.findall(answer)) <= set(_CURRENCY.findall(fact))
             and verify(answer, (evidence,)).verified
             and grounding(answer, [evidence]) >= MIN_SUPPORT
             and grounding(fact, [answer]) >= MIN_COVERAGE)
@@ -75,10 +88,23 @@ def known_answer(product: Product, aspect: str | None) -> str:
 
 
 async def answer_about(product: Product, aspect: str | None, question: str,
-                       generation: GenerationService) -> ProductReply:
-    """The reply to ``question`` about ``product`` (``aspect`` from ``bot.engine.nlu``)."""
+                       generation: GenerationService, group: Sequence[Product] = ()) -> ProductReply:
+    """The reply to ``question`` about ``product`` (``aspect`` from ``bot.engine.nlu``);
+    ``group``: the product and its variants (``core.variants.group_of``), for the colours and
+    sizes it comes in."""
+    if aspect in OF_VARIANTS and len(group) > 1:
+        return _about_variants(product, group, question)
     evidence = product.evidence()
     known = known_answer(product, aspect)
+    if not known and aspect == "stock":
+        # The catalogue says nothing of stock (the demo shop's does not): said, not guessed.
+        text = (f"I can't see stock levels for the {product.name}, so I won't guess. "
+                f"{product.fact_sentences()['price']} Would you like me to ask a person from our team?")
+        messages = (BotMessage(text=text, buttons=(Button("Ask a person", "/handoff"),)), card(product))
+        return ProductReply(messages, evidence, False, False, 1.0, 0.0)
+    if known and aspect in EXACT:
+        return ProductReply((BotMessage(text=known), card(product)), evidence, True, False,
+                            grounding(known, [evidence]), 0.0)
     if not known:
         text = (f"Our product details for the {product.name} don't answer that, so I won't guess. "
                 f"{product.fact_sentences()['price']} Would you like me to ask a person from our team?")
@@ -91,3 +117,12 @@ async def answer_about(product: Product, aspect: str | None, question: str,
     text = generated.text if use and generated.text is not None else known
     return ProductReply((BotMessage(text=text), card(product)), evidence, True, use,
                         grounding(text, [evidence]), generate_ms)
+
+
+def _about_variants(product: Product, group: Sequence[Product], question: str) -> ProductReply:
+    """The colours and sizes the product comes in, or the one asked for, from its group's facts."""
+    text, chosen = variant_answer(product, group, " ".join(question.lower().split()))
+    evidence = " ".join(p.evidence() for p in group)
+    shown = chosen or product
+    return ProductReply((BotMessage(text=text), card(shown)), evidence, True, False,
+                        grounding(text, [evidence]), 0.0, focus=shown)

@@ -1,4 +1,4 @@
-"""The model registry: every trained router (and generator) is a version with a state.
+"""The model registry: every trained router (generator, recommender) is a version with a state.
 
 Rows live in the application's database (``model_versions``, ``model_events``); the files of
 a version live under ``models_dir/<kind>/<version>/``, published atomically with a manifest
@@ -91,6 +91,7 @@ class ModelKind(StrEnum):
 
     ROUTER = "router"
     GENERATOR = "generator"
+    RECOMMENDER = "recommender"
 
 
 class ModelState(StrEnum):

@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.auth.guard import Role, requires
 from bot.lifecycle.registry import ModelKind
 from bot.models.keys import JOBS, LIVE_MODELS
+from bot.serving.actions import RECOMMENDER
 from bot.serving.models import GENERATION, REGISTRY, UNDERSTANDING
 from bot.serving.turnlog import SINK
 from bot.web.auth import current_user
 from bot.web.body import read_json
 from bot.web.openapi import operation
+from core.errors import Conflict
 
 TAGS = ("models",)
 # kind-YYYYmmdd-HHMMSS-datahash(6)[-n], as the registry names versions.
@@ -100,19 +102,32 @@ class RollbackBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["router", "generator"] = "router"
+    kind: Literal["router", "generator", "recommender"] = "router"
 
 
 def _serving(request: web.Request, kind: ModelKind = ModelKind.ROUTER) -> str:
     if kind is ModelKind.GENERATOR:
         return request.config_dict[GENERATION].generator.version
+    if kind is ModelKind.RECOMMENDER:
+        # Before the first deploy, the fit on the transactions serves.
+        follower = request.config_dict.get(RECOMMENDER)
+        return (follower.serving if follower is not None else None) or "transactions"
     return request.config_dict[UNDERSTANDING].understanding.version
+
+
+def _not_a_recommender(version: str) -> None:
+    # A recommender's gate is its held-out orders (bot/training/recommender_gate.py), not the router's.
+    if version.startswith(f"{ModelKind.RECOMMENDER}-"):
+        raise Conflict("recommender versions are gated and deployed by `shopbot refit-recommender` "
+                       "(and `shopbot deploy`), not here")
 
 
 async def _changed(request: web.Request, event: dict[str, Any]) -> web.Response:
     """This worker swaps now (the others on their next check); the event and what it serves."""
     kind = ModelKind(event["kind"])
-    await request.app[LIVE_MODELS][kind].refresh()
+    follower = request.app[LIVE_MODELS].get(kind) or request.config_dict.get(RECOMMENDER)
+    if follower is not None:
+        await follower.refresh()
     return web.json_response({"event": event, "serving": _serving(request, kind)})
 
 
@@ -147,6 +162,7 @@ async def get_model(request: web.Request) -> web.Response:
 @requires(Role.ADMIN)
 async def evaluate(request: web.Request) -> web.Response:
     """Run the gate on a version."""
+    _not_a_recommender(request.match_info["version"])
     report = await request.app[JOBS].run("evaluate", version=request.match_info["version"])
     return web.json_response(report)
 
@@ -159,6 +175,7 @@ async def evaluate(request: web.Request) -> web.Response:
 @requires(Role.ADMIN)
 async def replay(request: web.Request) -> web.Response:
     """Replay the shop's recent messages through a version."""
+    _not_a_recommender(request.match_info["version"])
     body = await read_json(request, ReplayBody, empty=ReplayBody())
     await request.config_dict[SINK].flushed()
     report = await request.app[JOBS].run("replay", version=request.match_info["version"], limit=body.limit,
@@ -174,6 +191,7 @@ async def replay(request: web.Request) -> web.Response:
 @requires(Role.ADMIN)
 async def deploy(request: web.Request) -> web.Response:
     """Make a version live."""
+    _not_a_recommender(request.match_info["version"])
     body = await read_json(request, DeployBody, empty=DeployBody())
     by = current_user(request).username
     event = await request.app[JOBS].run("deploy", version=request.match_info["version"], actor=by,

@@ -86,7 +86,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         desk=app[DESK],
         corrections=corrections,
         entities=extract_with_payloads if rasa is not None else extract,
-        context=ContextReader(kb.product_by_code, kb.entries),
+        context=ContextReader(kb.catalogue.products, kb.entries),
         language=language,
     )
     app[VERSIONS] = lambda: _versions(app)

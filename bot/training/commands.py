@@ -24,6 +24,10 @@ def cmd_prepare(settings: Settings, args: argparse.Namespace) -> int:
 
     report = prepare_shop(settings.transactions_csv, settings.shop_dir, progress=True)
     print(report)
+    from actions.orders.demo_db import demo_orders_db
+
+    # The demo's orders as a database, read by the SQL connector as a shop's own would be.
+    print(f"demo orders database: {demo_orders_db(settings.shop_dir)}")
     return 0
 
 
@@ -194,6 +198,17 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
     """Make a version live (refused when it fails the gate, unless --force); workers swap to it."""
+    from bot.lifecycle.registry import ModelKind
+
+    with _registry(settings) as registry:
+        if registry.get(args.version).kind is ModelKind.RECOMMENDER:
+            from bot.training.recommender_refit import deploy_recommender
+
+            # Judged when it was refitted: no router, no knowledge base to load.
+            event = deploy_recommender(registry, args.version, actor=args.by, force=args.force)
+            print(f"{event.version} is live (was {event.previous or 'the transactions fit'}; "
+                  f"{'forced, ' if event.forced else ''}by {event.actor})")
+            return 0
     with _lifecycle(settings) as lifecycle:
         event = lifecycle.deploy(args.version, actor=args.by, force=args.force)
     print(f"{event.version} is live (was {event.previous or 'the seed router'}; "
@@ -203,11 +218,17 @@ def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
-    """Make the router (or generator) live before the current one live again."""
+    """Make the router (generator, recommender) live before the current one live again."""
     from bot.lifecycle.registry import ModelKind
 
-    with _lifecycle(settings) as lifecycle:
-        event = lifecycle.rollback(actor=args.by, kind=ModelKind(args.kind))
+    kind = ModelKind(args.kind)
+    if kind is ModelKind.RECOMMENDER:
+        # The registry alone: no router, no knowledge base to load.
+        with _registry(settings) as registry:
+            event = registry.roll_back(kind, actor=args.by)
+    else:
+        with _lifecycle(settings) as lifecycle:
+            event = lifecycle.rollback(actor=args.by, kind=kind)
     print(f"rolled back to {event.version} (from {event.previous}, by {event.actor}); running workers "
           f"swap to it within {settings.model_check_every_s:g} s")
     return 0
@@ -226,9 +247,15 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
         held = m.metrics.get("training", {})
         gate = m.metrics.get("evaluation", {})
         verdict = "" if not gate else (" gate passed" if gate.get("passed") else " gate FAILED")
-        trained = (f"held-out accuracy {held.get('held_out_accuracy_at_threshold')} oos recall "
-                   f"{held.get('held_out_oos_recall')}" if m.kind == "router"
-                   else f"final loss {held.get('final_loss')}")
+        if m.kind == "router":
+            trained = (f"held-out accuracy {held.get('held_out_accuracy_at_threshold')} oos recall "
+                       f"{held.get('held_out_oos_recall')}")
+        elif m.kind == "recommender":
+            figures = gate.get("metrics", {}).get("candidate", {})
+            trained = (f"{held.get('sales')} sales, held-out recall@10 {figures.get('recall_at_10')} "
+                       f"ndcg@10 {figures.get('ndcg_at_10')}")
+        else:
+            trained = f"final loss {held.get('final_loss')}"
         print(f"{m.version:<39} {m.state:<9} {trained}{verdict}")
     for e in events:
         print(f"{e.ts:%Y-%m-%d %H:%M:%S} {e.action:<8} {e.version} (was {e.previous}) by {e.actor}"
@@ -280,6 +307,10 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
 
     if not is_prepared(settings.shop_dir):
         cmd_prepare(settings, args)
+    # The catalogue from SHOPBOT_CATALOGUE_SOURCE (the demo's, or the shop's feed or platform).
+    from bot.training.shop_commands import sync_if_switched
+
+    sync_if_switched(settings)
     cmd_index(settings, args)
     if not settings.router_model:
         _train_seed(settings, args)
@@ -296,38 +327,6 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     # Fitted now and kept (refitted only when the transactions or catalogue change), so that
     # every worker start loads it instead of fitting it.
     ShopServices.load(settings.shop_dir, settings.transactions_csv, settings.recommender_dir)
-    return 0
-
-
-def cmd_eval_recommender(settings: Settings, args: argparse.Namespace) -> int:
-    """Recall@10, NDCG@10 and coverage of the shipped recommender against popularity."""
-    import json
-
-    from actions.metrics import COMPARED, evaluate_recommender, leave_last_invoice_out, validation_split
-    from actions.recommender import read_sales
-
-    if args.transactions is not None:
-        train, test = leave_last_invoice_out(read_sales(args.transactions))
-    elif args.train is not None and args.test is not None:
-        train, test = read_sales(args.train), read_sales(args.test)
-    else:
-        raise BadRequest("give --transactions FILE, or both --train FILE and --test FILE")
-    if args.validation:
-        # Tuning: held-out invoices carved from the training part only; the test rows are unread.
-        train, test = validation_split(train, args.validation)
-    result = evaluate_recommender(train, test, alternatives=COMPARED if args.compare else None)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"customers evaluated: {result['n_customers']}")
-    base = result["popularity"]["recall_at_10"]
-    fit_seconds = result.get("fit_seconds", {})
-    for name, r in result.items():
-        if isinstance(r, dict) and "recall_at_10" in r:
-            ratio = r["recall_at_10"] / base if base else float("nan")
-            fit = f"  fit {fit_seconds[name]:.1f}s" if name in fit_seconds else ""
-            print(f"{name:>24}: recall@10 {r['recall_at_10']:.4f} ({ratio:.2f}x popularity)  "
-                  f"ndcg@10 {r['ndcg_at_10']:.4f}  coverage {r['coverage']:.4f}{fit}")
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ class Probe:
     text: str
 
 
-def load_probes(path: Path, products: dict[str, Product], limit: int) -> list[Probe]:
+def load_probes(path: Path, products: Mapping[str, Product], limit: int) -> list[Probe]:
     """The first ``limit`` answerable questions whose product is in the catalogue."""
     try:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

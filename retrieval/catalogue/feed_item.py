@@ -310,7 +310,8 @@ def _product_types(r: _Reader) -> tuple[tuple[str, ...], ...]:
     # forbids commas inside one product type); levels are separated by ">".
     paths = []
     for value in r.raw.get("product_type", ()):
-        for one in value.split(","):
+        # Decoded before it is split: an escaped "&gt;" inside CDATA is still a level separator.
+        for one in plain(value).split(","):
             levels = tuple(level for level in (plain(x) for x in one.split(">")) if level)
             if levels:
                 paths.append(levels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -56,7 +57,11 @@ def html_to_text(value: str) -> str:
 
 
 def plain(value: str, *, keep_lines: bool = False) -> str:
-    """``value`` without control characters, runs of spaces squeezed (lines kept or joined)."""
+    """``value`` without control characters, runs of spaces squeezed (lines kept or joined), and
+    HTML character references decoded: exporters (WooCommerce plug-ins among them) put escaped
+    text inside CDATA, so "Kitchen &amp;gt; Coffee" arrives as the characters ``&gt;``."""
+    if "&" in value:
+        value = html.unescape(value)
     value = _CONTROLS.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
     lines = (_SPACES.sub(" ", line).strip() for line in value.split("\n"))
     return ("\n" if keep_lines else " ").join(line for line in lines if line)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from actions.services import ShopServices
 from core.settings import Settings
+from harness.oscar_server import OscarServer
 
 HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
           "CustomerID", "Country"]
@@ -117,3 +119,10 @@ def services(shop_settings: Settings) -> ShopServices:
 def sales_csv(tmp_path: Path) -> Path:
     """The fixture transactions in a fresh temporary file."""
     return write_transactions(tmp_path / "transactions.csv")
+
+
+@pytest.fixture(scope="session")
+def oscar_shop() -> Iterator[OscarServer]:
+    """A real django-oscar shop with its sample orders, served for the whole session."""
+    with OscarServer() as shop:
+        yield shop

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from actions.orders.breaker import CircuitBreaker
 from actions.orders.choose import live_order_source
 from actions.orders.demo import DemoOrders
 from actions.orders.http_json import HttpJsonOrders
+from actions.orders.sql import SqlOrders
 from actions.runner import DOMAIN, ActionOutcome, InProcessActionRunner, tracker_state
 from actions.services import ShopServices
 from actions.shop_actions import ActionOrderStatus, reports_unavailable
@@ -207,7 +209,7 @@ def test_a_half_open_breaker_lets_one_trial_through() -> None:
     assert breaker.retry_after() == 0.0 and not breaker.is_open
 
 
-def test_settings_choose_the_orders_source(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_choose_the_orders_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert Settings().orders_source == "demo"
     monkeypatch.setenv("SHOPBOT_ORDERS_SOURCE", "http-json:https://shop.example/api/shopbot")
     monkeypatch.setenv("SHOPBOT_ORDERS_SECRET", SECRET.decode())
@@ -215,22 +217,33 @@ def test_settings_choose_the_orders_source(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.orders_source == "http-json:https://shop.example/api/shopbot"
     assert SECRET.decode() not in repr(settings) and SECRET.decode() not in str(settings.model_dump())
     source = live_order_source(settings.orders_source, settings.secret(settings.orders_secret_env),
-                               settings.orders_secret_env)
+                               settings.orders_secret_env, shop_dir=tmp_path)
     assert isinstance(source, HttpJsonOrders)
     assert source.base_url == "https://shop.example/api/shopbot" and SECRET.decode() not in repr(source)
-    assert live_order_source("demo", None, "SHOPBOT_ORDERS_SECRET") is None
+    # The demo's orders are a database read by the SQL connector a shop's own database would use.
+    (tmp_path / "orders.json").write_text("[]", encoding="utf-8")
+    assert isinstance(live_order_source("demo", None, "SHOPBOT_ORDERS_SECRET", shop_dir=tmp_path), SqlOrders)
+    sql = Settings(orders_source="sql:postgresql://shopbot@db.example/shop", orders_query="SELECT 1")
+    assert sql.orders_source.startswith("sql:")
+
+
+def test_the_sql_source_needs_its_query(tmp_path: Path) -> None:
+    with pytest.raises(NotReady, match="SHOPBOT_ORDERS_QUERY"):
+        live_order_source("sql:sqlite:///orders.db", None, "SHOPBOT_ORDERS_SECRET", shop_dir=tmp_path)
 
 
 @pytest.mark.parametrize("spec", ["shopify:store", "http-json:ftp://shop.example", "http-json:",
-                                  "http-json:https://user:pw@shop.example", "demox"])
+                                  "http-json:https://user:pw@shop.example", "demox",
+                                  "sql:postgresql://shopbot:pw@db/shop", "sql:not a url", "oscar:ftp://x"])
 def test_settings_refuse_unknown_sources(spec: str) -> None:
-    with pytest.raises(ValueError, match="orders source|http-json|credentials"):
+    with pytest.raises(ValueError, match="orders source|http-json|credentials|password|URL"):
         Settings(orders_source=spec)
 
 
 def test_http_json_without_a_secret_stops_the_start() -> None:
     with pytest.raises(NotReady, match="SHOPBOT_SHOP_ORDERS_KEY"):
-        live_order_source("http-json:https://shop.example", None, "SHOPBOT_SHOP_ORDERS_KEY")
+        live_order_source("http-json:https://shop.example", None, "SHOPBOT_SHOP_ORDERS_KEY",
+                          shop_dir=Path("."))
 
 
 async def test_the_demo_source_reads_the_tables(services: ShopServices) -> None:

@@ -15,7 +15,7 @@ from core.settings import Settings
 
 COMMANDS = [
     "run", "setup", "prepare", "index", "train", "train-generator", "eval", "eval-recommender", "logs",
-    "customer-token", "evaluate", "replay", "deploy", "rollback", "models",
+    "customer-token", "evaluate", "replay", "deploy", "rollback", "models", "catalogue", "refit-recommender",
 ]
 
 

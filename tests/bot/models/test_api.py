@@ -48,7 +48,8 @@ async def test_models_api_is_for_admins_and_refuses_a_failing_candidate(
     listed = await (await client.get("/api/models", headers=admin)).json()
     assert {m["version"]: m["state"] for m in listed["models"]} == {
         registered.good: "candidate", registered.shuffled: "candidate"}
-    assert listed["live"] == {"router": None, "generator": None}
+    assert listed["live"] == {"router": None, "generator": None, "recommender": None}
+    assert listed["serving"]["recommender"] == "transactions"
     assert listed["serving"]["router"].endswith("+onnx-int8") and listed["events"] == []
     assert "path" not in listed["models"][0], "no server paths leave the server"
 

@@ -466,3 +466,13 @@ def test_the_category_falls_back_to_googles_category_path(tmp_path: Path) -> Non
     assert pan.category == "Home & Garden"
     assert pan.facts == {"google_product_category": "Home & Garden > Kitchen & Dining > Cookware",
                          "currency": "GBP"}
+
+
+def test_text_escaped_inside_cdata_is_decoded_before_it_is_read(tmp_path: Path) -> None:
+    # WooCommerce feed plug-ins write "Kitchen &gt; Coffee" inside CDATA: the characters "&gt;".
+    feed = write(tmp_path, "feed.xml", xml_feed([]).replace("</channel>", (
+        "<item><g:id>1</g:id><g:title><![CDATA[Copper &amp; Clay Mug]]></g:title><g:price>3.00 USD</g:price>"
+        "<g:product_type><![CDATA[Kitchen &gt; Mugs]]></g:product_type></item></channel>")))
+    [product] = to_products(read_feed(feed))
+    assert product.name == "Copper & Clay Mug"
+    assert product.category == "Kitchen" and product.facts["product_type"] == "Kitchen > Mugs"

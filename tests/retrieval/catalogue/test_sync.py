@@ -1,0 +1,68 @@
+"""The catalogue sync: only changed passages re-encoded, an unchanged file not read again, refused
+input and shrinks leave the catalogue as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import BadRequest
+from core.settings import Settings
+from core.shop import load_products
+from retrieval.catalogue.feed_source import MerchantFeed
+from retrieval.catalogue.store import read_meta
+from retrieval.catalogue.sync import load_state, sync_catalogue
+from retrieval.embeddings import Encoder, sentence_encoder
+from tests.retrieval.catalogue.test_merchant_feed import xml_feed
+
+ITEMS = [{"id": f"P{i}", "title": f"Ceramic Planter No. {i}", "price": f"{10 + i}.00 GBP"} for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def encoder(built_var: Path) -> Encoder:
+    settings = Settings(var_dir=built_var)
+    return sentence_encoder(settings.inference_backend, settings.encoder_dir)
+
+
+def test_a_sync_encodes_what_changed_and_skips_an_unchanged_file(tmp_path: Path, encoder: Encoder) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
+    shop, index = tmp_path / "shop", tmp_path / "index"
+    first = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    assert (first.added, first.encoded, first.written) == (10, 10, True)
+
+    again = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    assert not again.written and again.read_s == 0.0, "the same file is not read twice"
+
+    changed = [dict(i) for i in ITEMS if i["id"] != "P9"]
+    changed[0]["price"] = "99.00 GBP"  # a new passage (it holds the price)
+    changed[1]["availability"] = "out_of_stock"  # the same passage: nothing to encode
+    changed.append({"id": "N1", "title": "Jute Doormat", "price": "15.00 GBP"})
+    feed.write_text(xml_feed(changed), encoding="utf-8")
+    report = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    assert (report.added, report.changed, report.repriced, report.removed, report.encoded) == (1, 2, 1, 1, 2)
+    state = load_state(shop, index)
+    assert state is not None and state.version == report.version == read_meta(shop)["version"]
+    assert state.by_code["P0"].price == 99.0 and "P9" not in state.by_code
+    # The vectors reused are those the encoder gives: a search finds the new product.
+    hit = state.index.search(encoder.encode(["doormat"]), 1)[0]
+    assert state.index.ids[hit.rows[0]] == "N1"
+
+
+def test_refused_input_and_a_big_shrink_change_nothing(tmp_path: Path, encoder: Encoder) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
+    shop, index = tmp_path / "shop", tmp_path / "index"
+    served = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder).version
+
+    feed.write_text("<rss><channel><item>", encoding="utf-8")
+    with pytest.raises(BadRequest, match="line 1"):
+        sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    feed.write_text(xml_feed(ITEMS[:4]), encoding="utf-8")
+    with pytest.raises(BadRequest, match="would remove 6 of the 10"):
+        sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    assert read_meta(shop)["version"] == served and len(load_products(shop)) == 10
+
+    forced = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder, force=True)
+    assert forced.removed == 6 and len(load_products(shop)) == 4
