@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     catalogue_secret_env: str = "SHOPBOT_CATALOGUE_SECRET"
     catalogue_sync_every_s: float = 30.0
     shop_url: str = ""
+    # The currency of a Shopify CSV export's prices (the export does not say; ISO 4217, e.g. USD).
+    shop_currency: str = ""
 
     # Conversation ids that carry personal data (an e-mail as the sender id) are stored under a
     # keyed pseudonym; the key comes from this env var, else from var_dir/pseudonym.key.

@@ -171,10 +171,12 @@ def _gtin(rng: random.Random) -> str:
     return "".join(map(str, digits)) + str(check)
 
 
-def xml_feed(items: Sequence[Mapping[str, str | Sequence[str]]]) -> str:
-    """RSS 2.0 with every attribute in the g: namespace, repeated ones repeated."""
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:g="http://base.google.com/ns/1.0">\n'
-           "<channel>\n<title>Shop</title><link>https://shop.example</link>\n"]
+def xml_feed(items: Sequence[Mapping[str, str | Sequence[str]]],
+             head: str = '<?xml version="1.0" encoding="UTF-8"?>\n') -> str:
+    """RSS 2.0 with every attribute in the g: namespace, repeated ones repeated; ``head`` is what
+    comes before the root element (the XML declaration, a DOCTYPE)."""
+    out = [head, '<rss version="2.0" xmlns:g="http://base.google.com/ns/1.0">\n'
+                 "<channel>\n<title>Shop</title><link>https://shop.example</link>\n"]
     for attrs in items:
         out.append("<item>\n")
         for name, value in attrs.items():

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from core.errors import Unavailable
+
+T = TypeVar("T")
 
 
 class CircuitBreaker:
@@ -54,3 +60,21 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         """Whether calls are being refused right now (for logs and tests)."""
         return self._open_until is not None and (self._trial or self._clock() < self._open_until)
+
+
+async def through(breaker: CircuitBreaker, ask: Callable[[], Awaitable[T]], refused: str) -> T:
+    """``await ask()`` behind ``breaker``: refused at once with ``Unavailable(refused)`` while it is
+    open; an ``Unavailable`` answer counts as a failure, a cancelled call as neither."""
+    wait = breaker.retry_after()
+    if wait > 0:
+        raise Unavailable(refused, retry_after=max(1, math.ceil(wait)))
+    try:
+        answer = await ask()
+    except Unavailable:
+        breaker.failed()
+        raise
+    except BaseException:
+        breaker.abandoned()
+        raise
+    breaker.succeeded()
+    return answer

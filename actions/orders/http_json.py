@@ -10,17 +10,17 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from actions.orders.breaker import CircuitBreaker
+from actions.orders.breaker import CircuitBreaker, through
 from actions.services import normalise_order_id
 from core.errors import Unavailable
 from core.shop import Order, OrderLine
@@ -120,20 +120,8 @@ class HttpJsonOrders:
 
     async def order(self, order_id: str) -> Order | None:
         """The order from the shop's system now; None on 404; ``Unavailable`` when it cannot say."""
-        wait = self.breaker.retry_after()
-        if wait > 0:
-            raise Unavailable("the shop's order system is not answering; not asked again yet",
-                              retry_after=max(1, math.ceil(wait)))
-        try:
-            order = await self._fetch(order_id)
-        except Unavailable:
-            self.breaker.failed()
-            raise
-        except BaseException:
-            self.breaker.abandoned()
-            raise
-        self.breaker.succeeded()
-        return order
+        return await through(self.breaker, partial(self._fetch, order_id),
+                             "the shop's order system is not answering; not asked again yet")
 
     async def _fetch(self, order_id: str) -> Order | None:
         tries = 1 + self.retries

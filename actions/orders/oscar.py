@@ -15,18 +15,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from actions.orders.breaker import CircuitBreaker
+from actions.orders.breaker import CircuitBreaker, through
 from actions.orders.http_json import CURRENCIES, MAX_BODY_BYTES
 from actions.services import normalise_order_id
 from core.errors import Unavailable
@@ -175,20 +175,8 @@ class OscarOrders:
     async def order(self, order_id: str) -> Order | None:
         """The order with this number in the shop now; None when it has none; ``Unavailable``
         when it cannot say."""
-        wait = self.breaker.retry_after()
-        if wait > 0:
-            raise Unavailable("the shop's order system is not answering; not asked again yet",
-                              retry_after=max(1, math.ceil(wait)))
-        try:
-            order = await self._fetch(order_id)
-        except Unavailable:
-            self.breaker.failed()
-            raise
-        except BaseException:
-            self.breaker.abandoned()
-            raise
-        self.breaker.succeeded()
-        return order
+        return await through(self.breaker, partial(self._fetch, order_id),
+                             "the shop's order system is not answering; not asked again yet")
 
     async def _fetch(self, order_id: str) -> Order | None:
         tries = 1 + self.retries

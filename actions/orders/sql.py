@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, Operationa
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import TextClause
 
-from actions.orders.breaker import CircuitBreaker
+from actions.orders.breaker import CircuitBreaker, through
 from actions.services import normalise_order_id
 from core.db import database_url
 from core.errors import BadRequest, Unavailable
@@ -114,20 +115,8 @@ class SqlOrders:
     async def order(self, order_id: str) -> Order | None:
         """The order from the shop's database now; None when it has none; ``Unavailable`` when
         it cannot say."""
-        wait = self.breaker.retry_after()
-        if wait > 0:
-            raise Unavailable("the shop's order database is not answering; not asked again yet",
-                              retry_after=max(1, math.ceil(wait)))
-        try:
-            order = await self._fetch(order_id)
-        except Unavailable:
-            self.breaker.failed()
-            raise
-        except BaseException:
-            self.breaker.abandoned()
-            raise
-        self.breaker.succeeded()
-        return order
+        return await through(self.breaker, partial(self._fetch, order_id),
+                             "the shop's order database is not answering; not asked again yet")
 
     async def _fetch(self, order_id: str) -> Order | None:
         tries = 1 + self.retries

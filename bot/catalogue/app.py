@@ -31,7 +31,7 @@ async def follower_ctx(app: web.Application) -> AsyncIterator[None]:
     # Built at start-up, so that a missing credential stops the start at once.
     source = catalogue_source(settings.catalogue_source, settings.shop_dir,
                               settings.secret(settings.catalogue_secret_env), settings.catalogue_secret_env,
-                              settings.shop_url or None)
+                              settings.shop_url or None, settings.shop_currency or None)
     follower = CatalogueFollower(
         config[KNOWLEDGE].catalogue, source if settings.catalogue_source != "demo" else None,
         shop_dir=settings.shop_dir, index_dir=settings.index_dir, encoder=config[ENCODER].encoder,

@@ -18,13 +18,10 @@ def cmd_catalogue_sync(settings: Settings, args: argparse.Namespace) -> int:
     seconds); refused input changes nothing."""
     import json
 
-    from retrieval.catalogue.choose import catalogue_source
     from retrieval.catalogue.sync import sync_catalogue
     from retrieval.embeddings import sentence_encoder
 
-    source = catalogue_source(settings.catalogue_source, settings.shop_dir,
-                              settings.secret(settings.catalogue_secret_env), settings.catalogue_secret_env,
-                              settings.shop_url or None)
+    source = _source(settings)
     encoder = sentence_encoder(settings.inference_backend, settings.encoder_dir, settings.encoder_model,
                                settings.inference_threads)
     report = sync_catalogue(source, settings.shop_dir, settings.index_dir, encoder, force=args.force)
@@ -42,14 +39,19 @@ def cmd_catalogue_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 def sync_if_switched(settings: Settings) -> None:
     """Sync the catalogue when the source set is not the one the catalogue was synced from."""
-    from retrieval.catalogue.choose import catalogue_source
     from retrieval.catalogue.store import read_meta
 
-    source = catalogue_source(settings.catalogue_source, settings.shop_dir,
-                              settings.secret(settings.catalogue_secret_env), settings.catalogue_secret_env,
-                              settings.shop_url or None)
-    if read_meta(settings.shop_dir).get("source") != source.name:
+    if read_meta(settings.shop_dir).get("source") != _source(settings).name:
         cmd_catalogue_sync(settings, argparse.Namespace(force=True, json=False))
+
+
+def _source(settings: Settings) -> Any:
+    """The catalogue source the settings name (``retrieval.catalogue.choose``)."""
+    from retrieval.catalogue.choose import catalogue_source
+
+    return catalogue_source(settings.catalogue_source, settings.shop_dir,
+                            settings.secret(settings.catalogue_secret_env), settings.catalogue_secret_env,
+                            settings.shop_url or None, settings.shop_currency or None)
 
 
 def cmd_refit_recommender(settings: Settings, args: argparse.Namespace) -> int:

@@ -13,12 +13,13 @@ SCHEMES = ("demo", "merchant-feed", "shopify-csv", "shopify", "oscar")
 
 
 def catalogue_source(spec: str, shop_dir: Path, secret: bytes | None = None, secret_env: str = "",
-                     shop_url: str | None = None) -> CatalogueSource:
+                     shop_url: str | None = None, currency: str | None = None) -> CatalogueSource:
     """The source ``spec`` names: ``demo``, ``merchant-feed:PATH_OR_URL``, ``shopify-csv:PATH``,
     ``shopify:STORE`` (Admin API; the access token in the env var ``secret_env`` names) or
     ``oscar:BASE_URL`` (django-oscar's API; an API token in that env var, when the shop needs one).
 
-    ``shop_url`` is the shop's own address (links of a Shopify CSV export's products).
+    ``shop_url`` is the shop's own address and ``currency`` its prices' (a Shopify CSV export
+    says neither).
     """
     scheme, _, argument = spec.strip().partition(":")
     if scheme == "demo":
@@ -30,7 +31,7 @@ def catalogue_source(spec: str, shop_dir: Path, secret: bytes | None = None, sec
     if scheme == "shopify-csv":
         from retrieval.catalogue.shopify_csv import ShopifyCsv
 
-        return ShopifyCsv(Path(argument), shop_url=shop_url)
+        return ShopifyCsv(Path(argument), shop_url=shop_url, currency=currency)
     if scheme == "shopify":
         from retrieval.catalogue.shopify_admin import ShopifyAdmin
 

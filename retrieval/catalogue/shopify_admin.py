@@ -26,8 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.errors import BadRequest, Unavailable
-from core.shop import Product
-from retrieval.catalogue.shopify_variant import ShopifyVariant, to_product
+from retrieval.catalogue.shopify_variant import ShopifyVariant, to_read
 from retrieval.catalogue.source import CatalogueRead
 
 log = logging.getLogger(__name__)
@@ -146,23 +145,11 @@ class ShopifyAdmin:
 
     def read(self) -> CatalogueRead:
         """Every active, published variant now; what was left out, by product or variant id."""
-        products: list[Product] = []
         skipped: list[str] = []
-        first_at: dict[str, str] = {}
-        for where, variant, currency in self._variants(skipped):
-            product, problems = to_product(variant, where, currency=currency)
-            skipped.extend(problems)
-            if product is None:
-                continue
-            if product.stock_code in first_at:
-                skipped.append(f"{where} (id {product.stock_code!r}): repeats the stock code of "
-                               f"{first_at[product.stock_code]}; the first kept, this one skipped")
-                continue
-            first_at[product.stock_code] = where
-            products.append(product)
-        log.info("read %d variants from Shopify store %s (%d left out or cut)", len(products),
-                 self.store, len(skipped))
-        return CatalogueRead(tuple(products), tuple(skipped))
+        read = to_read(self._variants(skipped), skipped)
+        log.info("read %d variants from Shopify store %s (%d left out or cut)", len(read.products),
+                 self.store, len(read.skipped))
+        return read
 
     # --- the catalogue ---------------------------------------------------------------------------
 

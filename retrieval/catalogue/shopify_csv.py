@@ -24,10 +24,9 @@ from typing import IO
 from urllib.parse import quote
 
 from core.errors import BadRequest
-from core.shop import Product
 from retrieval.catalogue.feed_item import FIELD_LIMIT, URL_LIMIT, is_web_url
 from retrieval.catalogue.feed_text import first_decode_error, plain
-from retrieval.catalogue.shopify_variant import HANDLE_LIMIT, ShopifyVariant, to_product
+from retrieval.catalogue.shopify_variant import HANDLE_LIMIT, ShopifyVariant, to_read
 from retrieval.catalogue.source import CatalogueRead
 
 # Shopify's own limits: variants per product (since 2024) and images per product.
@@ -92,20 +91,8 @@ class ShopifyCsv:
     def read(self) -> CatalogueRead:
         """Every published, active variant in the export; what was left out, by line."""
         skipped: list[str] = []
-        products: list[Product] = []
-        first_at: dict[str, str] = {}
-        for where, variant in self._variants(skipped):
-            product, problems = to_product(variant, where, currency=self.currency)
-            skipped.extend(problems)
-            if product is None:
-                continue
-            if product.stock_code in first_at:
-                skipped.append(f"{where} (id {product.stock_code!r}): repeats the stock code of "
-                               f"{first_at[product.stock_code]}; the first kept, this one skipped")
-                continue
-            first_at[product.stock_code] = where
-            products.append(product)
-        return CatalogueRead(tuple(products), tuple(skipped))
+        return to_read(((where, variant, self.currency) for where, variant in self._variants(skipped)),
+                       skipped)
 
     # --- reading ---------------------------------------------------------------------------------
 

@@ -9,12 +9,14 @@ same ``facts`` keys as a feed item, plus ``stock_quantity`` when Shopify tracks 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from core.shop import Product
 from retrieval.catalogue.feed_item import FeedProblem, read_item
 from retrieval.catalogue.merchant_feed import Feed, to_products
+from retrieval.catalogue.source import CatalogueRead
 
 # Shopify's own limits on a SKU and a handle (characters); a longer one is not from Shopify.
 STOCK_CODE_LIMIT = 255
@@ -161,3 +163,22 @@ def _slug(value: str) -> str:
 
 def _shown(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def to_read(variants: Iterable[tuple[str, ShopifyVariant, str | None]], skipped: list[str]) -> CatalogueRead:
+    """The products of ``(where, variant, currency)`` in order, a repeated stock code kept once
+    (the first); every variant left out or cut is named in ``skipped`` (appended to)."""
+    products: list[Product] = []
+    first_at: dict[str, str] = {}
+    for where, variant, currency in variants:
+        product, problems = to_product(variant, where, currency=currency)
+        skipped.extend(problems)
+        if product is None:
+            continue
+        if product.stock_code in first_at:
+            skipped.append(f"{where} (id {product.stock_code!r}): repeats the stock code of "
+                           f"{first_at[product.stock_code]}; the first kept, this one skipped")
+            continue
+        first_at[product.stock_code] = where
+        products.append(product)
+    return CatalogueRead(tuple(products), tuple(skipped))

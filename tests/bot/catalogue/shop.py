@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.settings import REPO_ROOT, Settings
+from harness.feeds import xml_feed
 from retrieval.catalogue.feed_source import MerchantFeed
 from retrieval.catalogue.source import CatalogueSource
 from retrieval.catalogue.sync import SyncReport, sync_catalogue
 from retrieval.embeddings import sentence_encoder
 from tests.identity import IDENTITY_ENV
-from tests.retrieval.catalogue.test_merchant_feed import Attrs, xml_feed
+from tests.retrieval.catalogue.test_merchant_feed import Attrs
 
 ITEMS: list[Attrs] = [
     {"id": "LAMP-1", "title": "Ceramic Table Lamp", "price": "45.00 GBP", "availability": "in_stock",

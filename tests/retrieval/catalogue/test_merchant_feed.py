@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 from defusedxml.common import DefusedXmlException
 
 from core.errors import BadRequest
+from harness.feeds import tsv_feed, xml_feed
 from retrieval.catalogue.feed_item import DESCRIPTION_LIMIT, FIELD_LIMIT, parse_price
 from retrieval.catalogue.merchant_feed import (
     Availability,
@@ -46,33 +46,6 @@ ITEMS: list[Attrs] = [
     {"id": "LAMP-7", "title": "Desk Lamp", "price": "1,299.00 GBP", "sale_price": "999.00 GBP",
      "availability": "backorder", "availability_date": "2026-04-01", "google_product_category": "4636"},
 ]
-
-
-def xml_feed(items: Sequence[Attrs], head: str = '<?xml version="1.0" encoding="UTF-8"?>\n') -> str:
-    """An RSS 2.0 feed with every attribute in the g: namespace, repeated ones repeated."""
-    out = [head, '<rss version="2.0" xmlns:g="http://base.google.com/ns/1.0">\n<channel>\n'
-                 "<title>Test shop</title><link>https://shop.example</link>\n"]
-    for attrs in items:
-        out.append("<item>\n")
-        for name, value in attrs.items():
-            for one in ([value] if isinstance(value, str) else value):
-                out.append(f"  <g:{name}>{escape(one)}</g:{name}>\n")
-        out.append("</item>\n")
-    out.append("</channel>\n</rss>\n")
-    return "".join(out)
-
-
-def tsv_feed(items: Sequence[Attrs]) -> str:
-    """The same items as a tab-separated text feed: a header row, repeated values comma-joined."""
-    names = list(dict.fromkeys(name for attrs in items for name in attrs))
-    rows = ["\t".join(names)]
-    for attrs in items:
-        rows.append("\t".join(_cell(attrs.get(name, "")) for name in names))
-    return "\n".join(rows) + "\n"
-
-
-def _cell(value: str | Sequence[str]) -> str:
-    return value if isinstance(value, str) else ",".join(value)
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:

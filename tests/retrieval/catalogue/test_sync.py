@@ -10,11 +10,11 @@ import pytest
 from core.errors import BadRequest
 from core.settings import Settings
 from core.shop import load_products
+from harness.feeds import xml_feed
 from retrieval.catalogue.feed_source import MerchantFeed
 from retrieval.catalogue.store import read_meta
 from retrieval.catalogue.sync import load_state, sync_catalogue
 from retrieval.embeddings import Encoder, sentence_encoder
-from tests.retrieval.catalogue.test_merchant_feed import xml_feed
 
 ITEMS = [{"id": f"P{i}", "title": f"Ceramic Planter No. {i}", "price": f"{10 + i}.00 GBP"} for i in range(10)]
 
