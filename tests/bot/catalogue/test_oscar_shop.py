@@ -115,3 +115,23 @@ async def test_the_platform_stopped_mid_conversation(client: TestClient, oscar: 
         oscar.start()
     back = text_of(await ask(client, "d1", "where is it now?")).lower()
     assert "being processed" in back, back
+
+
+def test_the_recommender_refit_reads_the_platforms_orders_and_its_gate_judges_them(
+    oscar: OscarServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from bot.cli import main
+
+    monkeypatch.setenv("SHOPBOT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SHOPBOT_ORDERS_SOURCE", f"oscar:{oscar.base_url}")
+    monkeypatch.setenv("SHOPBOT_ORDERS_SECRET", oscar.reader_token)
+    # Five sample orders: one customer (Alice) has an order held out and an earlier one to learn
+    # from (Bob's other order was cancelled). The gate will not judge a recommender on one held-out
+    # customer (it needs 20), so nothing is deployed.
+    assert main(["refit-recommender", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["version"]["kind"] == "recommender" and out["event"] is None
+    checks = {c["name"]: c for c in out["report"]["checks"]}
+    assert checks["held_out_customers"]["candidate"] == 1 and not checks["held_out_customers"]["passed"]
