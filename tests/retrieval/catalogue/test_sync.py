@@ -66,3 +66,27 @@ def test_refused_input_and_a_big_shrink_change_nothing(tmp_path: Path, encoder: 
 
     forced = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder, force=True)
     assert forced.removed == 6 and len(load_products(shop)) == 4
+
+
+def test_a_wrong_encoding_and_a_10_mib_description_are_named_and_nothing_served_is_lost(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
+    shop, index = tmp_path / "shop", tmp_path / "index"
+    served = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder).version
+
+    # Latin-1 bytes in a file that says it is UTF-8: refused, naming the line and byte.
+    latin = xml_feed([*ITEMS[:9], {"id": "P9", "title": "Planter Café", "price": "19.00 GBP"}])
+    feed.write_bytes(latin.encode("latin-1"))
+    with pytest.raises(BadRequest, match=r"line \d+"):
+        sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    assert read_meta(shop)["version"] == served
+
+    # A 10 MiB description spoils its own item only: it is left out and named; the rest syncs.
+    big = {"id": "BIG", "title": "Huge Planter", "price": "5.00 GBP", "description": "x" * (10 * 2**20 + 1)}
+    huge = [*ITEMS, big]
+    feed.write_text(xml_feed(huge), encoding="utf-8")
+    report = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    assert report.products == 10 and "BIG" not in {p.stock_code for p in load_products(shop)}
+    assert any("BIG" in s and "MiB" in s for s in report.skipped), report.skipped
