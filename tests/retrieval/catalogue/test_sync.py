@@ -90,3 +90,37 @@ def test_a_wrong_encoding_and_a_10_mib_description_are_named_and_nothing_served_
     report = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
     assert report.products == 10 and "BIG" not in {p.stock_code for p in load_products(shop)}
     assert any("BIG" in s and "MiB" in s for s in report.skipped), report.skipped
+
+
+def test_a_feed_url_is_fetched_each_sync_and_an_unreachable_one_changes_nothing(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from core.errors import Unavailable
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "feed.xml").write_text(xml_feed(ITEMS), encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed.xml?key=s3cret"
+    shop, index = tmp_path / "shop", tmp_path / "index"
+    try:
+        source = MerchantFeed(url)
+        assert "s3cret" not in source.name, "a feed's key never reaches a log or report"
+        assert sync_catalogue(source, shop, index, encoder).products == 10
+        more = [*ITEMS, {"id": "N", "title": "Jute Mat", "price": "9.00 GBP"}]
+        (site / "feed.xml").write_text(xml_feed(more), encoding="utf-8")
+        assert sync_catalogue(source, shop, index, encoder).added == 1, "fetched again, not skipped"
+        with pytest.raises(BadRequest, match="over 0 MiB"):
+            sync_catalogue(MerchantFeed(url, max_bytes=100), shop, index, encoder)
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(Unavailable, match="could not be fetched"):
+        sync_catalogue(MerchantFeed(url, timeout_s=2), shop, index, encoder)
+    assert len(load_products(shop)) == 11
