@@ -28,6 +28,7 @@ import aiohttp
 
 from actions.orders.breaker import CircuitBreaker, through
 from actions.orders.http_json import CURRENCIES, MAX_BODY_BYTES
+from actions.orders.http_session import LoopSession
 from actions.services import normalise_order_id
 from core.errors import Unavailable
 from core.shop import Order, OrderLine
@@ -165,8 +166,7 @@ class OscarOrders:
         self.retries = retries
         self.backoff_s = backoff_s
         self.breaker = breaker or CircuitBreaker()
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopSession()
 
     def __repr__(self) -> str:
         # Never the token.
@@ -248,18 +248,11 @@ class OscarOrders:
         return str(name or code)
 
     def _client(self) -> aiohttp.ClientSession:
-        # One connection pool per event loop (a session cannot outlive or change its loop).
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            self._session = aiohttp.ClientSession()
-            self._loop = loop
-        return self._session
+        return self._http.client()
 
     async def close(self) -> None:
         """Close the connection pool (the server's actions context calls this on stop)."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        await self._http.close()
 
 
 def order_pk(row: Mapping[str, Any]) -> str:

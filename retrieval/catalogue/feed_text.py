@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import html
 import re
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 # Tags that end a line of text; everything else is inline and joins its neighbours.
 BLOCKS = frozenset({"address", "article", "br", "dd", "div", "dl", "dt", "footer", "h1", "h2", "h3",
@@ -85,3 +88,25 @@ def first_decode_error(path: Path, encoding: str) -> tuple[int, int, int] | None
                 return offset + err.start, number, line[err.start]
             offset += len(line)
     return None
+
+
+def csv_rows(reader: Any, oversized: Callable[[int, int, csv.Error], None]
+             ) -> Iterator[tuple[int, list[str]]]:
+    """Each non-blank row of ``reader`` (a ``csv.reader``) with the line it starts on.
+
+    A field over the csv module's limit raises inside the reader, which then goes on with the
+    next line: ``oversized(first_line, last_line, err)`` is told of the row refused.
+    """
+    last_line = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            oversized(last_line + 1, reader.line_num, err)
+            last_line = reader.line_num
+            continue
+        line, last_line = last_line + 1, reader.line_num
+        if any(cell.strip() for cell in row):
+            yield line, row

@@ -42,7 +42,7 @@ from retrieval.catalogue.feed_item import (
     Raw,
     read_item,
 )
-from retrieval.catalogue.feed_text import BLOCKS, HIDDEN, first_decode_error, plain
+from retrieval.catalogue.feed_text import BLOCKS, HIDDEN, csv_rows, first_decode_error, plain
 from retrieval.prepare import OTHER
 
 __all__ = ["Availability", "Feed", "FeedItem", "FeedProblem", "Price", "read_feed", "to_products"]
@@ -293,25 +293,15 @@ def _tsv_items(path: Path, encoding: str, problems: list[FeedProblem]) -> Iterat
 
 
 def _rows(f: IO[str], path: Path, problems: list[FeedProblem]) -> Iterator[tuple[str, Raw]]:
-    reader = csv.reader(f, dialect="excel-tab")
+    def oversized(first: int, last: int, err: csv.Error) -> None:
+        # Only a field over the limit gets here (excel-tab is otherwise lenient).
+        problems.append(FeedProblem(f"line {last}", None,
+                                    f"a field is over {FIELD_LIMIT // (1024 * 1024)} MiB ({err}); "
+                                    "row refused"))
+
     header: list[str] | None = None
-    last_line = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            # Only a field over the limit gets here (excel-tab is otherwise lenient); the reader
-            # goes on with the next line.
-            problems.append(FeedProblem(f"line {reader.line_num}", None,
-                                        f"a field is over {FIELD_LIMIT // (1024 * 1024)} MiB ({err}); "
-                                        "row refused"))
-            last_line = reader.line_num
-            continue
-        where, last_line = f"line {last_line + 1}", reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in csv_rows(csv.reader(f, dialect="excel-tab"), oversized):
+        where = f"line {line}"
         if header is None:
             header = [_column(name) for name in row]
             missing = [name for name in _REQUIRED_COLUMNS if name not in header]

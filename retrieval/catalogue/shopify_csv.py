@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from core.errors import BadRequest
 from retrieval.catalogue.feed_item import FIELD_LIMIT, URL_LIMIT, is_web_url
-from retrieval.catalogue.feed_text import first_decode_error, plain
+from retrieval.catalogue.feed_text import csv_rows, first_decode_error, plain
 from retrieval.catalogue.shopify_variant import HANDLE_LIMIT, ShopifyVariant, to_read
 from retrieval.catalogue.source import CatalogueRead
 
@@ -245,22 +245,12 @@ class _Product:
 
 def _rows(f: IO[str], path: Path, skipped: list[str]) -> Iterator[tuple[int, list[str]]]:
     """Each non-blank row with the line it starts on."""
-    reader = csv.reader(f, dialect="excel")
-    last_line = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            # A field over the limit; the reader goes on with the next line.
-            skipped.append(f"line {last_line + 1}: a field is over {FIELD_LIMIT // (1024 * 1024)} MiB "
-                           f"({err}); row skipped")
-            last_line = reader.line_num
-            continue
-        line, last_line = last_line + 1, reader.line_num
-        if any(cell.strip() for cell in row):
-            yield line, row
+
+    def oversized(first: int, last: int, err: csv.Error) -> None:
+        skipped.append(f"line {first}: a field is over {FIELD_LIMIT // (1024 * 1024)} MiB ({err}); "
+                       "row skipped")
+
+    return csv_rows(csv.reader(f, dialect="excel"), oversized)
 
 
 def _inventory(cells: Row, where: str, handle: str, skipped: list[str]) -> tuple[bool, int | None]:
