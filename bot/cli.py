@@ -15,6 +15,7 @@ from bot.training import commands as training
 from bot.training import shop_commands
 from core.errors import BadRequest, ShopbotError
 from core.settings import Settings
+from retrieval.router import PROFILES
 from retrieval.turn_encoder import BACKENDS
 
 
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_router.add_argument("--force", action="store_true",
                               help="train a candidate even if the live router knows this knowledge")
     train_router.add_argument("--tiny", action="store_true", help="a seconds-long router for tests")
+    profile_help = "router profile: fast (MiniLM) or accurate (with all-mpnet-base-v2); default: " \
+        "SHOPBOT_ROUTER_PROFILE"
+    train_router.add_argument("--profile", choices=PROFILES, help=profile_help)
     evaluate = add("evaluate", training.cmd_evaluate)
     evaluate.add_argument("--candidate", required=True, metavar="VERSION")
     evaluate.add_argument("--json", action="store_true", help="one JSON object")
@@ -181,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "`all` trains once and scores every backend")
     setup = add("setup", training.cmd_setup)
     setup.add_argument("--tiny", action="store_true", help="tiny router and generator (tests)")
+    ev.add_argument("--profile", choices=PROFILES, help=profile_help)
     rec = add("eval-recommender", shop_commands.cmd_eval_recommender)
     rec.add_argument("--transactions", type=Path,
                      help="one transactions CSV, split leave-last-invoice-out")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import field_validator
@@ -153,6 +154,13 @@ class Settings(BaseSettings):
     # per turn), `onnx-int8` (KV-cached) or `torch` for GPT-2; threads per model worker.
     inference_backend: str = "onnx-int8"
     inference_threads: int = 1
+    # Router profile (docs/quality.md, "Router profiles"): `fast` (the MiniLM router alone) or
+    # `accurate` (with a frozen all-mpnet-base-v2 head: `make accurate` installs the model; or an
+    # all-mpnet-base-v2 folder in accurate_model). Each profile trains its own seed router.
+    router_profile: Literal["fast", "accurate"] = "fast"
+    accurate_model: str = ""
+    # `cuda` runs the encoders on a CUDA GPU in fp16 (needs onnxruntime-gpu); `cpu` by default.
+    device: Literal["cpu", "cuda"] = "cpu"
     encode_max_batch: int = 64
     generation_backend: str = "onnx-int8"
     generation_threads: int = 1
@@ -269,7 +277,14 @@ class Settings(BaseSettings):
     @property
     def router_dir(self) -> Path:
         """The seed router `shopbot setup` trains, served until a registered version is deployed."""
-        return Path(self.router_model) if self.router_model else self.var_dir / "router"
+        if self.router_model:
+            return Path(self.router_model)
+        return self.var_dir / ("router" if self.router_profile == "fast" else "router-accurate")
+
+    @property
+    def mpnet_dir(self) -> Path:
+        """The all-mpnet-base-v2 ONNX export the accurate profile serves (made by `shopbot setup`)."""
+        return self.encoder_dir / "mpnet"
 
     @property
     def generator_dir(self) -> Path:

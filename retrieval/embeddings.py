@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -146,8 +148,29 @@ def quantize(fp32: Path, int8: Path) -> None:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), per_channel=True, op_types_to_quantize=["MatMul"],
-                     weight_type=QuantType.QInt8)
+    with quiet_quantizer():
+        quantize_dynamic(str(fp32), str(int8), per_channel=True, op_types_to_quantize=["MatMul"],
+                         weight_type=QuantType.QInt8)
+
+
+@contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """Hold back ONNX Runtime's quantiser, which logs a line per tensor on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def to_fp16(fp32: Path, fp16: Path) -> None:
+    """Half-precision weights and activations, for CUDA GPUs; inputs and outputs keep their types."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnx.save(convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True), str(fp16))
 
 
 class OnnxSentenceEncoder:

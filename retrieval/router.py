@@ -13,7 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,10 @@ from core.turns import RouterOutput
 OUT_OF_SCOPE = "out_of_scope"
 MODEL_FILE = "router.json"
 HEAD_FILE = "head.npz"
+PROFILES = ("fast", "accurate")
+# The accurate profile's operating point, chosen on 5-fold CV and CLINC150 validation together
+# (research/router_calibration.py; docs/quality.md, "Router profiles"); fast keeps 0.995.
+ACCURATE_KEEP_RATE = 0.9925
 ENCODER_DIR = "encoder"
 RANKING_SIZE = 5
 _CHUNK = 128
@@ -54,6 +58,9 @@ class RouterConfig:
     refit: bool = True
     seed: int = 0
     threads: int = 2
+    # "fast": the MiniLM router alone; "accurate": with a frozen all-mpnet-base-v2 head
+    # (retrieval/router_ensemble.py).
+    profile: str = "fast"
 
     @classmethod
     def tiny(cls) -> RouterConfig:
@@ -62,9 +69,20 @@ class RouterConfig:
                    encoder_lr=2e-4, head_lr=1e-2, holdout_fraction=0.25, keep_rate=0.9,
                    refit=False)
 
+    def for_profile(self, profile: str) -> RouterConfig:
+        """This config for ``profile``: the accurate one takes its own operating point, unless
+        this is a test config with its own (``tiny``)."""
+        keep = ACCURATE_KEEP_RATE if profile == "accurate" and self.keep_rate == RouterConfig.keep_rate \
+            else self.keep_rate
+        return replace(self, profile=profile, keep_rate=keep)
+
     def to_json(self) -> dict[str, Any]:
-        """Plain-JSON form, saved with the model."""
-        return asdict(self)
+        """Plain-JSON form, saved with the model (and hashed into its version)."""
+        data = asdict(self)
+        # Routers trained before profiles existed are fast ones: their versions stay as they were.
+        if data["profile"] == "fast":
+            del data["profile"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,8 @@ def router_outputs(
         best = np.argsort(-row, kind="stable")[:k]
         ranking = tuple((labels[columns[j]], float(row[j])) for j in best)
         top = ranking[0][0]
-        confidence = float(1.0 / (1.0 + np.exp(threshold - value)))
+        # In float64: far below the threshold exp() would overflow float32 (the result is 0 anyway).
+        confidence = float(1.0 / (1.0 + np.exp(min(threshold - float(value), 700.0))))
         outputs.append(RouterOutput(top if value >= threshold else None, top, confidence, ranking))
     return outputs
 

@@ -20,9 +20,9 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +42,15 @@ from retrieval.router import (
 )
 
 BASE_MODEL = "all-MiniLM-L6-v2"
+
+
+class FrozenEncoder(Protocol):
+    """The accurate profile's second encoder (``retrieval/mpnet.py``): texts to unit vectors."""
+
+    @property
+    def version(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -84,23 +93,29 @@ class FittedRouter:
 
 
 def router_version(entries: Sequence[KnowledgeEntry], config: RouterConfig) -> str:
-    """Hash of what routing depends on: ids, phrasings, config and base model (not answers)."""
-    payload = {
+    """Hash of what routing depends on: ids, phrasings, config (profile included) and base model."""
+    payload: dict[str, Any] = {
         "base": BASE_MODEL,
         "config": config.to_json(),
         "entries": [[e.id, list(e.questions)] for e in entries],
     }
+    if config.profile == "accurate":
+        from retrieval.mpnet import MPNET
+        from retrieval.router_ensemble import METHOD
+
+        payload["second"] = {"model": MPNET, "method": METHOD}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def is_current(model_dir: Path, entries: Sequence[KnowledgeEntry]) -> bool:
-    """Whether the router saved under ``model_dir`` was trained on exactly these entries."""
+def is_current(model_dir: Path, entries: Sequence[KnowledgeEntry], profile: str | None = None) -> bool:
+    """Whether the router under ``model_dir`` was trained on exactly these entries (and, when
+    ``profile`` is given, for that profile)."""
     try:
         saved = load_saved(Path(model_dir))
         config = RouterConfig(**saved.config)
     except (NotReady, TypeError):
         return False
-    return saved.version == router_version(entries, config)
+    return profile in (None, config.profile) and saved.version == router_version(entries, config)
 
 
 def train_router(
@@ -109,18 +124,29 @@ def train_router(
     *,
     config: RouterConfig = RouterConfig(),  # noqa: B008 - frozen, so a shared default is safe
     progress: bool = True,
+    second: FrozenEncoder | None = None,
 ) -> RouterReport:
-    """Fit, calibrate on held-out phrasings, refit, and save the router under ``out_dir``."""
+    """Fit, calibrate on held-out phrasings, refit, and save the router under ``out_dir``.
+
+    The accurate profile needs ``second``, the frozen encoder its head is fit on.
+    """
     _check(entries)
     _check_out_dir(Path(out_dir))
+    if config.profile == "accurate" and second is None:
+        raise BadRequest("the accurate router profile needs its second encoder (all-mpnet-base-v2)")
+    if config.profile not in ("fast", "accurate"):
+        raise BadRequest(f"unknown router profile {config.profile!r}: fast or accurate")
     started = time.perf_counter()
+    heads = None
     with _torch_threads(config.threads):
         kept, held = split_holdout(entries, config.holdout_fraction, config.seed)
         first = fit(kept, config, progress=progress, desc="router: calibration fit")
         calibration = calibrate(first, held, config.keep_rate)
+        if second is not None and config.profile == "accurate":
+            calibration, heads = calibrate_ensemble(first, kept, held, entries, second, config, calibration)
         final = fit(entries, config, progress=progress, desc="router: final fit") if config.refit else first
     version = router_version(entries, config)
-    save_router(final, out_dir, version, config, calibration)
+    save_router(final, out_dir, version, config, calibration, extra=heads)
     return RouterReport(
         version=version,
         model_dir=out_dir,
@@ -175,12 +201,71 @@ def split_holdout(
 
 def calibrate(model: FittedRouter, held: Sequence[Example], keep_rate: float) -> dict[str, Any]:
     """Pick the decline threshold on held-out phrasings and report how they fare at it."""
-    in_scope = [x for x in held if x.label != OUT_OF_SCOPE]
-    oos = [x for x in held if x.label == OUT_OF_SCOPE]
     if not held:
         return {"threshold": 0.0, "rule": "no held-out phrasings: never decline below the OOS class"}
     probs, score, columns = in_scope_scores(model.logits([x.text for x in held]), model.labels)
-    top = [model.labels[c] for c in columns[probs.argmax(axis=1)]]
+    return calibrate_scores(model.labels, probs, score, columns, held, keep_rate)
+
+
+def calibrate_ensemble(
+    first: FittedRouter,
+    kept: Sequence[KnowledgeEntry],
+    held: Sequence[Example],
+    entries: Sequence[KnowledgeEntry],
+    second: FrozenEncoder,
+    config: RouterConfig,
+    minilm: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """The accurate profile's calibration, and its mpnet head fit on every phrasing.
+
+    A head fit on the kept phrasings scores the held-out ones beside the calibration fit; the
+    two models' energy scales and the threshold come from those rows (``router_ensemble``).
+    """
+    from retrieval.router_ensemble import HEAD_FILE as MPNET_HEAD
+    from retrieval.router_ensemble import ensemble_scores, fit_head, head_logits, scale_of, skip_above
+
+    labels = first.labels
+    texts = sorted({q for e in entries for q in e.questions})
+    started = time.perf_counter()
+    vectors = dict(zip(texts, second.encode(texts), strict=True))
+    encode_s = time.perf_counter() - started
+
+    def rows(part: Sequence[KnowledgeEntry]) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [(vectors[q], labels.index(e.id)) for e in part for q in e.questions]
+        return np.stack([v for v, _ in pairs]), np.array([y for _, y in pairs])
+
+    weight, bias = fit_head(*rows(kept), len(labels), config.seed)
+    if held:
+        held_texts = [x.text for x in held]
+        minilm_logits = first.logits(held_texts)
+        mpnet_logits = head_logits(np.stack([vectors[t] for t in held_texts]), weight, bias)
+        scale = scale_of(minilm_logits, mpnet_logits, labels)
+        probs, score, columns = ensemble_scores(minilm_logits, mpnet_logits, labels, scale)
+        calibration = calibrate_scores(labels, probs, score, columns, held, config.keep_rate)
+        skip = skip_above(minilm_logits, mpnet_logits, labels, scale, calibration["threshold"],
+                          minilm["threshold"])
+        scale = replace(scale, skip_above=skip)
+        calibration["held_out_skipped"] = _share((in_scope_scores(minilm_logits, labels)[1] >= skip).sum(),
+                                                 len(held))
+    else:
+        scale_json = {"minilm_sd": 1.0, "mpnet_sd": 1.0}
+        calibration = {"threshold": 0.0, "rule": "no held-out phrasings: never decline below the OOS class"}
+    calibration["ensemble"] = scale.to_json() if held else scale_json
+    calibration["second_encoder"] = second.version
+    calibration["second_encode_s"] = round(encode_s, 1)
+    calibration["minilm_alone"] = minilm
+    final_weight, final_bias = fit_head(*rows(entries), len(labels), config.seed)
+    return calibration, {MPNET_HEAD: {"weight": final_weight, "bias": final_bias}}
+
+
+def calibrate_scores(
+    labels: Sequence[str], probs: np.ndarray, score: np.ndarray, columns: np.ndarray,
+    held: Sequence[Example], keep_rate: float,
+) -> dict[str, Any]:
+    """The threshold over held-out rows' answer scores (``in_scope_scores`` form), and how they fare."""
+    in_scope = [x for x in held if x.label != OUT_OF_SCOPE]
+    oos = [x for x in held if x.label == OUT_OF_SCOPE]
+    top = [labels[c] for c in columns[probs.argmax(axis=1)]]
     is_oos = np.array([x.label == OUT_OF_SCOPE for x in held])
     right = np.array([t == x.label for t, x in zip(top, held, strict=True)]) & ~is_oos
     threshold = keep_threshold(score[right], keep_rate)
@@ -324,9 +409,13 @@ def _warmup_linear(steps: int, warmup: float) -> Any:
 
 
 def save_router(
-    model: FittedRouter, out_dir: Path, version: str, config: RouterConfig, calibration: dict[str, Any]
+    model: FittedRouter, out_dir: Path, version: str, config: RouterConfig, calibration: dict[str, Any],
+    extra: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> None:
-    """Write encoder, head and ``router.json``; the old router is replaced only when all is written."""
+    """Write encoder, head(s) and ``router.json``; the old router is replaced only when all is written.
+
+    ``extra`` maps further file names to arrays (the accurate profile's mpnet head).
+    """
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
     staging = out_dir.with_name(out_dir.name + ".tmp")
@@ -335,6 +424,8 @@ def save_router(
     model.encoder.save_pretrained(staging / ENCODER_DIR)
     model.tokenizer.save_pretrained(staging / ENCODER_DIR)
     np.savez(staging / HEAD_FILE, weight=model.weight.numpy(), bias=model.bias.numpy())
+    for name, arrays in (extra or {}).items():
+        np.savez(staging / name, **arrays)  # type: ignore[arg-type]
     meta = {"version": version, "labels": list(model.labels), "threshold": calibration["threshold"],
             "config": config.to_json(), "calibration": calibration}
     (staging / MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -18,41 +18,22 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from core.errors import NotReady, RetrievalError
-from core.turns import RouterOutput
+from retrieval.encoded import Encoded, TurnEncoder
 from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
 
 ONNX_DIR = "onnx"
 ONNX_META = "onnx.json"
 FP32_FILE = "turn.fp32.onnx"
 INT8_FILE = "turn.int8.onnx"
+FP16_FILE = "turn.fp16.onnx"
 _CHUNK = 128
 BACKENDS = ("onnx-int8", "onnx-fp32", "torch")
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """What one pass gives for one message: the router's decision and the unit embedding."""
-
-    routed: RouterOutput
-    vector: np.ndarray
-
-
-class TurnEncoder(Protocol):
-    """Router decision plus retrieval embedding for a batch of messages."""
-
-    @property
-    def version(self) -> str: ...
-
-    def warm_up(self) -> None: ...
-
-    def run(self, texts: Sequence[str]) -> list[Encoded]: ...
 
 
 class _Tokens:
@@ -75,9 +56,11 @@ class _Tokens:
 class OnnxTurnEncoder:
     """The exported graph on ONNX Runtime: ``input_ids, attention_mask -> logits, embedding``."""
 
-    def __init__(self, router_dir: Path, *, int8: bool = True, threads: int = 1) -> None:
+    def __init__(self, router_dir: Path, *, int8: bool = True, threads: int = 1, device: str = "cpu") -> None:
         self._dir = Path(router_dir)
-        self._file = INT8_FILE if int8 else FP32_FILE
+        # On a CUDA GPU the graph runs in fp16 (int8 kernels are a CPU optimisation).
+        self._file = FP16_FILE if device == "cuda" else INT8_FILE if int8 else FP32_FILE
+        self._device = device
         self._threads = threads
         self._lock = threading.Lock()
         self._loaded: tuple[Any, _Tokens, Any] | None = None
@@ -103,7 +86,7 @@ class OnnxTurnEncoder:
         if not onnx_is_current(self._dir):
             raise NotReady(f"no ONNX export of the router under {self._dir}: run `shopbot setup`")
         try:
-            session = _session(path, self._threads)
+            session = _session(path, self._threads, self._device)
         except Exception as err:  # noqa: BLE001 - a broken export is "not ready", not a crash
             raise NotReady(f"cannot load {path}: {err}") from err
         tokens = _Tokens(self._dir / ENCODER_DIR, int(saved.config["max_seq_length"]))
@@ -113,9 +96,15 @@ class OnnxTurnEncoder:
         """Decision and embedding of each text."""
         if not texts:
             return []
+        logits, vectors = self.raw(texts)
+        assert self._loaded is not None
+        return _encoded(logits, vectors, self._loaded[2])
+
+    def raw(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The router head's logits and the unit retrieval embeddings of ``texts`` (non-empty)."""
         self.warm_up()
         assert self._loaded is not None
-        session, tokens, saved = self._loaded
+        session, tokens, _ = self._loaded
         logits, vectors = [], []
         try:
             for start in range(0, len(texts), _CHUNK):
@@ -125,17 +114,21 @@ class OnnxTurnEncoder:
                 vectors.append(out[1])
         except Exception as err:  # noqa: BLE001 - any runtime failure is a retrieval failure
             raise RetrievalError(f"turn encoder failed: {err}") from err
-        return _encoded(np.concatenate(logits), np.concatenate(vectors), saved)
+        return np.concatenate(logits), np.concatenate(vectors)
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path, threads: int, device: str = "cpu") -> Any:
     import onnxruntime as ort
 
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if provider not in ort.get_available_providers():
+        raise NotReady(f"SHOPBOT_DEVICE={device} needs ONNX Runtime's {provider} (onnxruntime-gpu and "
+                       f"a CUDA GPU); this install has {', '.join(ort.get_available_providers())}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=[provider])
 
 
 def _encoded(logits: np.ndarray, vectors: np.ndarray, saved: Any) -> list[Encoded]:
@@ -176,11 +169,17 @@ class TorchTurnEncoder:
         """Decision and embedding of each text."""
         if not texts:
             return []
+        logits, vectors = self.raw(texts)
+        assert self._loaded is not None
+        return _encoded(logits, vectors, self._loaded[2])
+
+    def raw(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The router head's logits and the unit retrieval embeddings of ``texts`` (non-empty)."""
         self.warm_up()
         assert self._loaded is not None
         import torch
 
-        module, tokens, saved = self._loaded
+        module, tokens, _ = self._loaded
         torch.set_num_threads(self._threads)
         logits, vectors = [], []
         with torch.inference_mode():
@@ -189,16 +188,38 @@ class TorchTurnEncoder:
                 out = module(torch.from_numpy(ids), torch.from_numpy(mask))
                 logits.append(out[0].numpy())
                 vectors.append(out[1].numpy())
-        return _encoded(np.concatenate(logits), np.concatenate(vectors), saved)
+        return np.concatenate(logits), np.concatenate(vectors)
 
 
-def turn_encoder(backend: str, router_dir: Path, threads: int = 1) -> TurnEncoder:
-    """The turn encoder of a backend: ``onnx-int8``, ``onnx-fp32`` or ``torch``."""
+def turn_encoder(
+    backend: str, router_dir: Path, threads: int = 1, *, mpnet_dir: Path | None = None, device: str = "cpu"
+) -> TurnEncoder:
+    """The turn encoder of the router under ``router_dir`` on a backend: ``onnx-int8``, ``onnx-fp32``
+    or ``torch``; an accurate-profile router adds its mpnet encoder (the export under ``mpnet_dir``).
+    """
     if backend in ("onnx-int8", "onnx-fp32"):
-        return OnnxTurnEncoder(router_dir, int8=backend == "onnx-int8", threads=threads)
-    if backend == "torch":
-        return TorchTurnEncoder(router_dir, threads=threads)
-    raise ValueError(f"unknown inference backend {backend!r}: torch, onnx-fp32 or onnx-int8")
+        minilm: OnnxTurnEncoder | TorchTurnEncoder = OnnxTurnEncoder(
+            router_dir, int8=backend == "onnx-int8", threads=threads, device=device)
+    elif backend == "torch":
+        minilm = TorchTurnEncoder(router_dir, threads=threads)
+    else:
+        raise ValueError(f"unknown inference backend {backend!r}: torch, onnx-fp32 or onnx-int8")
+    if profile_of(router_dir) != "accurate":
+        return minilm
+    from retrieval.ensemble_encoder import EnsembleTurnEncoder
+    from retrieval.mpnet import MpnetEncoder
+
+    if mpnet_dir is None:
+        raise NotReady(f"{router_dir} is an accurate-profile router: it needs the all-mpnet-base-v2 export")
+    return EnsembleTurnEncoder(minilm, MpnetEncoder(mpnet_dir, threads=threads, device=device), router_dir)
+
+
+def profile_of(router_dir: Path) -> str:
+    """The profile the router under ``router_dir`` was trained for (``fast`` when unreadable)."""
+    try:
+        return str(load_saved(Path(router_dir)).config.get("profile", "fast"))
+    except NotReady:
+        return "fast"
 
 
 def shared_module(router_dir: Path, base_dir: Path | None = None) -> Any:
@@ -243,7 +264,7 @@ def export_onnx(router_dir: Path, base_dir: Path | None = None) -> Path:
     """Export the shared module to ONNX (fp32) and quantise its weights to int8; returns the dir."""
     import torch
 
-    from retrieval.embeddings import quantize
+    from retrieval.embeddings import quantize, to_fp16
 
     router_dir = Path(router_dir)
     out = router_dir / ONNX_DIR
@@ -261,6 +282,7 @@ def export_onnx(router_dir: Path, base_dir: Path | None = None) -> Path:
                           "logits": {0: "batch"}, "embedding": {0: "batch"}},
         )
     quantize(fp32, staging / INT8_FILE)
+    to_fp16(fp32, staging / FP16_FILE)
     meta = {"router_version": load_saved(router_dir).version, "opset": 17}
     (staging / ONNX_META).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     import shutil
@@ -275,6 +297,6 @@ def onnx_is_current(router_dir: Path) -> bool:
     try:
         meta = json.loads((Path(router_dir) / ONNX_DIR / ONNX_META).read_text(encoding="utf-8"))
         return bool(meta["router_version"] == load_saved(Path(router_dir)).version) and all(
-            (Path(router_dir) / ONNX_DIR / name).is_file() for name in (FP32_FILE, INT8_FILE))
+            (Path(router_dir) / ONNX_DIR / name).is_file() for name in (FP32_FILE, INT8_FILE, FP16_FILE))
     except (OSError, ValueError, KeyError, NotReady):
         return False

@@ -69,6 +69,36 @@ def built_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mpnet_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The accurate profile's all-mpnet-base-v2 ONNX export, from the installed wheels (`make test`
+    installs them), made once a session: about half a minute."""
+    from retrieval.mpnet import ensure_export
+
+    return ensure_export(tmp_path_factory.mktemp("mpnet") / "mpnet")
+
+
+@pytest.fixture(scope="session")
+def accurate_router(built_var: Path, mpnet_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo shop's router trained for the accurate profile (the shop's test config), exported."""
+
+    from retrieval.knowledge_base import load_entries
+    from retrieval.mpnet import MpnetEncoder
+    from retrieval.router_train import train_router
+    from retrieval.turn_encoder import export_onnx
+
+    settings = Settings(var_dir=built_var)
+    # The shop's settings find the export where `shopbot setup` puts it.
+    if not settings.mpnet_dir.exists():
+        settings.mpnet_dir.symlink_to(mpnet_export, target_is_directory=True)
+    entries = load_entries(settings.faq_path, settings.intents_path)
+    out = tmp_path_factory.mktemp("accurate") / "router"
+    train_router(entries, out, config=ROUTER_CONFIG.for_profile("accurate"), progress=False,
+                 second=MpnetEncoder(mpnet_export))
+    export_onnx(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def selector_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``built_var`` with a router for the Rasa ResponseSelector example project (trained once)."""
     from tests.bot.rasa.test_rasa_rest import project_var

@@ -57,7 +57,8 @@ def followers_ctx(generator_pinned: bool) -> Ctx:
         config = shared(app)
         settings, registry, metrics = config[SETTINGS], config[REGISTRY], config[METRICS]
         understanding, generation = config[UNDERSTANDING].understanding, config[GENERATION]
-        encoder_of = partial(turn_encoder, settings.inference_backend, threads=settings.inference_threads)
+        encoder_of = partial(turn_encoder, settings.inference_backend, threads=settings.inference_threads,
+                             mpnet_dir=settings.mpnet_dir, device=settings.device)
         generator_of = partial(generator_version, backend=settings.generation_backend,
                                max_new_tokens=settings.generation_max_new_tokens,
                                threads=settings.generation_threads)

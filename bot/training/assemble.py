@@ -32,6 +32,7 @@ def lifecycle_config(
         gate=GateThresholds(settings.gate_max_gold_drop, settings.gate_max_held_out_drop,
                             settings.gate_max_oos_recall_drop),
         replay_limit=settings.replay_limit,
+        mpnet_dir=settings.mpnet_dir, device=settings.device,
         generator=GeneratorConfig(
             seed_dir=settings.generator_dir, seed_cache=settings.var_dir / "generator-fast",
             backend=settings.generation_backend, threads=settings.generation_threads,

@@ -100,15 +100,16 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """Train a candidate router on the current knowledge (it serves only once deployed)."""
     from bot.lifecycle.registry import ModelKind, ModelState
     from bot.training.lifecycle import data_hash, train_candidate
-    from retrieval.router import RouterConfig
     from retrieval.router_train import is_current
 
     entries = _entries(settings)
-    config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    config = router_config(settings, args)
+    if config.profile == "accurate":
+        ensure_mpnet(settings)
     with _registry(settings) as registry:
         live = registry.live(ModelKind.ROUTER)
         serving = live.path if live is not None else settings.router_dir
-        if not args.force and is_current(serving, entries):
+        if not args.force and is_current(serving, entries, config.profile):
             print(f"the live router was trained on this knowledge already ({serving}); "
                   "--force trains a candidate anyway")
             return 0
@@ -118,7 +119,8 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
             print(f"candidate {same[0].version} was trained on this knowledge already; "
                   "--force trains another")
             return 0
-        version = train_candidate(registry, entries, config=config, created_by=args.by, progress=True)
+        version = train_candidate(registry, entries, config=config, created_by=args.by, progress=True,
+                                  mpnet_dir=settings.mpnet_dir)
     held = version.metrics["training"]
     print(f"candidate {version.version}: {len(entries)} entries, threshold {held['threshold']:.3f}; "
           f"held out: in-scope accuracy {held.get('held_out_accuracy_at_threshold')}, out-of-scope "
@@ -128,23 +130,47 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_seed(settings: Settings, args: argparse.Namespace) -> int:
-    """The seed router `shopbot setup` trains under var/router, served until a deploy."""
+def router_config(settings: Settings, args: argparse.Namespace) -> Any:
+    """The router's hyper-parameters: tiny for tests, else the shipped ones; the profile's own."""
     from retrieval.router import RouterConfig
+
+    profile = getattr(args, "profile", None) or settings.router_profile
+    base = RouterConfig.tiny() if getattr(args, "tiny", False) else RouterConfig()
+    return base.for_profile(profile)
+
+
+def ensure_mpnet(settings: Settings) -> None:
+    """The accurate profile's all-mpnet-base-v2 ONNX export, made once (about a minute)."""
+    from retrieval.mpnet import export_meta
+
+    if export_meta(settings.mpnet_dir) is None:
+        from retrieval.mpnet import ensure_export
+
+        print(f"exporting all-mpnet-base-v2 for ONNX Runtime under {settings.mpnet_dir} (once)")
+        ensure_export(settings.mpnet_dir, settings.accurate_model)
+
+
+def _train_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """The seed router `shopbot setup` trains (var/router, var/router-accurate), served until a deploy."""
+    from retrieval.mpnet import second_encoder
     from retrieval.router_train import is_current, train_router
     from retrieval.turn_encoder import export_onnx, onnx_is_current
 
     entries = _entries(settings)
-    if not getattr(args, "force", False) and is_current(settings.router_dir, entries):
+    config = router_config(settings, args)
+    if config.profile == "accurate":
+        ensure_mpnet(settings)
+    if not getattr(args, "force", False) and is_current(settings.router_dir, entries, config.profile):
         if not onnx_is_current(settings.router_dir):
             print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
         print(f"router already up to date: {settings.router_dir}")
         return 0
-    config = RouterConfig.tiny() if getattr(args, "tiny", False) else RouterConfig()
-    report = train_router(entries, settings.router_dir, config=config, progress=True)
+    second = second_encoder(config.profile, settings.mpnet_dir, config.threads)
+    report = train_router(entries, settings.router_dir, config=config, progress=True, second=second)
     held = report.calibration
     print(
-        f"router {report.version}: {report.n_entries} entries, {report.n_phrasings} phrasings, "
+        f"router {report.version} ({config.profile}): {report.n_entries} entries, "
+        f"{report.n_phrasings} phrasings, "
         f"threshold {report.threshold:.3f}; held out: in-scope accuracy "
         f"{held.get('held_out_accuracy_at_threshold')}, out-of-scope recall "
         f"{held.get('held_out_oos_recall')}; trained in {report.train_s:.0f} s"
@@ -271,7 +297,6 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from bot.training.router_eval import Catalogue, evaluate_backends
     from retrieval.embeddings import sentence_encoder
     from retrieval.prepare import is_prepared
-    from retrieval.router import RouterConfig
 
     if args.faq is not None and args.rasa_project is not None:
         raise BadRequest("give --faq and --cases, or --rasa-project, not both")
@@ -279,7 +304,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         return _eval_rasa_project(settings, args)
     if args.faq is None or args.cases is None:
         raise BadRequest("give --faq FILE and --cases FILE, or --rasa-project PATH (with --folds N)")
-    config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    config = router_config(settings, args)
+    if config.profile == "accurate":
+        ensure_mpnet(settings)
     backend = args.backend or settings.inference_backend
     backends = list(BACKENDS) if backend == "all" else [backend]
     # The shop's catalogue is searched too, as the server searches it (a named product is
@@ -291,8 +318,8 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         catalogue = Catalogue(settings.shop_dir, settings.index_dir, encoder)
     with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as work:
         results = evaluate_backends(args.faq, args.cases, work_dir=Path(work), config=config,
-                                    progress=True, backends=backends,
-                                    threads=settings.inference_threads, catalogue=catalogue)
+                                    progress=True, backends=backends, threads=settings.inference_threads,
+                                    catalogue=catalogue, mpnet_dir=settings.mpnet_dir)
     print(f"router served on {', '.join(backends)}; "
           f"{'the shop catalogue' if catalogue else 'no catalogue'} searched", file=sys.stderr)
     # One backend keeps the flat object; "all" gives one object per backend, same router.
@@ -337,17 +364,19 @@ def _eval_rasa_project(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.training.cross_validation import cross_validate
     from retrieval.rasa_project import load_rasa_project
-    from retrieval.router import RouterConfig
 
     assert settings.rasa_project is not None
     backend = args.backend or settings.inference_backend
     if backend == "all":
         raise BadRequest("cross-validation scores one backend: give --backend onnx-int8, onnx-fp32 or torch")
     project = load_rasa_project(settings.rasa_project)
-    config = RouterConfig.tiny() if args.tiny else RouterConfig()
+    config = router_config(settings, args)
+    if config.profile == "accurate":
+        ensure_mpnet(settings)
     with tempfile.TemporaryDirectory(prefix="shopbot-cv-") as work:
         result = cross_validate(list(project.entries), folds=args.folds, work_dir=Path(work), config=config,
-                                backend=backend, threads=settings.inference_threads, progress=True)
+                                backend=backend, threads=settings.inference_threads, progress=True,
+                                mpnet_dir=settings.mpnet_dir)
     result = {"project": str(project.root), **result}
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0

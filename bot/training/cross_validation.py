@@ -25,6 +25,7 @@ from tqdm import tqdm
 from bot.training.scores import score_router
 from core.errors import BadRequest
 from retrieval.knowledge import KnowledgeEntry
+from retrieval.mpnet import second_encoder
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
 from retrieval.router_train import Example, train_router
 from retrieval.turn_encoder import export_onnx, turn_encoder
@@ -68,9 +69,14 @@ def cross_validate(
     backend: str = "onnx-int8",
     threads: int = 1,
     progress: bool = True,
+    mpnet_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train and score one router per fold; the figures of every fold, their mean, std and pool."""
+    """Train and score one router per fold; the figures of every fold, their mean, std and pool.
+
+    An accurate-profile ``config`` needs ``mpnet_dir``, the all-mpnet-base-v2 export.
+    """
     started = time.perf_counter()
+    second = second_encoder(config.profile, mpnet_dir, config.threads)
     split = stratified_folds(entries, folds, config.seed)
     per_fold: list[dict[str, Any]] = []
     expected_all: list[str | None] = []
@@ -78,10 +84,10 @@ def cross_validate(
     for n, held in enumerate(tqdm(split, desc="cross-validation: folds", file=sys.stderr,
                                   disable=not progress)):
         train = training_entries(entries, held)
-        report = train_router(train, work_dir / f"fold-{n}", config=config, progress=progress)
+        report = train_router(train, work_dir / f"fold-{n}", config=config, progress=progress, second=second)
         if backend.startswith("onnx"):
             export_onnx(report.model_dir)
-        encoder = turn_encoder(backend, report.model_dir, threads)
+        encoder = turn_encoder(backend, report.model_dir, threads, mpnet_dir=mpnet_dir)
         encoder.warm_up()
         labels = [e.routed.label for e in encoder.run([x.text for x in held])]
         expected = [None if x.label == OUT_OF_SCOPE else x.label for x in held]
@@ -97,6 +103,7 @@ def cross_validate(
         "n_phrasings": len(expected_all),
         "n_intents": len({e.id for e in entries if e.id != OUT_OF_SCOPE}),
         "backend": backend,
+        "profile": config.profile,
         "mean": {m: _mean([f[m] for f in per_fold]) for m in METRICS},
         "std": {m: _std([f[m] for f in per_fold]) for m in METRICS},
         "pooled": fold_scores(expected_all, predicted_all),

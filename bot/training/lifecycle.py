@@ -46,6 +46,7 @@ from core.errors import BadRequest, Conflict, NotReady
 from monitoring.flags import FlagThresholds
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import KnowledgeBase
+from retrieval.mpnet import second_encoder
 from retrieval.router import RouterConfig, load_saved
 from retrieval.router_train import train_router
 from retrieval.turn_encoder import TurnEncoder, export_onnx, turn_encoder
@@ -84,6 +85,9 @@ class LifecycleConfig:
     gate: GateThresholds = GateThresholds()  # noqa: RUF009 - frozen
     replay_limit: int = 500
     generator: GeneratorConfig | None = None
+    # The accurate profile's all-mpnet-base-v2 export, and where encoders run.
+    mpnet_dir: Path | None = None
+    device: str = "cpu"
 
 
 def data_hash(entries: Sequence[KnowledgeEntry]) -> str:
@@ -105,10 +109,16 @@ def train_candidate(
     config: RouterConfig,
     created_by: str,
     progress: bool = False,
+    mpnet_dir: Path | None = None,
 ) -> ModelVersion:
-    """Train a router on ``entries``, export it for ONNX Runtime and register it as a candidate."""
+    """Train a router on ``entries``, export it for ONNX Runtime and register it as a candidate.
+
+    An accurate-profile router (``config.profile``) fits its second head on the export under
+    ``mpnet_dir``.
+    """
+    second = second_encoder(config.profile, mpnet_dir, config.threads)
     with registry.staged(ModelKind.ROUTER) as staging:
-        report = train_router(entries, staging / "router", config=config, progress=progress)
+        report = train_router(entries, staging / "router", config=config, progress=progress, second=second)
         export_onnx(report.model_dir)
         # The version's own folder is the router folder: move its contents up one level.
         for child in (staging / "router").iterdir():
@@ -162,7 +172,8 @@ class ModelLifecycle:
         self.registry = registry
         self.kb = kb
         self.config = config
-        self._encoder_of = encoder_of or (lambda path: turn_encoder(config.backend, path, config.threads))
+        self._encoder_of = encoder_of or (lambda path: turn_encoder(
+            config.backend, path, config.threads, mpnet_dir=config.mpnet_dir, device=config.device))
         # One operation at a time per process: each loads two models and keeps a core busy.
         self._busy = threading.Lock()
 

@@ -27,8 +27,10 @@ from bot.training.scores import score_router
 from core.errors import BadRequest
 from core.shop import load_products
 from retrieval.embeddings import Encoder, sentence_encoder
+from retrieval.ensemble_encoder import EnsembleTurnEncoder
 from retrieval.knowledge import KnowledgeEntry, load_knowledge
 from retrieval.knowledge_base import KnowledgeBase, knowledge_base
+from retrieval.mpnet import second_encoder
 from retrieval.router import OUT_OF_SCOPE, RouterConfig
 from retrieval.router_train import train_router
 from retrieval.turn_encoder import export_onnx, turn_encoder
@@ -110,11 +112,16 @@ def evaluate_backends(
     progress: bool = True,
     threads: int = 1,
     catalogue: Catalogue | None = None,
+    mpnet_dir: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Train once, then score the same router served on each backend (accuracy and latency)."""
+    """Train once, then score the same router served on each backend (accuracy and latency).
+
+    An accurate-profile ``config`` needs ``mpnet_dir``, the all-mpnet-base-v2 export.
+    """
     entries = load_knowledge(faq_path)
     cases = load_cases(cases_path, {e.id for e in entries})
-    report = train_router(entries, work_dir / "router", config=config, progress=progress)
+    second = second_encoder(config.profile, mpnet_dir, config.threads)
+    report = train_router(entries, work_dir / "router", config=config, progress=progress, second=second)
     if any(b.startswith("onnx") for b in backends):
         export_onnx(report.model_dir)
     # The knowledge the trained router's messages are searched in, indexed once for every backend.
@@ -124,7 +131,8 @@ def evaluate_backends(
         served = route
         if served is None:
             assert kb is not None
-            served = policy_route(understanding_of(turn_encoder(backend, report.model_dir, threads), kb))
+            encoder = turn_encoder(backend, report.model_dir, threads, mpnet_dir=mpnet_dir)
+            served = policy_route(understanding_of(encoder, kb))
         served([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
         predicted, latencies = _answer_one_by_one(served, [c.text for c in cases], progress)
         scores = score_router([c.expected for c in cases], predicted)
@@ -133,7 +141,11 @@ def evaluate_backends(
             "p50_ms": _percentile(latencies, 50),
             "p95_ms": _percentile(latencies, 95),
             "train_s": report.train_s,
+            "profile": config.profile,
         }
+        if route is None and isinstance(encoder, EnsembleTurnEncoder) and encoder.rows:
+            # The cascade: the share of messages mpnet had to score (the rest MiniLM was sure of).
+            results[backend]["mpnet_share"] = encoder.mpnet_rows / encoder.rows
     return results
 
 

@@ -1,0 +1,78 @@
+"""The accurate profile through the product: the server answers with it, the registry deploys it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.lifecycle.artifacts import copy_into
+from bot.lifecycle.registry import ModelKind
+from bot.server import create_app
+from bot.training.assemble import open_lifecycle
+from bot.training.lifecycle import ModelLifecycle, data_hash, router_metrics
+from core.settings import Settings
+from retrieval.ensemble_encoder import EnsembleTurnEncoder
+from retrieval.knowledge_base import load_entries
+from tests.bot.channels.test_rest import logged, say
+from tests.conftest import ROUTER_CONFIG
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture
+async def accurate_client(aiohttp_client, shop_settings: Settings, accurate_router: Path,  # type: ignore[no-untyped-def]
+                          mpnet_export: Path) -> TestClient:
+    settings = shop_settings.model_copy(update={"router_profile": "accurate",
+                                                "router_model": str(accurate_router)})
+    assert settings.mpnet_dir.resolve() == mpnet_export.resolve()
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_the_accurate_profile_answers_declines_and_logs_its_versions(
+    accurate_client: TestClient,
+) -> None:
+    messages, turn_id = await say(accurate_client, "how long does delivery take?")
+    record = await logged(accurate_client, turn_id)
+    assert (record.route, record.metadata["label"]) == ("faq", "uk_delivery"), record
+    assert "working days" in messages[0]["text"]
+    assert "all-mpnet-base-v2@" in record.versions["router"], record.versions
+    _, declined = await say(accurate_client, "what's the weather in Paris")
+    assert (await logged(accurate_client, declined)).route == "decline"
+    health = await (await accurate_client.get("/health")).json()
+    assert "+int8" in health["versions"]["router"]
+
+
+@pytest.fixture
+def lifecycle(lifecycle_settings: Settings) -> Iterator[ModelLifecycle]:
+    with open_lifecycle(lifecycle_settings) as ops:
+        yield ops
+
+
+def test_an_accurate_version_is_gated_deployed_and_rolled_back(
+    lifecycle: ModelLifecycle, lifecycle_settings: Settings, accurate_router: Path, mpnet_export: Path
+) -> None:
+    assert lifecycle_settings.mpnet_dir.resolve() == mpnet_export.resolve()
+    entries = load_entries(lifecycle_settings.faq_path, lifecycle_settings.intents_path)
+    registry = lifecycle.registry
+    staging = registry.staging(ModelKind.ROUTER)
+    copy_into(accurate_router, staging)
+    accurate = ROUTER_CONFIG.for_profile("accurate")
+    version = registry.register(ModelKind.ROUTER, staging, data_hash=data_hash(entries),
+                                settings={"router": accurate.to_json()}, metrics=router_metrics(staging),
+                                created_by="test")
+    assert version.settings["router"]["profile"] == "accurate"
+    assert "ensemble" in version.metrics["training"], "the registry keeps the ensemble's calibration"
+
+    report = lifecycle.evaluate(version.version)
+    assert report["live"].startswith("seed:")
+    assert report["passed"], report["checks"]
+    assert isinstance(lifecycle.router(version.path).encoder, EnsembleTurnEncoder)
+
+    lifecycle.deploy(version.version, actor="ann")
+    assert lifecycle.serving()[0] == version.version
+    back = lifecycle.rollback(actor="ann")
+    assert back.version.startswith("seed") or back.version != version.version
+    assert lifecycle.serving()[0] != version.version
