@@ -104,6 +104,7 @@ def export_sentence_onnx(out_dir: Path, model_path: Path | None = None) -> Path:
     import torch
     from transformers import AutoModel
 
+    from retrieval.onnx_session import export_sentence_graph
     from retrieval.router import mean_pool, run_layers
 
     source = model_path or bundled_model_path()
@@ -124,15 +125,7 @@ def export_sentence_onnx(out_dir: Path, model_path: Path | None = None) -> Path:
     staging = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    ids = torch.ones(2, 8, dtype=torch.long)
-    with torch.inference_mode():
-        torch.onnx.export(
-            Sentence().eval(), (ids, ids), str(staging / ONNX_FP32),
-            input_names=["input_ids", "attention_mask"], output_names=["embedding"], opset_version=17,
-            dynamo=False,
-            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                          "embedding": {0: "batch"}},
-        )
+    export_sentence_graph(Sentence().eval(), staging / ONNX_FP32)
     quantize(staging / ONNX_FP32, staging / ONNX_INT8)
     shutil.copy(Path(source) / "tokenizer.json", staging / "tokenizer.json")
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -208,19 +201,15 @@ class OnnxSentenceEncoder:
             try:
                 if not (self._dir / self._file).is_file():
                     export_sentence_onnx(self._dir)
-                import onnxruntime as ort
                 from tokenizers import Tokenizer
 
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self._threads
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                from retrieval.onnx_session import open_session
+
                 tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_length=self._max_len)
                 tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
                 self._tokenizer = tokenizer
-                self._session = ort.InferenceSession(str(self._dir / self._file), options,
-                                                     providers=["CPUExecutionProvider"])
+                self._session = open_session(self._dir / self._file, self._threads)
             except Exception as err:  # noqa: BLE001 - any load failure is a retrieval failure
                 raise RetrievalError(f"cannot load the ONNX sentence encoder: {err}") from err
 

@@ -107,6 +107,7 @@ def export_mpnet(out_dir: Path, model_dir: Path) -> Path:
     import torch
     from transformers import AutoModel
 
+    from retrieval.onnx_session import export_sentence_graph
     from retrieval.router import mean_pool
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -128,14 +129,7 @@ def export_mpnet(out_dir: Path, model_dir: Path) -> Path:
     staging = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    ids = torch.ones(2, 8, dtype=torch.long)
-    with torch.inference_mode():
-        torch.onnx.export(
-            module, (ids, ids), str(staging / FP32_FILE), input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"], opset_version=17, dynamo=False,
-            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                          "embedding": {0: "batch"}},
-        )
+    export_sentence_graph(module, staging / FP32_FILE)
     from retrieval.embeddings import to_fp16
 
     quantize_mpnet(staging / FP32_FILE, staging / INT8_FILE)
@@ -231,21 +225,15 @@ class MpnetEncoder:
         meta = export_meta(self._dir)
         if meta is None:
             raise NotReady(f"no {MPNET} export under {self._dir}: {INSTALL_HINT}, then `shopbot setup`")
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        provider = "CUDAExecutionProvider" if self._device == "cuda" else "CPUExecutionProvider"
-        if provider not in ort.get_available_providers():
-            raise NotReady(f"SHOPBOT_DEVICE={self._device} needs ONNX Runtime's {provider} "
-                           "(onnxruntime-gpu and a CUDA GPU); this install has "
-                           f"{', '.join(ort.get_available_providers())}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        from retrieval.onnx_session import open_session
+
         graph = self._dir / GRAPHS[self._precision]
         try:
-            session = ort.InferenceSession(str(graph), options, providers=[provider])
+            session = open_session(graph, self._threads, self._device)
+        except NotReady:
+            raise
         except Exception as err:  # noqa: BLE001 - a broken export is "not ready", not a crash
             raise NotReady(f"cannot load {graph}: {err}") from err
         tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))

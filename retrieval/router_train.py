@@ -107,15 +107,20 @@ def router_version(entries: Sequence[KnowledgeEntry], config: RouterConfig) -> s
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def is_current(model_dir: Path, entries: Sequence[KnowledgeEntry], profile: str | None = None) -> bool:
+def is_current(
+    model_dir: Path, entries: Sequence[KnowledgeEntry], profile: str | None = None,
+    config: RouterConfig | None = None,
+) -> bool:
     """Whether the router under ``model_dir`` was trained on exactly these entries (and, when
-    ``profile`` is given, for that profile)."""
+    given, for that profile, with exactly that config)."""
     try:
         saved = load_saved(Path(model_dir))
-        config = RouterConfig(**saved.config)
+        trained = RouterConfig(**saved.config)
     except (NotReady, TypeError):
         return False
-    return profile in (None, config.profile) and saved.version == router_version(entries, config)
+    if config is not None and trained.to_json() != config.to_json():
+        return False
+    return profile in (None, trained.profile) and saved.version == router_version(entries, trained)
 
 
 def train_router(

@@ -25,6 +25,7 @@ import numpy as np
 
 from core.errors import NotReady, RetrievalError
 from retrieval.encoded import Encoded, TurnEncoder
+from retrieval.onnx_session import open_session
 from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
 
 ONNX_DIR = "onnx"
@@ -86,7 +87,7 @@ class OnnxTurnEncoder:
         if not onnx_is_current(self._dir):
             raise NotReady(f"no ONNX export of the router under {self._dir}: run `shopbot setup`")
         try:
-            session = _session(path, self._threads, self._device)
+            session = open_session(path, self._threads, self._device)
         except Exception as err:  # noqa: BLE001 - a broken export is "not ready", not a crash
             raise NotReady(f"cannot load {path}: {err}") from err
         tokens = _Tokens(self._dir / ENCODER_DIR, int(saved.config["max_seq_length"]))
@@ -115,20 +116,6 @@ class OnnxTurnEncoder:
         except Exception as err:  # noqa: BLE001 - any runtime failure is a retrieval failure
             raise RetrievalError(f"turn encoder failed: {err}") from err
         return np.concatenate(logits), np.concatenate(vectors)
-
-
-def _session(path: Path, threads: int, device: str = "cpu") -> Any:
-    import onnxruntime as ort
-
-    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-    if provider not in ort.get_available_providers():
-        raise NotReady(f"SHOPBOT_DEVICE={device} needs ONNX Runtime's {provider} (onnxruntime-gpu and "
-                       f"a CUDA GPU); this install has {', '.join(ort.get_available_providers())}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=[provider])
 
 
 def _encoded(logits: np.ndarray, vectors: np.ndarray, saved: Any) -> list[Encoded]:

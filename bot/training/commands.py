@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bot.training.seed_router import ensure_mpnet, router_config, train_seed_router
 from core.errors import BadRequest
 from core.settings import Settings
 from retrieval.turn_encoder import BACKENDS
@@ -109,7 +110,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     with _registry(settings) as registry:
         live = registry.live(ModelKind.ROUTER)
         serving = live.path if live is not None else settings.router_dir
-        if not args.force and is_current(serving, entries, config.profile):
+        if not args.force and is_current(serving, entries, config=config):
             print(f"the live router was trained on this knowledge already ({serving}); "
                   "--force trains a candidate anyway")
             return 0
@@ -127,55 +128,6 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
           f"recall {held.get('held_out_oos_recall')}; trained in {version.metrics['train_s']:.0f} s")
     print(f"next: shopbot evaluate --candidate {version.version} && shopbot replay --candidate "
           f"{version.version} && shopbot deploy {version.version}")
-    return 0
-
-
-def router_config(settings: Settings, args: argparse.Namespace) -> Any:
-    """The router's hyper-parameters: tiny for tests, else the shipped ones; the profile's own."""
-    from retrieval.router import RouterConfig
-
-    profile = getattr(args, "profile", None) or settings.router_profile
-    base = RouterConfig.tiny() if getattr(args, "tiny", False) else RouterConfig()
-    return base.for_profile(profile)
-
-
-def ensure_mpnet(settings: Settings) -> None:
-    """The accurate profile's all-mpnet-base-v2 ONNX export, made once (about a minute)."""
-    from retrieval.mpnet import export_meta
-
-    if export_meta(settings.mpnet_dir) is None:
-        from retrieval.mpnet import ensure_export
-
-        print(f"exporting all-mpnet-base-v2 for ONNX Runtime under {settings.mpnet_dir} (once)")
-        ensure_export(settings.mpnet_dir, settings.accurate_model)
-
-
-def _train_seed(settings: Settings, args: argparse.Namespace) -> int:
-    """The seed router `shopbot setup` trains (var/router, var/router-accurate), served until a deploy."""
-    from retrieval.mpnet import second_encoder
-    from retrieval.router_train import is_current, train_router
-    from retrieval.turn_encoder import export_onnx, onnx_is_current
-
-    entries = _entries(settings)
-    config = router_config(settings, args)
-    if config.profile == "accurate":
-        ensure_mpnet(settings)
-    if not getattr(args, "force", False) and is_current(settings.router_dir, entries, config.profile):
-        if not onnx_is_current(settings.router_dir):
-            print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
-        print(f"router already up to date: {settings.router_dir}")
-        return 0
-    second = second_encoder(config.profile, settings.mpnet_dir, config.threads)
-    report = train_router(entries, settings.router_dir, config=config, progress=True, second=second)
-    held = report.calibration
-    print(
-        f"router {report.version} ({config.profile}): {report.n_entries} entries, "
-        f"{report.n_phrasings} phrasings, "
-        f"threshold {report.threshold:.3f}; held out: in-scope accuracy "
-        f"{held.get('held_out_accuracy_at_threshold')}, out-of-scope recall "
-        f"{held.get('held_out_oos_recall')}; trained in {report.train_s:.0f} s"
-    )
-    print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
     return 0
 
 
@@ -340,7 +292,7 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     sync_if_switched(settings)
     cmd_index(settings, args)
     if not settings.router_model:
-        _train_seed(settings, args)
+        train_seed_router(settings, args, _entries(settings))
     if not settings.generator_model:
         # Retrained only when its corpus (knowledge, catalogue, training documents) changed.
         _train_seed_generator(settings, args)

@@ -26,7 +26,7 @@ INTENTS = [
         "how tall is mount everest", "what is two plus two", "tell me a joke about cats"]},
 ]
 KEYS = {"n", "in_scope_accuracy", "macro_f1", "oos_precision", "oos_recall", "oos_f1",
-        "p50_ms", "p95_ms", "train_s"}
+        "p50_ms", "p95_ms", "train_s", "profile"}
 
 
 @pytest.fixture

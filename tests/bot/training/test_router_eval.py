@@ -12,7 +12,7 @@ from core.errors import BadRequest
 from retrieval.router import RouterConfig
 
 KEYS = {"n", "in_scope_accuracy", "macro_f1", "oos_precision", "oos_recall", "oos_f1",
-        "p50_ms", "p95_ms", "train_s"}
+        "p50_ms", "p95_ms", "train_s", "profile"}
 
 FAQ = [
     {"id": "delivery", "answer": "3-5 working days.", "questions": [

@@ -1,0 +1,39 @@
+"""One way to open an ONNX Runtime session for the encoders, on a CPU or a CUDA GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from core.errors import NotReady
+
+
+def open_session(path: Path, threads: int, device: str = "cpu") -> Any:
+    """An inference session on ``device`` with ``threads`` intra-op threads; NotReady when the
+    device's execution provider is not in this install."""
+    import onnxruntime as ort
+
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if provider not in ort.get_available_providers():
+        raise NotReady(f"SHOPBOT_DEVICE={device} needs ONNX Runtime's {provider} (onnxruntime-gpu and "
+                       f"a CUDA GPU); this install has {', '.join(ort.get_available_providers())}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=[provider])
+
+
+def export_sentence_graph(module: Any, path: Path) -> None:
+    """Export a ``(input_ids, attention_mask) -> embedding`` module to ONNX (opset 17), with the
+    batch and the token count left free."""
+    import torch
+
+    ids = torch.ones(2, 8, dtype=torch.long)
+    with torch.inference_mode():
+        torch.onnx.export(
+            module, (ids, ids), str(path), input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          "embedding": {0: "batch"}},
+        )
