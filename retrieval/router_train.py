@@ -146,9 +146,12 @@ def train_router(
     with _torch_threads(config.threads):
         kept, held = split_holdout(entries, config.holdout_fraction, config.seed)
         first = fit(kept, config, progress=progress, desc="router: calibration fit")
-        calibration = calibrate(first, held, config.keep_rate)
+        # The held-out phrasings' logits, once: both calibrations read them.
+        held_logits = first.logits([x.text for x in held]) if held else None
+        calibration = calibrate(first, held, config.keep_rate, held_logits)
         if second is not None and config.profile == "accurate":
-            calibration, heads = calibrate_ensemble(first, kept, held, entries, second, config, calibration)
+            calibration, heads = calibrate_ensemble(first, kept, held, entries, second, config, calibration,
+                                                    held_logits)
         final = fit(entries, config, progress=progress, desc="router: final fit") if config.refit else first
     version = router_version(entries, config)
     save_router(final, out_dir, version, config, calibration, extra=heads)
@@ -204,11 +207,16 @@ def split_holdout(
     return kept, held
 
 
-def calibrate(model: FittedRouter, held: Sequence[Example], keep_rate: float) -> dict[str, Any]:
-    """Pick the decline threshold on held-out phrasings and report how they fare at it."""
+def calibrate(
+    model: FittedRouter, held: Sequence[Example], keep_rate: float, logits: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Pick the decline threshold on held-out phrasings (``logits``: theirs, when already computed)
+    and report how they fare at it."""
     if not held:
         return {"threshold": 0.0, "rule": "no held-out phrasings: never decline below the OOS class"}
-    probs, score, columns = in_scope_scores(model.logits([x.text for x in held]), model.labels)
+    if logits is None:
+        logits = model.logits([x.text for x in held])
+    probs, score, columns = in_scope_scores(logits, model.labels)
     return calibrate_scores(model.labels, probs, score, columns, held, keep_rate)
 
 
@@ -220,6 +228,7 @@ def calibrate_ensemble(
     second: FrozenEncoder,
     config: RouterConfig,
     minilm: dict[str, Any],
+    held_logits: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """The accurate profile's calibration, and its mpnet head fit on every phrasing.
 
@@ -235,14 +244,16 @@ def calibrate_ensemble(
     vectors = dict(zip(texts, second.encode(texts), strict=True))
     encode_s = time.perf_counter() - started
 
+    column = {label: i for i, label in enumerate(labels)}
+
     def rows(part: Sequence[KnowledgeEntry]) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [(vectors[q], labels.index(e.id)) for e in part for q in e.questions]
+        pairs = [(vectors[q], column[e.id]) for e in part for q in e.questions]
         return np.stack([v for v, _ in pairs]), np.array([y for _, y in pairs])
 
     weight, bias = fit_head(*rows(kept), len(labels), config.seed)
     if held:
         held_texts = [x.text for x in held]
-        minilm_logits = first.logits(held_texts)
+        minilm_logits = held_logits if held_logits is not None else first.logits(held_texts)
         mpnet_logits = head_logits(np.stack([vectors[t] for t in held_texts]), weight, bias)
         scale = scale_of(minilm_logits, mpnet_logits, labels)
         probs, score, columns = ensemble_scores(minilm_logits, mpnet_logits, labels, scale)
