@@ -107,18 +107,13 @@ def router_version(entries: Sequence[KnowledgeEntry], config: RouterConfig) -> s
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def is_current(
-    model_dir: Path, entries: Sequence[KnowledgeEntry], profile: str | None = None,
-    config: RouterConfig | None = None,
-) -> bool:
+def is_current(model_dir: Path, entries: Sequence[KnowledgeEntry], profile: str | None = None) -> bool:
     """Whether the router under ``model_dir`` was trained on exactly these entries (and, when
-    given, for that profile, with exactly that config)."""
+    ``profile`` is given, for that profile)."""
     try:
         saved = load_saved(Path(model_dir))
         trained = RouterConfig(**saved.config)
     except (NotReady, TypeError):
-        return False
-    if config is not None and trained.to_json() != config.to_json():
         return False
     return profile in (None, trained.profile) and saved.version == router_version(entries, trained)
 

@@ -110,7 +110,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     with _registry(settings) as registry:
         live = registry.live(ModelKind.ROUTER)
         serving = live.path if live is not None else settings.router_dir
-        if not args.force and is_current(serving, entries, config=config):
+        if not args.force and is_current(serving, entries, config.profile):
             print(f"the live router was trained on this knowledge already ({serving}); "
                   "--force trains a candidate anyway")
             return 0

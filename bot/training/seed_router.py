@@ -37,7 +37,7 @@ def train_seed_router(settings: Settings, args: argparse.Namespace, entries: lis
     config = router_config(settings, args)
     if config.profile == "accurate":
         ensure_mpnet(settings)
-    if not getattr(args, "force", False) and is_current(settings.router_dir, entries, config=config):
+    if not getattr(args, "force", False) and is_current(settings.router_dir, entries, config.profile):
         if not onnx_is_current(settings.router_dir):
             print(f"exported for ONNX Runtime: {export_onnx(settings.router_dir)}")
         print(f"router already up to date: {settings.router_dir}")
