@@ -158,12 +158,12 @@ def cascade_outputs(
     """Outputs for a batch, calling ``mpnet_of(rows)`` (row indices → their mpnet logits) only for
     the rows MiniLM is not sure of; returns the outputs and how many rows mpnet scored."""
     probs_m, e_minilm, columns = in_scope_scores(minilm, labels)
-    alone = router_outputs(probs_m, e_minilm, columns, labels, minilm_threshold)
-    rows = np.flatnonzero(e_minilm < scale.skip_above)
-    if len(rows) == 0:
-        return alone, 0
-    both = ensemble_outputs(minilm[rows], mpnet_of(rows), labels, scale, threshold)
-    out = list(alone)
-    for row, output in zip(rows.tolist(), both, strict=True):
+    unsure = e_minilm < scale.skip_above
+    rows, sure = np.flatnonzero(unsure), np.flatnonzero(~unsure)
+    # Each row's output is built once: from MiniLM alone if it is sure, else from both models.
+    out: list[RouterOutput | None] = [None] * len(minilm)
+    alone = router_outputs(probs_m[sure], e_minilm[sure], columns, labels, minilm_threshold)
+    both = ensemble_outputs(minilm[rows], mpnet_of(rows), labels, scale, threshold) if len(rows) else []
+    for row, output in [*zip(sure.tolist(), alone, strict=True), *zip(rows.tolist(), both, strict=True)]:
         out[row] = output
-    return out, len(rows)
+    return [o for o in out if o is not None], len(rows)
