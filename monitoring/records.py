@@ -16,6 +16,7 @@ from typing import Any
 from core.messages import BotMessage
 from core.turns import Flag, Hit, TurnRecord
 from monitoring.flags import FlagThresholds, TurnFacts, flags_of
+from monitoring.names import NameFinder
 from monitoring.redact import Redactor
 
 FACTS_KEY = "facts"
@@ -25,16 +26,19 @@ FACTS_KEY = "facts"
 class RecordFactory:
     """Builds :class:`TurnRecord`s with the flag thresholds in force.
 
-    ``public`` holds the shop's own contact details, which redaction leaves in place;
+    ``public`` holds the shop's own contact details, which redaction leaves in place; ``names``
+    finds shoppers' names (with the NER model, loaded by its owner; cue words only when None);
     ``redactor`` is the one redactor built with them, for whatever else stores or shows turns.
     """
 
     thresholds: FlagThresholds = FlagThresholds()
     public: frozenset[str] = frozenset()
+    names: NameFinder | None = field(default=None, repr=False, compare=False)
     redactor: Redactor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "redactor", Redactor(self.public))
+        redactor = Redactor(self.public) if self.names is None else Redactor(self.public, self.names)
+        object.__setattr__(self, "redactor", redactor)
 
     def turn(
         self,

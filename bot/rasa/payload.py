@@ -49,10 +49,11 @@ def _entities(raw: str | None, text: str) -> tuple[tuple[str, Any], ...]:
     try:
         parsed = json.loads(raw)
     except ValueError:
-        log.warning("ignoring the entities of payload %r: not valid JSON", text[:200])
+        # The payload's text is the shopper's: its length only, never its words, in the log.
+        log.warning("ignoring the entities of a payload (%d chars): not valid JSON", len(text))
         return ()
     if not isinstance(parsed, dict):
-        log.warning("ignoring the entities of payload %r: not a JSON object", text[:200])
+        log.warning("ignoring the entities of a payload (%d chars): not a JSON object", len(text))
         return ()
     out: list[tuple[str, Any]] = []
     for name, value in parsed.items():

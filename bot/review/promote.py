@@ -7,6 +7,7 @@ the router at the next ``shopbot train``; every change is versioned and can be u
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,11 +18,11 @@ from bot.auth.guard import Role, requires
 from bot.engine.corrections import LiveCorrections
 from bot.serving.engine import CORRECTIONS
 from bot.serving.knowledge import KNOWLEDGE
-from bot.serving.turnlog import REVIEW_STORE, SINK
+from bot.serving.turnlog import RECORDS, REVIEW_STORE, SINK
 from bot.web.auth import current_user
 from bot.web.body import read_json
 from bot.web.openapi import operation
-from core.errors import BadRequest, NotFound
+from core.errors import BadRequest, NotFound, PersonalData
 from retrieval.corrections import ChangeKind, KnowledgeChange, new_entry_id
 
 TAGS = ("review",)
@@ -83,7 +84,8 @@ def _entry_ids(app: Mapping[Any, Any], live: LiveCorrections) -> set[str]:
 
 
 @operation("Promote a turn into the knowledge", request_body=PromoteBody, response=ChangeOut, status=201,
-           tags=TAGS, responses={404: "no such turn or entry"}, body_required=False,
+           tags=TAGS, body_required=False,
+           responses={400: "the answer holds personal data", 404: "no such turn or entry"},
            description="Adds the shopper's (redacted) question as a new FAQ entry with the "
                        "corrected answer, or as a new phrasing of an existing entry. Live in seconds.")
 @requires(Role.AUDITOR)
@@ -112,11 +114,29 @@ async def promote(request: web.Request) -> web.Response:
         answer = body.answer or (review.correction if review else None)
         if not answer:
             raise BadRequest("give an 'answer', or review the turn with a correction first")
+        await _refuse_personal(app, answer)
         entry_id = new_entry_id(question, _entry_ids(app, live))
         change = await asyncio.to_thread(live.store.add, ChangeKind.NEW_ENTRY, entry_id, question, answer,
                                          turn_id=turn_id, by=by)
     await live.refresh(force=True)
     return web.json_response(change.to_json(), status=201)
+
+
+# A placeholder left by redaction ("[EMAIL]") means the correction held personal data: shoppers
+# would read the placeholder, so it is refused like the data itself.
+_PLACEHOLDER = re.compile(
+    r"\[(EMAIL|PHONE|CARD|IBAN|SORT_CODE|ACCOUNT|POSTCODE|ADDRESS|NI_NUMBER|DOB|NAME)\]")
+
+
+async def _refuse_personal(app: Mapping[Any, Any], answer: str) -> None:
+    """Raise :class:`PersonalData` when ``answer`` holds personal data other than the shop's own."""
+    # The redactor may run the NER model: inference off the event loop.
+    kinds = set(await asyncio.to_thread(app[RECORDS].redactor.personal, answer))
+    kinds |= set(_PLACEHOLDER.findall(answer))
+    if kinds:
+        names = ", ".join(k.lower().replace("_", " ") for k in sorted(kinds))
+        raise PersonalData(f"the answer holds personal data ({names}); every shopper would read it. "
+                           "Only the shop's own public contact details may appear in an answer")
 
 
 @operation("List knowledge changes", response=ChangeList, tags=TAGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -10,6 +11,8 @@ from bot.serving.knowledge import KNOWLEDGE
 from bot.web.keys import ENGINE, JOURNAL, METRICS, SETTINGS
 from monitoring.flags import FlagThresholds
 from monitoring.journal import TurnJournal
+from monitoring.names import NameFinder, ProductWords
+from monitoring.ner import SpacyTagger
 from monitoring.records import RecordFactory
 from monitoring.redact import public_details
 from monitoring.reviews import ReviewStore
@@ -30,9 +33,18 @@ async def turnlog_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.low_confidence_threshold, settings.ungrounded_threshold, settings.slow_turn_ms,
         unfamiliar=settings.unfamiliar_threshold,
     )
+    # Shoppers' names: spaCy's NER (seconds to load, once per process), off the event loop; what
+    # the shop sells ("Dolly Girl") is never a name. An empty model name: cue words only.
+    model = settings.pii_ner_model
+    tagger = SpacyTagger(model) if model else None
+    if tagger is not None:
+        await asyncio.to_thread(tagger.warm_up)
+    products = ProductWords.of(p.name for p in app[KNOWLEDGE].product_by_code.values())
+    names = NameFinder(tagger, products)
     # The shop's own contact details in its answers are public, not personal: redaction keeps them.
-    public = public_details(e.answer for e in app[KNOWLEDGE].entries.values() if e.answer)
-    records = RecordFactory(thresholds, public)
+    answers = [e.answer for e in app[KNOWLEDGE].entries.values() if e.answer]
+    public = await asyncio.to_thread(public_details, answers, names)
+    records = RecordFactory(thresholds, public, names)
     app[RECORDS] = records
     journal = TurnJournal(settings.journal_path, fsync=settings.journal_fsync)
     sink = TurnLogSink(TurnLog(engine), journal, listeners=[app[METRICS].observe_turn],

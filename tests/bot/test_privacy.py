@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,10 @@ from sqlalchemy import select
 from bot.auth.guard import Role
 from bot.handoff.store import handoffs
 from bot.serving.turnlog import SINK
-from bot.web.keys import ENGINE
+from bot.web.keys import ENGINE, SETTINGS
 from monitoring.turnlog import TurnLog, turns
+from monitoring.turnlog.reviews import reviews
+from retrieval.corrections import changes
 from tests.signin import sign_in
 from tests.turns import turn
 
@@ -38,6 +41,23 @@ CASES = [
     ("call me on +44.20.7946.0958", "7946"),
     ("my mobile 07700 900123", "900123"),
     ("ring +1 (415) 555-2671 after six", "555"),
+]
+
+# Issue 29: what outside testers still found in clear (message, what must not be kept of it).
+ISSUE_29 = [
+    ("my card is 4111  1111  1111  1111", "1111"),
+    ("my card is 4111_1111_1111_1111", "1111"),
+    ("call me on 555-2671", "2671"),
+    ("send it to 10 Rue de Rivoli, Paris", "Rivoli"),
+    ("I live at Rose Cottage, Church Lane", "Church Lane"),
+    ("I was born in 1985", "1985"),
+    ("my name is Sarah Jones", "Jones"),
+    # (not "Tom": "customer" holds it)
+    ("I'm Tomasz, where is my order?", "Tomasz"),
+    ("name: priya patel", "priya"),
+    ("hi i'm jamie and I want a refund", "jamie"),
+    ("It's Mohammed here, any news?", "Mohammed"),
+    ("Name: Anna Kowalski", "Kowalski"),
 ]
 
 
@@ -75,7 +95,7 @@ async def _say(client: TestClient, sender: str, text: str, **metadata: Any) -> l
     return list(await resp.json())
 
 
-@pytest.mark.parametrize(("message", "secret"), CASES)
+@pytest.mark.parametrize(("message", "secret"), CASES + ISSUE_29)
 async def test_each_case_is_stored_redacted(client: TestClient, message: str, secret: str) -> None:
     answer = await _say(client, "privacy-case", message)
     await client.app[SINK].flush()
@@ -148,3 +168,69 @@ async def test_the_review_view_keeps_the_shops_own_address_and_redacts_a_shopper
     review = await resp.json()
     assert review["correction"] == f"Say: email {SHOP_EMAIL}", "a correction may name the shop's address"
     assert review["note"] == "[EMAIL] is the shopper's"
+
+
+def _journal_text(client: TestClient) -> str:
+    root = client.app[SETTINGS].journal_path
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    return "".join(p.read_bytes().decode("utf-8", "replace") for p in files)
+
+
+async def test_issue_29_inputs_are_nowhere_in_clear(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every input through a real turn (and a handoff, a review, a knowledge change): no table,
+    no journal file and no log line holds any of them; product names are kept as typed."""
+    caplog.set_level(logging.DEBUG)
+    headers = await sign_in(client, client.app, "ada", Role.AUDITOR)
+    for i, (message, _) in enumerate(ISSUE_29):
+        await _say(client, f"issue29-{i}", message)
+    # To a person: the handoff queue keeps the last message.
+    await _say(client, "issue29-person", "I want to talk to a person, my name is Sarah Jones, card "
+                                         "4111_1111_1111_1111, I live at Rose Cottage, Church Lane")
+    resp = await client.post("/webhooks/rest/webhook", json={
+        "sender": "issue29-turn", "message": "do you have the Dolly Girl lunch box?"})
+    turn_id = resp.headers["X-Shopbot-Turn-Id"]
+    await client.app[SINK].flush()
+    review = await client.post(f"/api/turns/{turn_id}/review", headers=headers, json={
+        "verdict": "incorrect", "correction": "Yes, the Dolly Girl lunch box is in stock.",
+        "note": "shopper is Sarah Jones, 555-2671, born in 1985"})
+    assert review.status == 201, await review.text()
+    promoted = await client.post(f"/api/turns/{turn_id}/promote", json={}, headers=headers)
+    assert promoted.status == 201, await promoted.text()
+    await client.app[SINK].flush()
+
+    stored = "".join(_stored_text(client, table) for table in (turns, handoffs, reviews, changes))
+    journal = _journal_text(client)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert journal, "the journal was written"
+    for _, secret in [*ISSUE_29, ("", "Sarah"), ("", "4111")]:
+        for where, text in (("database", stored), ("journal", journal), ("logs", logged)):
+            assert secret.lower() not in text.lower(), f"{secret!r} in clear in the {where}"
+    assert "Dolly Girl lunch box" in stored, "product names are kept"
+
+
+@pytest.mark.parametrize(("answer", "kind"), [
+    ("Write to jane.doe@example.com for help", "e-mail"),
+    ("Call our Tom on 07700 900123", "phone"),
+    ("Pay with card 4111 1111 1111 1111", "card"),
+    ("Email [EMAIL] for help", "email"),
+])
+async def test_a_promoted_answer_with_personal_data_is_refused(
+    client: TestClient, answer: str, kind: str
+) -> None:
+    headers = await sign_in(client, client.app, "ada", Role.AUDITOR)
+    resp = await client.post("/webhooks/rest/webhook",
+                             json={"sender": "promote-pii", "message": "do you gift wrap?"})
+    turn_id = resp.headers["X-Shopbot-Turn-Id"]
+    await client.app[SINK].flush()
+    refused = await client.post(f"/api/turns/{turn_id}/promote", json={"answer": answer}, headers=headers)
+    assert refused.status == 400
+    error = (await refused.json())["error"]
+    assert error["code"] == "personal_data" and "personal data" in error["message"]
+    assert kind.replace("-", "") in error["message"].replace("-", "")
+    assert "jane" not in _stored_text(client, changes) and "4111" not in _stored_text(client, changes)
+    # The shop's own public details are allowed.
+    allowed = await client.post(f"/api/turns/{turn_id}/promote", headers=headers,
+                                json={"answer": f"Email {SHOP_EMAIL} and we will wrap it"})
+    assert allowed.status == 201, await allowed.text()
