@@ -128,13 +128,23 @@ class SocketShopper:
                                         reconnection_delay_max=1, randomization_factor=0)
         self.confirmed = asyncio.Event()
         self.uttered: list[dict[str, Any]] = []
+        # The conversation's token (session_token), sent back on every reconnect as the widget does.
+        self.token: str | None = None
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("session_token", self._on_token)
         self.sio.on("session_confirm", self._on_confirm)
         self.sio.on("bot_uttered", self.uttered.append)
 
     async def _on_connect(self) -> None:
-        await self.sio.emit("session_request", {"session_id": self.name})
+        request: dict[str, Any] = {"session_id": self.name}
+        if self.token is not None:
+            request["conversation_token"] = self.token
+        await self.sio.emit("session_request", request)
+
+    async def _on_token(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("session_id") == self.name:
+            self.token = data.get("conversation_token")
 
     async def _on_disconnect(self, *reason: Any) -> None:
         self.confirmed.clear()

@@ -16,6 +16,7 @@
 
   const VERSION = "1";
   const HISTORY_LIMIT = 80; // entries kept in localStorage; older ones drop off
+  const TOKEN_HEADER = "X-Shopbot-Conversation-Token"; // the REST channel's conversation token
   const MAX_MESSAGE_CHARS = 2000; // matches Settings.max_message_chars
   const CONNECT_WAIT_MS = 5000; // how long a message waits for the socket before it fails
   const ANSWER_WAIT_MS = 90000; // a slow generated answer on a busy server still arrives
@@ -124,12 +125,12 @@
     }
   }
 
-  async function postJson(origin, path, payload) {
+  async function postJson(origin, path, payload, extraHeaders) {
     let res;
     try {
       res = await fetch(origin + path, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: Object.assign({ "Content-Type": "application/json", Accept: "application/json" }, extraHeaders),
         body: JSON.stringify(payload),
       });
     } catch (err) {
@@ -148,17 +149,31 @@
    * feedback(turnId, value) -> Promise, typing(on) and reset(sender); a socket transport
    * also pushes messages, typing and history through the `events` given to it.
    */
-  function createRestTransport(origin, getSender) {
+  function createRestTransport(origin, getSender, events) {
+    function post(text) {
+      const token = events.getToken();
+      return postJson(origin, "/webhooks/rest/webhook", {
+        sender: getSender(),
+        message: text,
+        metadata: customData(),
+      }, token ? { [TOKEN_HEADER]: token } : {});
+    }
     return {
       kind: "rest",
       start() {},
       async send(text) {
-        const out = await postJson(origin, "/webhooks/rest/webhook", {
-          sender: getSender(),
-          message: text,
-          metadata: customData(),
-        });
+        let out;
+        try {
+          out = await post(text);
+        } catch (err) {
+          // The conversation is bound to someone else (or its token is gone): start our own.
+          if (err.code !== "forbidden") throw err;
+          events.session(newSenderId());
+          out = await post(text);
+        }
         if (!Array.isArray(out.body)) throw new TransportError("bad reply", out.res.status, "bad_reply");
+        const token = out.res.headers.get(TOKEN_HEADER);
+        if (token) events.token(getSender(), token);
         return { messages: out.body, turnId: out.res.headers.get("X-Shopbot-Turn-Id") || "" };
       },
       feedback(turnId, value) {
@@ -228,7 +243,12 @@
           reconnectionDelayMax: 4000,
           timeout: CONNECT_WAIT_MS * 2, // a stalled connection attempt is given up after this
         });
-        socket.on("connect", () => socket.emit("session_request", { session_id: getSender() }));
+        socket.on("connect", () => socket.emit("session_request", sessionRequest(getSender())));
+        socket.on("session_token", (data) => {
+          if (data && typeof data.session_id === "string" && typeof data.conversation_token === "string") {
+            events.token(data.session_id, data.conversation_token);
+          }
+        });
         socket.on("session_confirm", onConfirm);
         socket.on("bot_uttered", onUttered);
         socket.on("history", onHistory);
@@ -237,6 +257,14 @@
         return socket;
       });
       return ready;
+    }
+
+    /** The stored id with its token (or the customer's claim): only that gets the conversation back. */
+    function sessionRequest(id) {
+      const request = { session_id: id, customData: customData() };
+      const token = events.getToken();
+      if (token) request.conversation_token = token;
+      return request;
     }
 
     function onConfirm(data) {
@@ -355,7 +383,7 @@
       },
       reset(sender) {
         confirmed = false;
-        if (socket && socket.connected) socket.emit("session_request", { session_id: sender });
+        if (socket && socket.connected) socket.emit("session_request", sessionRequest(sender));
       },
     };
   }
@@ -687,18 +715,26 @@
     const nodes = new WeakMap(); // entry → its node, to redraw a turn that grows
     const feedbackInFlight = new WeakSet(); // kept off the entries so it never reaches storage
     const getSender = () => state.sender;
-    const rest = () => createRestTransport(config.origin, getSender);
+    // The conversation's token (the server's proof that it is ours), kept with the id it is for.
+    const conversation = {
+      getToken: () => (state.token && state.token.id === state.sender ? state.token.value : ""),
+      token: (id, value) => {
+        state.token = { id: id, value: value };
+        persist();
+      },
+      session: (id) => {
+        state.sender = id;
+        persist();
+      },
+    };
+    const rest = () => createRestTransport(config.origin, getSender, conversation);
     let transport = config.transport === "rest"
       ? rest()
-      : createSocketTransport(config.origin, getSender, {
+      : createSocketTransport(config.origin, getSender, Object.assign({
         push: pushMessage,
         typing: showStaffTyping,
         history: applyHistory,
-        session: (id) => {
-          state.sender = id;
-          persist();
-        },
-      });
+      }, conversation));
 
     const handlers = {
       toggle: () => setOpen(!state.open, true),

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.channels import feedback, rest, socketio
 from bot.channels.ids import ConversationIds
-from bot.channels.keys import CONVERSATION_IDS, SOCKETIO
+from bot.channels.keys import BINDING, CONVERSATION_IDS, SOCKETIO
 from bot.channels.socketio import SocketIOChannel
 from bot.web.kernel import Feature
 
@@ -19,6 +19,7 @@ def create_feature(channel: SocketIOChannel, ids: ConversationIds) -> Feature:
     """The channels' sub-apps; ``channel`` is also the handoff desk's way to the widget."""
     webhooks = web.Application()
     webhooks[CONVERSATION_IDS] = ids
+    webhooks[BINDING] = channel.binding
     webhooks.add_routes([
         web.post("/rest/webhook", rest.webhook),
         web.get("/rest/", rest.status),

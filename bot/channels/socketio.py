@@ -2,15 +2,25 @@
 
 Wire protocol, compatible with Rasa's ``SocketIOInput`` with ``session_persistence: true``:
 
-* ``session_request`` ``{"session_id"?}`` → the socket joins the room of that session (a new
-  uuid when none is given) and gets ``session_confirm`` with the session id.
+* ``session_request`` ``{"session_id"?, "conversation_token"?, "customData"?}`` → the socket
+  joins the room of that session and gets ``session_token`` ``{"session_id",
+  "conversation_token"}`` (Shopbot's) and then ``session_confirm`` with the session id. A
+  conversation is bound to whoever started it (bot/channels/binding.py): a ``session_id`` naming
+  a conversation that has turns is granted only with its ``conversation_token`` or to the
+  verified customer (``customData``) who spoke in it; anyone else is confirmed a new uuid, as is
+  a request without a ``session_id``. rasa-webchat uses whatever id ``session_confirm`` names.
 * ``user_uttered`` ``{"message", "session_id", "customData"?}`` → one ``bot_uttered`` per bot
   message, to every socket of the session, in Rasa's shapes (``text``, ``quick_replies``,
   ``attachment``). Shopbot's extras (``turn_id``, ``sender``) travel in the message's
   ``metadata``, which rasa-webchat strips before it picks a renderer. The acknowledgement,
   ``{"ok": true, "turn_id", "count"}`` (``count`` ``bot_uttered`` events were sent), tells a
-  client the turn is over even when the bot stays silent (a person has taken over).
+  client the turn is over even when the bot stays silent (a person has taken over). A
+  ``session_id`` other than the one this socket was confirmed is granted as ``session_request``
+  grants it, else refused (``forbidden``).
 * Bad input → an ``error`` event ``{"code", "message"}`` (and the same in the acknowledgement).
+  Events a client may not send (socket.io's reserved names such as ``connect``, packets that are
+  no event) are refused the same way; malformed frames are dropped and logged once a minute per
+  cause, with a count, never a traceback each.
 
 Shopbot's own events: ``history_request`` → ``history`` (the transcript from the turn log),
 ``user_typing`` ``{"typing": bool}`` from the shopper, ``typing`` ``{"typing": bool}`` to the
@@ -29,6 +39,8 @@ from typing import Any, Literal
 import socketio
 from aiohttp import ChainMapProxy, web
 
+from bot.channels.binding import ConversationBinding, Grant, access
+from bot.channels.frames import GuardedServer
 from bot.channels.ids import ConversationIds
 from bot.channels.inbound import clean_message, clean_metadata
 from bot.engine.interfaces import TurnInput, TurnResult
@@ -38,17 +50,22 @@ from bot.serving.turnlog import SINK, TRANSCRIPTS
 from bot.web.body import REFUSED_EVENT, SafeJson
 from bot.web.kernel import shared
 from bot.web.keys import CLIENT_IP
-from core.errors import BadRequest, ShopbotError
+from core.errors import BadRequest, Forbidden, ShopbotError, Unavailable
 from core.messages import BotMessage
+from core.ratelog import RateLimitedLog
 from core.shop import money
 from monitoring.transcripts import TranscriptTurn
 
 log = logging.getLogger(__name__)
+# The turn log away, every reconnect without a token would say it: one line per minute.
+_unresumed = RateLimitedLog(log, 60.0)
 
 CHANNEL = "socketio"
 SOCKETIO_PATH = "/socket.io/"
 HISTORY_MAX_TURNS = 200
 SESSION_ID = re.compile(r"[\w.:@-]{1,128}")
+# A flood of malformed frames is one log line per cause per interval.
+REFUSED_LOG_INTERVAL_S = 60.0
 
 Sender = Literal["bot", "staff"]
 
@@ -172,6 +189,11 @@ def session_id_of(data: Any, *, required: bool) -> str | None:
     return value
 
 
+def token_of(data: Any) -> object:
+    """The ``conversation_token`` an event carries (checked by the binding), else None."""
+    return data.get("conversation_token") if isinstance(data, dict) else None
+
+
 def metadata_of(data: dict[str, Any]) -> dict[str, Any]:
     """``customData`` (rasa-webchat) or ``metadata`` (Rasa's own key): an object, size-limited."""
     value = data.get("customData", data.get("metadata"))
@@ -214,6 +236,7 @@ class SocketIOChannel:
     def __init__(
         self,
         ids: ConversationIds,
+        binding: ConversationBinding | None = None,
         *,
         max_message_chars: int,
         max_body_bytes: int,
@@ -221,9 +244,12 @@ class SocketIOChannel:
         cors_allowed_origins: str | list[str] = "*",
     ) -> None:
         self.ids = ids
+        # Keyed like the pseudonyms unless given its own (bot/channels/binding.py).
+        self.binding = binding or ConversationBinding.of(ids)
         self.max_message_chars = max_message_chars
         # The widget is embedded on any shop page and sends no cookies, so any origin may connect.
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
+            RateLimitedLog(log, REFUSED_LOG_INTERVAL_S),
             async_mode="aiohttp",
             cors_allowed_origins=cors_allowed_origins,
             cors_credentials=False,
@@ -297,15 +323,28 @@ class SocketIOChannel:
     async def _on_session_request(self, sid: str, *args: Any) -> str | dict[str, Any]:
         try:
             data = args[0] if args else None
-            session = session_id_of(data, required=False) or uuid.uuid4().hex
-        except ShopbotError as err:
-            return await self._fail(sid, err)
-        try:
+            asked = session_id_of(data, required=False)
+            metadata = metadata_of(data) if isinstance(data, dict) else {}
+            session = asked or uuid.uuid4().hex
+            if asked is not None and not await self._may_resume(asked, data, metadata):
+                # Someone else's conversation: this client starts its own (rasa-webchat takes
+                # whatever id session_confirm names).
+                session = uuid.uuid4().hex
             await self._join(sid, session)
         except ShopbotError as err:
             return await self._fail(sid, err)
-        await self.sio.emit("session_confirm", session, to=sid)
+        await self._confirm(sid, session)
         return session
+
+    async def _may_resume(self, asked: str, data: Any, metadata: dict[str, Any]) -> bool:
+        """Whether ``session_request`` may resume ``asked``; when the turn log cannot say (the
+        database away and no token), no: the client starts a conversation of its own."""
+        try:
+            return (await self._grant(asked, data, metadata)).allowed
+        except Unavailable as err:
+            # The id is not logged: a Rasa client's sender may be an e-mail address.
+            _unresumed.warning("unavailable", "a conversation was not resumed without its token: %s", err)
+            return False
 
     async def _on_user_uttered(self, sid: str, *args: Any) -> dict[str, Any]:
         try:
@@ -316,13 +355,20 @@ class SocketIOChannel:
             session = session_id_of(data, required=sid not in self._sessions) or self._sessions[sid][0]
             metadata = metadata_of(data)
             if self._sessions.get(sid, ("",))[0] != session:
+                grant = await self._grant(session, data, metadata)
+                if not grant.allowed:
+                    raise Forbidden("this conversation is not yours: emit session_request to start one")
                 await self._join(sid, session)
+                if grant is not Grant.HOLDER:
+                    await self._issue(sid, session)
             conversation = self._sessions[sid][1]
             turn = TurnInput(conversation, text, CHANNEL, metadata, client=self._clients.get(sid, ""))
         except ShopbotError as err:
             return await self._fail(sid, err)
         try:
             result: TurnResult = await self._application[PIPELINE].run(turn)
+        except ShopbotError as err:  # refused as a whole (the journal's disk full): said, not crashed
+            return await self._fail(sid, err)
         except Exception:  # noqa: BLE001 - the socket stays up; the shopper gets an error event
             log.exception("socket.io turn failed for %s", conversation)
             return await self._fail(sid, ShopbotError("internal error"))
@@ -365,13 +411,30 @@ class SocketIOChannel:
             raise RuntimeError("SocketIOChannel.attach(app) was not called")
         return shared(self._app)
 
+    async def _grant(self, session: str, data: Any, metadata: dict[str, Any]) -> Grant:
+        """Whether this socket may have ``session``: its token, or what the turn log says."""
+        conversation = self.ids.internal(session)
+        return await access(self._application, self.binding, conversation, token_of(data), metadata)
+
+    async def _issue(self, sid: str, session: str) -> None:
+        token = self.binding.token(self.ids.internal(session))
+        await self.sio.emit("session_token", {"session_id": session, "conversation_token": token}, to=sid)
+
+    async def _confirm(self, sid: str, session: str) -> None:
+        # The token first: a client that keeps it has it before it goes on with the session.
+        await self._issue(sid, session)
+        await self.sio.emit("session_confirm", session, to=sid)
+
     async def _join(self, sid: str, session: str) -> None:
         # The room is the stored conversation id: staff pushes are addressed to it.
         conversation = self.ids.internal(session)
         previous = self._sessions.get(sid)
         if previous is not None and previous[1] != conversation:
             await self.sio.leave_room(sid, previous[1])
-        await self.sio.enter_room(sid, conversation)
+        try:
+            await self.sio.enter_room(sid, conversation)
+        except ValueError as err:  # the socket left while its grant was being read
+            raise BadRequest("the connection closed before the session was joined") from err
         self._sessions[sid] = (session, conversation)
 
     async def _typing_changed(self, session: str, typing: bool) -> None:

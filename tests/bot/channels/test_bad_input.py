@@ -46,7 +46,8 @@ async def test_hostile_text_is_just_text(client: TestClient) -> None:
     text = "<script>alert(1)</script> '; DROP TABLE turns; --"
     resp = await client.post(URL, json={"sender": "h", "message": text})
     assert resp.status == 200
-    again = await client.post(URL, json={"sender": "h", "message": "how do I return an item?"})
+    token = {"X-Shopbot-Conversation-Token": resp.headers["X-Shopbot-Conversation-Token"]}
+    again = await client.post(URL, json={"sender": "h", "message": "how do I return an item?"}, headers=token)
     assert again.status == 200, "the turn table survived"
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.channels.binding import TOKEN_HEADER
 from bot.serving.turnlog import SINK
 from core.shop import load_orders
 from core.turns import Flag, TurnRecord
@@ -15,9 +17,17 @@ from tests.identity import token
 URL = "/webhooks/rest/webhook"
 
 
+# Each client's conversation tokens by sender, sent back as a REST client that keeps them does.
+_TOKENS: weakref.WeakKeyDictionary[TestClient, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
 async def say(client: TestClient, text: str, sender: str = "s1", **metadata: Any) -> tuple[list[dict], str]:
-    resp = await client.post(URL, json={"sender": sender, "message": text, "metadata": metadata})
+    tokens = _TOKENS.setdefault(client, {})
+    headers = {TOKEN_HEADER: tokens[sender]} if sender in tokens else {}
+    body = {"sender": sender, "message": text, "metadata": metadata}
+    resp = await client.post(URL, json=body, headers=headers)
     assert resp.status == 200, await resp.text()
+    tokens[sender] = resp.headers[TOKEN_HEADER]
     return await resp.json(), resp.headers["X-Shopbot-Turn-Id"]
 
 

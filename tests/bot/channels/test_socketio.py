@@ -46,11 +46,16 @@ class Shop:
     channel: SocketIOChannel
 
 
-@pytest.fixture
-async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
-    app, channel = app_with_socketio(shop_settings)
+async def start_shop(aiohttp_server: Any, settings: Settings) -> Shop:
+    """The real app on a real port."""
+    app, channel = app_with_socketio(settings)
     server = await aiohttp_server(app)
     return Shop(str(server.make_url("")).rstrip("/"), app, channel)
+
+
+@pytest.fixture
+async def shop(aiohttp_server: Any, shop_settings: Settings) -> Shop:
+    return await start_shop(aiohttp_server, shop_settings)
 
 
 class Shopper:
@@ -84,13 +89,28 @@ class Shopper:
                             interval_s=0.02, what=f"a {event} event", show=lambda: self.events)
         return found[0]
 
-    async def session(self, session_id: str | None) -> str:
-        """Rasa's handshake: ``session_request``, then the ``session_confirm`` it answers with."""
+    async def session(self, session_id: str | None, token: str | None = None, **custom: Any) -> str:
+        """Rasa's handshake: ``session_request``, then the ``session_confirm`` it answers with.
+
+        ``token`` is the conversation's token, ``custom`` the customData (a customer's claim).
+        """
         before = len(self.received("session_confirm"))
-        await self.sio.emit("session_request", {"session_id": session_id})
+        data: dict[str, Any] = {"session_id": session_id}
+        if token is not None:
+            data["conversation_token"] = token
+        if custom:
+            data["customData"] = custom
+        await self.sio.emit("session_request", data)
         confirmed: list[str] = await until(lambda: self.received("session_confirm")[before:], timeout_s=5,
                                            interval_s=0.02, what="a session_confirm")
         return confirmed[-1]
+
+    def token(self, session: str) -> str:
+        """The conversation token this client was issued for ``session``."""
+        issued = self.received("session_token")
+        tokens = [t["conversation_token"] for t in issued if t["session_id"] == session]
+        assert tokens, f"no token for {session}: {self.events}"
+        return str(tokens[-1])
 
     async def say(
         self, session: str, text: str, **custom: Any
@@ -256,7 +276,7 @@ async def test_a_new_connection_with_the_same_session_keeps_the_conversation(
         assert order.order_id in status[0]["text"]
 
     async with Shopper(shop.url) as again:
-        assert await again.session(session) == session
+        assert await again.session(session, first.token(session)) == session
         follow_up, _ = await again.say(session, "where is it now?")
         assert order.order_id in follow_up[0]["text"], "slot memory survives the reconnect"
 
@@ -341,12 +361,13 @@ async def test_messages_sent_while_away_come_back_with_the_history(shop: Shop) -
     async with Shopper(shop.url) as shopper:
         session = await shopper.session("away")
         await shopper.say(session, "do you do gift wrapping?")
+        token = shopper.token(session)
     reply = BotMessage(text="Yes, we can wrap it for you.", buttons=(Button("Thanks", "thanks"),))
     await shop.app[SINK].submit(staff_reply(shop.app, session, [reply], staff="sam"))
     await shop.channel.send(session, [reply], sender="staff")  # nobody is connected to see it
 
     async with Shopper(shop.url) as back:
-        await back.session(session)
+        assert await back.session(session, token) == session
         await back.sio.emit("history_request", {"session_id": session})
         entries = (await back.arrived("history"))["entries"]
     senders = [(e["kind"], e.get("sender")) for e in entries]

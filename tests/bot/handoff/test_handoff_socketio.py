@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from bot.auth.guard import Role
+from bot.engine.replies import WAITING
 from bot.serving.turnlog import SINK
 from core.settings import Settings
 from tests.bot.channels.test_socketio import Shop, Shopper, app_with_socketio, logged, texts
@@ -43,8 +44,8 @@ async def test_staff_take_over_live_and_hand_back(shop: Shop) -> None:
             assert created["type"] == "handoff_created" and created["handoff"]["reason"] == "requested"
             handoff_id = created["handoff"]["id"]
 
-            silent, ack = await shopper.say(session, "hello, anyone there?")
-            assert silent == [] and ack["count"] == 0, "the bot stays silent while a person is coming"
+            waiting, ack = await shopper.say(session, "hello, anyone there?")
+            assert texts(waiting) == [WAITING] and ack["count"] == 1, "only that a person is coming"
             relayed = await asyncio.wait_for(console.receive_json(), 5)
             assert relayed["sender"] == "shopper" and relayed["turn"]["user_text"] == "hello, anyone there?"
 
@@ -65,7 +66,7 @@ async def test_staff_take_over_live_and_hand_back(shop: Shop) -> None:
             assert staff_msg["metadata"]["sender"] == "staff"
 
             still_silent, _ = await shopper.say(session, "where is my order 573415?")
-            assert still_silent == [], "the bot does not answer while Sam has the conversation"
+            assert still_silent == [], "the bot does not answer while Sam is in the chat"
 
             resolved = await staff.post(f"/api/handoffs/{handoff_id}/resolve")
             assert (await resolved.json())["status"] == "resolved"
@@ -88,6 +89,7 @@ async def test_history_after_reconnect_includes_staff_messages(shop: Shop) -> No
     try:
         async with Shopper(shop.url) as shopper:
             session = await shopper.session(None)
+            token = shopper.token(session)  # kept by the widget, sent back when it returns
             await shopper.say(session, "can I speak to a human?")
         listing = await (await staff.get("/api/handoffs?status=pending")).json()
         handoff_id = listing["handoffs"][0]["id"]
@@ -96,7 +98,7 @@ async def test_history_after_reconnect_includes_staff_messages(shop: Shop) -> No
         assert sent.status == 201
 
         async with Shopper(shop.url) as returning:
-            assert await returning.session(session) == session
+            assert await returning.session(session, token) == session
             await returning.sio.emit("history_request", {"session_id": session})
             history = await returning.arrived("history")
         staff_entries = [e for e in history["entries"] if e.get("sender") == "staff"]

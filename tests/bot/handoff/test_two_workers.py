@@ -70,8 +70,9 @@ async def test_a_conversation_can_move_between_workers(workers: list[Shop], buil
         session = await first.session("moving-shopper")
         status, _ = await first.say(session, f"where is my order {order.order_id}")
         assert order.order_id in texts(status)[0]
+        token = first.token(session)
     async with Shopper(workers[1].url) as second:
-        assert await second.session(session) == session
+        assert await second.session(session, token) == session
         follow_up, _ = await second.say(session, "where is it now?")
         assert order.order_id in texts(follow_up)[0], "worker 2 reads the slots worker 1 wrote"
 
