@@ -15,10 +15,14 @@ class AuthConfig:
     cookie_secure: bool = True
     session_idle_s: float = 2 * 3600.0
     session_max_s: float = 12 * 3600.0
-    login_ip_limit: int = 20
-    login_ip_window_s: float = 300.0
+    # Per address: a ceiling high enough for a shop's office behind one NAT.
+    login_ip_limit: int = 200
+    login_ip_window_s: float = 900.0
+    # Per username and address: free failures, then a wait from login_backoff_s doubling up to
+    # login_user_window_s (bot/auth/ratelimit.py Backoff).
     login_user_limit: int = 5
     login_user_window_s: float = 900.0
+    login_backoff_s: float = 30.0
     # Other origins whose pages may open the console WebSocket (comma-separated).
     console_origins: str = ""
 

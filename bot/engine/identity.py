@@ -4,12 +4,16 @@ The shop's backend signs the signed-in customer's id with a secret it shares wit
 (named by ``SHOPBOT_IDENTITY_SECRET_ENV``), as Intercom's and Chatwoot's identity verification
 do, and the widget (``data-customer-token``) or any channel passes it in the message metadata:
 
-* ``{"customer_id": "17841", "customer_token": hex(HMAC-SHA256(secret, "17841"))}``, or
+* ``{"customer_id": "17841", "customer_token": "<ts>.<hex HMAC-SHA256(secret, "17841.<ts>")>"}``,
+  ``ts`` the Unix time it was signed: good for ``max_age_s`` (a day by default);
+* ``{"customer_id": "17841", "customer_token": hex(HMAC-SHA256(secret, "17841"))}``, the old form
+  without a time, which never expires: refused unless the shop turns ``accept_untimed`` on;
 * ``{"customer_token": "<JWT>"}``: HS256, signed with the same secret, ``sub`` the customer id
-  and an ``exp`` in the future.
+  and an ``exp`` in the future, at most ``max_age_s`` ahead.
 
-Anything else (no secret configured, no token, a wrong one, an expired JWT) is an anonymous
-shopper: no personal picks, no order details without the order's e-mail or postcode.
+Anything else (no secret configured, no token, a wrong, malformed or expired one) is an anonymous
+shopper: no personal picks, no order details without the order's e-mail or postcode. The
+metadata is whatever a client sent, so nothing in it may make ``verify`` raise.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import base64
 import hashlib
 import hmac
 import json
+import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,11 +33,25 @@ CUSTOMER_TOKEN = "customer_token"
 # Metadata keys that only this module may interpret; they never reach actions or the log as sent.
 IDENTITY_KEYS = frozenset({CUSTOMER_ID, CUSTOMER_TOKEN})
 MAX_ID_CHARS = 64
+MAX_TOKEN_CHARS = 4096
+DEFAULT_MAX_AGE_S = 86400.0
+# How far ahead of this server's clock the shop's may be when it signs.
+CLOCK_SKEW_S = 300.0
+
+_HEX_MAC = re.compile(r"[0-9a-fA-F]{64}")
+_TIMED = re.compile(r"([0-9]{1,12})\.([0-9a-fA-F]{64})")
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def sign(secret: bytes, customer_id: str) -> str:
-    """The HMAC token of ``customer_id`` (what the shop's backend computes)."""
-    return hmac.new(secret, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()
+def sign(secret: bytes, customer_id: str, now: float | None = None) -> str:
+    """The timestamped token of ``customer_id``: ``<ts>.<hex HMAC-SHA256(secret, "<id>.<ts>")>``."""
+    ts = str(int(now if now is not None else time.time()))
+    return f"{ts}.{_mac(secret, f'{customer_id}.{ts}')}"
+
+
+def sign_untimed(secret: bytes, customer_id: str) -> str:
+    """The old token without a time, ``hex(HMAC-SHA256(secret, customer_id))`` (never expires)."""
+    return _mac(secret, customer_id)
 
 
 def sign_jwt(secret: bytes, customer_id: str, ttl_s: int = 3600, now: float | None = None) -> str:
@@ -47,8 +67,17 @@ def sign_jwt(secret: bytes, customer_id: str, ttl_s: int = 3600, now: float | No
 class IdentityVerifier:
     """Turns message metadata into a verified customer id, or None (an anonymous shopper)."""
 
-    def __init__(self, secret: bytes | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: bytes | None,
+        *,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        accept_untimed: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret or None
+        self.max_age_s = max_age_s
+        self.accept_untimed = accept_untimed
         self._clock = clock
 
     @property
@@ -57,38 +86,70 @@ class IdentityVerifier:
         return self._secret is not None
 
     def verify(self, metadata: Mapping[str, Any]) -> str | None:
-        """The customer id the shop signed, or None."""
+        """The customer id the shop signed, or None; never raises, whatever the metadata holds."""
         token = metadata.get(CUSTOMER_TOKEN)
-        if self._secret is None or not isinstance(token, str) or not token or len(token) > 4096:
+        # Every token form is ASCII; anything else (lone surrogates included) is no token at all.
+        if self._secret is None or not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS \
+                or not token.isascii():
             return None
-        if token.count(".") == 2:
-            return self._jwt(token)
-        claimed = metadata.get(CUSTOMER_ID)
-        if isinstance(claimed, int) and not isinstance(claimed, bool):
-            claimed = str(claimed)
-        if not isinstance(claimed, str) or not claimed or len(claimed) > MAX_ID_CHARS:
-            return None
-        expected = sign(self._secret, claimed)
-        return claimed if hmac.compare_digest(expected, token.lower()) else None
-
-    def _jwt(self, token: str) -> str | None:
-        assert self._secret is not None
-        header, payload, signature = token.split(".")
-        expected = hmac.new(self._secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
         try:
-            if not hmac.compare_digest(expected, _unb64(signature)):
-                return None
-            head, claims = json.loads(_unb64(header)), json.loads(_unb64(payload))
-        except (ValueError, TypeError):
+            if token.count(".") == 2:
+                return self._jwt(self._secret, token)
+            return self._hmac(self._secret, token, metadata.get(CUSTOMER_ID))
+        except (ValueError, TypeError, RecursionError):  # malformed input: an anonymous shopper
             return None
+
+    def reference(self, customer_id: str) -> str:
+        """The keyed reference of a customer this verifier verified (see :func:`reference`)."""
+        if self._secret is None:
+            raise ValueError("no identity secret: nobody is verified")
+        return reference(self._secret, customer_id)
+
+    def _hmac(self, secret: bytes, token: str, claimed: Any) -> str | None:
+        customer = _customer_id(claimed)
+        if customer is None:
+            return None
+        if timed := _TIMED.fullmatch(token):
+            ts, mac = timed.groups()
+            # Signed no longer than max_age_s ago, and no later than the shop's clock allows.
+            now = self._clock()
+            if not now - self.max_age_s <= int(ts) <= now + CLOCK_SKEW_S:
+                return None
+            return customer if hmac.compare_digest(_mac(secret, f"{customer}.{ts}"), mac.lower()) else None
+        if self.accept_untimed and _HEX_MAC.fullmatch(token):
+            return customer if hmac.compare_digest(_mac(secret, customer), token.lower()) else None
+        return None
+
+    def _jwt(self, secret: bytes, token: str) -> str | None:
+        header, payload, signature = token.split(".")
+        if not all(_B64URL.fullmatch(part) for part in (header, payload, signature)):
+            return None
+        expected = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(signature)):
+            return None
+        head, claims = json.loads(_unb64(header)), json.loads(_unb64(payload))
         if not isinstance(head, dict) or head.get("alg") != "HS256" or not isinstance(claims, dict):
             return None
-        subject, expires = claims.get("sub"), claims.get("exp")
-        if not isinstance(expires, int | float) or expires <= self._clock():
+        expires = claims.get("exp")
+        if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires):
             return None
-        if not isinstance(subject, str) or not subject or len(subject) > MAX_ID_CHARS:
+        # exp is enforced, and may lie at most max_age_s ahead: a token meant to live for ever is a
+        # password for that customer's orders.
+        now = self._clock()
+        if expires <= now or expires > now + self.max_age_s + CLOCK_SKEW_S:
             return None
-        return subject
+        not_before = claims.get("nbf", now)
+        if isinstance(not_before, bool) or not isinstance(not_before, int | float) or \
+                not not_before <= now + CLOCK_SKEW_S:
+            return None
+        return _customer_id(claims.get("sub"), numbers=False)
+
+
+def reference(secret: bytes, customer_id: str) -> str:
+    """A keyed, one-way reference to a verified customer: the turn log keeps it to know whose a
+    conversation is (bot/channels/binding.py) without keeping the id itself."""
+    message = b"conversation owner\0" + customer_id.encode("utf-8")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
 
 
 def without_identity(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,9 +157,24 @@ def without_identity(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if k not in IDENTITY_KEYS}
 
 
+def _customer_id(claimed: Any, numbers: bool = True) -> str | None:
+    """A claimed id as text when it can be one: 1-64 printable characters (no controls, no lone
+    surrogates, which no database or log would take), or a whole number."""
+    if numbers and isinstance(claimed, int) and not isinstance(claimed, bool):
+        claimed = str(claimed)
+    if not isinstance(claimed, str) or not 0 < len(claimed) <= MAX_ID_CHARS or not claimed.isprintable():
+        return None
+    return claimed
+
+
+def _mac(secret: bytes, text: str) -> str:
+    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
+    # binascii.Error, raised for bad padding, is a ValueError.
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

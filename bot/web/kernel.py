@@ -1,11 +1,11 @@
 """The web kernel: the root application every feature is mounted on.
 
 The kernel knows HTTP and nothing of a shop: the middleware (CORS for the widget, the one
-error mapping, the auth guard), the body limit, sign-in, the OpenAPI document, health and
-metrics, the static pages, and the resources every part shares (the database, Redis, the
-accounts). Features are aiohttp sub-apps (``add_subapp``) with their own typed keys, cleanup
-contexts and routes; their handlers read the root's keys through ``request.config_dict``
-and their cleanup contexts through :func:`shared`.
+error mapping, the auth guard), the security headers on every response, the body limit,
+sign-in, the OpenAPI document, health and metrics, the static pages, and the resources every
+part shares (the database, Redis, the accounts). Features are aiohttp sub-apps
+(``add_subapp``) with their own typed keys, cleanup contexts and routes; their handlers read
+the root's keys through ``request.config_dict`` and their cleanup contexts through :func:`shared`.
 aiohttp mounts a sub-app under one URL prefix, so a feature whose routes live under several
 prefixes is one sub-app per prefix.
 """
@@ -21,6 +21,7 @@ from bot.web import ops, signin, static
 from bot.web.auth import auth_middleware
 from bot.web.clients import client_ip_of, parse_networks
 from bot.web.errors import cors_middleware, error_middleware
+from bot.web.headers import add_security_headers
 from bot.web.keys import CLIENT_IP, METRICS, ROOT, SETTINGS
 from bot.web.resources import auth_ctx, db_ctx, redis_ctx
 from core.settings import Settings
@@ -43,6 +44,9 @@ def create_kernel(settings: Settings, metrics: ShopbotMetrics, tables: Sequence[
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[CLIENT_IP] = client_ip_of(parse_networks(settings.trusted_proxies))
+    # A response hook, not a middleware: it also reaches responses a middleware never sees
+    # (sub-apps' own error pages, WebSocket and socket.io answers).
+    app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.extend([redis_ctx, db_ctx(tables), auth_ctx])
     signin.add_routes(app)
     ops.add_routes(app)

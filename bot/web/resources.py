@@ -10,11 +10,11 @@ from aiohttp import web
 from sqlalchemy import MetaData
 
 from bot.auth.config import AuthConfig
-from bot.auth.ratelimit import LoginLimiter
+from bot.auth.ratelimit import LoginLimiter, backoff
 from bot.auth.sessions import SessionStore
 from bot.auth.users import UserStore
-from bot.limits import window
-from bot.web.keys import AUTH_CONFIG, ENGINE, LOGIN_LIMITER, REDIS, SESSIONS, SETTINGS, USERS
+from bot.limits import RedisOutage, window
+from bot.web.keys import AUTH_CONFIG, ENGINE, LOGIN_LIMITER, REDIS, REDIS_OUTAGE, SESSIONS, SETTINGS, USERS
 from core.db import create_tables, make_engine
 
 Ctx = Callable[[web.Application], AsyncIterator[None]]
@@ -27,10 +27,15 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
-    # Short timeouts: Redis being away must cost a turn milliseconds, not seconds.
-    client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    # Short timeouts and one retry: Redis being away must cost a turn milliseconds, not seconds
+    # (the stores then use the worker's own memory, bot/limits.py RedisOutage).
+    client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0,
+                               retry=Retry(NoBackoff(), 1))
     app[REDIS] = client
+    app[REDIS_OUTAGE] = RedisOutage("Redis")
     yield
     await client.aclose()
 
@@ -48,11 +53,14 @@ def db_ctx(tables: Sequence[MetaData]) -> Ctx:
     return ctx
 
 
-def login_limiter(config: AuthConfig, redis: Any | None = None) -> LoginLimiter:
+def login_limiter(
+    config: AuthConfig, redis: Any | None = None, outage: RedisOutage | None = None,
+) -> LoginLimiter:
     """The per-address and per-username-and-address login limits (in Redis when given)."""
     return LoginLimiter(
-        window(redis, "login-ip", config.login_ip_limit, config.login_ip_window_s),
-        window(redis, "login-account", config.login_user_limit, config.login_user_window_s),
+        window(redis, "login-ip", config.login_ip_limit, config.login_ip_window_s, outage=outage),
+        backoff(redis, "login-account", config.login_user_limit, config.login_backoff_s,
+                config.login_user_window_s, outage=outage),
     )
 
 
@@ -66,5 +74,5 @@ async def auth_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AUTH_CONFIG] = config
     app[USERS] = UserStore(engine)
     app[SESSIONS] = sessions
-    app[LOGIN_LIMITER] = login_limiter(config, app.get(REDIS))
+    app[LOGIN_LIMITER] = login_limiter(config, app.get(REDIS), app.get(REDIS_OUTAGE))
     yield

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.browser
 SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "staff-console.png"
 STAFF, PASSWORD = "sam", "a long enough password"
 DELIVERY = "how long does UK delivery take?"
-HELLO = "Hi, I'm Sam, how can I help?"
+# No name in it: the transcript shows what the turn log keeps, where names are redacted.
+HELLO = "Hello, how can I help you today?"
 CHECKING = "Let me check that order for you."
 VIEWPORT = (1100, 760)
 # True once the widget shows ``text`` in a visible staff bubble (its DOM is in a shadow root).

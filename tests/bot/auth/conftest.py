@@ -37,10 +37,11 @@ class AuthSettings(Settings):
     auth_cookie_secure: bool = True
     auth_session_idle_s: float = 7200.0
     auth_session_max_s: float = 43200.0
-    auth_login_ip_limit: int = 20
-    auth_login_ip_window_s: float = 300.0
+    auth_login_ip_limit: int = 200
+    auth_login_ip_window_s: float = 900.0
     auth_login_user_limit: int = 5
     auth_login_user_window_s: float = 900.0
+    auth_login_backoff_s: float = 30.0
     auth_console_origins: str = ""
 
 

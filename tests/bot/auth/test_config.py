@@ -25,6 +25,7 @@ def test_every_field_is_read_from_settings(tmp_path: Path) -> None:
         "auth_login_ip_window_s": 70.0,
         "auth_login_user_limit": 3,
         "auth_login_user_window_s": 30.0,
+        "auth_login_backoff_s": 10.0,
         "auth_console_origins": "https://shop.example",
     }
     config = AuthConfig.from_settings(AuthSettings(var_dir=tmp_path, **overrides))  # type: ignore[arg-type]
