@@ -41,14 +41,17 @@ def serve(settings: Settings, workers: int) -> None:
 
 
 def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
-    from aiohttp import web
-
     from bot.server import create_app
+    from bot.web.clients import parse_networks
+    from bot.web.connections import ConnectionLimits, serve
 
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                reuse_port=reuse_port)
+    limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s,
+                              body_timeout_s=settings.body_timeout_s,
+                              max_per_address=settings.max_connections_per_address,
+                              exempt=parse_networks(settings.trusted_proxies))
+    serve(create_app(settings), settings.host, settings.port, limits, reuse_port=reuse_port)
 
 
 def _worker_main(settings: Settings) -> None:
