@@ -2,15 +2,24 @@
 
 The same interface serves the staff login limits and shoppers' order lookups, so a limit
 configured with ``SHOPBOT_REDIS_URL`` holds across every worker and survives a restart.
+
+While Redis is away a Redis window counts in this worker's memory instead (a limit per worker,
+not shared, for the length of the outage) rather than failing the login or the lookup it
+guards; :class:`RedisOutage` decides when Redis is tried again and says so once per interval.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+
+from core.ratelog import RateLimitedLog
+
+log = logging.getLogger(__name__)
 
 
 class SlidingWindow:
@@ -119,10 +128,104 @@ return 1
 """
 
 
-class RedisWindow:
-    """A sliding window in a Redis sorted set per key (event times in milliseconds)."""
+class RedisOutage:
+    """Whether a store should call Redis now, and the one log line per interval while it is away.
 
-    def __init__(self, redis: Any, name: str, limit: int, window_s: float) -> None:
+    Up, every call goes to Redis. After a failure the store uses its own memory and only one
+    call every ``probe_s`` tries Redis again (a failing call can cost seconds of client
+    retries, so the others do not wait for it); the first success ends the outage. The
+    warnings go through one :class:`RateLimitedLog`, so an outage under load writes one line
+    per ``log_interval_s`` with a count, and one when Redis is back.
+    """
+
+    def __init__(
+        self, name: str, *, probe_s: float = 1.0, log_interval_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self._probe_s = probe_s
+        self._clock = clock
+        self._log = RateLimitedLog(log, log_interval_s, clock=clock)
+        self._down_since: float | None = None
+        self._next_probe = 0.0
+        # Calls answered from this worker's own memory since the outage began.
+        self.fallbacks = 0
+
+    @property
+    def down(self) -> bool:
+        """Whether the last call to Redis failed."""
+        return self._down_since is not None
+
+    def try_redis(self) -> bool:
+        """Whether to call Redis now: always while it answers; while away, one caller per probe."""
+        if self._down_since is None:
+            return True
+        now = self._clock()
+        if now < self._next_probe:
+            self.fallbacks += 1
+            return False
+        self._next_probe = now + self._probe_s
+        return True
+
+    def failed(self, err: BaseException) -> None:
+        """A call to Redis failed: use this worker's memory until the next probe."""
+        now = self._clock()
+        if self._down_since is None:
+            self._down_since = now
+        self._next_probe = now + self._probe_s
+        self.fallbacks += 1
+        self._log.warning("down", "Redis unavailable for %s (%s: %s); using this worker's own memory",
+                          self.name, type(err).__name__, err)
+
+    def succeeded(self) -> None:
+        """A call to Redis answered: the outage, if any, is over."""
+        if self._down_since is None:
+            return
+        self._log.warning("back", "Redis back for %s after %.1f s; %d calls used this worker's memory",
+                          self.name, self._clock() - self._down_since, self.fallbacks)
+        self._down_since = None
+        self.fallbacks = 0
+
+
+class KeptBack:
+    """What an outage kept in this worker only: key -> when it was written (ms), oldest first, at
+    most ``size`` (the oldest forgotten first), for the store to write to Redis once it is back."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keep(self, key: str, written: int) -> None:
+        """``key`` was written at ``written`` while Redis was away."""
+        self._items.pop(key, None)
+        self._items[key] = written
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        """``key`` reached Redis: nothing to write back."""
+        self._items.pop(key, None)
+
+    async def save(self, write: Callable[[str, int], Awaitable[None]]) -> None:
+        """``write`` each kept key, oldest first (raises, keeping the rest, while Redis is away)."""
+        while self._items:
+            key, written = next(iter(self._items.items()))
+            await write(key, written)
+            self._items.pop(key, None)
+
+
+class RedisWindow:
+    """A sliding window in a Redis sorted set per key (event times in milliseconds).
+
+    While Redis is away, a window of this worker's own stands in (see the module's docstring).
+    """
+
+    def __init__(
+        self, redis: Any, name: str, limit: int, window_s: float, *, outage: RedisOutage | None = None,
+    ) -> None:
         if limit < 1 or window_s <= 0:
             raise ValueError("a sliding window needs limit >= 1 and window_s > 0")
         self._redis = redis
@@ -131,27 +234,54 @@ class RedisWindow:
         self.window_s = window_s
         self._retry = redis.register_script(_RETRY_AFTER)
         self._record = redis.register_script(_RECORD)
+        self._local = LocalWindow(limit, window_s)
+        self.outage = outage or RedisOutage(f"the {name} limit")
 
     async def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may act again; 0 when it may now."""
-        ms = await self._retry(keys=[self._prefix + key],
-                               args=[_now_ms(), int(self.window_s * 1000), self.limit])
-        return max(0.0, float(ms) / 1000)
+        if self.outage.try_redis():
+            try:
+                ms = await self._retry(keys=[self._prefix + key],
+                                       args=[_now_ms(), int(self.window_s * 1000), self.limit])
+            except Exception as err:  # noqa: BLE001 - Redis away: this worker's count decides
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
+                return max(0.0, float(ms) / 1000)
+        return await self._local.retry_after(key)
 
     async def record(self, key: str) -> None:
         """Count one event for ``key`` now."""
-        await self._record(keys=[self._prefix + key],
-                           args=[_now_ms(), int(self.window_s * 1000), uuid.uuid4().hex])
+        # Counted here too, so that a count begun before an outage is not reset by it.
+        await self._local.record(key)
+        if self.outage.try_redis():
+            try:
+                await self._record(keys=[self._prefix + key],
+                                   args=[_now_ms(), int(self.window_s * 1000), uuid.uuid4().hex])
+            except Exception as err:  # noqa: BLE001 - counted in this worker's window meanwhile
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
 
     async def reset(self, key: str) -> None:
         """Forget every event of ``key``."""
-        await self._redis.delete(self._prefix + key)
+        await self._local.reset(key)
+        if self.outage.try_redis():
+            try:
+                await self._redis.delete(self._prefix + key)
+            except Exception as err:  # noqa: BLE001 - forgotten in this worker's window
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
 
 
-def window(redis: Any | None, name: str, limit: int, window_s: float) -> Window:
-    """A Redis window when a client is given, else one of this process."""
+def window(
+    redis: Any | None, name: str, limit: int, window_s: float, *, outage: RedisOutage | None = None,
+) -> Window:
+    """A Redis window when a client is given (``outage``: shared with the worker's other Redis
+    stores, so that an outage is noticed and logged once), else one of this process."""
     if redis is not None:
-        return RedisWindow(redis, name, limit, window_s)
+        return RedisWindow(redis, name, limit, window_s, outage=outage)
     return LocalWindow(limit, window_s)
 
 

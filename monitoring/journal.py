@@ -9,11 +9,18 @@ on its own; it never takes other records with it.
 
 Several workers may share one journal directory: each takes a slot of its own (a subdirectory
 it holds an exclusive lock on) and, when it opens, adopts what any slot nobody holds has left.
+
+A write that fails (the disk is full, say) is undone: the segment is cut back to its last
+whole record, so a turn that was refused never comes back in a replay, and the turns waiting
+for that write are refused with ``StorageFull`` (or ``Unavailable`` for other disk errors).
+The segment is then sealed, so that it is deleted, and its space freed, once it is shipped.
+``refusing`` says why turns are refused until a write succeeds or the disk has room again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
 import logging
@@ -27,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import StorageFull, Unavailable
+from core.ratelog import RateLimitedLog
 from core.turns import TurnRecord
 from monitoring.turnlog import record_from_row, row_of
 
@@ -34,6 +43,13 @@ log = logging.getLogger(__name__)
 
 SEGMENT_GLOB = "segment-*.jsonl"
 _SEGMENT = re.compile(r"segment-(\d{8})\.jsonl$")
+# A journal line's turn id, read without decoding the whole record (json.dumps' default separators).
+_TURN_ID = re.compile(rb'"turn_id": "([^"\\]*)"')
+# After a full disk, turns are taken again once this much is free (or a write succeeds).
+RESUME_FREE_BYTES = 64 * 1024
+# What a refused turn is told to wait before trying again.
+RETRY_AFTER_S = 5
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -79,6 +95,10 @@ class TurnJournal:
         self._lock = threading.Lock()
         self.quarantined = 0
         self.commits = 0
+        # Since when (monotonic) writes fail for want of space; None while they do not.
+        self._full_since: float | None = None
+        self.refused_writes = 0
+        self._errors = RateLimitedLog(log, 30.0)
 
     # ------------------------------------------------------------- start-up
 
@@ -145,6 +165,39 @@ class TurnJournal:
                     log.error("%s:%d: unreadable record quarantined: %s", path.name, n, err)
                     self._quarantine_bytes(line)
 
+    def reread(self, wanted: dict[str, int]) -> list[Entry]:
+        """The records of ``wanted`` (turn id -> segment) read back from their segments, in order.
+
+        For the sink's spilled backlog; a record whose segment is gone is not returned.
+        """
+        by_segment: dict[int, set[str]] = {}
+        for turn_id, number in wanted.items():
+            by_segment.setdefault(number, set()).add(turn_id)
+        found: list[Entry] = []
+        for number in sorted(by_segment):
+            with self._lock:
+                segment = self._segments.get(number)
+            if segment is None:
+                continue
+            ids = by_segment[number]
+            try:
+                handle = segment.path.open("rb")
+            except FileNotFoundError:
+                continue  # retired meanwhile: everything in it was shipped
+            with handle:
+                for line in handle:
+                    # Cheap test first: only the wanted lines are decoded.
+                    match = _TURN_ID.search(line)
+                    if not line.endswith(b"\n") or match is None or match.group(1).decode() not in ids:
+                        continue
+                    try:
+                        record = record_from_row(json.loads(line))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # quarantined at start-up, never acknowledged twice
+                    if record.turn_id in ids:
+                        found.append(Entry(record, number))
+        return found
+
     # --------------------------------------------------------------- append
 
     async def append(self, record: TurnRecord) -> int:
@@ -168,31 +221,96 @@ class TurnJournal:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    segments = await loop.run_in_executor(self._executor, self._write, batch)
+                    results = await loop.run_in_executor(self._executor, self._write, batch)
                 except Exception as err:  # noqa: BLE001 - every waiting turn learns it failed
-                    for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(err)
-                    continue
-                for p, number in zip(batch, segments, strict=True):
-                    if not p.future.done():
-                        p.future.set_result(number)
+                    results = [err] * len(batch)
+                for p, result in zip(batch, results, strict=True):
+                    if p.future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        p.future.set_exception(result)
+                    else:
+                        p.future.set_result(result)
         finally:
             self._writing = None
 
-    def _write(self, batch: list[_Pending]) -> list[int]:
-        numbers = []
-        with self._lock:
-            for p in batch:
-                segment = self._segment()
-                self._handle.write(p.line)
-                segment.appended += 1
-                numbers.append(segment.number)
-            self._handle.flush()
-        if self.fsync:
-            os.fsync(self._handle.fileno())
+    def _write(self, batch: list[_Pending]) -> list[int | Exception]:
+        """Each record's segment number, or the error that refused it (nothing of it kept)."""
+        results: list[int | Exception] = []
+        while len(results) < len(batch):
+            try:
+                with self._lock:
+                    segment = self._segment()
+                    chunk = batch[len(results):len(results) + self.segment_records - segment.appended]
+                self._append(b"".join(p.line for p in chunk))
+            except OSError as err:
+                refusal = self._refused(err)
+                results.extend(refusal for _ in range(len(batch) - len(results)))
+                break
+            with self._lock:
+                segment.appended += len(chunk)
+            results.extend(segment.number for _ in chunk)
         self.commits += 1
-        return numbers
+        return results
+
+    def _append(self, data: bytes) -> None:
+        """Write and fsync ``data`` at the segment's end; on failure, cut the segment back."""
+        fd = self._handle.fileno()
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.fsync:
+                os.fsync(fd)
+        except OSError:
+            # What reached the file belongs to turns that are about to be refused: remove it, so
+            # that no replay ever ships them (a torn line left if this fails too is skipped).
+            try:
+                os.ftruncate(fd, start)
+                if self.fsync:
+                    os.fsync(fd)
+            except OSError as cut:
+                log.error("journal %s could not be cut back to %d bytes: %s", self.directory, start, cut)
+            raise
+        if self._full_since is not None:
+            log.warning("turn journal writable again after %.1f s (%d writes refused)",
+                        time.monotonic() - self._full_since, self.refused_writes)
+            self._full_since = None
+            self.refused_writes = 0
+
+    def _refused(self, err: OSError) -> Exception:
+        """The error for turns a failed write refused; the segment is sealed (freed once shipped)."""
+        with self._lock:
+            if self._current is not None:
+                self._seal(self._current)
+                self._current = None
+        self.refused_writes += 1
+        if err.errno in _FULL:
+            if self._full_since is None:
+                self._full_since = time.monotonic()
+                log.error("turn journal's disk is full (%s); refusing turns until it has room",
+                          self.directory)
+            refusal: Exception = StorageFull("the turn journal's disk is full", RETRY_AFTER_S)
+        else:
+            self._errors.error("write", "turn journal write failed: %s", err)
+            refusal = Unavailable("the turn journal cannot be written", RETRY_AFTER_S)
+        refusal.__cause__ = err
+        return refusal
+
+    @property
+    def refusing(self) -> str | None:
+        """Why turns are refused now (a full disk), or None; clears itself once there is room."""
+        if self._full_since is None:
+            return None
+        try:
+            stats = os.statvfs(self.directory)
+            free = stats.f_bavail * stats.f_frsize
+        except OSError:
+            free = 0
+        if free >= RESUME_FREE_BYTES:
+            return None
+        return f"the turn journal's disk is full ({free // 1024} KiB free)"
 
     def _segment(self) -> _Segment:
         current = self._current
@@ -202,7 +320,8 @@ class TurnJournal:
             self._seal(current)
         number = max(self._segments, default=0) + 1
         current = _Segment(number, self.directory / f"segment-{number:08d}.jsonl")
-        self._handle = current.path.open("ab")
+        # Unbuffered: a failed write leaves nothing behind in a buffer to reach the file later.
+        self._handle = current.path.open("ab", buffering=0)
         if self.fsync:
             fsync_dir(self.directory)
         self._segments[number] = current

@@ -7,6 +7,11 @@ shipped to the database in batches by a background writer that retries until it 
   keeps the batch and retries with backoff; a record the database refuses for good is set
   apart alone (quarantined) and the rest of its batch still goes in.
 * At start-up the journal's leftovers (a crash, an outage at shutdown) are shipped again.
+* At most ``max_queued`` records wait in memory; beyond that (a long database outage under
+  load) only their turn ids are kept, and the records are read back from the journal when the
+  queue has room: the backlog lives on disk, so an outage does not grow the process.
+* When the journal cannot take a record (its disk is full), ``submit`` raises ``StorageFull``
+  and the turn is refused, never acknowledged; ``refusing`` says why for readiness.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class TurnLogSink:
         max_batch: int = 200,
         listeners: Sequence[Callable[[TurnRecord], None]] = (),
         drain_on_close_s: float = 10.0,
+        max_queued: int = 2000,
     ) -> None:
         self.turn_log = turn_log
         self.journal = journal
@@ -57,30 +63,59 @@ class TurnLogSink:
         self._listeners = tuple(listeners)
         self._outage_since: float | None = None
         self.shipped = 0
+        self.max_queued = max_queued
+        # Journalled records not held in memory (the queue was full): turn id -> segment, in order.
+        self._spilled: dict[str, int] = {}
+        self.reloaded = 0
 
     async def start(self) -> None:
         """Open the journal, queue what an earlier run left unshipped, start the writer."""
         leftovers = await self.run_sync(self.journal.open)
         for entry in leftovers:
-            self._queue.put_nowait(entry)
+            self._enqueue(entry)
         if leftovers:
             log.warning("replaying %d journalled turns not yet in the turn log", len(leftovers))
         self._task = asyncio.create_task(self._writer(), name="turnlog-writer")
 
     async def submit(self, record: TurnRecord) -> None:
-        """Make ``record`` durable (journal fsync), then queue it for the database."""
+        """Make ``record`` durable (journal fsync), then queue it for the database.
+
+        Raises ``StorageFull`` (or ``Unavailable``) when the journal cannot take it: nothing of
+        the record is kept, so the turn must be refused.
+        """
         segment = await self.journal.append(record)
-        self._queue.put_nowait(Entry(record, segment))
+        self._enqueue(Entry(record, segment))
         for listener in self._listeners:
             try:
                 listener(record)
             except Exception:  # noqa: BLE001 - a listener must never lose a turn
                 log.exception("turn listener failed")
 
+    def _enqueue(self, entry: Entry) -> None:
+        # Once anything is spilled, later records follow it to disk: shipped in journal order.
+        if self._spilled or self._queue.qsize() >= self.max_queued:
+            self._spilled[entry.record.turn_id] = entry.segment
+        else:
+            self._queue.put_nowait(entry)
+
+    @property
+    def in_memory(self) -> int:
+        """Records waiting in memory (the rest of the backlog waits in the journal only)."""
+        return self._queue.qsize()
+
     async def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued record is in the database; False when ``timeout_s`` ran out."""
+
+        async def drained() -> None:
+            while True:
+                await self._queue.join()
+                if not self._spilled:
+                    return
+                # The writer reads the spilled records back as soon as the queue is empty.
+                await asyncio.sleep(0.05)
+
         try:
-            await asyncio.wait_for(self._queue.join(), timeout_s)
+            await asyncio.wait_for(drained(), timeout_s)
         except TimeoutError:
             return False
         return True
@@ -96,6 +131,11 @@ class TurnLogSink:
         return self.journal.backlog
 
     @property
+    def refusing(self) -> str | None:
+        """Why turns are refused now (the journal's disk is full), or None."""
+        return self.journal.refusing
+
+    @property
     def outage_s(self) -> float:
         """How long the database has been refusing writes (0 when it is not)."""
         return 0.0 if self._outage_since is None else time.monotonic() - self._outage_since
@@ -106,6 +146,8 @@ class TurnLogSink:
 
     async def _writer(self) -> None:
         while True:
+            if self._spilled and self._queue.empty():
+                await self._reload()
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -115,6 +157,27 @@ class TurnLogSink:
             finally:
                 for _ in range(count):
                     self._queue.task_done()
+
+    async def _reload(self) -> None:
+        """Read the oldest spilled records back from the journal into the queue (up to its size)."""
+        wanted: dict[str, int] = {}
+        for turn_id, segment in self._spilled.items():
+            wanted[turn_id] = segment
+            if len(wanted) >= self.max_queued:
+                break
+        try:
+            found = await self.run_sync(self.journal.reread, wanted)
+        except OSError as err:
+            # The disk cannot be read now: keep the ids and try again shortly.
+            log.warning("cannot read spilled turns back from the journal (%s)", err)
+            await asyncio.sleep(1.0)
+            return
+        for entry in found:
+            self._queue.put_nowait(entry)
+        for turn_id in wanted:
+            # Not found: its segment is gone, so it was shipped (or set apart) already.
+            self._spilled.pop(turn_id, None)
+        self.reloaded += len(found)
 
     async def _ship(self, batch: list[Entry]) -> None:
         """Write ``batch`` (emptying it as records land), retrying through outages."""

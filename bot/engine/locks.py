@@ -9,6 +9,11 @@ Crashed workers cannot hold a conversation: the holder's claim is a lease that e
 renewed, and a ticket whose lease has run out is skipped. Every grant carries a fencing token
 (the ticket number, rising per conversation) so that a slow holder whose lease lapsed cannot
 overwrite the state a newer holder wrote (see ``RedisMemory.put``).
+
+Within a worker the in-process lock is always taken first, so the turns of a conversation that
+reach one worker stay in order whatever Redis does. While Redis is away only that lock is
+taken (turns of one conversation on two workers may then overlap) and grants carry no fencing
+token; Redis is tried again as ``bot.limits.RedisOutage`` decides.
 """
 
 from __future__ import annotations
@@ -16,11 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-log = logging.getLogger(__name__)
+from bot.limits import RedisOutage
 
 
 class ConversationLocks(Protocol):
@@ -115,13 +119,16 @@ class RedisLocks:
         handover_ms: int = 3_000,
         ttl_s: int = 24 * 3600,
         fallback: ConversationLocks | None = None,
+        outage: RedisOutage | None = None,
     ) -> None:
         self._redis = redis
         self.lease_ms = lease_ms
         # How long a ticket that was just handed the lock may take to notice before it is skipped.
         self.handover_ms = handover_ms
         self.ttl_s = ttl_s
+        # Always taken first: order within this worker, with or without Redis.
         self._fallback = fallback or InProcessLocks()
+        self.outage = outage or RedisOutage("conversation locks")
         self._take = redis.register_script(_TAKE)
         self._try = redis.register_script(_TRY)
         self._release = redis.register_script(_RELEASE)
@@ -136,22 +143,27 @@ class RedisLocks:
     async def hold(self, conversation_id: str) -> AsyncIterator[int]:
         """Wait for the conversation's turn across every worker, then hold it (lease renewed)."""
         keys = self._keys(conversation_id)
-        try:
-            ticket = await self._acquire(keys)
-        except Exception as err:  # noqa: BLE001 - Redis away: order within this worker still holds
-            log.warning("conversation lock unavailable (%s); using this worker's lock", err)
-            async with self._fallback.hold(conversation_id):
-                yield 0  # no fencing token: writes are not fenced while Redis is away
-            return
-        renewer = asyncio.create_task(self._keep(keys[2], ticket))
-        try:
-            yield ticket
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-            with contextlib.suppress(Exception):
-                await self._release(keys=keys, args=[ticket, self.handover_ms, self.ttl_s])
+        async with self._fallback.hold(conversation_id):
+            ticket = 0  # no fencing token: writes are not fenced while Redis is away
+            if self.outage.try_redis():
+                try:
+                    ticket = await self._acquire(keys)
+                except Exception as err:  # noqa: BLE001 - Redis away: this worker's lock alone
+                    self.outage.failed(err)
+                else:
+                    self.outage.succeeded()
+            if not ticket:
+                yield 0
+                return
+            renewer = asyncio.create_task(self._keep(keys[2], ticket))
+            try:
+                yield ticket
+            finally:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+                with contextlib.suppress(Exception):
+                    await self._release(keys=keys, args=[ticket, self.handover_ms, self.ttl_s])
 
     async def _acquire(self, keys: list[str]) -> int:
         while True:

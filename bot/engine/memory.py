@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
+from bot.limits import KeptBack, RedisOutage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,10 @@ class InProcessMemory:
         self._data.move_to_end(conversation_id)
         return slots
 
+    def peek(self, conversation_id: str) -> Slots | None:
+        """The conversation's slots if held, without counting it as used."""
+        return self._data.get(conversation_id)
+
     async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
         """Store slots, evicting the least recently used conversation when full.
 
@@ -50,12 +56,16 @@ class InProcessMemory:
             self._data.popitem(last=False)
 
 
-# Write the slots unless a newer lock holder (a higher fencing token) already wrote.
+# Write the slots unless a newer lock holder (a higher fencing token) already wrote. With
+# ARGV[5] == '1' (a write kept back during a Redis outage), only over slots written before it
+# (ARGV[4], wall-clock milliseconds): a newer write by another worker since is left alone.
 _FENCED_SET = """
 local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
 local token = tonumber(ARGV[2])
 if token > 0 and token < fence then return 0 end
+if ARGV[5] == '1' and tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[4]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
 if token > fence then redis.call('SET', KEYS[2], token, 'EX', ARGV[3]) end
 return 1
 """
@@ -64,42 +74,84 @@ return 1
 class RedisMemory:
     """Slots in Redis, so any worker can take a conversation's next message; idle ones expire.
 
-    While Redis is away, this worker's own last-known slots stand in (a turn is still answered).
+    While Redis is away, this worker's own last-known slots stand in (a turn is still answered,
+    and what it changed, a new order number say, is what the conversation's next turn on this
+    worker reads). Those writes are kept back and written to Redis before anything else once it
+    answers again, unless another worker wrote that conversation later.
     """
 
-    def __init__(self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000) -> None:
+    def __init__(
+        self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000, *,
+        outage: RedisOutage | None = None,
+    ) -> None:
         self._redis = redis
         self._ttl = ttl_s
         self._set = redis.register_script(_FENCED_SET)
         self._cache = InProcessMemory(cache_size)
+        # Conversations written only here during an outage -> when (wall-clock ms), oldest first.
+        self._unsaved = KeptBack(cache_size)
+        self.outage = outage or RedisOutage("conversation slots")
         self.refused = 0
 
     @staticmethod
     def _key(conversation_id: str) -> str:
         return f"shopbot:slots:{conversation_id}"
 
+    @property
+    def unsaved(self) -> int:
+        """Conversations whose latest slots are in this worker only, waiting for Redis."""
+        return len(self._unsaved)
+
     async def get(self, conversation_id: str) -> Slots:
         """Slots of a conversation (empty for a new or expired one)."""
-        try:
-            raw = await self._redis.get(self._key(conversation_id))
-        except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
-            log.warning("slots unavailable from Redis (%s); using this worker's copy", err)
-            return await self._cache.get(conversation_id)
-        if raw is None:
-            return Slots()
-        return Slots.from_json(json.loads(raw))
+        if self.outage.try_redis():
+            try:
+                await self._save_kept_back()
+                raw = await self._redis.get(self._key(conversation_id))
+            except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
+                return Slots() if raw is None else Slots.from_json(json.loads(raw))
+        return await self._cache.get(conversation_id)
 
     async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
         """Store slots with a fresh expiry, fenced by the conversation lock's token."""
         await self._cache.put(conversation_id, slots)
-        key = self._key(conversation_id)
-        try:
-            stored = await self._set(keys=[key, f"{key}:fence"],
-                                     args=[json.dumps(slots.to_json()), token, self._ttl])
-        except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
-            log.warning("slots not saved to Redis (%s)", err)
-            return
-        if not int(stored):
-            self.refused += 1
-            log.warning("stale slot write refused for %s (token %d)", conversation_id, token)
+        written = _now_ms()
+        if self.outage.try_redis():
+            try:
+                await self._save_kept_back()
+                stored = await self._write(conversation_id, slots, token, written, kept_back=False)
+            except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
+                self._unsaved.discard(conversation_id)
+                if not stored:
+                    self.refused += 1
+                    log.warning("stale slot write refused for %s (token %d)", conversation_id, token)
+                return
+        self._unsaved.keep(conversation_id, written)
 
+    async def _save_kept_back(self) -> None:
+        """Write what an outage kept in this worker (raises while Redis is still away)."""
+
+        async def write(conversation_id: str, written: int) -> None:
+            slots = self._cache.peek(conversation_id)
+            if slots is not None:
+                await self._write(conversation_id, slots, 0, written, kept_back=True)
+
+        await self._unsaved.save(write)
+
+    async def _write(self, conversation_id: str, slots: Slots, token: int, written: int, *,
+                     kept_back: bool) -> bool:
+        key = self._key(conversation_id)
+        stored = await self._set(keys=[key, f"{key}:fence", f"{key}:at"],
+                                 args=[json.dumps(slots.to_json()), token, self._ttl, written,
+                                       "1" if kept_back else "0"])
+        return bool(int(stored))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -11,7 +11,11 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from core.ratelog import RateLimitedLog
+
 log = logging.getLogger(__name__)
+# Redis away, these repeat every second (relay) or every event (publish): one line per 30 s.
+_outage_log = RateLimitedLog(log, 30.0)
 
 
 EventListener = Callable[[dict[str, Any]], None]
@@ -98,7 +102,7 @@ class RedisLiveHub(LiveHub):
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - retried: consoles must get events again
-                log.warning("live events relay lost Redis (%s); retrying", err)
+                _outage_log.warning("relay", "live events relay lost Redis (%s); retrying", err)
                 await asyncio.sleep(1.0)
 
     async def broadcast(self, event: dict[str, Any]) -> None:
@@ -109,7 +113,8 @@ class RedisLiveHub(LiveHub):
         try:
             await self._redis.publish(self.CHANNEL, json.dumps(event))
         except Exception as err:  # noqa: BLE001 - degrade to this worker's consoles
-            log.warning("live event not published (%s); delivering to this worker only", err)
+            _outage_log.warning("publish", "live event not published (%s); delivering to this worker only",
+                                err)
             await super().broadcast(event)
 
     async def close(self) -> None:

@@ -12,15 +12,15 @@ conversations, together, with one expiry; the shop's own slots stay in ``bot/eng
 from __future__ import annotations
 
 import json
-import logging
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.limits import KeptBack, RedisOutage
 from retrieval.rasa_flows import ACTION, USER, History
 
-log = logging.getLogger(__name__)
 _EVENT_KINDS = frozenset({USER, ACTION})
 
 
@@ -71,6 +71,10 @@ class InProcessSlots:
         self._data.move_to_end(conversation_id)
         return Tracker(dict(tracker.slots), tracker.history)
 
+    def peek(self, conversation_id: str) -> Tracker | None:
+        """The conversation's tracker if held, without counting it as used."""
+        return self._data.get(conversation_id)
+
     async def put(self, conversation_id: str, tracker: Tracker) -> None:
         """Store the tracker, evicting the least recently used conversation when full."""
         self._data[conversation_id] = Tracker(dict(tracker.slots), tracker.history)
@@ -79,16 +83,35 @@ class InProcessSlots:
             self._data.popitem(last=False)
 
 
+# Store a tracker; with ARGV[4] == '1' (a write kept back during a Redis outage) only over one
+# written before it (ARGV[3], wall-clock milliseconds), never over another worker's newer one.
+_SET = """
+if ARGV[4] == '1' and tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+return 1
+"""
+
+
 class RedisSlots:
     """Trackers in Redis (JSON, expiring when idle); this worker's copy stands in while it is away.
 
-    Written while the pipeline holds the conversation's lock, so writes keep message order.
+    Written while the pipeline holds the conversation's lock, so writes keep message order. What
+    an outage kept in this worker is written to Redis first once it answers again, unless
+    another worker wrote that conversation later.
     """
 
-    def __init__(self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000) -> None:
+    def __init__(
+        self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000, *,
+        outage: RedisOutage | None = None,
+    ) -> None:
         self._redis = redis
         self._ttl = ttl_s
+        self._set = redis.register_script(_SET)
         self._cache = InProcessSlots(cache_size)
+        # Conversations written only here during an outage -> when (wall-clock ms), oldest first.
+        self._unsaved = KeptBack(cache_size)
+        self.outage = outage or RedisOutage("project slots")
 
     @staticmethod
     def _key(conversation_id: str) -> str:
@@ -96,21 +119,48 @@ class RedisSlots:
 
     async def get(self, conversation_id: str) -> Tracker | None:
         """The conversation's tracker, or None for a new or expired one."""
-        try:
-            raw = await self._redis.get(self._key(conversation_id))
-        except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
-            log.warning("project slots unavailable from Redis (%s); using this worker's copy", err)
-            return await self._cache.get(conversation_id)
-        return None if raw is None else Tracker.from_json(json.loads(raw))
+        if self.outage.try_redis():
+            try:
+                await self._save_kept_back()
+                raw = await self._redis.get(self._key(conversation_id))
+            except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
+                return None if raw is None else Tracker.from_json(json.loads(raw))
+        return await self._cache.get(conversation_id)
 
     async def put(self, conversation_id: str, tracker: Tracker) -> None:
         """Store the tracker with a fresh expiry."""
         await self._cache.put(conversation_id, tracker)
-        try:
-            await self._redis.set(self._key(conversation_id), json.dumps(tracker.as_json(), default=str),
-                                  ex=self._ttl)
-        except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
-            log.warning("project slots not saved to Redis (%s)", err)
+        written = int(time.time() * 1000)
+        if self.outage.try_redis():
+            try:
+                await self._save_kept_back()
+                await self._write(conversation_id, tracker, written, kept_back=False)
+            except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
+                self.outage.failed(err)
+            else:
+                self.outage.succeeded()
+                self._unsaved.discard(conversation_id)
+                return
+        self._unsaved.keep(conversation_id, written)
+
+    async def _save_kept_back(self) -> None:
+        """Write what an outage kept in this worker (raises while Redis is still away)."""
+
+        async def write(conversation_id: str, written: int) -> None:
+            tracker = self._cache.peek(conversation_id)
+            if tracker is not None:
+                await self._write(conversation_id, tracker, written, kept_back=True)
+
+        await self._unsaved.save(write)
+
+    async def _write(self, conversation_id: str, tracker: Tracker, written: int, *, kept_back: bool) -> None:
+        key = self._key(conversation_id)
+        await self._set(keys=[key, f"{key}:at"],
+                        args=[json.dumps(tracker.as_json(), default=str), self._ttl, written,
+                              "1" if kept_back else "0"])
 
 
 def initial_values(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

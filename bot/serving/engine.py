@@ -25,7 +25,7 @@ from bot.serving.encoder import ENCODER
 from bot.serving.knowledge import KNOWLEDGE, RASA
 from bot.serving.models import GENERATION, UNDERSTANDING
 from bot.serving.turnlog import RECORDS, SINK
-from bot.web.keys import ENGINE, REDIS, SETTINGS, VERSIONS
+from bot.web.keys import ENGINE, REDIS, REDIS_OUTAGE, SETTINGS, VERSIONS
 from retrieval.corrections import CorrectionStore
 
 CORRECTIONS = web.AppKey("corrections", LiveCorrections)
@@ -53,17 +53,18 @@ def routing_thresholds(app: web.Application) -> RoutingThresholds:
 async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     """Assemble the turn engine; it answers every channel's messages."""
     settings, kb, corrections = app[SETTINGS], app[KNOWLEDGE], app[CORRECTIONS]
-    redis = app.get(REDIS)
+    redis, outage = app.get(REDIS), app.get(REDIS_OUTAGE)
     memory: ConversationMemory
     locks: ConversationLocks
     if redis is not None:
-        memory, locks = RedisMemory(redis), RedisLocks(redis)
+        memory, locks = RedisMemory(redis, outage=outage), RedisLocks(redis, outage=outage)
     else:
         memory, locks = InProcessMemory(settings.memory_max_conversations), InProcessLocks()
     lookups = OrderLookupLimits(
         window(redis, "lookups-conversation", settings.order_lookups_per_conversation,
-               settings.order_lookups_window_s),
-        window(redis, "lookups-ip", settings.order_lookups_per_ip, settings.order_lookups_window_s),
+               settings.order_lookups_window_s, outage=outage),
+        window(redis, "lookups-ip", settings.order_lookups_per_ip, settings.order_lookups_window_s,
+               outage=outage),
     )
     rasa = app.get(RASA)
     handlers = RouteHandlers(kb, app[ENCODER], app[GENERATION], app[ACTIONS],
@@ -82,7 +83,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         routing=routing_thresholds(app),
         escalation=app[DESK].policy,
         locks=locks,
-        identity=IdentityVerifier(settings.secret(settings.identity_secret_env)),
+        identity=IdentityVerifier(settings.secret(settings.identity_secret_env),
+                                  max_age_s=settings.identity_token_max_age_s,
+                                  accept_untimed=settings.identity_accept_untimed_tokens),
         desk=app[DESK],
         corrections=corrections,
         entities=extract_with_payloads if rasa is not None else extract,

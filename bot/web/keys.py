@@ -15,6 +15,7 @@ from bot.auth.config import AuthConfig
 from bot.auth.ratelimit import LoginLimiter
 from bot.auth.sessions import Session, SessionStore
 from bot.auth.users import User, UserStore
+from bot.limits import RedisOutage
 from core.settings import Settings
 from monitoring.metrics import ShopbotMetrics
 
@@ -28,6 +29,9 @@ class JournalState(Protocol):
     @property
     def outage_s(self) -> float: ...
 
+    @property
+    def refusing(self) -> str | None: ...
+
 
 SETTINGS = web.AppKey("settings", Settings)
 # On each feature sub-app: the root application it is mounted on (``bot.web.kernel.shared``).
@@ -37,6 +41,8 @@ METRICS = web.AppKey("metrics", ShopbotMetrics)
 ENGINE = web.AppKey("engine", Engine)
 # The shared Redis client, present only when SHOPBOT_REDIS_URL is set.
 REDIS: web.AppKey[Any] = web.AppKey("redis")
+# With REDIS: the one outage tracker its stores share, so an outage is noticed and logged once.
+REDIS_OUTAGE = web.AppKey("redis_outage", RedisOutage)
 # The client's address as the server is configured to see it (bot/web/clients.py).
 CLIENT_IP: web.AppKey[Callable[[web.Request], str]] = web.AppKey("client_ip")
 AUTH_CONFIG = web.AppKey("auth_config", AuthConfig)

@@ -22,14 +22,28 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: the database and Redis answer; the journal's backlog is reported (503 if not)."""
+    """Readiness: the database answers and the journal takes turns (503 if not); Redis is
+    reported (turns go on without it), and so are the journal's backlog and, when it refuses
+    turns (a full disk), why."""
     app = request.app
     database = await _probe(asyncio.to_thread(_select_one, app[ENGINE])) if ENGINE in app else _absent()
     redis = app.get(REDIS)
-    cache = await _probe(redis.ping()) if redis is not None else {"ok": True, "configured": False}
+    cache: dict[str, Any] = await _probe(redis.ping()) if redis is not None else \
+        {"ok": True, "configured": False}
+    if not cache["ok"]:
+        # Not a reason to stop taking turns: limits, locks and slots use this worker's own
+        # memory while Redis is away (docs/reliability.md), so it is reported, not gating.
+        cache["fallback"] = "this worker's memory"
     sink = app.get(JOURNAL)
-    journal = {"backlog": sink.backlog, "outage_s": round(sink.outage_s, 1)} if sink else {}
-    ok = bool(database["ok"] and cache["ok"] and sink is not None)
+    journal: dict[str, Any] = {}
+    refusing = None
+    if sink is not None:
+        # Turns are refused while the journal cannot take them (its disk is full): say why.
+        refusing = sink.refusing
+        journal = {"backlog": sink.backlog, "outage_s": round(sink.outage_s, 1), "ok": refusing is None}
+        if refusing is not None:
+            journal["error"] = refusing
+    ok = bool(database["ok"] and sink is not None and refusing is None)
     body = {"status": "ready" if ok else "unavailable", "database": database, "redis": cache,
             "journal": journal}
     return web.json_response(body, status=200 if ok else 503,

@@ -121,6 +121,38 @@ async def test_the_shipper_retries_through_an_outage_and_never_duplicates(tmp_pa
     engine.dispose()
 
 
+async def test_an_outage_backlog_waits_on_disk_not_in_memory(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    log = TurnLog(engine)
+    log.create()
+    outage = {"on": True}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def refuse(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if outage["on"] and statement.startswith("INSERT"):
+            raise OperationalError(statement, {}, ConnectionRefusedError("database is away"))
+
+    # Small segments, so the spilled records span several of them and some are sealed.
+    sink = TurnLogSink(log, TurnJournal(tmp_path / "journal", segment_records=7), max_batch=4, max_queued=10)
+    await sink.start()
+    await asyncio.gather(*(sink.submit(record(n)) for n in range(95)))
+    assert not await sink.flush(timeout_s=0.3)
+    assert sink.backlog == 95
+    # One batch is with the writer, at most max_queued wait in memory; the rest only on disk.
+    assert sink.in_memory <= 10 and len(sink._spilled) >= 95 - 10 - 4
+    outage["on"] = False
+    assert await sink.flush(timeout_s=20)
+    assert logged_ids(log) == [f"t{n:05d}" for n in range(95)], "each spilled turn read back once"
+    assert sink.reloaded >= 95 - 10 - 4 and sink.backlog == 0
+    # Shipped segments went; later turns are queued in memory again.
+    assert not list((tmp_path / "journal").glob("slot-*/segment-00000001.jsonl"))
+    await sink.submit(record(200))
+    assert await sink.flush(timeout_s=10)
+    assert "t00200" in logged_ids(log)
+    await sink.close()
+    engine.dispose()
+
+
 async def test_a_record_the_database_refuses_for_good_does_not_take_its_batch_with_it(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
     log = TurnLog(engine)
