@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.auth.cli import add_parser as add_users_parser
 from bot.training import commands as training
 from bot.training import shop_commands
-from core.errors import BadRequest, ShopbotError
+from core.errors import BadRequest, NotReady, ShopbotError
 from core.settings import Settings
 from retrieval.router import PROFILES
 from retrieval.turn_encoder import BACKENDS
@@ -22,7 +22,14 @@ from retrieval.turn_encoder import BACKENDS
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Start the assistant (REST channel, widget, health)."""
     from bot.workers import serve
+    from retrieval.prepare import is_prepared
 
+    valid = args.workers == 1 or (args.workers > 1 and bool(settings.redis_url))  # else serve() says why
+    if valid and not is_prepared(settings.shop_dir):
+        # `shopbot setup` is the one command that builds everything `run` serves (for a Rasa project
+        # too): shop tables, indexes, the seed router and generator; `train` only makes a candidate.
+        raise NotReady(f"nothing is built under {settings.var_dir} yet: run `shopbot setup` first"
+                       + (" (with the same SHOPBOT_RASA_PROJECT)" if settings.rasa_project else ""))
     print(f"Shopbot on http://{settings.host}:{settings.port}"
           + (f" ({args.workers} workers)" if args.workers > 1 else ""), flush=True)
     serve(settings, args.workers)
@@ -47,7 +54,11 @@ def cmd_logs_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_customer_token(settings: Settings, args: argparse.Namespace) -> int:
-    """Print the token that proves a customer id (what the shop's backend computes per page)."""
+    """Print the token that proves a customer id (what the shop's backend computes per page).
+
+    ``<unix ts>.<hex HMAC-SHA256(secret, "<id>.<ts>")>``, good for
+    ``SHOPBOT_IDENTITY_TOKEN_MAX_AGE_S``; with ``--jwt`` an HS256 JWT living ``--ttl`` seconds.
+    """
     from bot.engine.identity import sign, sign_jwt
 
     secret = settings.secret(settings.identity_secret_env)
@@ -217,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path, help="the Rasa project's folder (domain.yml, data/, ...)")
     check.add_argument("--json", action="store_true", help="one JSON object")
     check.add_argument("--strict", action="store_true", help="exit 1 when anything is unsupported")
-    for command in (run, train_router, ev):
+    for command in (run, train_router, ev, setup):
         command.add_argument("--rasa-project", type=Path, metavar="PATH",
                              help="answer from this Rasa 3 project (overrides SHOPBOT_RASA_PROJECT)")
     add_users_parser(sub)

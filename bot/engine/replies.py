@@ -109,6 +109,23 @@ def escalated(reason: str, position: int, said: tuple[BotMessage, ...]) -> tuple
     return (*said, note)
 
 
+WAITING = "A member of our team will reply here shortly."
+# Channels whose shoppers get staff messages the moment they are sent (bot/channels/socketio.py).
+LIVE_CHANNELS = frozenset({"socketio"})
+
+
+def with_person(assignee: str | None, channel: str) -> tuple[BotMessage, ...]:
+    """The reply to a shopper's message while a person is about to take (``assignee`` None) or has
+    the conversation: the bot does not answer it. Waiting, the shopper always hears that a person
+    will reply; once one has joined a live chat, their replies are the answer (nothing from the
+    bot), elsewhere (REST) the shopper hears the message reached them."""
+    if assignee is None:
+        return (BotMessage(text=WAITING),)
+    if channel in LIVE_CHANNELS:
+        return ()
+    return (BotMessage(text=f"{assignee} from our customer service team has your message."),)
+
+
 def generation_failed() -> BotMessage:
     """Canned answer when generation fails or runs out of time."""
     return BotMessage(

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
 from bot.handoff.active import ActiveHandoffs
@@ -185,7 +186,9 @@ class HandoffDesk:
     async def _deliver(
         self, handoff: Handoff, message: BotMessage, *, sender: Sender, by: str, event: str = "message"
     ) -> TurnRecord:
-        record = self.records.turn(
+        # The record's redaction may run the name model: off the event loop.
+        record = await asyncio.to_thread(partial(
+            self.records.turn,
             conversation_id=handoff.conversation_id,
             channel="staff" if sender == "staff" else "handoff",
             user_text="",
@@ -193,7 +196,7 @@ class HandoffDesk:
             messages=(message,),
             sender=sender,
             metadata={"sender": sender, "staff": by, "handoff_id": handoff.id, "event": event},
-        )
+        ))
         # Journalled first: a message the shopper has seen is never missing from the log.
         await self.sink.submit(record)
         if self.push is not None:

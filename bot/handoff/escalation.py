@@ -22,11 +22,14 @@ class EscalationPolicy:
     """Escalate on request, after ``max_unanswered`` unhelpful turns in a row, or on anger.
 
     ``thresholds`` are the quality flags' own: a turn is unhelpful exactly when its facts would
-    be flagged declined, low-confidence, ungrounded, generation-failed or error.
+    be flagged declined, low-confidence, ungrounded, generation-failed or error. ``automatic``
+    off: only a shopper's request escalates (a Rasa project that answers sadness and fallbacks
+    itself: bot/rasa/escalation.py).
     """
 
     max_unanswered: int = 3
     thresholds: FlagThresholds = FlagThresholds()  # noqa: RUF009 - frozen
+    automatic: bool = True
 
     def unhelpful(self, facts: TurnFacts) -> bool:
         """Whether a turn counts towards the consecutive-unanswered limit (the flags' own rules)."""
@@ -37,6 +40,8 @@ class EscalationPolicy:
         """The reason to escalate after this turn, or None to carry on."""
         if route is Route.HANDOFF:
             return Reason.REQUESTED
+        if not self.automatic:
+            return None
         if negative:
             return Reason.NEGATIVE_SENTIMENT
         if self.max_unanswered > 0 and unanswered_in_a_row >= self.max_unanswered:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -14,9 +15,13 @@ from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.live import LiveHub, RedisLiveHub
 from bot.handoff.sentiment import VaderSentiment
 from bot.handoff.store import HandoffStore
+from bot.rasa.escalation import automatic_escalation
+from bot.serving.knowledge import RASA
 from bot.serving.turnlog import RECORDS, SINK
 from bot.web.keys import ENGINE, METRICS, REDIS, SETTINGS
 from monitoring.metrics import ShopbotMetrics
+
+log = logging.getLogger(__name__)
 
 DESK = web.AppKey("handoff_desk", HandoffDesk)
 
@@ -34,12 +39,21 @@ def desk_ctx(push: ShopperPush) -> Ctx:
         if isinstance(hub, RedisLiveHub):
             await hub.start()
         metrics = app[METRICS]
+        rasa = app.get(RASA)
+        # A Rasa project answers sadness and fallbacks itself unless it asks for the shop's staff.
+        automatic = rasa is None or automatic_escalation(settings.rasa_escalation, rasa.project.domain)
+        if not automatic:
+            why = "its domain names no handoff intent or action" if settings.rasa_escalation == "auto" \
+                else "SHOPBOT_RASA_ESCALATION=off"
+            log.info("Rasa project: no automatic escalation (%s); a shopper's /handoff still reaches "
+                     "a person", why)
         desk = HandoffDesk(
             HandoffStore(app[ENGINE]),
             hub,
             app[SINK],
             app[RECORDS],
-            policy=EscalationPolicy(settings.escalate_after_unanswered, app[RECORDS].thresholds),
+            policy=EscalationPolicy(settings.escalate_after_unanswered, app[RECORDS].thresholds,
+                                    automatic=automatic),
             sentiment=VaderSentiment(settings.negative_sentiment_threshold),
             active=active,
             push=push,

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.auth.guard import Role
+from bot.engine.replies import WAITING
 from bot.serving.turnlog import SINK
 from tests.bot.handoff.conftest import Login
 
@@ -50,13 +51,16 @@ async def test_bot_is_silent_until_resolved_and_every_message_is_logged(
     await say(client, "shopper-2", "let me talk to someone from your team")
     handoff = (await queue(client, staff, "pending"))[0]
 
-    assert await say(client, "shopper-2", "where is my parcel??") == [], "nobody answers while pending"
+    waiting = await say(client, "shopper-2", "where is my parcel??")
+    assert waiting == [{"recipient_id": "shopper-2", "text": WAITING}], "only that a person is coming"
     claimed = await client.post(f"/api/handoffs/{handoff['id']}/claim", headers=staff)
     assert claimed.status == 200 and (await claimed.json())["assignee"] == "sam"
     sent = await client.post(f"/api/handoffs/{handoff['id']}/messages", json={"text": "Hi, Sam here."},
                              headers=staff)
     assert sent.status == 201
-    assert await say(client, "shopper-2", "thanks Sam") == [], "nobody but Sam answers while assigned"
+    assert await say(client, "shopper-2", "thanks Sam") == [{"recipient_id": "shopper-2", "text": (
+        "sam from our customer service team has your message.")}], \
+        "nobody but Sam answers while assigned; over REST the shopper hears the message reached Sam"
 
     resolved = await client.post(f"/api/handoffs/{handoff['id']}/resolve", headers=staff)
     assert (await resolved.json())["status"] == "resolved"
@@ -72,6 +76,7 @@ async def test_bot_is_silent_until_resolved_and_every_message_is_logged(
     assert [t["sender"] for t in turns[2:7]] == ["shopper", "staff", "staff", "shopper", "bot"]
     assert turns[3]["response"][0]["text"].startswith("sam from our customer service team")
     assert turns[4]["response"][0]["text"] == "Hi, Sam here." and turns[4]["staff"] == "sam"
+    assert [m["text"] for m in turns[2]["response"]] == [WAITING], "the log shows what the shopper read"
     assert turns[0]["label"] == "uk_delivery" and turns[0]["evidence"], "bot turns keep their context"
     assert "escalated" in turns[1]["flags"] and turns[1]["handoff"]["reason"] == "requested"
     assert transcript["handoffs"][0]["status"] == "resolved"

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
+from bot.engine.replies import WAITING
 from bot.rasa.responses import messages_of
 from core.settings import REPO_ROOT, Settings
 from retrieval.rasa_project import load_rasa_project
@@ -43,21 +44,17 @@ def project_var(built_var: Path, var: Path, project: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def starter_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return project_var(built_var, tmp_path_factory.mktemp("starter") / "var", STARTER)
-
-
-@pytest.fixture(scope="module")
 def context_var(built_var: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project_var(built_var, tmp_path_factory.mktemp("context") / "var", FIXTURES / "contextbot")
 
 
-async def app_for(aiohttp_client: Any, var: Path, project: Path, tmp_path: Path) -> TestClient:
+async def app_for(aiohttp_client: Any, var: Path, project: Path, tmp_path: Path,
+                  **overrides: Any) -> TestClient:
     from bot.server import create_app
 
     settings = Settings(var_dir=var, rasa_project=project, database_url=f"sqlite:///{tmp_path / 'turns.db'}",
                         web_dir=REPO_ROOT / "web", journal_dir=tmp_path / "journal",
-                        identity_secret_env=IDENTITY_ENV)
+                        identity_secret_env=IDENTITY_ENV, **overrides)
     return await aiohttp_client(create_app(settings))
 
 
@@ -124,6 +121,44 @@ async def test_rasa_init_starter_project(aiohttp_client: Any, starter_var: Path,
         {"recipient_id": "shopper", "text": "Did that help you?"},
     ]
     assert await say(client, "/affirm") == text("shopper", "Great, carry on!")
+
+
+def cheer_up(sender: str = "shopper") -> list[dict[str, Any]]:
+    return [{"recipient_id": sender, "text": "Here is something to cheer you up:"},
+            {"recipient_id": sender, "image": "https://i.imgur.com/nGF1K8f.jpg"},
+            {"recipient_id": sender, "text": "Did that help you?"}]
+
+
+async def test_moodbot_decides_its_own_dialogue(
+    aiohttp_client: Any, starter_var: Path, tmp_path: Path
+) -> None:
+    from bot.serving.desk import DESK
+
+    client = await app_for(aiohttp_client, starter_var, STARTER, tmp_path)
+    # VADER scores "my day was horrible" -0.54, past the shop's -0.5: the shop would escalate it.
+    assert await say(client, "my day was horrible") == cheer_up(), "the project's own answer, no handoff"
+    assert await say(client, "no") == text("shopper", "Bye"), "sad path 2 goes on"
+    assert await say(client, "I am feeling very good") == text("shopper", "Great, carry on!")
+    for _ in range(4):  # the shop escalates after 3 unhelpful turns; the project's fallback answers
+        assert await say(client, "what is the capital of peru?", sender="lost")
+    assert await say(client, "I am sad", sender="sad") == cheer_up("sad")
+    again = await say(client, "I am so sad", sender="sad")
+    assert again and not any("queue" in m.get("text", "") for m in again), "two sad messages in a row"
+    assert await client.app[DESK].counts() == {"pending": 0, "assigned": 0, "resolved": 0}
+    # A shopper's explicit request still reaches a person.
+    queued = await say(client, "/handoff", sender="asks")
+    assert "queue" in queued[-1]["text"]
+    assert (await say(client, "are you there?", sender="asks")) == text("asks", WAITING)
+
+
+async def test_a_project_that_asks_for_escalation_gets_it(
+    aiohttp_client: Any, starter_var: Path, tmp_path: Path
+) -> None:
+    client = await app_for(aiohttp_client, starter_var, STARTER, tmp_path, rasa_escalation="on")
+    escalated = await say(client, "my day was horrible")
+    assert escalated[:3] == cheer_up() and "queue" in escalated[3]["text"], "answered, then a person asked"
+    for message in ("no", "I am feeling very good", "hello?"):
+        assert await say(client, message) == text("shopper", WAITING), "never an empty reply while waiting"
 
 
 PIZZA_DOMAIN = """version: "3.1"
