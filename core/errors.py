@@ -66,6 +66,12 @@ class Conflict(BadRequest):
     code = "conflict"
 
 
+class PersonalData(BadRequest):
+    """A text meant for every shopper (a promoted answer) holds somebody's personal data."""
+
+    code = "personal_data"
+
+
 class TooManyRequests(ShopbotError):
     """Rate limit hit; ``retry_after`` says in how many whole seconds to try again."""
 
@@ -90,6 +96,12 @@ class Unavailable(ShopbotError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageFull(Unavailable):
+    """The disk a record must reach first (the turn journal's) is full; ``retry_after`` seconds."""
+
+    code = "storage_full"
 
 
 def error_for(code: str, message: str) -> ShopbotError:

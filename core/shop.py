@@ -102,7 +102,7 @@ class Customer:
 
 def _read(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
-        raise NotReady(f"{path.name} is missing: run `shopbot prepare`")
+        raise NotReady(f"{path.name} is missing: run `shopbot setup` (or `make run`)")
     data: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
     return data
 

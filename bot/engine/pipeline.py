@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from bot.engine import replies
@@ -36,6 +37,7 @@ from bot.handoff.escalation import EscalationPolicy
 from bot.handoff.store import Handoff
 from core.errors import ShopbotError, Unavailable
 from core.messages import BotMessage
+from core.ratelog import RateLimitedLog
 from core.turns import Hit, RouterOutput, TurnRecord
 from monitoring.flags import TurnFacts
 from monitoring.records import RecordFactory
@@ -43,6 +45,8 @@ from monitoring.sink import TurnLogSink
 from retrieval.understanding import Understood
 
 log = logging.getLogger(__name__)
+# A database or Redis outage fails these on every turn: one line per cause per 30 s, with a count.
+_outage_log = RateLimitedLog(log, 30.0)
 
 
 class TurnPipeline:
@@ -97,7 +101,7 @@ class TurnPipeline:
         async with self.locks.hold(turn.conversation_id) as token:
             handoff = self.desk.active(turn.conversation_id) if self.desk is not None else None
             if handoff is not None:
-                record = await self._to_person(turn, handoff)
+                record, messages = await self._to_person(turn, handoff)
             else:
                 record, messages = await self._answer(turn, token)
         # Out of the lock: the conversation's next turn need not wait for the fsync.
@@ -154,7 +158,7 @@ class TurnPipeline:
         except Exception as err:  # noqa: BLE001 - the shopper gets an apology, the log an error turn
             decision = decide(replace(signals, failed=True), self.routing)
             if isinstance(err, ShopbotError):
-                log.warning("turn failed in %s: %s: %s", decision.label, err.code, err)
+                _outage_log.warning(err.code, "turn failed in %s: %s: %s", decision.label, err.code, err)
             else:
                 log.exception("unexpected failure in %s", decision.label)
             result = HandlerResult((replies.error(),), slots, answered=False)
@@ -168,12 +172,12 @@ class TurnPipeline:
         reason = self.escalation.reason(decision.route, unanswered, signals.negative)
         if self.desk is not None and reason is not None:
             try:
-                handoff, position = await self.desk.escalate(
-                    turn.conversation_id, reason, self.records.redactor.text(turn.text)
-                )
+                # Redaction may run the name model: off the event loop.
+                first_message = await asyncio.to_thread(self.records.redactor.text, turn.text)
+                handoff, position = await self.desk.escalate(turn.conversation_id, reason, first_message)
             except Unavailable as err:
                 # The queue lives in the database: without it, say so rather than fail the turn.
-                log.warning("could not escalate %s: %s", turn.conversation_id, err)
+                _outage_log.warning("escalate", "could not escalate %s: %s", turn.conversation_id, err)
                 messages = (*messages, replies.escalation_unavailable())
             else:
                 messages = replies.escalated(str(reason), position, messages)
@@ -184,26 +188,33 @@ class TurnPipeline:
             result.slots.updated(unanswered=unanswered, turns=result.slots.turns + 1),
             token,
         )
-        record = self._record(turn, signals, decision, result, messages, latency, facts, handoff_meta,
-                              customer, token, versions, language)
+        # The record's redaction may run the name model (monitoring/ner.py): off the event loop.
+        record = await asyncio.to_thread(self._record, turn, signals, decision, result, messages, latency,
+                                         facts, handoff_meta, customer, token, versions, language)
         return record, messages
 
-    async def _to_person(self, turn: TurnInput, handoff: Handoff) -> TurnRecord:
-        # A person has (or is about to take) the conversation: the bot stays silent.
+    async def _to_person(
+        self, turn: TurnInput, handoff: Handoff
+    ) -> tuple[TurnRecord, tuple[BotMessage, ...]]:
+        # A person has (or is about to take) the conversation: the bot does not answer, but the
+        # shopper waiting for one always hears so (bot/engine/replies.py: with_person).
         assert self.desk is not None
         signals = Signals(with_person=True)
         decision = decide(signals, self.routing)
-        record = self.records.turn(
-            conversation_id=turn.conversation_id,
-            channel=turn.channel,
-            user_text=turn.text,
-            facts=facts_of(signals, decision),
-            versions=self.versions(),
-            metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
-                      **self._channel_metadata(turn.metadata, self.identity.verify(turn.metadata))},
+        messages = replies.with_person(handoff.claimed_by, turn.channel)
+        record = await asyncio.to_thread(
+            partial(self.records.turn,
+                    conversation_id=turn.conversation_id,
+                    channel=turn.channel,
+                    user_text=turn.text,
+                    facts=facts_of(signals, decision),
+                    messages=messages,
+                    versions=self.versions(),
+                    metadata={"sender": "shopper", "handoff_id": handoff.id, "status": str(handoff.status),
+                              **self._channel_metadata(turn.metadata, self.identity.verify(turn.metadata))})
         )
         await self.desk.shopper_message(handoff, record)
-        return record
+        return record, messages
 
     def _channel_metadata(self, metadata: dict[str, Any], customer: str | None) -> dict[str, Any]:
         """Channel metadata (e.g. rasa-webchat's customData), redacted, under its own key.
@@ -212,6 +223,9 @@ class TurnPipeline:
         """
         kept = without_identity(metadata)
         out: dict[str, Any] = _identity_note(metadata, customer)
+        if customer is not None:
+            # Whose conversation this is, for the channels' binding; never the id itself.
+            out["customer_ref"] = self.identity.reference(customer)
         if kept:
             redactor = self.records.redactor
             out["channel_metadata"] = {
@@ -239,7 +253,7 @@ class TurnPipeline:
         try:
             await self.corrections.refresh()
         except Unavailable as err:
-            log.warning("promoted corrections not refreshed: %s", err)
+            _outage_log.warning("corrections", "promoted corrections not refreshed: %s", err)
         except Exception:  # noqa: BLE001 - stale corrections beat a failed turn
             log.exception("could not refresh the promoted corrections")
 

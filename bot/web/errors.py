@@ -77,8 +77,8 @@ def _count_error(request: web.Request, code: str) -> None:
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type",
-    "Access-Control-Expose-Headers": "X-Shopbot-Turn-Id",
+    "Access-Control-Allow-Headers": "Content-Type, X-Shopbot-Conversation-Token",
+    "Access-Control-Expose-Headers": "X-Shopbot-Turn-Id, X-Shopbot-Conversation-Token",
     "Access-Control-Max-Age": "600",
 }
 # The widget is embedded on the shop's own pages, so these answer any origin; they carry no
