@@ -10,16 +10,18 @@ guards; :class:`RedisOutage` decides when Redis is tried again and says so once 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from core.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class SlidingWindow:
@@ -128,6 +130,10 @@ return 1
 """
 
 
+class RedisAway(Exception):
+    """Redis was not called (an outage, between probes) or did not answer: use this worker's memory."""
+
+
 class RedisOutage:
     """Whether a store should call Redis now, and the one log line per interval while it is away.
 
@@ -166,6 +172,19 @@ class RedisOutage:
             return False
         self._next_probe = now + self._probe_s
         return True
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """``fn()`` (a call to Redis) when Redis should be called now, its outcome noted;
+        :class:`RedisAway` when it is not called or fails, for the store's own memory to stand in."""
+        if not self.try_redis():
+            raise RedisAway(self.name)
+        try:
+            result = await fn()
+        except Exception as err:  # noqa: BLE001 - any failure of the client: this worker's memory
+            self.failed(err)
+            raise RedisAway(self.name) from err
+        self.succeeded()
+        return result
 
     def failed(self, err: BaseException) -> None:
         """A call to Redis failed: use this worker's memory until the next probe."""
@@ -239,40 +258,26 @@ class RedisWindow:
 
     async def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may act again; 0 when it may now."""
-        if self.outage.try_redis():
-            try:
-                ms = await self._retry(keys=[self._prefix + key],
-                                       args=[_now_ms(), int(self.window_s * 1000), self.limit])
-            except Exception as err:  # noqa: BLE001 - Redis away: this worker's count decides
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
-                return max(0.0, float(ms) / 1000)
-        return await self._local.retry_after(key)
+        try:
+            ms = await self.outage.call(lambda: self._retry(
+                keys=[self._prefix + key], args=[_now_ms(), int(self.window_s * 1000), self.limit]))
+        except RedisAway:  # this worker's count decides
+            return await self._local.retry_after(key)
+        return max(0.0, float(ms) / 1000)
 
     async def record(self, key: str) -> None:
         """Count one event for ``key`` now."""
         # Counted here too, so that a count begun before an outage is not reset by it.
         await self._local.record(key)
-        if self.outage.try_redis():
-            try:
-                await self._record(keys=[self._prefix + key],
-                                   args=[_now_ms(), int(self.window_s * 1000), uuid.uuid4().hex])
-            except Exception as err:  # noqa: BLE001 - counted in this worker's window meanwhile
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
+        with contextlib.suppress(RedisAway):  # counted in this worker's window meanwhile
+            await self.outage.call(lambda: self._record(
+                keys=[self._prefix + key], args=[_now_ms(), int(self.window_s * 1000), uuid.uuid4().hex]))
 
     async def reset(self, key: str) -> None:
         """Forget every event of ``key``."""
         await self._local.reset(key)
-        if self.outage.try_redis():
-            try:
-                await self._redis.delete(self._prefix + key)
-            except Exception as err:  # noqa: BLE001 - forgotten in this worker's window
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
+        with contextlib.suppress(RedisAway):  # forgotten in this worker's window
+            await self.outage.call(lambda: self._redis.delete(self._prefix + key))
 
 
 def window(

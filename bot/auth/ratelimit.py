@@ -6,13 +6,14 @@ module for the back-off); with Redis every worker shares them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from bot.limits import RedisOutage, Window
+from bot.limits import RedisAway, RedisOutage, Window
 from core.errors import TooManyRequests
 
 # A username and address quiet this long (no failure) starts again with its free attempts.
@@ -151,42 +152,29 @@ class RedisBackoff:
 
     async def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may try again; 0 when it may now."""
-        if self.outage.try_redis():
-            try:
-                count, last_ms = await self._redis.hmget(self._prefix + key, ["n", "last"])
-            except Exception as err:  # noqa: BLE001 - Redis away: this worker's count decides
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
-                if count is None or last_ms is None:
-                    return 0.0
-                wait = backoff_wait(int(count), self.limit, self.first_wait_s, self.window_s)
-                return max(int(last_ms) / 1000 + wait - time.time(), 0.0)
-        return await self._local.retry_after(key)
+        try:
+            count, last_ms = await self.outage.call(
+                lambda: self._redis.hmget(self._prefix + key, ["n", "last"]))
+        except RedisAway:  # this worker's count decides
+            return await self._local.retry_after(key)
+        if count is None or last_ms is None:
+            return 0.0
+        wait = backoff_wait(int(count), self.limit, self.first_wait_s, self.window_s)
+        return max(int(last_ms) / 1000 + wait - time.time(), 0.0)
 
     async def record(self, key: str) -> None:
         """Count one failure of ``key`` now."""
         # Counted here too, so that a count begun before an outage is not reset by it.
         await self._local.record(key)
-        if self.outage.try_redis():
-            try:
-                await self._record(keys=[self._prefix + key],
-                                   args=[int(time.time() * 1000), int(self.forget_s * 1000)])
-            except Exception as err:  # noqa: BLE001 - counted in this worker's back-off meanwhile
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
+        with contextlib.suppress(RedisAway):  # counted in this worker's back-off meanwhile
+            await self.outage.call(lambda: self._record(
+                keys=[self._prefix + key], args=[int(time.time() * 1000), int(self.forget_s * 1000)]))
 
     async def reset(self, key: str) -> None:
         """Forget every failure of ``key``."""
         await self._local.reset(key)
-        if self.outage.try_redis():
-            try:
-                await self._redis.delete(self._prefix + key)
-            except Exception as err:  # noqa: BLE001 - forgotten in this worker's back-off
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
+        with contextlib.suppress(RedisAway):  # forgotten in this worker's back-off
+            await self.outage.call(lambda: self._redis.delete(self._prefix + key))
 
 
 def backoff(

@@ -24,7 +24,7 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from bot.limits import RedisOutage
+from bot.limits import RedisAway, RedisOutage
 
 
 class ConversationLocks(Protocol):
@@ -145,13 +145,8 @@ class RedisLocks:
         keys = self._keys(conversation_id)
         async with self._fallback.hold(conversation_id):
             ticket = 0  # no fencing token: writes are not fenced while Redis is away
-            if self.outage.try_redis():
-                try:
-                    ticket = await self._acquire(keys)
-                except Exception as err:  # noqa: BLE001 - Redis away: this worker's lock alone
-                    self.outage.failed(err)
-                else:
-                    self.outage.succeeded()
+            with contextlib.suppress(RedisAway):  # this worker's lock alone meanwhile
+                ticket = await self.outage.call(lambda: self._acquire(keys))
             if not ticket:
                 yield 0
                 return

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
-from bot.limits import KeptBack, RedisOutage
+from bot.limits import KeptBack, RedisAway, RedisOutage
 
 log = logging.getLogger(__name__)
 
@@ -104,35 +104,33 @@ class RedisMemory:
 
     async def get(self, conversation_id: str) -> Slots:
         """Slots of a conversation (empty for a new or expired one)."""
-        if self.outage.try_redis():
-            try:
-                await self._save_kept_back()
-                raw = await self._redis.get(self._key(conversation_id))
-            except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
-                return Slots() if raw is None else Slots.from_json(json.loads(raw))
-        return await self._cache.get(conversation_id)
+        try:
+            raw = await self.outage.call(lambda: self._read(conversation_id))
+        except RedisAway:  # what this worker last saw
+            return await self._cache.get(conversation_id)
+        return Slots() if raw is None else Slots.from_json(json.loads(raw))
+
+    async def _read(self, conversation_id: str) -> Any:
+        await self._save_kept_back()
+        return await self._redis.get(self._key(conversation_id))
 
     async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
         """Store slots with a fresh expiry, fenced by the conversation lock's token."""
         await self._cache.put(conversation_id, slots)
         written = _now_ms()
-        if self.outage.try_redis():
-            try:
-                await self._save_kept_back()
-                stored = await self._write(conversation_id, slots, token, written, kept_back=False)
-            except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
-                self._unsaved.discard(conversation_id)
-                if not stored:
-                    self.refused += 1
-                    log.warning("stale slot write refused for %s (token %d)", conversation_id, token)
-                return
-        self._unsaved.keep(conversation_id, written)
+        try:
+            stored = await self.outage.call(lambda: self._save(conversation_id, slots, token, written))
+        except RedisAway:  # the answer matters more than the memory: kept here until Redis is back
+            self._unsaved.keep(conversation_id, written)
+            return
+        self._unsaved.discard(conversation_id)
+        if not stored:
+            self.refused += 1
+            log.warning("stale slot write refused for %s (token %d)", conversation_id, token)
+
+    async def _save(self, conversation_id: str, slots: Slots, token: int, written: int) -> bool:
+        await self._save_kept_back()
+        return await self._write(conversation_id, slots, token, written, kept_back=False)
 
     async def _save_kept_back(self) -> None:
         """Write what an outage kept in this worker (raises while Redis is still away)."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.limits import KeptBack, RedisOutage
+from bot.limits import KeptBack, RedisAway, RedisOutage
 from retrieval.rasa_flows import ACTION, USER, History
 
 _EVENT_KINDS = frozenset({USER, ACTION})
@@ -119,32 +119,30 @@ class RedisSlots:
 
     async def get(self, conversation_id: str) -> Tracker | None:
         """The conversation's tracker, or None for a new or expired one."""
-        if self.outage.try_redis():
-            try:
-                await self._save_kept_back()
-                raw = await self._redis.get(self._key(conversation_id))
-            except Exception as err:  # noqa: BLE001 - degrade to what this worker last saw
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
-                return None if raw is None else Tracker.from_json(json.loads(raw))
-        return await self._cache.get(conversation_id)
+        try:
+            raw = await self.outage.call(lambda: self._read(conversation_id))
+        except RedisAway:  # what this worker last saw
+            return await self._cache.get(conversation_id)
+        return None if raw is None else Tracker.from_json(json.loads(raw))
+
+    async def _read(self, conversation_id: str) -> Any:
+        await self._save_kept_back()
+        return await self._redis.get(self._key(conversation_id))
 
     async def put(self, conversation_id: str, tracker: Tracker) -> None:
         """Store the tracker with a fresh expiry."""
         await self._cache.put(conversation_id, tracker)
         written = int(time.time() * 1000)
-        if self.outage.try_redis():
-            try:
-                await self._save_kept_back()
-                await self._write(conversation_id, tracker, written, kept_back=False)
-            except Exception as err:  # noqa: BLE001 - the answer matters more than the memory
-                self.outage.failed(err)
-            else:
-                self.outage.succeeded()
-                self._unsaved.discard(conversation_id)
-                return
-        self._unsaved.keep(conversation_id, written)
+        try:
+            await self.outage.call(lambda: self._save(conversation_id, tracker, written))
+        except RedisAway:  # the answer matters more than the memory: kept here until Redis is back
+            self._unsaved.keep(conversation_id, written)
+            return
+        self._unsaved.discard(conversation_id)
+
+    async def _save(self, conversation_id: str, tracker: Tracker, written: int) -> None:
+        await self._save_kept_back()
+        await self._write(conversation_id, tracker, written, kept_back=False)
 
     async def _save_kept_back(self) -> None:
         """Write what an outage kept in this worker (raises while Redis is still away)."""
