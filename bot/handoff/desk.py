@@ -18,12 +18,15 @@ from bot.handoff.sentiment import Sentiment, SentimentScorer
 from bot.handoff.store import Handoff, HandoffStatus, HandoffStore
 from core.errors import BadRequest, Conflict, Forbidden, Unavailable
 from core.messages import BotMessage
+from core.ratelog import RateLimitedLog
 from core.turns import Route, TurnRecord
 from monitoring.flags import TurnFacts
 from monitoring.records import RecordFactory
 from monitoring.sink import TurnLogSink
 
 log = logging.getLogger(__name__)
+# Refreshed every few seconds: a database outage says so once per 30 s, with a count.
+_outage_log = RateLimitedLog(log, 30.0)
 T = TypeVar("T")
 Sender = Literal["bot", "staff"]
 # Told of every queue change with the event kind, the handoff and the counts per state.
@@ -87,7 +90,7 @@ class HandoffDesk:
         try:
             current = await self._call(self.store.active_all)
         except Unavailable as err:
-            log.warning("handoff queue not refreshed: %s", err)
+            _outage_log.warning("refresh", "handoff queue not refreshed: %s", err)
             return
         self._active.replace(current, read_at)
 

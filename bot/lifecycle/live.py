@@ -21,10 +21,14 @@ from typing import Generic, TypeVar
 from bot.generation.backends import gpt2_generator
 from bot.generation.service import Generation, Generator
 from bot.lifecycle.registry import FAST_DIR, MODEL_DIR, ModelKind, ModelRegistry, ModelVersion
+from core.errors import Unavailable
+from core.ratelog import RateLimitedLog
 from monitoring.metrics import ShopbotMetrics
 from retrieval.turn_encoder import Encoded, TurnEncoder
 
 log = logging.getLogger(__name__)
+# Checked every few seconds by each follower: an outage would log a traceback each time.
+_outage_log = RateLimitedLog(log, 60.0)
 T = TypeVar("T")
 
 
@@ -123,8 +127,13 @@ class LiveModel(Generic[T]):
             await asyncio.sleep(self.check_every_s)
             try:
                 await self.refresh()
+            except Unavailable as err:
+                # The database away: said once per cause per minute, without a traceback each time.
+                _outage_log.warning(f"{self.kind}: unavailable", "could not check the live %s version: %s",
+                                    self.kind, err)
             except Exception:  # noqa: BLE001 - the registry being away must not stop the follower
-                log.exception("could not check the live %s version", self.kind)
+                _outage_log.error(f"{self.kind}: failed", "could not check the live %s version", self.kind,
+                                  exc_info=True)
 
     async def refresh(self) -> bool:
         """Swap to the live version if it changed; True when a swap happened."""
