@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -28,6 +29,21 @@ def record(n: int, text: str = "how long is delivery?") -> TurnRecord:
 
 def logged_ids(log: TurnLog) -> list[str]:
     return sorted(r.turn_id for r in log.records())
+
+
+def refusing_inserts(tmp_path: Path) -> tuple[Any, TurnLog, dict[str, bool]]:
+    """A turn log whose inserts fail as in a database outage while ``outage["on"]``."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    log = TurnLog(engine)
+    log.create()
+    outage = {"on": True}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def refuse(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if outage["on"] and statement.startswith("INSERT"):
+            raise OperationalError(statement, {}, ConnectionRefusedError("database is away"))
+
+    return engine, log, outage
 
 
 async def test_concurrent_appends_share_one_fsync(tmp_path: Path) -> None:
@@ -94,15 +110,7 @@ async def test_a_record_that_cannot_be_encoded_is_set_apart_alone(tmp_path: Path
 
 
 async def test_the_shipper_retries_through_an_outage_and_never_duplicates(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
-    log = TurnLog(engine)
-    log.create()
-    outage = {"on": True}
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def refuse(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        if outage["on"] and statement.startswith("INSERT"):
-            raise OperationalError(statement, {}, ConnectionRefusedError("database is away"))
+    engine, log, outage = refusing_inserts(tmp_path)
 
     sink = TurnLogSink(log, TurnJournal(tmp_path / "journal"))
     await sink.start()
@@ -122,15 +130,7 @@ async def test_the_shipper_retries_through_an_outage_and_never_duplicates(tmp_pa
 
 
 async def test_an_outage_backlog_waits_on_disk_not_in_memory(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
-    log = TurnLog(engine)
-    log.create()
-    outage = {"on": True}
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def refuse(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        if outage["on"] and statement.startswith("INSERT"):
-            raise OperationalError(statement, {}, ConnectionRefusedError("database is away"))
+    engine, log, outage = refusing_inserts(tmp_path)
 
     # Small segments, so the spilled records span several of them and some are sealed.
     sink = TurnLogSink(log, TurnJournal(tmp_path / "journal", segment_records=7), max_batch=4, max_queued=10)
