@@ -224,6 +224,10 @@ class KeptBack:
         while len(self._items) > self._size:
             self._items.popitem(last=False)
 
+    def written(self, key: str) -> int | None:
+        """When ``key`` was last kept here, if it is waiting for Redis."""
+        return self._items.get(key)
+
     def discard(self, key: str) -> None:
         """``key`` reached Redis: nothing to write back."""
         self._items.pop(key, None)

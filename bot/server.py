@@ -15,6 +15,7 @@ from bot.catalogue import app as catalogue
 from bot.channels import app as channels
 from bot.channels.ids import ConversationIds, pseudonym_key
 from bot.channels.socketio import SocketIOChannel
+from bot.engine.state_backup import state_key
 from bot.generation.service import Generator
 from bot.models import app as models
 from bot.review import app as review
@@ -28,6 +29,7 @@ from bot.serving.schema import TABLES
 from bot.serving.turnlog import turnlog_ctx
 from bot.staff import app as staff
 from bot.web.kernel import create_kernel, mount
+from bot.web.keys import STATE_KEY
 from core.settings import Settings
 from monitoring.metrics import ShopbotMetrics
 
@@ -39,7 +41,9 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
     ``Generator`` protocol).
     """
     app = create_kernel(settings, ShopbotMetrics(), TABLES)
-    ids = ConversationIds(pseudonym_key(settings.secret(settings.pseudonym_secret_env), settings.var_dir))
+    key = pseudonym_key(settings.secret(settings.pseudonym_secret_env), settings.var_dir)
+    ids = ConversationIds(key)
+    app[STATE_KEY] = state_key(key)
     # The widget's socket.io channel: the handoff desk pushes staff replies through it, and the
     # channels feature serves it.
     channel = SocketIOChannel(ids, max_message_chars=settings.max_message_chars,

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
+from bot.engine.state_backup import StateBackup
 from bot.limits import KeptBack, RedisAway, RedisOutage
 
 log = logging.getLogger(__name__)
@@ -74,15 +75,17 @@ return 1
 class RedisMemory:
     """Slots in Redis, so any worker can take a conversation's next message; idle ones expire.
 
-    While Redis is away, this worker's own last-known slots stand in (a turn is still answered,
-    and what it changed, a new order number say, is what the conversation's next turn on this
-    worker reads). Those writes are kept back and written to Redis before anything else once it
-    answers again, unless another worker wrote that conversation later.
+    While Redis is away, the newest slots any worker wrote stand in: every write also goes to
+    the database (``backup``, :mod:`bot.engine.state_backup`), so a follow-up reaching another
+    worker than the message before it still reads what that message changed; without a backup
+    (or the database away too), this worker's own last-known slots. Writes made during the
+    outage are kept back and written to Redis before anything else once it answers again,
+    unless another worker wrote that conversation later.
     """
 
     def __init__(
         self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000, *,
-        outage: RedisOutage | None = None,
+        outage: RedisOutage | None = None, backup: StateBackup | None = None,
     ) -> None:
         self._redis = redis
         self._ttl = ttl_s
@@ -91,6 +94,7 @@ class RedisMemory:
         # Conversations written only here during an outage -> when (wall-clock ms), oldest first.
         self._unsaved = KeptBack(cache_size)
         self.outage = outage or RedisOutage("conversation slots")
+        self._backup = backup
         self.refused = 0
 
     @staticmethod
@@ -106,8 +110,11 @@ class RedisMemory:
         """Slots of a conversation (empty for a new or expired one)."""
         try:
             raw = await self.outage.call(lambda: self._read(conversation_id))
-        except RedisAway:  # what this worker last saw
-            return await self._cache.get(conversation_id)
+        except RedisAway:  # the newest any worker wrote, else what this worker last saw
+            kept = None if self._backup is None else await self._backup.newest(
+                conversation_id, self._unsaved.written(conversation_id))
+            return Slots.from_json(json.loads(kept)) if kept is not None else \
+                await self._cache.get(conversation_id)
         return Slots() if raw is None else Slots.from_json(json.loads(raw))
 
     async def _read(self, conversation_id: str) -> Any:
@@ -118,6 +125,8 @@ class RedisMemory:
         """Store slots with a fresh expiry, fenced by the conversation lock's token."""
         await self._cache.put(conversation_id, slots)
         written = _now_ms()
+        if self._backup is not None:
+            await self._backup.save(conversation_id, json.dumps(slots.to_json()), written)
         try:
             stored = await self.outage.call(lambda: self._save(conversation_id, slots, token, written))
         except RedisAway:  # the answer matters more than the memory: kept here until Redis is back

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.engine.state_backup import StateBackup
 from bot.limits import KeptBack, RedisAway, RedisOutage
 from retrieval.rasa_flows import ACTION, USER, History
 
@@ -96,14 +97,17 @@ return 1
 class RedisSlots:
     """Trackers in Redis (JSON, expiring when idle); this worker's copy stands in while it is away.
 
-    Written while the pipeline holds the conversation's lock, so writes keep message order. What
-    an outage kept in this worker is written to Redis first once it answers again, unless
-    another worker wrote that conversation later.
+    Written while the pipeline holds the conversation's lock, so writes keep message order.
+    Every write also goes to the database (``backup``, encrypted: :mod:`bot.engine.state_backup`),
+    which is what the workers read while Redis is away, so that a conversation moving between
+    workers during an outage goes on from its newest tracker. What an outage kept in this worker
+    is written to Redis first once it answers again, unless another worker wrote that
+    conversation later.
     """
 
     def __init__(
         self, redis: Any, ttl_s: int = 7 * 24 * 3600, cache_size: int = 10_000, *,
-        outage: RedisOutage | None = None,
+        outage: RedisOutage | None = None, backup: StateBackup | None = None,
     ) -> None:
         self._redis = redis
         self._ttl = ttl_s
@@ -112,6 +116,7 @@ class RedisSlots:
         # Conversations written only here during an outage -> when (wall-clock ms), oldest first.
         self._unsaved = KeptBack(cache_size)
         self.outage = outage or RedisOutage("project slots")
+        self._backup = backup
 
     @staticmethod
     def _key(conversation_id: str) -> str:
@@ -121,8 +126,11 @@ class RedisSlots:
         """The conversation's tracker, or None for a new or expired one."""
         try:
             raw = await self.outage.call(lambda: self._read(conversation_id))
-        except RedisAway:  # what this worker last saw
-            return await self._cache.get(conversation_id)
+        except RedisAway:  # the newest any worker wrote, else what this worker last saw
+            kept = None if self._backup is None else await self._backup.newest(
+                conversation_id, self._unsaved.written(conversation_id))
+            return Tracker.from_json(json.loads(kept)) if kept is not None else \
+                await self._cache.get(conversation_id)
         return None if raw is None else Tracker.from_json(json.loads(raw))
 
     async def _read(self, conversation_id: str) -> Any:
@@ -133,6 +141,8 @@ class RedisSlots:
         """Store the tracker with a fresh expiry."""
         await self._cache.put(conversation_id, tracker)
         written = int(time.time() * 1000)
+        if self._backup is not None:
+            await self._backup.save(conversation_id, json.dumps(tracker.as_json(), default=str), written)
         try:
             await self.outage.call(lambda: self._save(conversation_id, tracker, written))
         except RedisAway:  # the answer matters more than the memory: kept here until Redis is back

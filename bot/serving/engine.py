@@ -17,6 +17,7 @@ from bot.engine.memory import ConversationMemory, InProcessMemory, RedisMemory
 from bot.engine.nlu import extract
 from bot.engine.pipeline import TurnPipeline
 from bot.engine.policy import INTENT_ROUTES, RoutingThresholds
+from bot.engine.state_backup import STATE_TTL_S, StateBackup
 from bot.limits import window
 from bot.rasa.payload import extract_with_payloads
 from bot.serving.actions import ACTIONS
@@ -25,7 +26,7 @@ from bot.serving.encoder import ENCODER
 from bot.serving.knowledge import KNOWLEDGE, RASA
 from bot.serving.models import GENERATION, UNDERSTANDING
 from bot.serving.turnlog import RECORDS, SINK
-from bot.web.keys import ENGINE, REDIS, REDIS_OUTAGE, SETTINGS, VERSIONS
+from bot.web.keys import ENGINE, REDIS, REDIS_OUTAGE, SETTINGS, STATE_KEY, VERSIONS
 from retrieval.corrections import CorrectionStore
 
 CORRECTIONS = web.AppKey("corrections", LiveCorrections)
@@ -57,7 +58,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     memory: ConversationMemory
     locks: ConversationLocks
     if redis is not None:
-        memory, locks = RedisMemory(redis, outage=outage), RedisLocks(redis, outage=outage)
+        backup = StateBackup(app[ENGINE], "slots", app[STATE_KEY], STATE_TTL_S)
+        memory = RedisMemory(redis, ttl_s=STATE_TTL_S, outage=outage, backup=backup)
+        locks = RedisLocks(redis, outage=outage)
     else:
         memory, locks = InProcessMemory(settings.memory_max_conversations), InProcessLocks()
     lookups = OrderLookupLimits(

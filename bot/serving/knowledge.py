@@ -9,11 +9,12 @@ from functools import partial
 
 from aiohttp import web
 
+from bot.engine.state_backup import STATE_TTL_S, StateBackup
 from bot.rasa.actions import project_actions
 from bot.rasa.responder import RasaResponder
 from bot.rasa.slots import InProcessSlots, RedisSlots
 from bot.serving.encoder import ENCODER
-from bot.web.keys import ENGINE, REDIS, REDIS_OUTAGE, SETTINGS
+from bot.web.keys import ENGINE, REDIS, REDIS_OUTAGE, SETTINGS, STATE_KEY
 from retrieval.knowledge_base import KnowledgeBase, answered_entries, load_knowledge_base
 from retrieval.rasa_project import load_rasa_project
 
@@ -35,8 +36,9 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     if actions is not None:
         await asyncio.to_thread(actions.warm_up)  # imports the project's own actions, off the event loop
     redis = app.get(REDIS)
-    slots = (RedisSlots(redis, outage=app.get(REDIS_OUTAGE)) if redis is not None
-             else InProcessSlots(settings.memory_max_conversations))
+    slots = (RedisSlots(redis, ttl_s=STATE_TTL_S, outage=app.get(REDIS_OUTAGE),
+                        backup=StateBackup(app[ENGINE], "rasa", app[STATE_KEY], STATE_TTL_S))
+             if redis is not None else InProcessSlots(settings.memory_max_conversations))
     app[RASA] = RasaResponder(project, slots, actions)
     log.info("Rasa project %s: %d intents, %d answered (%d more in context only); %d parts listed by "
              "`shopbot rasa-check`", project.root, len(project.entries), len(project.turns),

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from bot.auth.sessions import metadata as sessions
 from bot.auth.users import metadata as users
+from bot.engine.state_backup import metadata as conversation_state
 from bot.handoff.store import metadata as handoffs
 from bot.lifecycle.registry import metadata as models
 from core import db
@@ -14,7 +15,8 @@ from monitoring.turnlog.reviews import review_metadata as reviews
 from monitoring.turnlog.table import metadata as turns
 from retrieval.corrections import metadata as changes
 
-TABLES: tuple[MetaData, ...] = (turns, reviews, handoffs, users, sessions, changes, models)
+TABLES: tuple[MetaData, ...] = (turns, reviews, handoffs, users, sessions, changes, models,
+                                 conversation_state)
 
 
 def create_tables(engine: Engine) -> None:

@@ -43,6 +43,8 @@ ENGINE = web.AppKey("engine", Engine)
 REDIS: web.AppKey[Any] = web.AppKey("redis")
 # With REDIS: the one outage tracker its stores share, so an outage is noticed and logged once.
 REDIS_OUTAGE = web.AppKey("redis_outage", RedisOutage)
+# The key conversation state is encrypted with in the database (bot/engine/state_backup.py).
+STATE_KEY = web.AppKey("state_key", bytes)
 # The client's address as the server is configured to see it (bot/web/clients.py).
 CLIENT_IP: web.AppKey[Callable[[web.Request], str]] = web.AppKey("client_ip")
 AUTH_CONFIG = web.AppKey("auth_config", AuthConfig)

@@ -7,16 +7,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy.engine import Engine
 
 from bot.auth.ratelimit import LoginLimiter
 from bot.engine.interfaces import Slots
 from bot.engine.locks import RedisLocks
 from bot.engine.memory import RedisMemory
+from bot.engine.state_backup import StateBackup, conversation_state, state_key
+from bot.engine.state_backup import metadata as state_tables
 from bot.limits import RedisOutage, RedisWindow
 from bot.rasa.slots import RedisSlots, Tracker
+from core.db import make_engine
 from core.errors import TooManyRequests
 from tests.bot.redis_outage import StoppableRedis, stoppable_redis
 
@@ -120,6 +125,51 @@ async def test_project_trackers_are_kept_back_the_same_way(
     assert await slots.get("c3") == Tracker({"order": "2002"})
     got = await other.get("c3")
     assert got is not None and got.slots == {"order": "2002"}
+
+
+def backups(tmp_path: Path, store: str) -> tuple[StateBackup, StateBackup, Engine]:
+    """Two workers' backups over one SQLite file, as ``shopbot run --workers 2`` builds them."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    state_tables.create_all(engine)
+    key = state_key(b"k" * 32)
+    return StateBackup(engine, store, key, 3600), StateBackup(engine, store, key, 3600), engine
+
+
+async def test_a_conversation_moving_between_workers_in_an_outage_reads_its_newest_slots(
+    server: StoppableRedis, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    one, two, engine = backups(tmp_path, "slots")
+    a = RedisMemory(client, outage=outage(), backup=one)
+    b = RedisMemory(client, outage=outage(), backup=two)
+    await a.put("c5", Slots(order_number="1001"), token=1)  # worker a before the outage
+    await b.put("c5", Slots(order_number="2002"), token=2)  # the next message on worker b
+    server.stop()
+    assert (await a.get("c5")).order_number == "2002", "not worker a's own older copy"
+    await a.put("c5", Slots(order_number="3003"))
+    assert (await b.get("c5")).order_number == "3003", "written by the other worker in the outage"
+    plain = RedisMemory(client, outage=outage())
+    await plain.put("c6", Slots(order_number="1001"))
+    assert (await RedisMemory(client, outage=outage()).get("c6")).order_number is None, \
+        "without the database, a worker only has its own memory"
+    with engine.connect() as conn:
+        bodies = [bytes(r.body) for r in conn.execute(conversation_state.select())]
+    assert bodies and not any(b"3003" in body or b"order_number" in body for body in bodies), "encrypted"
+
+
+async def test_a_backup_keeps_the_newest_write_and_trackers_go_between_workers_too(
+    server: StoppableRedis, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    one, two, _ = backups(tmp_path, "rasa")
+    await one.save("c7", '{"new": 1}', written_ms=2_000_000_000_000)
+    await two.save("c7", '{"old": 1}', written_ms=1_999_999_999_999)  # a slow worker's older write
+    assert await one.load("c7") == ('{"new": 1}', 2_000_000_000_000)
+    assert await one.newest("c7", mine=2_000_000_000_001) is None, "this worker's own copy is newer"
+    a = RedisSlots(client, outage=outage(), backup=one)
+    b = RedisSlots(client, outage=outage(), backup=two)
+    server.stop()
+    await a.put("c8", Tracker({"cuisine": "greek"}))
+    got = await b.get("c8")
+    assert got is not None and got.slots == {"cuisine": "greek"}
 
 
 async def test_locks_keep_order_in_this_worker_and_go_back_to_redis(

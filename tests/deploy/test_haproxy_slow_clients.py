@@ -60,11 +60,21 @@ async def refused(base: str) -> bool:
     try:
         writer.write(b"GET /ping HTTP/1.1\r\nHost: shop\r\n\r\n")
         # Under load the proxy may take seconds to reach it; its idle peers last REQUEST_S.
-        return await asyncio.wait_for(reader.read(), timeout=REQUEST_S - 1) == b""
+        # The first bytes: none (closed) when refused, a response's head when it was let through.
+        return await asyncio.wait_for(reader.read(1024), timeout=REQUEST_S - 1) == b""
     except ConnectionError:
         return True
     finally:
         writer.close()
+
+
+async def until_refused(base: str, tries: int = 5) -> bool:
+    """Whether a connection is refused within ``tries`` attempts a second apart."""
+    for _ in range(tries):
+        if await refused(base):
+            return True
+        await asyncio.sleep(1.0)
+    return False
 
 
 async def pings(base: str, n: int) -> list[int]:
@@ -94,7 +104,10 @@ async def test_one_source_address_gets_at_most_the_cap() -> None:
     async with balanced() as lb:
         # Idle connections: they count until `timeout http-request` closes them, long after this.
         held = [await connect(lb.base) for _ in range(CAP)]
-        assert await refused(lb.base)
+        # The kernel completes a handshake before the proxy accepts it; under load the proxy
+        # may not have counted all of them yet when the next arrives (it then refuses one of
+        # the held ones instead). Once it has caught up, one more is refused.
+        assert await until_refused(lb.base), f"a connection beyond {CAP} was served"
         # Another address is served meanwhile.
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))) as s, \
                 s.get(lb.base + "/ping") as resp:
