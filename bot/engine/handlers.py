@@ -69,6 +69,13 @@ class RouteHandlers:
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""
         route = ctx.decision.route
+        if self.project is not None and route is not Route.HANDOFF \
+                and await self.project.active_loop(ctx.conversation_id) is not None:
+            # A form is asking for the shopper's details: it takes the message first (a product
+            # name given as an answer is the form's, not a product question).
+            if self.project.handles(ctx.decision.label):
+                return await self.project.answer(ctx)
+            return await self.project.decline(ctx)
         if route is Route.FAQ and ctx.decision.label == OTHER_LANGUAGE:
             return HandlerResult((replies.other_language(ctx.language or "und"),), ctx.slots)
         if route is Route.FAQ:

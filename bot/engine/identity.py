@@ -121,6 +121,19 @@ class IdentityVerifier:
         return None
 
     def _jwt(self, secret: bytes, token: str) -> str | None:
+        claims = jwt_claims(secret, token, now=self._clock(), max_age_s=self.max_age_s)
+        return None if claims is None else _customer_id(claims.get("sub"), numbers=False)
+
+
+def jwt_claims(secret: bytes, token: str, *, now: float, max_age_s: float) -> dict[str, Any] | None:
+    """The claims of an HS256 JWT signed with ``secret`` and good at ``now``, else None.
+
+    ``exp`` is required and may lie at most ``max_age_s`` ahead: a token meant to live for ever
+    is a password. ``nbf``, when present, must have come. Never raises, whatever ``token`` holds.
+    """
+    if not 0 < len(token) <= MAX_TOKEN_CHARS or not token.isascii() or token.count(".") != 2:
+        return None
+    try:
         header, payload, signature = token.split(".")
         if not all(_B64URL.fullmatch(part) for part in (header, payload, signature)):
             return None
@@ -128,21 +141,24 @@ class IdentityVerifier:
         if not hmac.compare_digest(expected, _unb64(signature)):
             return None
         head, claims = json.loads(_unb64(header)), json.loads(_unb64(payload))
-        if not isinstance(head, dict) or head.get("alg") != "HS256" or not isinstance(claims, dict):
-            return None
-        expires = claims.get("exp")
-        if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires):
-            return None
-        # exp is enforced, and may lie at most max_age_s ahead: a token meant to live for ever is a
-        # password for that customer's orders.
-        now = self._clock()
-        if expires <= now or expires > now + self.max_age_s + CLOCK_SKEW_S:
-            return None
-        not_before = claims.get("nbf", now)
-        if isinstance(not_before, bool) or not isinstance(not_before, int | float) or \
-                not not_before <= now + CLOCK_SKEW_S:
-            return None
-        return _customer_id(claims.get("sub"), numbers=False)
+    except (ValueError, TypeError, RecursionError):  # malformed: no claims
+        return None
+    if not isinstance(head, dict) or head.get("alg") != "HS256" or not isinstance(claims, dict):
+        return None
+    expires, not_before = _instant(claims.get("exp")), _instant(claims.get("nbf", now))
+    if expires is None or expires <= now or expires > now + max_age_s + CLOCK_SKEW_S:
+        return None
+    if not_before is None or not not_before <= now + CLOCK_SKEW_S:
+        return None
+    return claims
+
+
+def _instant(value: Any) -> int | float | None:
+    """A JWT time claim as a number, or None. Python compares a huge int with a float exactly, so
+    no claim can overflow a float here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def reference(secret: bytes, customer_id: str) -> str:

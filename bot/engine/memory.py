@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
-from bot.engine.state_backup import StateBackup
+from bot.engine.state_backup import CLOCK_SKEW_MS, StateBackup
 from bot.limits import KeptBack, RedisAway, RedisOutage
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,8 @@ class RedisMemory:
         self._unsaved = KeptBack(cache_size)
         self.outage = outage or RedisOutage("conversation slots")
         self._backup = backup
+        # When this worker first found Redis away (wall-clock ms), until it has restored the outage.
+        self._outage_from: int | None = None
         self.refused = 0
 
     @staticmethod
@@ -111,6 +113,7 @@ class RedisMemory:
         try:
             raw = await self.outage.call(lambda: self._read(conversation_id))
         except RedisAway:  # the newest any worker wrote, else what this worker last saw
+            self._outage_from = self._outage_from or _now_ms()
             kept = None if self._backup is None else await self._backup.newest(
                 conversation_id, self._unsaved.written(conversation_id))
             return Slots.from_json(json.loads(kept)) if kept is not None else \
@@ -130,6 +133,7 @@ class RedisMemory:
         try:
             stored = await self.outage.call(lambda: self._save(conversation_id, slots, token, written))
         except RedisAway:  # the answer matters more than the memory: kept here until Redis is back
+            self._outage_from = self._outage_from or written
             self._unsaved.keep(conversation_id, written)
             return
         self._unsaved.discard(conversation_id)
@@ -139,24 +143,29 @@ class RedisMemory:
 
     async def _save(self, conversation_id: str, slots: Slots, token: int, written: int) -> bool:
         await self._save_kept_back()
-        return await self._write(conversation_id, slots, token, written, kept_back=False)
+        return await self._write(conversation_id, json.dumps(slots.to_json()), token, written,
+                                 kept_back=False)
 
     async def _save_kept_back(self) -> None:
-        """Write what an outage kept in this worker (raises while Redis is still away)."""
+        """Write what the outage changed: every worker's writes from the database copy, then what
+        this worker kept (raises while Redis is still away); a newer write in Redis stays."""
+        if self._outage_from is not None and self._backup is not None:
+            await self._backup.restore(self._outage_from - CLOCK_SKEW_MS, lambda conversation_id, body, at:
+                                       self._write(conversation_id, body, 0, at, kept_back=True))
+        self._outage_from = None
 
         async def write(conversation_id: str, written: int) -> None:
             slots = self._cache.peek(conversation_id)
             if slots is not None:
-                await self._write(conversation_id, slots, 0, written, kept_back=True)
+                await self._write(conversation_id, json.dumps(slots.to_json()), 0, written, kept_back=True)
 
         await self._unsaved.save(write)
 
-    async def _write(self, conversation_id: str, slots: Slots, token: int, written: int, *,
+    async def _write(self, conversation_id: str, body: str, token: int, written: int, *,
                      kept_back: bool) -> bool:
         key = self._key(conversation_id)
         stored = await self._set(keys=[key, f"{key}:fence", f"{key}:at"],
-                                 args=[json.dumps(slots.to_json()), token, self._ttl, written,
-                                       "1" if kept_back else "0"])
+                                 args=[body, token, self._ttl, written, "1" if kept_back else "0"])
         return bool(int(stored))
 
 

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, delete, select
@@ -44,6 +45,9 @@ conversation_state = Table(
 
 # How long an idle conversation's state is kept (in Redis and here): a week.
 STATE_TTL_S = 7 * 24 * 3600
+# How far apart the workers' clocks may be: an outage's writes are restored from this long before
+# the worker noticed it.
+CLOCK_SKEW_MS = 5_000
 # Expired rows are deleted once every so many writes (one indexed DELETE), not on each.
 _PRUNE_EVERY = 1000
 
@@ -93,6 +97,39 @@ class StateBackup:
             return None
         return kept[0]
 
+    async def restore(self, since_ms: int, write: Callable[[str, str, int], Awaitable[object]]) -> None:
+        """``write(conversation_id, body, written_ms)`` each state kept since ``since_ms``, oldest first.
+
+        What a worker back from a Redis outage hands Redis first: every worker's writes of the
+        outage, not only its own, so no worker then reads a conversation's older state from Redis.
+        A database failure is logged and nothing is restored; ``write``'s errors propagate.
+        """
+        try:
+            rows = await asyncio.to_thread(self._since, since_ms)
+        except Exception as err:  # noqa: BLE001 - Redis still gets this worker's own kept writes
+            _log.warning("restore", "could not read %s state from the database: %s: %s",
+                         self._store, type(err).__name__, err)
+            return
+        for conversation_id, body, written in rows:
+            await write(conversation_id, body, written)
+
+    def _since(self, since_ms: int) -> list[tuple[str, str, int]]:
+        query = (select(conversation_state.c.conversation_id, conversation_state.c.body,
+                        conversation_state.c.written_ms)
+                 .where(conversation_state.c.store == self._store,
+                        conversation_state.c.written_ms >= since_ms)
+                 .order_by(conversation_state.c.written_ms))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for row in rows:
+            try:
+                out.append((row.conversation_id, self._fernet.decrypt(bytes(row.body)).decode(),
+                            int(row.written_ms)))
+            except InvalidToken:
+                continue
+        return out
+
     def _save(self, conversation_id: str, body: str, written_ms: int) -> None:
         values = {"store": self._store, "conversation_id": conversation_id,
                   "body": self._fernet.encrypt(body.encode()), "written_ms": written_ms}
@@ -127,4 +164,4 @@ class StateBackup:
             return None
 
 
-__all__ = ["STATE_TTL_S", "StateBackup", "conversation_state", "metadata", "state_key"]
+__all__ = ["CLOCK_SKEW_MS", "STATE_TTL_S", "StateBackup", "conversation_state", "metadata", "state_key"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +67,16 @@ def extract_with_payloads(text: str) -> Entities:
     the shop's own patterns for typed text."""
     payload = parse_payload(text)
     return Entities(payload_intent=payload.intent) if payload is not None else extract(text)
+
+
+def payload_text(intent: str, entities: Sequence[Mapping[str, Any]]) -> str:
+    """The payload message that runs ``intent`` with ``entities`` (Rasa's ``{"entity", "value"}``
+    dicts): ``/intent{"entity": value}``; an entity given more than once becomes a list, which
+    :func:`parse_payload` sets once per item."""
+    values: dict[str, list[Any]] = {}
+    for item in entities:
+        values.setdefault(str(item["entity"]), []).append(item.get("value"))
+    if not values:
+        return f"/{intent}"
+    packed = {name: found[0] if len(found) == 1 else found for name, found in values.items()}
+    return f"/{intent}{json.dumps(packed, ensure_ascii=False, separators=(',', ':'))}"

@@ -1,12 +1,15 @@
 """A Rasa project's tracker per conversation: its slots, its latest events, and the slot mappings.
 
 Slot values start at the domain's ``initial_value`` and change through custom actions' ``slot``
-events and the slot mappings Shopbot applies at each message: ``from_intent``, ``from_text``
-and ``from_entity`` (entities come from button payloads). Beside them, the conversation's latest
-events (each message's intent and the actions that answered it, as many as the project's rules
-and stories can look back: ``retrieval/rasa_flows.py: keep_events``), which decide a message's
-answer in its context. Both live in this process, or in Redis when several workers share
-conversations, together, with one expiry; the shop's own slots stay in ``bot/engine/memory.py``.
+events and the slot mappings Shopbot applies at each message, as Rasa's ``action_extract_slots``
+does (:func:`extract_slots`): ``from_intent``, ``from_text``, ``from_entity`` (entities from button
+payloads and the project's entity extractor) and ``from_trigger_intent``, those conditioned on a
+form only while it is active (and asking for the slot they name). Beside them, the conversation's
+latest events (each message's intent and the actions that answered it, as many as the project's
+rules and stories can look back: ``retrieval/rasa_flows.py: keep_events``) and its active loop
+(form), which decide a message's answer in its context. They live in this process, or in Redis
+when several workers share conversations, together, with one expiry; the shop's own slots stay in
+``bot/engine/memory.py``.
 """
 
 from __future__ import annotations
@@ -18,24 +21,36 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.engine.state_backup import StateBackup
+from bot.engine.state_backup import CLOCK_SKEW_MS, StateBackup
 from bot.limits import KeptBack, RedisAway, RedisOutage
 from retrieval.rasa_flows import ACTION, USER, History
+from retrieval.rasa_project import REQUESTED_SLOT, Form
 
 _EVENT_KINDS = frozenset({USER, ACTION})
+# How the active loop is stored: one more entry of the event list, which readers before forms skip.
+_LOOP = "loop"
 
 
 @dataclass(frozen=True)
 class Tracker:
-    """One conversation as Rasa's policies see it: its slot values and its latest events."""
+    """One conversation as Rasa's policies see it: its slot values (``requested_slot`` among them
+    while a form asks), its latest events and its active loop (kept with the events)."""
 
     slots: Mapping[str, Any] = field(default_factory=dict)
     history: History = History()
 
+    @property
+    def active_loop(self) -> str | None:
+        """The form active in the conversation, or None."""
+        return self.history.active_loop
+
     def as_json(self) -> dict[str, Any]:
-        """What is stored: ``{"slots": {...}, "events": [[kind, name], ...], "trimmed": bool}``."""
-        return {"slots": dict(self.slots), "events": [list(e) for e in self.history.events],
-                "trimmed": self.history.trimmed}
+        """What is stored: ``{"slots": {...}, "events": [[kind, name], ...], "trimmed": bool}``; an
+        active loop is one more event, ``["loop", name]``, last."""
+        events = [list(e) for e in self.history.events]
+        if self.history.active_loop is not None:
+            events.append([_LOOP, self.history.active_loop])
+        return {"slots": dict(self.slots), "events": events, "trimmed": self.history.trimmed}
 
     @classmethod
     def from_json(cls, data: Any) -> Tracker:
@@ -43,9 +58,10 @@ class Tracker:
         is a conversation whose earlier events are unknown."""
         if isinstance(data, dict) and set(data) == {"slots", "events", "trimmed"} and \
                 isinstance(data["slots"], dict) and isinstance(data["events"], list):
-            events = tuple((str(e[0]), str(e[1])) for e in data["events"]
-                           if isinstance(e, list) and len(e) == 2 and e[0] in _EVENT_KINDS)
-            return cls(dict(data["slots"]), History(events, bool(data["trimmed"])))
+            pairs = [(str(e[0]), str(e[1])) for e in data["events"] if isinstance(e, list) and len(e) == 2]
+            events = tuple(e for e in pairs if e[0] in _EVENT_KINDS)
+            loop = next((name for kind, name in reversed(pairs) if kind == _LOOP), None)
+            return cls(dict(data["slots"]), History(events, bool(data["trimmed"]), loop))
         return cls(dict(data) if isinstance(data, dict) else {}, History((), True))
 
 
@@ -117,6 +133,8 @@ class RedisSlots:
         self._unsaved = KeptBack(cache_size)
         self.outage = outage or RedisOutage("project slots")
         self._backup = backup
+        # When this worker first found Redis away (wall-clock ms), until it has restored the outage.
+        self._outage_from: int | None = None
 
     @staticmethod
     def _key(conversation_id: str) -> str:
@@ -127,6 +145,7 @@ class RedisSlots:
         try:
             raw = await self.outage.call(lambda: self._read(conversation_id))
         except RedisAway:  # the newest any worker wrote, else what this worker last saw
+            self._outage_from = self._outage_from or int(time.time() * 1000)
             kept = None if self._backup is None else await self._backup.newest(
                 conversation_id, self._unsaved.written(conversation_id))
             return Tracker.from_json(json.loads(kept)) if kept is not None else \
@@ -142,33 +161,41 @@ class RedisSlots:
         await self._cache.put(conversation_id, tracker)
         written = int(time.time() * 1000)
         if self._backup is not None:
-            await self._backup.save(conversation_id, json.dumps(tracker.as_json(), default=str), written)
+            await self._backup.save(conversation_id, _body(tracker), written)
         try:
             await self.outage.call(lambda: self._save(conversation_id, tracker, written))
         except RedisAway:  # the answer matters more than the memory: kept here until Redis is back
+            self._outage_from = self._outage_from or written
             self._unsaved.keep(conversation_id, written)
             return
         self._unsaved.discard(conversation_id)
 
     async def _save(self, conversation_id: str, tracker: Tracker, written: int) -> None:
         await self._save_kept_back()
-        await self._write(conversation_id, tracker, written, kept_back=False)
+        await self._write(conversation_id, _body(tracker), written, kept_back=False)
 
     async def _save_kept_back(self) -> None:
-        """Write what an outage kept in this worker (raises while Redis is still away)."""
+        """Write what the outage changed: every worker's writes from the database copy, then what
+        this worker kept (raises while Redis is still away); a newer write in Redis stays."""
+        if self._outage_from is not None and self._backup is not None:
+            await self._backup.restore(self._outage_from - CLOCK_SKEW_MS, lambda conversation_id, body, at:
+                                       self._write(conversation_id, body, at, kept_back=True))
+        self._outage_from = None
 
         async def write(conversation_id: str, written: int) -> None:
             tracker = self._cache.peek(conversation_id)
             if tracker is not None:
-                await self._write(conversation_id, tracker, written, kept_back=True)
+                await self._write(conversation_id, _body(tracker), written, kept_back=True)
 
         await self._unsaved.save(write)
 
-    async def _write(self, conversation_id: str, tracker: Tracker, written: int, *, kept_back: bool) -> None:
+    async def _write(self, conversation_id: str, body: str, written: int, *, kept_back: bool) -> None:
         key = self._key(conversation_id)
-        await self._set(keys=[key, f"{key}:at"],
-                        args=[json.dumps(tracker.as_json(), default=str), self._ttl, written,
-                              "1" if kept_back else "0"])
+        await self._set(keys=[key, f"{key}:at"], args=[body, self._ttl, written, "1" if kept_back else "0"])
+
+
+def _body(tracker: Tracker) -> str:
+    return json.dumps(tracker.as_json(), default=str)
 
 
 def initial_values(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -182,29 +209,106 @@ def apply_mappings(
     intent: str,
     entities: Sequence[Mapping[str, Any]],
     text: str,
+    *,
+    active_loop: str | None = None,
+    forms: Mapping[str, Form] | None = None,
 ) -> dict[str, Any]:
-    """Values after this message's slot mappings (those conditioned on a form are not applied)."""
-    out = dict(values)
-    found = {str(e.get("entity")): e.get("value") for e in entities}
+    """Values after this message's slot mappings (:func:`extract_slots`)."""
+    return {**values, **extract_slots(specs, values, intent, entities, text,
+                                      active_loop=active_loop, forms=forms)}
+
+
+def extract_slots(
+    specs: Mapping[str, Mapping[str, Any]],
+    values: Mapping[str, Any],
+    intent: str,
+    entities: Sequence[Mapping[str, Any]],
+    text: str,
+    *,
+    active_loop: str | None = None,
+    forms: Mapping[str, Form] | None = None,
+) -> dict[str, Any]:
+    """The slots this message sets and their values, as Rasa's ``action_extract_slots`` sets them.
+
+    Each slot takes the value of its first mapping that gives one. A mapping with ``conditions``
+    applies only while one of them holds (its ``active_loop`` active and, when it names one, its
+    ``requested_slot`` asked for); ``from_trigger_intent`` applies only while none of its forms is
+    active. While a form is active its ``ignored_intents`` fill none of the mappings that apply to
+    it, and an entity that several of its required slots map alike fills only the slot asked for.
+    ``from_entity`` takes the entities of that name (and ``role``/``group``, when given: an entity
+    without one only fits a mapping without one); a ``list`` slot takes them all, others the last.
+    """
+    form = (forms or {}).get(active_loop) if active_loop is not None else None
+    requested = values.get(REQUESTED_SLOT)
+    shared = _shared_entity_mappings(specs, form) if form is not None else set()
+    out: dict[str, Any] = {}
     for name, spec in specs.items():
         for mapping in spec.get("mappings") or []:
-            if not isinstance(mapping, dict) or mapping.get("conditions"):
+            if not isinstance(mapping, dict):
                 continue
-            if not _intent_allows(mapping, intent):
+            kind, conditions = mapping.get("type"), mapping.get("conditions") or []
+            if kind != "from_trigger_intent" and conditions and \
+                    not _conditions_hold(conditions, active_loop, requested):
                 continue
-            kind = mapping.get("type")
-            if kind == "from_entity" and mapping.get("entity") in found:
-                out[name] = found[str(mapping["entity"])]
+            ignored = form.ignored_intents if form is not None and (
+                not conditions or active_loop in _loops(conditions)) else frozenset()
+            if not _intent_allows(mapping, intent, ignored):
+                continue
+            if kind == "from_entity":
+                if form is not None and name in form.required_slots and name != requested and \
+                        _mapping_key(mapping) in shared:
+                    continue
+                found = [e.get("value") for e in entities if _entity_fits(mapping, e)]
+                if not found:
+                    continue
+                out[name] = found if spec.get("type") == "list" else found[-1]
             elif kind == "from_intent":
+                out[name] = mapping.get("value")
+            elif kind == "from_trigger_intent":
+                if active_loop is not None and active_loop in _loops(conditions):
+                    continue
                 out[name] = mapping.get("value")
             elif kind == "from_text":
                 out[name] = text
+            else:
+                continue
+            break
     return out
 
 
-def _intent_allows(mapping: Mapping[str, Any], intent: str) -> bool:
-    wanted, unwanted = _names(mapping.get("intent")), _names(mapping.get("not_intent"))
-    return intent not in unwanted and (not wanted or intent in wanted)
+def _conditions_hold(conditions: Sequence[Any], active_loop: str | None, requested: Any) -> bool:
+    return any(isinstance(c, dict) and c.get("active_loop") == active_loop and active_loop is not None
+               and (c.get(REQUESTED_SLOT) is None or c.get(REQUESTED_SLOT) == requested)
+               for c in conditions)
+
+
+def _loops(conditions: Sequence[Any]) -> set[Any]:
+    return {c.get("active_loop") for c in conditions if isinstance(c, dict)}
+
+
+def _entity_fits(mapping: Mapping[str, Any], entity: Mapping[str, Any]) -> bool:
+    return (entity.get("entity") == mapping.get("entity") and entity.get("role") == mapping.get("role")
+            and entity.get("group") == mapping.get("group"))
+
+
+def _mapping_key(mapping: Mapping[str, Any]) -> str:
+    return json.dumps(mapping, sort_keys=True, default=str)
+
+
+def _shared_entity_mappings(specs: Mapping[str, Mapping[str, Any]], form: Form) -> set[str]:
+    """The ``from_entity`` mappings that more than one of the form's required slots has, alike."""
+    seen: dict[str, int] = {}
+    for slot in form.required_slots:
+        for mapping in (specs.get(slot) or {}).get("mappings") or []:
+            if isinstance(mapping, dict) and mapping.get("type") == "from_entity":
+                key = _mapping_key(mapping)
+                seen[key] = seen.get(key, 0) + 1
+    return {key for key, count in seen.items() if count > 1}
+
+
+def _intent_allows(mapping: Mapping[str, Any], intent: str, ignored: frozenset[str] = frozenset()) -> bool:
+    wanted, unwanted = _names(mapping.get("intent")), _names(mapping.get("not_intent")) | ignored
+    return intent in wanted or (not wanted and intent not in unwanted)
 
 
 def _names(value: Any) -> set[str]:
@@ -213,4 +317,5 @@ def _names(value: Any) -> set[str]:
     return {str(v) for v in value} if isinstance(value, list) else {str(value)}
 
 
-__all__ = ["Tracker", "SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "apply_mappings"]
+__all__ = ["Tracker", "SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "apply_mappings",
+           "extract_slots"]

@@ -253,7 +253,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     if args.faq is not None and args.rasa_project is not None:
         raise BadRequest("give --faq and --cases, or --rasa-project, not both")
     if args.faq is None and settings.rasa_project is not None:
-        return _eval_rasa_project(settings, args)
+        from bot.training.rasa_project import eval_rasa_project
+
+        return eval_rasa_project(settings, args)
     if args.faq is None or args.cases is None:
         raise BadRequest("give --faq FILE and --cases FILE, or --rasa-project PATH (with --folds N)")
     config = router_config(settings, args)
@@ -293,6 +295,10 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     cmd_index(settings, args)
     if not settings.router_model:
         train_seed_router(settings, args, _entries(settings))
+    if settings.rasa_project is not None:
+        from bot.training.rasa_project import train_entities
+
+        train_entities(settings)
     if not settings.generator_model:
         # Retrained only when its corpus (knowledge, catalogue, training documents) changed.
         _train_seed_generator(settings, args)
@@ -309,26 +315,3 @@ def cmd_setup(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_rasa_project(settings: Settings, args: argparse.Namespace) -> int:
-    """Cross-validated intent accuracy, macro-F1 and decline rate of a Rasa project's NLU data."""
-    import json
-    import tempfile
-
-    from bot.training.cross_validation import cross_validate
-    from retrieval.rasa_project import load_rasa_project
-
-    assert settings.rasa_project is not None
-    backend = args.backend or settings.inference_backend
-    if backend == "all":
-        raise BadRequest("cross-validation scores one backend: give --backend onnx-int8, onnx-fp32 or torch")
-    project = load_rasa_project(settings.rasa_project)
-    config = router_config(settings, args)
-    if config.profile == "accurate":
-        ensure_mpnet(settings)
-    with tempfile.TemporaryDirectory(prefix="shopbot-cv-") as work:
-        result = cross_validate(list(project.entries), folds=args.folds, work_dir=Path(work), config=config,
-                                backend=backend, threads=settings.inference_threads, progress=True,
-                                mpnet_dir=settings.mpnet_dir)
-    result = {"project": str(project.root), **result}
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 0

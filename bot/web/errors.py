@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -47,9 +48,18 @@ def error_body(
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
+# How an error is written: (status, code, message, headers) -> response.
+ErrorBody = Callable[[int, str, str, dict[str, str] | None], web.Response]
+# A feature whose clients expect another error shape (Rasa's HTTP API) sets its own on its sub-apps.
+ERROR_BODY: web.AppKey[ErrorBody] = web.AppKey("error_body")
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a JSON error; never leak a traceback to the client."""
+    # The innermost sub-app's own shape, if it has one (this middleware runs as the root's).
+    apps = reversed(request.match_info.apps)
+    body = next((app[ERROR_BODY] for app in apps if ERROR_BODY in app), error_body)
     try:
         return await handler(request)
     except errors.ShopbotError as err:
@@ -57,15 +67,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if status >= 500:
             log.warning("%s %s failed: %s", request.method, request.path, err.code)
             _count_error(request, err.code)
-        return error_body(status, err.code, str(err), http_headers(err))
+        return body(status, err.code, str(err), http_headers(err))
     except web.HTTPException as err:
         if err.status < 400 or err.status == 101:
             raise
-        return error_body(err.status, err.reason.lower().replace(" ", "_"), err.reason)
+        return body(err.status, err.reason.lower().replace(" ", "_"), err.reason, None)
     except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
         log.exception("unhandled error on %s %s", request.method, request.path)
         _count_error(request, "internal_error")
-        return error_body(500, "internal_error", "internal error")
+        return body(500, "internal_error", "internal error", None)
 
 
 def _count_error(request: web.Request, code: str) -> None:

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 description of ``/api/``, built from the app's router.
 
 Each handler describes itself with ``@operation(...)``; method and path come from the
-router and roles from ``@requires``, so the document cannot drift from what is served.
+router and roles from ``@requires``, so the document cannot drift from what is served. Routes
+outside ``/api/`` that speak another protocol (Rasa's HTTP API) join it with ``@documented``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def operation(
 
     def mark(handler: H) -> H:
         setattr(handler, OPERATION_ATTR, op)
+        return handler
+
+    return mark
+
+
+# A handler outside /api/ that speaks another protocol (Rasa's HTTP API) carries its operation
+# object as that protocol documents it, and the components (schemas, security schemes) it uses.
+FULL_ATTR = "__shopbot_openapi_full__"
+
+
+def documented(
+    operation: Mapping[str, Any], components: Mapping[str, Mapping[str, Any]]
+) -> Callable[[H], H]:
+    """Describe a handler outside ``/api/`` with its whole OpenAPI operation object."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, FULL_ATTR, (operation, components))
         return handler
 
     return mark
@@ -208,6 +226,15 @@ def build_document(
         methods = ALL_METHODS if method == "*" else (method.lower(),)
         for name in methods:
             paths.setdefault(template, {})[name] = _operation_object(name, path, handler, schemas)
+    schemes: dict[str, Any] = {SCHEME: {"type": "apiKey", "in": "cookie", "name": cookie}}
+    for route in app.router.routes():
+        full = getattr(route.handler, FULL_ATTR, None)
+        if full is None or route.resource is None or route.method == "HEAD":
+            continue
+        operation, components = full
+        paths.setdefault(openapi_path(route.resource.canonical), {})[route.method.lower()] = dict(operation)
+        schemas.components.update(components.get("schemas", {}))
+        schemes.update(components.get("securitySchemes", {}))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -217,9 +244,6 @@ def build_document(
             "cookie authenticates everything else. x-shopbot-roles lists the roles allowed.",
         },
         "paths": paths,
-        "components": {
-            "securitySchemes": {SCHEME: {"type": "apiKey", "in": "cookie", "name": cookie}},
-            "schemas": schemas.components,
-        },
+        "components": {"securitySchemes": schemes, "schemas": schemas.components},
         "security": [{SCHEME: []}],
     }

@@ -28,17 +28,19 @@ def test_rasa_check_lists_what_is_left_out_with_file_and_line(
     project = write(tmp_path / "forms", FORMS_PROJECT)
     assert main(["rasa-check", str(project)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{project}: 5 intents learned (0 retrieval intents), 3 answered")
+    assert out[0].startswith(f"{project}: 5 intents learned (0 retrieval intents), 4 answered")
     listed = {line.split(": ", 2)[0] + ": " + line.split(": ", 2)[1] for line in out[1:-1]}
-    for where in ("domain.yml:13: unsupported", "data/rules.yml:6: unsupported",
-                  "data/rules.yml:11: unsupported", "data/stories.yml:6: unsupported",
+    for where in ("data/rules.yml:11: unsupported", "data/stories.yml:6: unsupported",
+                  "domain.yml:8: changed", "data/nlu.yml:17: unsupported",
                   "data/stories.yml:6: changed", "data/stories.yml:18: unsupported",
                   "config.yml:5: unsupported"):
         assert where in listed, where
     # The two-message stories run in their context now: only the two that contradict each other are listed.
     assert "data/stories.yml:2: changed" not in listed and "data/stories.yml:8: changed" not in listed
     assert not [line for line in out if "keeps no dialogue context" in line]
-    assert out[-1] == "8 unsupported, 4 changed (docs/rasa.md)"
+    assert "domain.yml:13: unsupported" not in listed and "data/rules.yml:6: unsupported" not in listed, \
+        "the form and its activation rule run"
+    assert out[-1] == "5 unsupported, 4 changed (docs/rasa.md)"
     assert main(["rasa-check", str(project), "--strict"]) == 1
     capsys.readouterr()
 

@@ -156,6 +156,22 @@ async def test_a_conversation_moving_between_workers_in_an_outage_reads_its_newe
     assert bodies and not any(b"3003" in body or b"order_number" in body for body in bodies), "encrypted"
 
 
+async def test_the_first_worker_back_hands_redis_every_workers_outage_writes(
+    server: StoppableRedis, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    one, two, _ = backups(tmp_path, "slots")
+    a = RedisMemory(client, outage=outage(), backup=one)
+    b = RedisMemory(client, outage=outage(), backup=two)
+    server.stop()
+    await a.put("c9", Slots(order_number="1001"))
+    await asyncio.sleep(0.01)
+    await b.put("c9", Slots(order_number="2002"))  # the conversation's newer message, on worker b
+    server.start()  # empty: without persistence
+    # Worker a notices first: its own kept write is older than worker b's, which it restores.
+    assert (await a.get("c9")).order_number == "2002"
+    assert (await RedisMemory(client, outage=outage()).get("c9")).order_number == "2002", "in Redis"
+
+
 async def test_a_backup_keeps_the_newest_write_and_trackers_go_between_workers_too(
     server: StoppableRedis, client: aioredis.Redis, tmp_path: Path
 ) -> None:

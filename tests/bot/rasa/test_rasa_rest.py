@@ -20,6 +20,7 @@ from bot.engine.replies import WAITING
 from bot.rasa.responses import messages_of
 from core.settings import REPO_ROOT, Settings
 from retrieval.rasa_project import load_rasa_project
+from retrieval.router import RouterConfig
 from retrieval.router_train import train_router
 from retrieval.turn_encoder import export_onnx
 from tests.conftest import ROUTER_CONFIG
@@ -29,7 +30,7 @@ from tests.retrieval.test_rasa_project import FIXTURES, SELECTOR, STARTER, write
 pytestmark = pytest.mark.slow
 
 
-def project_var(built_var: Path, var: Path, project: Path) -> Path:
+def project_var(built_var: Path, var: Path, project: Path, config: RouterConfig = ROUTER_CONFIG) -> Path:
     """A var dir sharing the demo shop's catalogue and models, with a router for ``project``."""
     var.mkdir(parents=True, exist_ok=True)
     for name in ("shop", "encoder", "generator", "generator-fast"):
@@ -38,7 +39,7 @@ def project_var(built_var: Path, var: Path, project: Path) -> Path:
     for path in (built_var / "index").glob("products.*"):
         shutil.copy(path, var / "index" / path.name)
     router = Settings(var_dir=var).router_dir
-    train_router(list(load_rasa_project(project).entries), router, config=ROUTER_CONFIG, progress=False)
+    train_router(list(load_rasa_project(project).entries), router, config=config, progress=False)
     export_onnx(router)
     return var
 
