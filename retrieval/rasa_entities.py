@@ -29,7 +29,7 @@ import re
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import pycrfsuite
 
 from core.errors import BadRequest, NotReady
 from core.spacy_pipelines import RUN_LOCK, load_pipeline
+from retrieval.rasa_duckling import DucklingStandIn
 from retrieval.rasa_nlu import EntitySpan, Example, NluData
 
 log = logging.getLogger(__name__)
@@ -459,6 +460,37 @@ def entity_extractor(nlu: NluData, directory: Path,
     return CrfEntityExtractor(nlu, directory, language_model) if nlu.annotated else None
 
 
+class Extractors:
+    """A project's extractors run in turn (its trained CRF, the Duckling stand-in), their entities
+    together, as Rasa's pipeline lists every extractor's (``bot/rasa/ports.py: EntityExtractor``)."""
+
+    def __init__(self, extractors: Sequence[CrfEntityExtractor | DucklingStandIn]) -> None:
+        self._extractors = tuple(extractors)
+
+    def warm_up(self) -> None:
+        """Load (or train, if missing) each extractor."""
+        for extractor in self._extractors:
+            extractor.warm_up()
+
+    def run(self, text: str) -> tuple[dict[str, Any], ...]:
+        """Every extractor's entities in ``text``, ordered by position."""
+        found = [e for extractor in self._extractors for e in extractor.run(text)]
+        return tuple(sorted(found, key=lambda e: (e["start"], e["end"])))
+
+
+def project_extractors(nlu: NluData, directory: Path, duckling: Collection[str] = (),
+                       language_model: str | None = DEFAULT_LANGUAGE_MODEL) -> Extractors | None:
+    """What finds a project's entities in typed text: the CRF when an example annotates one, the
+    Duckling stand-in for the dimensions its pipeline asks for; None when neither applies."""
+    chosen: list[CrfEntityExtractor | DucklingStandIn] = []
+    crf = entity_extractor(nlu, directory, language_model)
+    if crf is not None:
+        chosen.append(crf)
+    if duckling:
+        chosen.append(DucklingStandIn(duckling))
+    return Extractors(chosen) if chosen else None
+
+
 # --- Cross-validation -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -600,5 +632,6 @@ def _micro(counts: Mapping[str, Mapping[str, int]]) -> Score:
     return _score(total)
 
 
-__all__ = ["CrfEntityExtractor", "EntityReport", "Score", "Token", "cross_validate_entities",
-           "entity_extractor", "fingerprint", "stratified_folds", "tokenize", "train_entities"]
+__all__ = ["CrfEntityExtractor", "EntityReport", "Extractors", "project_extractors", "Score", "Token",
+           "cross_validate_entities", "entity_extractor", "fingerprint", "stratified_folds", "tokenize",
+           "train_entities"]

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.errors import BadRequest
 from retrieval.knowledge import KnowledgeEntry, make_entry, validate_entries
+from retrieval.rasa_duckling import SUPPORTED as DUCKLING_SUPPORTED
 from retrieval.rasa_flows import (
     CHANGED,
     DEFAULT_MAX_HISTORY,
@@ -41,6 +42,10 @@ _YAML = (".yml", ".yaml")
 _DOMAIN_LISTS = ("intents", "entities", "actions", "e2e_actions")
 _DOMAIN_MAPS = ("slots", "responses", "forms", "session_config", "config")
 _ENV = re.compile(r"\$\{([^}]+)\}")
+# Duckling's dimensions (what an extractor without a `dimensions` list asks for).
+DUCKLING_DIMENSIONS = frozenset({"amount-of-money", "credit-card-number", "distance", "duration", "email",
+                                 "number", "ordinal", "phone-number", "quantity", "temperature", "time",
+                                 "url", "volume"})
 _CORE_POLICIES = frozenset({"RulePolicy", "MemoizationPolicy", "AugmentedMemoizationPolicy", "TEDPolicy",
                             "UnexpecTEDIntentPolicy"})
 _MEMOIZATION = frozenset({"MemoizationPolicy", "AugmentedMemoizationPolicy"})
@@ -89,6 +94,9 @@ class RasaProject:
     # How many of a conversation's latest states memoization looks at (config.yml, else Rasa's 5);
     # None: all of them.
     max_history: int | None = DEFAULT_MAX_HISTORY
+    # The Duckling dimensions config.yml's DucklingEntityExtractor asks for that Shopbot reads in
+    # process (retrieval/rasa_duckling.py); empty without one.
+    duckling: frozenset[str] = frozenset()
     # The forms that run, by name.
     forms: Mapping[str, Form] = field(default_factory=dict)
     # Form → what runs once it is done (its submit rule; retrieval/rasa_flows.py: choose_after_loop).
@@ -115,7 +123,7 @@ def load_rasa_project(path: Path) -> RasaProject:
     responses = {**domain_responses, **data.responses}
     endpoint = _endpoint(root, issues)
     actions_path = _actions_path(root)
-    max_history = _check_config(root, issues)
+    max_history, duckling = _check_config(root, issues)
     _check_credentials(root, issues)
     custom = _custom_actions(domain)
     slots = _slots(domain.get("slots"))
@@ -134,7 +142,7 @@ def load_rasa_project(path: Path) -> RasaProject:
     ))
     issues += [Issue(*data.where[intent], UNSUPPORTED, f"intent {intent} has no examples: not learned")
                for intent, questions in data.examples.items() if not questions]
-    issues = [i for i in issues if not _typed(i, data.nlu())]
+    issues = [i for i in issues if not _typed(i, data.nlu(), duckling)]
     if not entries:
         raise BadRequest(f"{root}: no intents with examples under data/ (an 'nlu:' section)")
     full_domain = {**domain, "responses": {k: [dict(v) for v in vs] for k, vs in responses.items()}}
@@ -142,7 +150,7 @@ def load_rasa_project(path: Path) -> RasaProject:
         root=root, entries=entries, responses=responses, turns=turns,
         slots=slots, domain=full_domain, action_endpoint=endpoint,
         actions_path=actions_path, issues=tuple(sorted(issues, key=lambda i: (i.file, i.line))),
-        continuations=resolved.continuations, max_history=max_history,
+        continuations=resolved.continuations, max_history=max_history, duckling=duckling,
         forms=forms, after_loop=resolved.after_loop, nlu=data.nlu(),
     )
 
@@ -212,13 +220,15 @@ def _check_slots(slots: Mapping[str, Any], shown: str, issues: list[Issue]) -> N
 _FROM_ENTITY = re.compile(r"slot \S+: filled from entity (\S+) only when a button payload carries it")
 
 
-def _typed(issue: Issue, nlu: NluData) -> bool:
-    """Whether ``issue`` is a ``from_entity`` note about an entity the extractor finds in typed text
-    (annotated in an example, or named by a regex or lookup table of an annotated project)."""
+def _typed(issue: Issue, nlu: NluData, duckling: frozenset[str]) -> bool:
+    """Whether ``issue`` is a ``from_entity`` note about an entity found in typed text: annotated in
+    an example, named by a regex or lookup table of an annotated project, or a Duckling dimension."""
     found = _FROM_ENTITY.match(issue.message)
-    if found is None or not nlu.annotated:
+    if found is None:
         return False
-    names = nlu.entity_names | {p.name for p in (*nlu.regexes, *nlu.lookups)}
+    names = set(duckling)
+    if nlu.annotated:
+        names |= nlu.entity_names | {p.name for p in (*nlu.regexes, *nlu.lookups)}
     return found.group(1) in names
 
 
@@ -493,17 +503,21 @@ def _expand(value: str, where: str) -> str:
     return _ENV.sub(env, value)
 
 
-def _check_config(root: Path, issues: list[Issue]) -> int | None:
-    """What config.yml asks for that Shopbot does differently; returns memoization's max_history."""
+def _check_config(root: Path, issues: list[Issue]) -> tuple[int | None, frozenset[str]]:
+    """What config.yml asks for that Shopbot does differently; returns memoization's max_history
+    and the Duckling dimensions read in process."""
     path = _first_file(root, "config")
     if path is None:
-        return DEFAULT_MAX_HISTORY
+        return DEFAULT_MAX_HISTORY, frozenset()
     shown = _rel(path, root)
     doc = read_mapping(path, shown)
     if "pipeline" in doc:
         issues.append(Issue(shown, doc.line_of("pipeline"), CHANGED, (
             "the NLU pipeline (Rasa's default when empty) is not used: Shopbot's trained router classifies "
             "intents and calibrates its own decline threshold (in place of FallbackClassifier)")))
+    pipeline = doc.get("pipeline")
+    duckling = _duckling(pipeline if isinstance(pipeline, list) else [], shown, doc.line_of("pipeline"),
+                         issues)
     policies = doc.get("policies")
     max_history = _max_history(policies if isinstance(policies, list) else [], shown)
     if "policies" in doc:
@@ -521,7 +535,28 @@ def _check_config(root: Path, issues: list[Issue]) -> int | None:
     if language not in (None, "en"):
         issues.append(Issue(shown, doc.line_of("language"), CHANGED,
                             f"language {language}: Shopbot's router starts from an English model"))
-    return max_history
+    return max_history, duckling
+
+
+def _duckling(pipeline: list[Any], shown: str, at: int, issues: list[Issue]) -> frozenset[str]:
+    """The dimensions of the pipeline's DucklingEntityExtractor that Shopbot reads (no Duckling
+    server: numbers, ordinals and e-mail addresses in process); the others are listed."""
+    for component in pipeline:
+        if not isinstance(component, dict) or component.get("name") != "DucklingEntityExtractor":
+            continue
+        asked = component.get("dimensions")
+        wanted = {str(d) for d in asked} if isinstance(asked, list) else set(DUCKLING_DIMENSIONS)
+        line = line_of(component, at)
+        issues.append(Issue(shown, line, CHANGED, (
+            "DucklingEntityExtractor: no Duckling server is called; "
+            f"{', '.join(sorted(wanted & DUCKLING_SUPPORTED)) or 'none of its dimensions'} read by "
+            "Shopbot in process (retrieval/rasa_duckling.py)")))
+        if wanted - DUCKLING_SUPPORTED:
+            issues.append(Issue(shown, line, UNSUPPORTED, (
+                f"DucklingEntityExtractor dimensions {', '.join(sorted(wanted - DUCKLING_SUPPORTED))} "
+                "are not extracted")))
+        return frozenset(wanted & DUCKLING_SUPPORTED)
+    return frozenset()
 
 
 def _max_history(policies: list[Any], shown: str) -> int | None:

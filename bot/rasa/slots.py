@@ -203,21 +203,6 @@ def initial_values(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {name: spec.get("initial_value") for name, spec in specs.items()}
 
 
-def apply_mappings(
-    specs: Mapping[str, Mapping[str, Any]],
-    values: Mapping[str, Any],
-    intent: str,
-    entities: Sequence[Mapping[str, Any]],
-    text: str,
-    *,
-    active_loop: str | None = None,
-    forms: Mapping[str, Form] | None = None,
-) -> dict[str, Any]:
-    """Values after this message's slot mappings (:func:`extract_slots`)."""
-    return {**values, **extract_slots(specs, values, intent, entities, text,
-                                      active_loop=active_loop, forms=forms)}
-
-
 def extract_slots(
     specs: Mapping[str, Mapping[str, Any]],
     values: Mapping[str, Any],
@@ -317,5 +302,4 @@ def _names(value: Any) -> set[str]:
     return {str(v) for v in value} if isinstance(value, list) else {str(value)}
 
 
-__all__ = ["Tracker", "SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "apply_mappings",
-           "extract_slots"]
+__all__ = ["Tracker", "SlotStore", "InProcessSlots", "RedisSlots", "initial_values", "extract_slots"]

@@ -17,7 +17,7 @@ from bot.rasa.slots import InProcessSlots, RedisSlots
 from bot.serving.encoder import ENCODER
 from bot.web.keys import ENGINE, REDIS, REDIS_OUTAGE, SETTINGS, STATE_KEY
 from retrieval.knowledge_base import KnowledgeBase, answered_entries, load_knowledge_base
-from retrieval.rasa_entities import entity_extractor
+from retrieval.rasa_entities import project_extractors
 from retrieval.rasa_project import load_rasa_project
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ async def rasa_ctx(app: web.Application) -> AsyncIterator[None]:
     actions = project_actions(project.action_endpoint, project.actions_path, settings.action_timeout_s)
     if actions is not None:
         await asyncio.to_thread(actions.warm_up)  # imports the project's own actions, off the event loop
-    # Entities from typed text: trained by `shopbot setup` (here only if missing), loaded off the loop.
-    extractor = entity_extractor(project.nlu, settings.rasa_entities_dir)
+    # Entities from typed text (the CRF trained by `shopbot setup`, here only if missing; the Duckling
+    # stand-in), loaded off the loop.
+    extractor = project_extractors(project.nlu, settings.rasa_entities_dir, project.duckling)
     if extractor is not None:
         await asyncio.to_thread(extractor.warm_up)
     book = DatabaseReminders(app[ENGINE], max_per_conversation=settings.rasa_reminders_per_conversation,
