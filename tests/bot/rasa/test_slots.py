@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.rasa.slots import InProcessSlots, RedisSlots, Tracker, apply_mappings, initial_values
+from bot.rasa.slots import InProcessSlots, RedisSlots, Tracker, extract_slots, initial_values
 from harness.redis_server import redis_server
 from retrieval.rasa_flows import ACTION, USER, History
+
+
+def apply_mappings(specs: Any, values: dict[str, Any], intent: str, entities: Any, text: str
+                   ) -> dict[str, Any]:
+    """The slot values after this message's mappings."""
+    return {**values, **extract_slots(specs, values, intent, entities, text)}
+
 
 SPECS: dict[str, dict[str, Any]] = {
     "size": {"type": "text",
