@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
-from bot.engine.state_backup import CLOCK_SKEW_MS, StateBackup
+from bot.engine.state_backup import CLOCK_SKEW_MS, RECOVERY_S, StateBackup
 from bot.limits import KeptBack, RedisAway, RedisOutage
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ class RedisMemory:
         self._backup = backup
         # When this worker first found Redis away (wall-clock ms), until it has restored the outage.
         self._outage_from: int | None = None
+        # When (monotonic) this worker last found Redis back after an outage.
+        self._back_at: float | None = None
         self.refused = 0
 
     @staticmethod
@@ -114,7 +116,7 @@ class RedisMemory:
             raw = await self.outage.call(lambda: self._read(conversation_id))
         except RedisAway:  # the newest any worker wrote, else what this worker last saw
             self._outage_from = self._outage_from or _now_ms()
-            kept = None if self._backup is None else await self._backup.newest(
+            kept = None if self._backup is None else await self._backup.newer(
                 conversation_id, self._unsaved.written(conversation_id))
             return Slots.from_json(json.loads(kept)) if kept is not None else \
                 await self._cache.get(conversation_id)
@@ -122,7 +124,14 @@ class RedisMemory:
 
     async def _read(self, conversation_id: str) -> Any:
         await self._save_kept_back()
-        return await self._redis.get(self._key(conversation_id))
+        key = self._key(conversation_id)
+        if self._backup is None or self._back_at is None or time.monotonic() - self._back_at > RECOVERY_S:
+            return await self._redis.get(key)
+        # Just back from an outage: a worker that has not noticed yet writes only to the database,
+        # and its newer write wins over what Redis holds.
+        value, at = await self._redis.mget(key, f"{key}:at")
+        newer = await self._backup.newer(conversation_id, int(at or 0))
+        return value if newer is None else newer
 
     async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
         """Store slots with a fresh expiry, fenced by the conversation lock's token."""
@@ -149,6 +158,8 @@ class RedisMemory:
     async def _save_kept_back(self) -> None:
         """Write what the outage changed: every worker's writes from the database copy, then what
         this worker kept (raises while Redis is still away); a newer write in Redis stays."""
+        if self._outage_from is not None:
+            self._back_at = time.monotonic()
         if self._outage_from is not None and self._backup is not None:
             await self._backup.restore(self._outage_from - CLOCK_SKEW_MS, lambda conversation_id, body, at:
                                        self._write(conversation_id, body, 0, at, kept_back=True))

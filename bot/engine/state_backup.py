@@ -45,6 +45,9 @@ conversation_state = Table(
 
 # How long an idle conversation's state is kept (in Redis and here): a week.
 STATE_TTL_S = 7 * 24 * 3600
+# For this long after a worker finds Redis back, its reads also look here: another worker may not
+# have noticed yet (it probes once a second) and still write only to the database.
+RECOVERY_S = 10.0
 # How far apart the workers' clocks may be: an outage's writes are restored from this long before
 # the worker noticed it.
 CLOCK_SKEW_MS = 5_000
@@ -89,11 +92,12 @@ class StateBackup:
                          self._store, type(err).__name__, err)
             return None
 
-    async def newest(self, conversation_id: str, mine: int | None) -> str | None:
-        """The kept state, unless this worker's own copy, written at ``mine`` (ms) while Redis
-        was away, is newer (its write here failed); None when nothing newer is kept."""
+    async def newer(self, conversation_id: str, than: int | None) -> str | None:
+        """The kept state if it was written after ``than`` (ms; None: any), else None: this
+        worker's own copy written while Redis was away (its write here failed), or what Redis
+        holds, is as new."""
         kept = await self.load(conversation_id)
-        if kept is None or (mine is not None and mine > kept[1]):
+        if kept is None or (than is not None and than >= kept[1]):
             return None
         return kept[0]
 
@@ -164,4 +168,5 @@ class StateBackup:
             return None
 
 
-__all__ = ["CLOCK_SKEW_MS", "STATE_TTL_S", "StateBackup", "conversation_state", "metadata", "state_key"]
+__all__ = ["CLOCK_SKEW_MS", "RECOVERY_S", "STATE_TTL_S", "StateBackup", "conversation_state", "metadata",
+           "state_key"]

@@ -172,6 +172,23 @@ async def test_the_first_worker_back_hands_redis_every_workers_outage_writes(
     assert (await RedisMemory(client, outage=outage()).get("c9")).order_number == "2002", "in Redis"
 
 
+async def test_a_worker_back_first_reads_what_one_still_in_the_outage_writes(
+    server: StoppableRedis, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    one, two, _ = backups(tmp_path, "slots")
+    a = RedisMemory(client, outage=outage(), backup=one)
+    b = RedisMemory(client, outage=RedisOutage("slow to notice", probe_s=60.0), backup=two)
+    await a.put("c10", Slots(order_number="1001"), token=1)
+    server.stop()
+    assert (await a.get("c10")).order_number == "1001", "from the database copy"
+    assert (await b.get("c10")).order_number == "1001"
+    server.start()
+    assert (await a.get("c10")).order_number == "1001", "worker a is back"
+    await b.put("c10", Slots(order_number="2002"))  # worker b has not noticed: database only
+    assert b.outage.down
+    assert (await a.get("c10")).order_number == "2002", "worker b's newer write, not Redis's older one"
+
+
 async def test_a_backup_keeps_the_newest_write_and_trackers_go_between_workers_too(
     server: StoppableRedis, client: aioredis.Redis, tmp_path: Path
 ) -> None:
@@ -179,7 +196,7 @@ async def test_a_backup_keeps_the_newest_write_and_trackers_go_between_workers_t
     await one.save("c7", '{"new": 1}', written_ms=2_000_000_000_000)
     await two.save("c7", '{"old": 1}', written_ms=1_999_999_999_999)  # a slow worker's older write
     assert await one.load("c7") == ('{"new": 1}', 2_000_000_000_000)
-    assert await one.newest("c7", mine=2_000_000_000_001) is None, "this worker's own copy is newer"
+    assert await one.newer("c7", than=2_000_000_000_000) is None, "this worker's own copy is as new"
     a = RedisSlots(client, outage=outage(), backup=one)
     b = RedisSlots(client, outage=outage(), backup=two)
     server.stop()
