@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from bot.engine.interfaces import Slots
-from bot.engine.state_backup import CLOCK_SKEW_MS, RECOVERY_S, StateBackup
+from bot.engine.state_backup import Recovery, StateBackup
 from bot.limits import KeptBack, RedisAway, RedisOutage
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,7 @@ class RedisMemory:
         # Conversations written only here during an outage -> when (wall-clock ms), oldest first.
         self._unsaved = KeptBack(cache_size)
         self.outage = outage or RedisOutage("conversation slots")
-        self._backup = backup
-        # When this worker first found Redis away (wall-clock ms), until it has restored the outage.
-        self._outage_from: int | None = None
-        # When (monotonic) this worker last found Redis back after an outage.
-        self._back_at: float | None = None
+        self._recovery = Recovery(backup)
         self.refused = 0
 
     @staticmethod
@@ -115,34 +111,26 @@ class RedisMemory:
         try:
             raw = await self.outage.call(lambda: self._read(conversation_id))
         except RedisAway:  # the newest any worker wrote, else what this worker last saw
-            self._outage_from = self._outage_from or _now_ms()
-            kept = None if self._backup is None else await self._backup.newer(
-                conversation_id, self._unsaved.written(conversation_id))
+            self._recovery.away(_now_ms())
+            kept = await self._recovery.kept(conversation_id, self._unsaved.written(conversation_id))
             return Slots.from_json(json.loads(kept)) if kept is not None else \
                 await self._cache.get(conversation_id)
         return Slots() if raw is None else Slots.from_json(json.loads(raw))
 
     async def _read(self, conversation_id: str) -> Any:
         await self._save_kept_back()
-        key = self._key(conversation_id)
-        if self._backup is None or self._back_at is None or time.monotonic() - self._back_at > RECOVERY_S:
-            return await self._redis.get(key)
-        # Just back from an outage: a worker that has not noticed yet writes only to the database,
-        # and its newer write wins over what Redis holds.
-        value, at = await self._redis.mget(key, f"{key}:at")
-        newer = await self._backup.newer(conversation_id, int(at or 0))
-        return value if newer is None else newer
+        return await self._recovery.read(self._redis, self._key(conversation_id), conversation_id)
 
     async def put(self, conversation_id: str, slots: Slots, token: int = 0) -> None:
         """Store slots with a fresh expiry, fenced by the conversation lock's token."""
         await self._cache.put(conversation_id, slots)
         written = _now_ms()
-        if self._backup is not None:
-            await self._backup.save(conversation_id, json.dumps(slots.to_json()), written)
+        if self._recovery.backup is not None:
+            await self._recovery.backup.save(conversation_id, json.dumps(slots.to_json()), written)
         try:
             stored = await self.outage.call(lambda: self._save(conversation_id, slots, token, written))
         except RedisAway:  # the answer matters more than the memory: kept here until Redis is back
-            self._outage_from = self._outage_from or written
+            self._recovery.away(written)
             self._unsaved.keep(conversation_id, written)
             return
         self._unsaved.discard(conversation_id)
@@ -158,12 +146,8 @@ class RedisMemory:
     async def _save_kept_back(self) -> None:
         """Write what the outage changed: every worker's writes from the database copy, then what
         this worker kept (raises while Redis is still away); a newer write in Redis stays."""
-        if self._outage_from is not None:
-            self._back_at = time.monotonic()
-        if self._outage_from is not None and self._backup is not None:
-            await self._backup.restore(self._outage_from - CLOCK_SKEW_MS, lambda conversation_id, body, at:
-                                       self._write(conversation_id, body, 0, at, kept_back=True))
-        self._outage_from = None
+        await self._recovery.restore(lambda conversation_id, body, at:
+                                     self._write(conversation_id, body, 0, at, kept_back=True))
 
         async def write(conversation_id: str, written: int) -> None:
             slots = self._cache.peek(conversation_id)

@@ -18,6 +18,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, delete, select
@@ -168,5 +169,48 @@ class StateBackup:
             return None
 
 
-__all__ = ["CLOCK_SKEW_MS", "RECOVERY_S", "STATE_TTL_S", "StateBackup", "conversation_state", "metadata",
-           "state_key"]
+class Recovery:
+    """A Redis-backed store's outage as its database copy sees it, the same for every such store:
+    when this worker found Redis away, the restore once it is back, and the reads right after.
+
+    ``backup`` None: nothing is kept in the database, and the store has only its own memory.
+    """
+
+    def __init__(self, backup: StateBackup | None) -> None:
+        self.backup = backup
+        # When (wall-clock ms) this worker first found Redis away, until the outage is restored.
+        self._since: int | None = None
+        # When (monotonic) this worker last found Redis back after an outage.
+        self._back_at: float | None = None
+
+    def away(self, at_ms: int) -> None:
+        """Redis did not answer a call made at ``at_ms``."""
+        self._since = self._since or at_ms
+
+    async def kept(self, conversation_id: str, mine: int | None) -> str | None:
+        """While Redis is away: the database's copy, unless this worker's own (written at ``mine``)
+        is as new; None without one."""
+        return None if self.backup is None else await self.backup.newer(conversation_id, mine)
+
+    async def restore(self, write: Callable[[str, str, int], Awaitable[object]]) -> None:
+        """Once Redis answers again: ``write`` every worker's writes of the outage (raises while
+        Redis is still away, the outage then still to restore)."""
+        if self._since is None:
+            return
+        self._back_at = time.monotonic()
+        if self.backup is not None:
+            await self.backup.restore(self._since - CLOCK_SKEW_MS, write)
+        self._since = None
+
+    async def read(self, redis: Any, key: str, conversation_id: str) -> Any:
+        """The stored state at ``key``; just back from an outage, the database's copy when newer:
+        a worker that has not noticed yet still writes only there."""
+        if self.backup is None or self._back_at is None or time.monotonic() - self._back_at > RECOVERY_S:
+            return await redis.get(key)
+        value, at = await redis.mget(key, f"{key}:at")
+        newer = await self.backup.newer(conversation_id, int(at or 0))
+        return value if newer is None else newer
+
+
+__all__ = ["CLOCK_SKEW_MS", "Recovery", "RECOVERY_S", "STATE_TTL_S", "StateBackup", "conversation_state",
+           "metadata", "state_key"]
