@@ -2,9 +2,9 @@
 
 The MiniLM pass (``OnnxTurnEncoder``/``TorchTurnEncoder``) gives the router's logits and the
 retrieval embedding FAISS searches; the mpnet pass gives the frozen embedding the second head
-scores, for the messages of the batch MiniLM is not sure of (the cascade). Their decision is the
-two models' ensemble (``retrieval/router_ensemble.py``) at the threshold calibrated when the
-router was trained.
+scores and the shop's nearest phrasings are found by, for the messages of the batch MiniLM is
+not sure of (the cascade). Their decision is the two models' ensemble
+(``retrieval/router_ensemble.py``) at the threshold calibrated when the router was trained.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from core.errors import NotReady
 from retrieval.encoded import Encoded
 from retrieval.router import load_saved
-from retrieval.router_ensemble import HEAD_FILE, EnsembleScale, cascade_outputs, head_logits
+from retrieval.router_ensemble import HEAD_FILE, EnsembleScale, MpnetHead, cascade_outputs
 
 
 class RawTurnEncoder(Protocol):
@@ -52,7 +52,7 @@ class EnsembleTurnEncoder:
         self._mpnet = mpnet
         self._dir = Path(router_dir)
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, np.ndarray, np.ndarray, EnsembleScale, float] | None = None
+        self._loaded: tuple[Any, MpnetHead, EnsembleScale, float] | None = None
         # Messages routed, and how many of them mpnet scored (the cascade's share; diagnostics).
         self.rows = 0
         self.mpnet_rows = 0
@@ -72,18 +72,19 @@ class EnsembleTurnEncoder:
                 self._mpnet.warm_up()
                 self._loaded = self._load()
 
-    def _load(self) -> tuple[Any, np.ndarray, np.ndarray, EnsembleScale, float]:
+    def _load(self) -> tuple[Any, MpnetHead, EnsembleScale, float]:
         saved = load_saved(self._dir)
         try:
-            with np.load(self._dir / HEAD_FILE) as head:
-                weight, bias = head["weight"], head["bias"]
+            head = MpnetHead.load(self._dir / HEAD_FILE)
             scale = EnsembleScale.from_json(saved.calibration["ensemble"])
             minilm_threshold = float(saved.calibration["minilm_alone"]["threshold"])
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise NotReady(f"{self._dir} has no usable mpnet head or ensemble calibration: {err}") from err
-        if weight.shape[0] != len(saved.labels):
+        if head.weight.shape[0] != len(saved.labels):
             raise NotReady(f"{self._dir}: the mpnet head and router.json disagree on the labels")
-        return saved, weight, bias, scale, minilm_threshold
+        if scale.neighbours_sd > 0 and len(head.bank) == 0:
+            raise NotReady(f"{self._dir}: the calibration counts nearest neighbours but the head has none")
+        return saved, head, scale, minilm_threshold
 
     def run(self, texts: Sequence[str]) -> list[Encoded]:
         """Decision and retrieval embedding of each text."""
@@ -91,13 +92,13 @@ class EnsembleTurnEncoder:
             return []
         self.warm_up()
         assert self._loaded is not None
-        saved, weight, bias, scale, minilm_threshold = self._loaded
+        saved, head, scale, minilm_threshold = self._loaded
         minilm_logits, vectors = self._minilm.raw(texts)
 
-        def mpnet_logits(rows: np.ndarray) -> np.ndarray:
-            return head_logits(self._mpnet.encode([texts[i] for i in rows]), weight, bias)
+        def mpnet_scores(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return head.score(self._mpnet.encode([texts[i] for i in rows]))
 
-        outputs, scored = cascade_outputs(minilm_logits, mpnet_logits, saved.labels, scale, saved.threshold,
+        outputs, scored = cascade_outputs(minilm_logits, mpnet_scores, saved.labels, scale, saved.threshold,
                                           minilm_threshold)
         with self._lock:
             self.mpnet_rows += scored

@@ -28,7 +28,7 @@ HEAD_FILE = "head.npz"
 PROFILES = ("fast", "accurate")
 # The accurate profile's operating point, chosen on 5-fold CV and CLINC150 validation together
 # (research/router_calibration.py; docs/quality.md, "Router profiles"); fast keeps 0.995.
-ACCURATE_KEEP_RATE = 0.9925
+ACCURATE_KEEP_RATE = 0.995
 ENCODER_DIR = "encoder"
 RANKING_SIZE = 5
 _CHUNK = 128

@@ -227,11 +227,11 @@ def calibrate_ensemble(
 ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """The accurate profile's calibration, and its mpnet head fit on every phrasing.
 
-    A head fit on the kept phrasings scores the held-out ones beside the calibration fit; the
-    two models' energy scales and the threshold come from those rows (``router_ensemble``).
+    A head fit on the kept phrasings (its neighbours among them) scores the held-out ones beside
+    the calibration fit; the scales and the threshold come from those rows (``router_ensemble``).
     """
     from retrieval.router_ensemble import HEAD_FILE as MPNET_HEAD
-    from retrieval.router_ensemble import ensemble_scores, fit_head, head_logits, scale_of, skip_above
+    from retrieval.router_ensemble import MpnetHead, bank_of, ensemble_scores, fit_head, scale_of, skip_above
 
     labels = first.labels
     texts = sorted({q for e in entries for q in e.questions})
@@ -245,16 +245,22 @@ def calibrate_ensemble(
         pairs = [(vectors[q], column[e.id]) for e in part for q in e.questions]
         return np.stack([v for v, _ in pairs]), np.array([y for _, y in pairs])
 
-    weight, bias = fit_head(*rows(kept), len(labels), config.seed)
+    def head(part: Sequence[KnowledgeEntry]) -> MpnetHead:
+        """Softmax head on ``part``'s phrasings; neighbours among its in-scope ones."""
+        inside = [vectors[q] for e in part if e.id != OUT_OF_SCOPE for q in e.questions]
+        bank = bank_of(np.stack(inside)) if inside else np.zeros((0, len(next(iter(vectors.values())))))
+        return MpnetHead(*fit_head(*rows(part), len(labels), config.seed), bank)
+
+    kept_head = head(kept)
     if held:
         held_texts = [x.text for x in held]
         minilm_logits = held_logits if held_logits is not None else first.logits(held_texts)
-        mpnet_logits = head_logits(np.stack([vectors[t] for t in held_texts]), weight, bias)
-        scale = scale_of(minilm_logits, mpnet_logits, labels)
-        probs, score, columns = ensemble_scores(minilm_logits, mpnet_logits, labels, scale)
+        mpnet_logits, neighbours = kept_head.score(np.stack([vectors[t] for t in held_texts]))
+        scale = scale_of(minilm_logits, mpnet_logits, labels, neighbours)
+        probs, score, columns = ensemble_scores(minilm_logits, mpnet_logits, labels, scale, neighbours)
         calibration = calibrate_scores(labels, probs, score, columns, held, config.keep_rate)
         skip = skip_above(minilm_logits, mpnet_logits, labels, scale, calibration["threshold"],
-                          minilm["threshold"])
+                          minilm["threshold"], neighbours)
         scale = replace(scale, skip_above=skip)
         calibration["held_out_skipped"] = _share((in_scope_scores(minilm_logits, labels)[1] >= skip).sum(),
                                                  len(held))
@@ -265,8 +271,7 @@ def calibrate_ensemble(
     calibration["second_encoder"] = second.version
     calibration["second_encode_s"] = round(encode_s, 1)
     calibration["minilm_alone"] = minilm
-    final_weight, final_bias = fit_head(*rows(entries), len(labels), config.seed)
-    return calibration, {MPNET_HEAD: {"weight": final_weight, "bias": final_bias}}
+    return calibration, {MPNET_HEAD: head(entries).arrays()}
 
 
 def calibrate_scores(

@@ -220,6 +220,19 @@ def test_batch_and_single_sentences_agree(exported: Path, fp32_vectors: np.ndarr
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_an_int8_vector_is_the_same_whatever_texts_share_its_batch(exported: Path) -> None:
+    # The router's neighbours are calibrated on vectors of training phrasings and served on
+    # messages batched with whoever else is typing: one text's vector must not depend on them.
+    encoder = MpnetEncoder(exported, threads=2)
+    alone = np.stack([encoder.encode([text])[0] for text in SENTENCES])
+    np.testing.assert_array_equal(encoder.encode(SENTENCES), alone)
+    np.testing.assert_array_equal(encoder.encode(SENTENCES[::-1])[::-1], alone)
+    crowd = encoder.encode([COMPLAINT, "x", *SENTENCES, COMPLAINT * 3])
+    np.testing.assert_array_equal(crowd[2 : 2 + len(SENTENCES)], alone)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_no_texts_give_an_empty_matrix(exported: Path) -> None:
     empty = MpnetEncoder(exported).encode([])
     assert empty.shape == (0, DIM) and empty.dtype == np.float32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,14 +11,18 @@ import torch
 
 from retrieval.router import OUT_OF_SCOPE, in_scope_scores, router_outputs
 from retrieval.router_ensemble import (
+    NEIGHBOURS_WEIGHT,
     SCALE,
     EnsembleScale,
+    MpnetHead,
+    bank_of,
     cascade_outputs,
     decisions,
     ensemble_outputs,
     ensemble_scores,
     fit_head,
     head_logits,
+    neighbour_similarity,
     scale_of,
     skip_above,
 )
@@ -147,8 +152,12 @@ def test_out_of_scope_never_becomes_the_label() -> None:
 def test_scale_round_trips_through_json() -> None:
     scale = EnsembleScale(minilm_sd=1.2345678901, mpnet_sd=0.5)
     data = json.loads(json.dumps(scale.to_json()))
-    assert data == {"minilm_sd": 1.2345678901, "mpnet_sd": 0.5, "skip_above": None}
+    assert data == {"minilm_sd": 1.2345678901, "mpnet_sd": 0.5, "skip_above": None, "neighbours_sd": 0.0}
     assert EnsembleScale.from_json(data) == scale
+    counted = EnsembleScale(1.0, 2.0, 3.0, neighbours_sd=0.25)
+    assert EnsembleScale.from_json(json.loads(json.dumps(counted.to_json()))) == counted
+    # A calibration saved before the neighbours existed reads back without them (as it was served).
+    assert EnsembleScale.from_json({"minilm_sd": 1.0, "mpnet_sd": 2.0}).neighbours_sd == 0.0
     # Integers and strings saved by hand read back as floats.
     again = EnsembleScale.from_json({"minilm_sd": 2, "mpnet_sd": "3.5"})
     assert again == EnsembleScale(2.0, 3.5) and isinstance(again.minilm_sd, float)
@@ -207,18 +216,19 @@ def test_the_cascade_asks_mpnet_only_below_skip_above_and_answers_the_rest_from_
     minilm, mpnet = _batch()
     energy = in_scope_scores(minilm, LABELS)[1]
     cut = float(np.median(energy))
-    scale = EnsembleScale(1.5, 2.0, skip_above=cut)
+    scale = EnsembleScale(1.5, 2.0, skip_above=cut, neighbours_sd=0.1)
+    neighbours = np.random.default_rng(8).uniform(0.2, 0.9, size=len(minilm)).astype(np.float32)
     asked: list[list[int]] = []
 
-    def mpnet_of(rows: np.ndarray) -> np.ndarray:
+    def mpnet_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         asked.append(rows.tolist())
-        return mpnet[rows]
+        return mpnet[rows], neighbours[rows]
 
     outs, scored = cascade_outputs(minilm, mpnet_of, LABELS, scale, 0.5, 1.0)
     low = np.flatnonzero(energy < cut)
     assert asked == [low.tolist()] and scored == len(low), "one mpnet call, for exactly the unsure rows"
     alone = router_outputs(*in_scope_scores(minilm, LABELS), LABELS, 1.0)
-    both = ensemble_outputs(minilm, mpnet, LABELS, scale, 0.5)
+    both = ensemble_outputs(minilm, mpnet, LABELS, scale, 0.5, neighbours)
     for i, out in enumerate(outs):
         assert out == (both[i] if i in set(low.tolist()) else alone[i])
 
@@ -226,10 +236,10 @@ def test_the_cascade_asks_mpnet_only_below_skip_above_and_answers_the_rest_from_
 def test_no_skip_threshold_is_the_full_ensemble_and_a_sure_batch_never_calls_mpnet() -> None:
     minilm, mpnet = _batch(seed=4)
     scale = EnsembleScale(1.0, 1.0)
-    full, scored = cascade_outputs(minilm, lambda rows: mpnet[rows], LABELS, scale, 0.2, 0.0)
+    full, scored = cascade_outputs(minilm, lambda rows: (mpnet[rows], None), LABELS, scale, 0.2, 0.0)
     assert scored == len(minilm) and full == ensemble_outputs(minilm, mpnet, LABELS, scale, 0.2)
 
-    def never(rows: np.ndarray) -> np.ndarray:
+    def never(rows: np.ndarray) -> tuple[np.ndarray, None]:
         raise AssertionError("mpnet must not run when MiniLM is sure of every message")
 
     sure = EnsembleScale(1.0, 1.0, skip_above=float("-inf"))
@@ -253,3 +263,54 @@ def test_skip_above_lies_above_every_disagreement_and_the_median_of_the_agreeing
     assert EnsembleScale.from_json(EnsembleScale(1.0, 2.0, 3.5).to_json()).skip_above == 3.5
     # Nothing MiniLM answered right agrees with the ensemble: never skip.
     assert skip_above(minilm, mpnet, LABELS, scale, threshold, 1e9) == float("inf")
+
+
+def test_neighbour_similarity_is_the_mean_cosine_of_the_k_nearest_phrasings() -> None:
+    bank, _ = _clusters(n_per=10, dim=16)
+    queries = _unit(np.random.default_rng(9).normal(size=(7, 16)))
+    sims = queries @ bank.T
+    expected = np.sort(sims, axis=1)[:, -5:].mean(axis=1)
+    np.testing.assert_allclose(neighbour_similarity(queries, bank, 5), expected, rtol=1e-5)
+    np.testing.assert_allclose(neighbour_similarity(queries, bank, 1), sims.max(axis=1), rtol=1e-5)
+    # A bank smaller than k: the mean over all of it; an empty bank: no similarity at all.
+    few = neighbour_similarity(queries, bank[:3], 5)
+    np.testing.assert_allclose(few, sims[:, :3].mean(axis=1), rtol=1e-5)
+    assert (neighbour_similarity(queries, bank[:0]) == 0).all()
+    # A phrasing of the bank itself is its own nearest neighbour.
+    assert neighbour_similarity(bank[:4], bank, 1) == pytest.approx(np.ones(4), abs=1e-5)
+
+
+def test_the_neighbours_raise_the_score_near_the_shops_phrasings_and_lower_it_far_from_them() -> None:
+    rng = np.random.default_rng(10)
+    minilm = rng.normal(size=(30, len(LABELS))).astype(np.float32)
+    mpnet = rng.normal(size=(30, len(LABELS))).astype(np.float32)
+    neighbours = rng.uniform(0.1, 0.9, size=30).astype(np.float32)
+    plain = EnsembleScale(1.3, 0.7)
+    counted = EnsembleScale(1.3, 0.7, neighbours_sd=0.2)
+    probs, without, columns = ensemble_scores(minilm, mpnet, LABELS, plain, neighbours)
+    probs_n, score, columns_n = ensemble_scores(minilm, mpnet, LABELS, counted, neighbours)
+    np.testing.assert_allclose(score, without + NEIGHBOURS_WEIGHT * neighbours / 0.2, rtol=1e-5)
+    # The label and the ranking are the two models' alone.
+    np.testing.assert_array_equal(probs, probs_n)
+    np.testing.assert_array_equal(columns, columns_n)
+    with pytest.raises(ValueError, match="neighbours"):
+        ensemble_scores(minilm, mpnet, LABELS, counted)
+    scale = scale_of(minilm, mpnet, LABELS, neighbours)
+    assert scale.neighbours_sd == pytest.approx(float(np.std(neighbours)), rel=1e-5)
+    assert scale_of(minilm, mpnet, LABELS).neighbours_sd == 0.0
+
+
+def test_the_head_saves_its_bank_as_served_and_reads_an_older_head_without_one(tmp_path: Path) -> None:
+    x, y = _clusters()
+    weight, bias = fit_head(x, y, n_labels=3)
+    head = MpnetHead(weight, bias, bank_of(x))
+    np.savez(tmp_path / "head.npz", **head.arrays())
+    again = MpnetHead.load(tmp_path / "head.npz")
+    np.testing.assert_array_equal(again.bank, head.bank)
+    # The calibration saw the bank rounded exactly as the saved one: the same similarities served.
+    logits, sims = again.score(x[:5])
+    np.testing.assert_allclose(logits, head_logits(x[:5], weight, bias), rtol=1e-6)
+    np.testing.assert_array_equal(sims, neighbour_similarity(x[:5], bank_of(x)))
+    np.savez(tmp_path / "old.npz", weight=weight, bias=bias)
+    old = MpnetHead.load(tmp_path / "old.npz")
+    assert old.bank.shape == (0, x.shape[1]) and (old.score(x[:2])[1] == 0).all()

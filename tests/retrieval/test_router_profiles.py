@@ -31,11 +31,15 @@ def test_training_saves_the_head_the_scale_and_a_version_of_its_own(
     saved = load_saved(accurate_router)
     assert saved.config["profile"] == "accurate" and profile_of(accurate_router) == "accurate"
     ensemble = saved.calibration["ensemble"]
-    assert ensemble["minilm_sd"] > 0 and ensemble["mpnet_sd"] > 0
+    assert ensemble["minilm_sd"] > 0 and ensemble["mpnet_sd"] > 0 and ensemble["neighbours_sd"] > 0
     assert saved.calibration["second_encoder"].startswith("all-mpnet-base-v2@")
     assert "threshold" in saved.calibration["minilm_alone"], "the MiniLM-only calibration is kept beside it"
     with np.load(accurate_router / HEAD_FILE) as head:
         assert head["weight"].shape == (len(saved.labels), 768) and head["bias"].shape == (len(saved.labels),)
+        # The neighbours are the in-scope phrasings: out_of_scope's examples are not among them.
+        in_scope = {q for e in entries if e.id != "out_of_scope" for q in e.questions}
+        assert head["bank"].shape == (len(in_scope), 768)
+        np.testing.assert_allclose(np.linalg.norm(head["bank"].astype(np.float32), axis=1), 1.0, atol=2e-3)
     # The profile is part of the version: the same knowledge and config, two versions.
     assert saved.version == router_version(entries, ACCURATE) != router_version(entries, ROUTER_CONFIG)
     assert is_current(accurate_router, entries, "accurate") and is_current(accurate_router, entries)
