@@ -19,8 +19,15 @@ def workers_of(supervisor: int) -> list[int]:
     """The supervisor's worker processes (not multiprocessing's resource tracker)."""
     found = []
     for task in Path(f"/proc/{supervisor}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended while we looked
+            continue
+        for pid in children:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except FileNotFoundError:  # a killed worker reaped between the two reads: gone
+                continue
             if b"spawn_main" in cmdline:
                 found.append(int(pid))
     return sorted(found)
