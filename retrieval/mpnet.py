@@ -254,7 +254,8 @@ class MpnetEncoder:
         # its activations are quantised with one scale per run, so a text's vector would depend
         # on the texts (and padding) beside it (cosine down to 0.81 between two batchings of the
         # same CLINC150 phrasing), and the neighbours the router counts must be the same at
-        # training and serving. On CPU this costs nothing: 12 ms a text at batch 1 or 64.
+        # training and serving. On this CPU batching barely paid: 12.2 ms a text alone against 83
+        # texts/s at batch 64 (docs/quality.md, "Router profiles").
         order = np.argsort([len(t) for t in texts], kind="stable")
         vectors = np.zeros((len(texts), DIM), dtype=np.float32)
         chunk = 1 if self._precision == "int8" else _CHUNK
