@@ -4,6 +4,7 @@ replaced by a keyed pseudonym before it reaches the memory, the handoff queue or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -36,10 +37,19 @@ def pseudonym_key(secret: bytes | None, var_dir: Path) -> bytes:
         return secret
     path = var_dir / "pseudonym.key"
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
+    # Written whole under a private name, then linked in: workers starting together never read
+    # a half-written (empty) key, and the first link wins (a link never replaces a file).
+    draft = path.with_name(f".pseudonym.key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another worker's key is already in place
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
     return path.read_bytes()
