@@ -248,14 +248,14 @@ def calibrate_ensemble(
     def head(part: Sequence[KnowledgeEntry]) -> MpnetHead:
         """Softmax head on ``part``'s phrasings; neighbours among its in-scope ones."""
         inside = [vectors[q] for e in part if e.id != OUT_OF_SCOPE for q in e.questions]
-        bank = bank_of(np.stack(inside)) if inside else np.zeros((0, len(next(iter(vectors.values())))))
+        bank = bank_of(np.stack(inside)) if inside else np.zeros((0, vectors[texts[0]].shape[0]))
         return MpnetHead(*fit_head(*rows(part), len(labels), config.seed), bank)
 
-    kept_head = head(kept)
     if held:
         held_texts = [x.text for x in held]
         minilm_logits = held_logits if held_logits is not None else first.logits(held_texts)
-        mpnet_logits, neighbours = kept_head.score(np.stack([vectors[t] for t in held_texts]))
+        # The kept phrasings' head is fit only when there are held-out rows for it to score.
+        mpnet_logits, neighbours = head(kept).score(np.stack([vectors[t] for t in held_texts]))
         scale = scale_of(minilm_logits, mpnet_logits, labels, neighbours)
         probs, score, columns = ensemble_scores(minilm_logits, mpnet_logits, labels, scale, neighbours)
         calibration = calibrate_scores(labels, probs, score, columns, held, config.keep_rate)
