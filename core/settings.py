@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     # all-mpnet-base-v2 folder in accurate_model). Each profile trains its own seed router.
     router_profile: Literal["fast", "accurate"] = "fast"
     accurate_model: str = ""
+    # The accurate profile's int8 mpnet encodes one text per run (its vectors must not depend on
+    # the batch); this many of a batch's texts run side by side, each on inference_threads. 2 uses
+    # both cores of a 2-core machine; with several workers on a small machine, 1.
+    mpnet_runs: int = Field(default=2, ge=1)
     # `cuda` runs the encoders on a CUDA GPU in fp16 (needs onnxruntime-gpu); `cpu` by default.
     device: Literal["cpu", "cuda"] = "cpu"
     encode_max_batch: int = 64

@@ -16,6 +16,7 @@ import shutil
 import threading
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ DIM = 768
 # (docs/quality.md, "Router profiles").
 FP32_NODES = "output/dense"
 _CHUNK = 64
+# The int8 graph runs one text per run (see ``MpnetEncoder.encode``); this many runs go side by
+# side, each on its own single-threaded session call. On 2 cores two runs gave 96.5 texts/s
+# against 52.9 one after the other and 81.6 for one run on two intra-op threads (160 CLINC150
+# phrasings, docs/quality.md "Router profiles").
+SIDE_BY_SIDE = 2
 
 
 def wheel_parts() -> list[Path]:
@@ -181,11 +187,13 @@ class MpnetEncoder:
     """all-mpnet-base-v2 sentence embeddings from the ONNX export (int8 on CPU, fp16 on CUDA).
 
     ``precision`` overrides the device's default graph (tests compare fp16 with fp32 on a CPU).
+    ``runs``: how many texts the int8 graph encodes side by side (one text per run), each run on
+    ``threads`` intra-op threads.
     """
 
     def __init__(
         self, export_dir: Path, *, threads: int = 1, device: str = "cpu", precision: str = "",
-        max_len: int = 128,
+        max_len: int = 128, runs: int = SIDE_BY_SIDE,
     ) -> None:
         if device not in ("cpu", "cuda"):
             raise ValueError(f"unknown device {device!r}: cpu or cuda")
@@ -197,6 +205,10 @@ class MpnetEncoder:
         self._threads = threads
         self._device = device
         self._max_len = max_len
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, not {runs}")
+        self._runs = runs
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any, str] | None = None
 
@@ -220,6 +232,8 @@ class MpnetEncoder:
         with self._lock:
             if self._loaded is None:
                 self._loaded = self._load()
+                if self._precision == "int8" and self._runs > 1:
+                    self._pool = ThreadPoolExecutor(self._runs, thread_name_prefix="mpnet")
 
     def _load(self) -> tuple[Any, Any, str]:
         meta = export_meta(self._dir)
@@ -249,33 +263,54 @@ class MpnetEncoder:
         self.warm_up()
         assert self._loaded is not None
         session, tokenizer, _ = self._loaded
-        # Similar lengths share a chunk, so a long phrasing pads few others (training encodes
-        # thousands at once; a live batch is one chunk). The int8 graph runs one text at a time:
-        # its activations are quantised with one scale per run, so a text's vector would depend
-        # on the texts (and padding) beside it (cosine down to 0.81 between two batchings of the
-        # same CLINC150 phrasing), and the neighbours the router counts must be the same at
-        # training and serving. On this CPU batching barely paid: 12.2 ms a text alone against 83
-        # texts/s at batch 64 (docs/quality.md, "Router profiles").
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        # fp32/fp16: similar lengths share a chunk, so a long phrasing pads few others (training
+        # encodes thousands at once; a live batch is one chunk). int8: one text per run.
         vectors = np.zeros((len(texts), DIM), dtype=np.float32)
-        chunk = 1 if self._precision == "int8" else _CHUNK
         try:
-            for start in range(0, len(texts), chunk):
-                rows = order[start : start + chunk]
-                batch = tokenizer.encode_batch([texts[i] for i in rows])
-                ids = np.array([e.ids for e in batch], dtype=np.int64)
-                mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-                vectors[rows] = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            if self._precision == "int8":
+                self._one_per_run(session, tokenizer, texts, vectors)
+            else:
+                order = np.argsort([len(t) for t in texts], kind="stable")
+                for start in range(0, len(texts), _CHUNK):
+                    rows = order[start : start + _CHUNK]
+                    batch = tokenizer.encode_batch([texts[i] for i in rows])
+                    vectors[rows] = _run(session, [e.ids for e in batch], [e.attention_mask for e in batch])
         except Exception as err:  # noqa: BLE001 - any runtime failure is a retrieval failure
             raise RetrievalError(f"{MPNET} encoding failed: {err}") from err
         # fp16 graphs normalise in half precision; renormalise so every device gives unit vectors.
         return np.ascontiguousarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12))
 
+    def _one_per_run(self, session: Any, tokenizer: Any, texts: Sequence[str], out: np.ndarray) -> None:
+        # The int8 graph quantises its activations with one scale per run, so a text's vector
+        # would depend on the texts (and padding) beside it (cosine down to 0.81 between two
+        # batchings of the same CLINC150 phrasing), and the neighbours the router counts must be
+        # the same at training and serving: one text per run, several runs side by side instead
+        # (ONNX Runtime's run releases the GIL). Batching did not pay on this CPU anyway: 12.2 ms
+        # a text alone against 83 texts/s at batch 64.
+        encoded = [tokenizer.encode(t) for t in texts]
 
-def second_encoder(profile: str, export_dir: Path | None, threads: int = 1) -> MpnetEncoder | None:
+        def one(i: int) -> None:
+            out[i] = _run(session, [encoded[i].ids], [encoded[i].attention_mask])[0]
+
+        if self._pool is None or len(texts) == 1:
+            for i in range(len(texts)):
+                one(i)
+        else:
+            for done in [self._pool.submit(one, i) for i in range(len(texts))]:
+                done.result()
+
+
+def _run(session: Any, ids: list[list[int]], mask: list[list[int]]) -> np.ndarray:
+    feeds = {"input_ids": np.array(ids, dtype=np.int64), "attention_mask": np.array(mask, dtype=np.int64)}
+    return np.asarray(session.run(None, feeds)[0])
+
+
+def second_encoder(
+    profile: str, export_dir: Path | None, threads: int = 1, runs: int = SIDE_BY_SIDE
+) -> MpnetEncoder | None:
     """The frozen encoder a router of ``profile`` trains its second head on (None for ``fast``)."""
     if profile != "accurate":
         return None
     if export_dir is None:
         raise NotReady(f"the accurate router profile needs the {MPNET} export: {INSTALL_HINT}")
-    return MpnetEncoder(export_dir, threads=threads)
+    return MpnetEncoder(export_dir, threads=threads, runs=runs)

@@ -179,10 +179,12 @@ class TorchTurnEncoder:
 
 
 def turn_encoder(
-    backend: str, router_dir: Path, threads: int = 1, *, mpnet_dir: Path | None = None, device: str = "cpu"
+    backend: str, router_dir: Path, threads: int = 1, *, mpnet_dir: Path | None = None, device: str = "cpu",
+    mpnet_runs: int = 2,
 ) -> TurnEncoder:
     """The turn encoder of the router under ``router_dir`` on a backend: ``onnx-int8``, ``onnx-fp32``
-    or ``torch``; an accurate-profile router adds its mpnet encoder (the export under ``mpnet_dir``).
+    or ``torch``; an accurate-profile router adds its mpnet encoder (the export under ``mpnet_dir``,
+    ``mpnet_runs`` texts side by side).
     """
     if backend in ("onnx-int8", "onnx-fp32"):
         minilm: OnnxTurnEncoder | TorchTurnEncoder = OnnxTurnEncoder(
@@ -198,7 +200,8 @@ def turn_encoder(
 
     if mpnet_dir is None:
         raise NotReady(f"{router_dir} is an accurate-profile router: it needs the all-mpnet-base-v2 export")
-    return EnsembleTurnEncoder(minilm, MpnetEncoder(mpnet_dir, threads=threads, device=device), router_dir)
+    mpnet = MpnetEncoder(mpnet_dir, threads=threads, device=device, runs=mpnet_runs)
+    return EnsembleTurnEncoder(minilm, mpnet, router_dir)
 
 
 def profile_of(router_dir: Path) -> str:

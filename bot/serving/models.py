@@ -43,7 +43,7 @@ async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = ModelRegistry(app[ENGINE], settings.resolved_models_dir)
     app[REGISTRY] = registry
     encoder_of = partial(turn_encoder, settings.inference_backend, threads=settings.inference_threads,
-                         mpnet_dir=settings.mpnet_dir, device=settings.device)
+                         mpnet_dir=settings.mpnet_dir, device=settings.device, mpnet_runs=settings.mpnet_runs)
     # The registry's live version; before the first deploy (or when SHOPBOT_ROUTER_MODEL pins
     # one) the seed router under settings.router_dir.
     live = None if settings.router_model else await asyncio.to_thread(registry.live, ModelKind.ROUTER)

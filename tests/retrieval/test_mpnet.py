@@ -233,6 +233,16 @@ def test_an_int8_vector_is_the_same_whatever_texts_share_its_batch(exported: Pat
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_runs_side_by_side_give_the_vectors_of_runs_one_after_the_other(exported: Path) -> None:
+    # Training and serving may run different numbers side by side: the vectors must not notice.
+    texts = [*SENTENCES, COMPLAINT, *SENTENCES[::-1]]
+    serial = MpnetEncoder(exported, threads=1, runs=1).encode(texts)
+    np.testing.assert_array_equal(MpnetEncoder(exported, threads=1, runs=3).encode(texts), serial)
+    np.testing.assert_array_equal(MpnetEncoder(exported, threads=1, runs=3).encode(texts[:1]), serial[:1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_no_texts_give_an_empty_matrix(exported: Path) -> None:
     empty = MpnetEncoder(exported).encode([])
     assert empty.shape == (0, DIM) and empty.dtype == np.float32
@@ -286,6 +296,8 @@ def test_unknown_device_or_precision_is_refused(tmp_path: Path) -> None:
         MpnetEncoder(tmp_path, device="tpu")
     with pytest.raises(ValueError, match="unknown precision"):
         MpnetEncoder(tmp_path, precision="int4")
+    with pytest.raises(ValueError, match="runs"):
+        MpnetEncoder(tmp_path, runs=0)
 
 
 def test_second_encoder_by_profile(tmp_path: Path) -> None:
