@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--folds", type=int, default=5,
                     help="with --rasa-project: cross-validate over this many stratified folds")
     ev.add_argument("--json", action="store_true", help="one JSON object on one line")
+    ev.add_argument("--misses", type=Path, metavar="FILE",
+                    help="write each wrongly answered case here (JSON lines: backend, text, "
+                         "expected, answered)")
     ev.add_argument("--tiny", action="store_true", help="a seconds-long router (smoke tests)")
     ev.add_argument("--no-catalogue", action="store_true",
                     help="search the knowledge file alone, not the shop's catalogue beside it")

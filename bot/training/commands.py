@@ -246,7 +246,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from bot.training.router_eval import Catalogue, evaluate_backends
+    from bot.training.router_eval import Catalogue, evaluate_backends, misses_writer
     from retrieval.embeddings import sentence_encoder
     from retrieval.prepare import is_prepared
 
@@ -273,7 +273,8 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="shopbot-eval-") as work:
         results = evaluate_backends(args.faq, args.cases, work_dir=Path(work), config=config,
                                     progress=True, backends=backends, threads=settings.inference_threads,
-                                    catalogue=catalogue, mpnet_dir=settings.mpnet_dir)
+                                    catalogue=catalogue, mpnet_dir=settings.mpnet_dir,
+                                    answered=misses_writer(args.misses) if args.misses else None)
     print(f"router served on {', '.join(backends)}; "
           f"{'the shop catalogue' if catalogue else 'no catalogue'} searched", file=sys.stderr)
     # One backend keeps the flat object; "all" gives one object per backend, same router.

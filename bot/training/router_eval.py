@@ -37,6 +37,8 @@ from retrieval.turn_encoder import export_onnx, turn_encoder
 from retrieval.understanding import Understanding, understanding_of
 
 Route = Callable[[list[str]], list[str | None]]
+# Told each backend's answers, case by case: (backend, cases, answered entry ids or None).
+Answered = Callable[[str, Sequence["Case"], Sequence[str | None]], None]
 
 
 @dataclass(frozen=True)
@@ -113,10 +115,12 @@ def evaluate_backends(
     threads: int = 1,
     catalogue: Catalogue | None = None,
     mpnet_dir: Path | None = None,
+    answered: Answered | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train once, then score the same router served on each backend (accuracy and latency).
 
     An accurate-profile ``config`` needs ``mpnet_dir``, the all-mpnet-base-v2 export.
+    ``answered`` is told every backend's answers case by case (``shopbot eval --misses``).
     """
     entries = load_knowledge(faq_path)
     cases = load_cases(cases_path, {e.id for e in entries})
@@ -135,6 +139,8 @@ def evaluate_backends(
             served = policy_route(understanding_of(encoder, kb))
         served([cases[0].text])  # untimed: lazy loading belongs to start-up, not to a query
         predicted, latencies = _answer_one_by_one(served, [c.text for c in cases], progress)
+        if answered is not None:
+            answered(backend, cases, predicted)
         scores = score_router([c.expected for c in cases], predicted)
         results[backend] = {
             **asdict(scores),
@@ -147,6 +153,21 @@ def evaluate_backends(
             # The cascade: the share of messages mpnet had to score (the rest MiniLM was sure of).
             results[backend]["mpnet_share"] = encoder.mpnet_rows / encoder.rows
     return results
+
+
+def misses_writer(path: Path) -> Answered:
+    """Writes each wrongly answered case to ``path`` as a JSON line ``{backend, text, expected,
+    answered}`` (null: declined), so a shop can read what its router gets wrong."""
+    path.write_text("", encoding="utf-8")
+
+    def write(backend: str, cases: Sequence[Case], predicted: Sequence[str | None]) -> None:
+        with path.open("a", encoding="utf-8") as out:
+            for case, got in zip(cases, predicted, strict=True):
+                if got != case.expected:
+                    line = {"backend": backend, "text": case.text, "expected": case.expected, "answered": got}
+                    out.write(json.dumps(line) + "\n")
+
+    return write
 
 
 @dataclass(frozen=True)

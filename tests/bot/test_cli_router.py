@@ -93,13 +93,23 @@ def test_eval_prints_one_json_object_and_progress_on_stderr(
         {"text": "how long does delivery take?", "expected": "delivery"},
         {"text": "I'd like a refund", "expected": "returns"},
         {"text": "what is the capital of peru", "expected": None},
+        # Labelled wrong on purpose: a miss whatever the tiny router learns.
+        {"text": "how long does delivery take?", "expected": "returns"},
     ]))
-    assert main(["eval", "--faq", str(faq), "--cases", str(cases), "--json", "--tiny"]) == 0
+    misses = shop / "misses.jsonl"
+    assert main(["eval", "--faq", str(faq), "--cases", str(cases), "--json", "--tiny",
+                 "--misses", str(misses)]) == 0
     out, err = capsys.readouterr()
     result = json.loads(out)
-    assert set(result) == KEYS and result["n"] == 3
+    assert set(result) == KEYS and result["n"] == 4
     assert 0.0 <= result["in_scope_accuracy"] <= 1.0 and result["train_s"] > 0
     assert "router" in err, "training progress goes to stderr"
+    # The misses are exactly the cases the scores count as wrong.
+    missed = [json.loads(line) for line in misses.read_text().splitlines()]
+    assert any(m["text"] == "how long does delivery take?" and m["expected"] == "returns" for m in missed)
+    assert all(m["answered"] != m["expected"] and m["backend"] == "onnx-int8" for m in missed)
+    wrong = round(3 * (1 - result["in_scope_accuracy"])) + round(1 - result["oos_recall"])
+    assert len(missed) == wrong
 
 
 def test_eval_rejects_cases_with_unknown_ids(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
