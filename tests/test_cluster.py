@@ -14,8 +14,10 @@ must reach every worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
+import itertools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ CHAT = ["how long does delivery take?", "can I return an item?", "do you sell co
 QUESTION = "is the glass cookie jar good for storing biscuits?"
 CORRECTION = "Our glass cookie jars are airtight, so biscuits stay crisp for weeks."
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+_ASKS = itertools.count()
 ANSWERS = ".sb-msg--bot:not(.sb-typing):not(.sb-error) .sb-bubble"  # the widget's answers, shown
 
 
@@ -165,6 +168,33 @@ class SocketShopper:
         if not (isinstance(ack, dict) and ack.get("ok")):
             raise RuntimeError(f"refused: {ack}")
         return ack
+
+    async def leave(self) -> None:
+        """Disconnect; on long-polling, without waiting out the pending poll once the close is posted.
+
+        python-engineio's client posts socket.io's and engine.io's close packets, then waits for
+        its pending long-poll GET, which the server (python-engineio too) only answers at its ping
+        timeout: up to 45 s of nothing. The widget's socket.io client aborts that request instead.
+        """
+        eio = self.sio.eio
+        if eio.current_transport != "polling":
+            await self.sio.disconnect()
+            return
+        closing = asyncio.create_task(self.sio.disconnect())
+
+        def posted() -> bool:
+            # The write loop ends after posting what was queued, the close packets with it (or once
+            # the connection is gone); the read loop still waits on the long-poll.
+            return closing.done() or (eio.state == "disconnecting" and eio.write_loop_task is None)
+
+        await until(posted, timeout_s=60, interval_s=0.05, what=f"{self.name}'s close packets posted")
+        if closing.done():
+            await closing
+            return
+        closing.cancel()  # only the wait for the pending long-poll is left
+        with contextlib.suppress(asyncio.CancelledError):
+            await closing
+        await eio.disconnect(abort=True)  # closes the client's HTTP session
 
     async def chat(self, tally: Tally) -> None:
         i = 0
@@ -290,8 +320,13 @@ async def promote_correction(base: str, auditor: dict[str, str], tally: Tally) -
 
 
 async def answered_with_correction(http: aiohttp.ClientSession, worker: ShopbotProcess) -> bool:
-    """Whether ``worker``, asked directly (not through the balancer), answers with the correction."""
-    body = {"sender": f"cluster-check-{worker.port}", "message": QUESTION}
+    """Whether ``worker``, asked directly (not through the balancer), answers with the correction.
+
+    Each ask is a new shopper's: a worker that has not yet seen the promote (it checks every 2 s)
+    declines, and three declines in one conversation hand it to a person for good, after which
+    that conversation would never hear the correction (the escalation policy, not a lost promote).
+    """
+    body = {"sender": f"cluster-check-{worker.port}-{next(_ASKS)}", "message": QUESTION}
     async with http.post(worker.base + "/webhooks/rest/webhook", json=body) as resp:
         return resp.status == 200 and any(m.get("text") == CORRECTION for m in await resp.json())
 
@@ -332,9 +367,8 @@ async def test_two_workers_behind_haproxy_lose_nothing_when_one_is_killed(
             with haproxy([w.port for w in workers]) as lb:
                 await servers_up(lb, {"w1", "w2"})
                 await _drive(lb, workers, picked, pg)
-        finally:
-            for worker in workers:
-                worker.stop()
+        finally:  # both at once: each waits for its own clean shutdown
+            await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
 
 
 async def _drive(
@@ -383,7 +417,7 @@ async def _drive(
             await asyncio.gather(*load)
         finally:
             tally.stopped = True
-            await asyncio.gather(polling.sio.disconnect(), websocket.sio.disconnect())
+            await asyncio.gather(polling.leave(), websocket.leave())
 
     assert not tally.failed, f"failed after one retry: {tally.failed}"
     assert not tally.slot_misses, f"slots lost: {tally.slot_misses}"
