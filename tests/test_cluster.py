@@ -14,7 +14,6 @@ must reach every worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import itertools
@@ -168,33 +167,6 @@ class SocketShopper:
         if not (isinstance(ack, dict) and ack.get("ok")):
             raise RuntimeError(f"refused: {ack}")
         return ack
-
-    async def leave(self) -> None:
-        """Disconnect; on long-polling, without waiting out the pending poll once the close is posted.
-
-        python-engineio's client posts socket.io's and engine.io's close packets, then waits for
-        its pending long-poll GET, which the server (python-engineio too) only answers at its ping
-        timeout: up to 45 s of nothing. The widget's socket.io client aborts that request instead.
-        """
-        eio = self.sio.eio
-        if eio.current_transport != "polling":
-            await self.sio.disconnect()
-            return
-        closing = asyncio.create_task(self.sio.disconnect())
-
-        def posted() -> bool:
-            # The write loop ends after posting what was queued, the close packets with it (or once
-            # the connection is gone); the read loop still waits on the long-poll.
-            return closing.done() or (eio.state == "disconnecting" and eio.write_loop_task is None)
-
-        await until(posted, timeout_s=60, interval_s=0.05, what=f"{self.name}'s close packets posted")
-        if closing.done():
-            await closing
-            return
-        closing.cancel()  # only the wait for the pending long-poll is left
-        with contextlib.suppress(asyncio.CancelledError):
-            await closing
-        await eio.disconnect(abort=True)  # closes the client's HTTP session
 
     async def chat(self, tally: Tally) -> None:
         i = 0
@@ -417,7 +389,7 @@ async def _drive(
             await asyncio.gather(*load)
         finally:
             tally.stopped = True
-            await asyncio.gather(polling.leave(), websocket.leave())
+            await asyncio.gather(polling.sio.disconnect(), websocket.sio.disconnect())
 
     assert not tally.failed, f"failed after one retry: {tally.failed}"
     assert not tally.slot_misses, f"slots lost: {tally.slot_misses}"

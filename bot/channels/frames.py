@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import socketio
+from engineio import packet
 from engineio.async_drivers.aiohttp import WebSocket
 
 from bot.web.body import REFUSED_EVENT
@@ -78,6 +79,15 @@ class GuardedServer(socketio.AsyncServer):
             self._refusals.warning(f"socket.io {cause}", "socket.io event refused: %s", cause)
             data = [REFUSED_EVENT, reason]
         await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        await super()._handle_eio_disconnect(eio_sid, reason)
+        # A long-polling client that posted its close still has a poll pending, which python-engineio
+        # answers only at the ping timeout (up to 45 s): a connection held for nobody, and a server
+        # stopping waits on it. Answered now with a close packet, as the reference server does.
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and not socket.upgraded and reason == self.eio.reason.CLIENT_DISCONNECT:
+            socket.queue.put_nowait(packet.Packet(packet.CLOSE))
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:

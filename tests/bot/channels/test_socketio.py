@@ -417,3 +417,22 @@ async def test_shopper_sockets_are_closed_on_shutdown(aiohttp_server: Any, shop_
     assert time.monotonic() - start < 3
     await until(lambda: not shopper.sio.connected, timeout_s=5, what="the shopper's socket to close")
     assert not channel.connected("shutdown")
+
+
+async def test_a_long_polling_shoppers_close_answers_its_pending_poll_at_once(
+    aiohttp_server: Any, shop_settings: Settings
+) -> None:
+    # python-engineio's server answered a closed client's pending poll only at its ping timeout
+    # (up to 45 s): that long a connection held for nobody, and a server stopping waited on it.
+    app, channel = app_with_socketio(shop_settings)
+    server = await aiohttp_server(app)
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(str(server.make_url("")).rstrip("/"), transports=["polling"])
+    assert await client.call("session_request", {"session_id": "polled"}, timeout=5) == "polled"
+    start = time.monotonic()
+    await client.disconnect()  # returns once its pending poll is answered
+    assert time.monotonic() - start < 5
+    await until(lambda: not channel.sio.eio.sockets, timeout_s=5, what="the server to forget the session")
+    start = time.monotonic()
+    await server.close()
+    assert time.monotonic() - start < 3
