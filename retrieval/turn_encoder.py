@@ -25,6 +25,7 @@ import numpy as np
 
 from core.errors import NotReady, RetrievalError
 from retrieval.encoded import Encoded, TurnEncoder
+from retrieval.mpnet import SIDE_BY_SIDE
 from retrieval.onnx_session import open_session
 from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
 
@@ -180,7 +181,7 @@ class TorchTurnEncoder:
 
 def turn_encoder(
     backend: str, router_dir: Path, threads: int = 1, *, mpnet_dir: Path | None = None, device: str = "cpu",
-    mpnet_runs: int = 2,
+    mpnet_runs: int = SIDE_BY_SIDE,
 ) -> TurnEncoder:
     """The turn encoder of the router under ``router_dir`` on a backend: ``onnx-int8``, ``onnx-fp32``
     or ``torch``; an accurate-profile router adds its mpnet encoder (the export under ``mpnet_dir``,
