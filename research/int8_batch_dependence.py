@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from retrieval.router import in_scope_scores, load_saved, router_outputs  # noqa: E402
 from retrieval.turn_encoder import OnnxTurnEncoder  # noqa: E402
 
 
@@ -57,20 +58,25 @@ def batchings(n: int, size: int, trials: int, seed: int = 0) -> list[list[list[i
     return out
 
 
-def measure(encoder: OnnxTurnEncoder, texts: Sequence[str], size: int, trials: int) -> dict[str, float]:
+def measure(encoder: OnnxTurnEncoder, router: Path, texts: Sequence[str], size: int,
+            trials: int) -> dict[str, float]:
     """Decisions and logits alone against each batching: flips, and the largest logit change."""
-    alone = [encoder.run([t])[0].routed.label for t in texts]
+    saved = load_saved(router)
+
+    def decided(logits: np.ndarray) -> list[str | None]:
+        # As the served encoder decides (``OnnxTurnEncoder.run``), from one pass's logits.
+        probs, score, columns = in_scope_scores(logits, saved.labels)
+        return [o.label for o in router_outputs(probs, score, columns, saved.labels, saved.threshold)]
+
     alone_logits = np.concatenate([encoder.raw([t])[0] for t in texts])
+    alone = decided(alone_logits)
     changed, largest = 0, 0.0
     for batches in batchings(len(texts), size, trials):
-        decided: list[str | None] = [None] * len(texts)
+        batched_logits = np.zeros_like(alone_logits)
         for rows in batches:
-            batch = [texts[i] for i in rows]
-            logits, _ = encoder.raw(batch)
-            for i, out, row_logits in zip(rows, encoder.run(batch), logits, strict=True):
-                decided[i] = out.routed.label
-                largest = max(largest, float(np.abs(row_logits - alone_logits[i]).max()))
-        changed += flips(alone, decided)
+            batched_logits[rows] = encoder.raw([texts[i] for i in rows])[0]
+        changed += flips(alone, decided(batched_logits))
+        largest = max(largest, float(np.abs(batched_logits - alone_logits).max()))
     return {"texts": len(texts), "decisions": len(texts) * trials, "flips": changed,
             "flip_share": changed / (len(texts) * trials), "max_logit_change": largest}
 
@@ -91,7 +97,7 @@ def main() -> None:
     else:
         texts = conversation_texts()
     encoder = OnnxTurnEncoder(args.router, int8=args.graph == "int8")
-    result = measure(encoder, texts, args.batch, args.trials)
+    result = measure(encoder, args.router, texts, args.batch, args.trials)
     print(json.dumps({"router": str(args.router), "graph": args.graph, "batch": args.batch, **result}))
 
 
