@@ -9,6 +9,14 @@ counts the decisions (routed label, or decline) that differ from the text's own 
 
     .venv/bin/python research/int8_batch_dependence.py --router var/router --graph int8
 
+``--graph static`` measures a candidate fix: the same graph quantised with *static* activation
+scales (ONNX Runtime ``quantize_static``, QDQ, per-channel int8 weights, activation ranges
+calibrated on the router's own phrasings one at a time), with the feed-forward
+down-projections left in fp32 as the mpnet export leaves them (``--quantise-down`` quantises
+them too). Fixed scales make each row's arithmetic independent of the rows beside it. Every
+graph also reports how many decisions alone differ from the fp32 graph's alone, and its
+throughput on batches of ``--batch`` texts on one thread (an indication: one short run).
+
 The texts are by default every shopper message of the demo shop's conversation sets
 (``data/eval/conversations_*.jsonl``), or the ``text`` of each line of ``--cases``.
 """
@@ -19,7 +27,10 @@ import argparse
 import glob
 import json
 import random
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from retrieval.router import in_scope_scores, load_saved, router_outputs  # noqa: E402
-from retrieval.turn_encoder import OnnxTurnEncoder  # noqa: E402
+from retrieval.turn_encoder import ENCODER_DIR, FP32_FILE, INT8_FILE, ONNX_DIR, OnnxTurnEncoder  # noqa: E402
 
 
 def conversation_texts(root: Path = ROOT) -> list[str]:
@@ -81,11 +92,73 @@ def measure(encoder: OnnxTurnEncoder, router: Path, texts: Sequence[str], size: 
             "flip_share": changed / (len(texts) * trials), "max_logit_change": largest}
 
 
+def decisions_of(router: Path, logits: np.ndarray) -> list[str | None]:
+    """The served decisions (label, or None for a decline) of some rows' logits."""
+    saved = load_saved(router)
+    probs, score, columns = in_scope_scores(logits, saved.labels)
+    return [o.label for o in router_outputs(probs, score, columns, saved.labels, saved.threshold)]
+
+
+def down_projections(graph: Path) -> list[str]:
+    """The feed-forward down-projection MatMuls of an exported graph (``.../output/dense/MatMul``)."""
+    import onnx
+
+    return [n.name for n in onnx.load(str(graph)).graph.node
+            if n.op_type == "MatMul" and "output/dense" in n.name and "attention" not in n.name]
+
+
+def static_router(router: Path, out: Path, phrasings: Sequence[str], quantise_down: bool = False) -> Path:
+    """A copy of ``router`` whose int8 graph has static activation scales calibrated on ``phrasings``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from retrieval.turn_encoder import _Tokens
+
+    shutil.copytree(router, out)
+    saved = load_saved(router)
+    tokens = _Tokens(router / ENCODER_DIR, int(saved.config["max_seq_length"]))
+
+    class Phrasings(CalibrationDataReader):  # one phrasing per run, as a shopper's message
+        def __init__(self) -> None:
+            self.texts = iter(phrasings)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            text = next(self.texts, None)
+            if text is None:
+                return None
+            ids, mask = tokens([text])
+            return {"input_ids": ids, "attention_mask": mask}
+
+    fp32 = router / ONNX_DIR / FP32_FILE
+    quantize_static(str(fp32), str(out / ONNX_DIR / INT8_FILE), Phrasings(), quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax,
+                    nodes_to_exclude=[] if quantise_down else down_projections(fp32))
+    return out
+
+
+def throughput(encoder: OnnxTurnEncoder, texts: Sequence[str], size: int, batches: int = 30) -> float:
+    """Texts a second on batches of ``size`` (one short run: an indication, not a benchmark)."""
+    encoder.raw(list(texts[:size]))
+    started = time.perf_counter()
+    for b in range(batches):
+        start = (b * size) % max(1, len(texts) - size)
+        encoder.raw(list(texts[start : start + size]))
+    return size * batches / (time.perf_counter() - started)
+
+
 def main() -> None:
     """Run the measurement and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--router", type=Path, default=ROOT / "var" / "router")
-    parser.add_argument("--graph", choices=("int8", "fp32"), default="int8")
+    parser.add_argument("--graph", choices=("int8", "fp32", "static"), default="int8")
+    parser.add_argument("--quantise-down", action="store_true",
+                        help="static: quantise the feed-forward down-projections too")
     parser.add_argument("--cases", type=Path,
                         help="JSON lines with a `text` each (default: the conversations)")
     parser.add_argument("--batch", type=int, default=16)
@@ -96,8 +169,23 @@ def main() -> None:
         texts = [json.loads(line)["text"] for line in lines if line.strip()]
     else:
         texts = conversation_texts()
-    encoder = OnnxTurnEncoder(args.router, int8=args.graph == "int8")
-    result = measure(encoder, args.router, texts, args.batch, args.trials)
+    with tempfile.TemporaryDirectory() as tmp:
+        router = args.router
+        if args.graph == "static":
+            from core.settings import Settings
+            from retrieval.knowledge_base import load_entries
+
+            settings = Settings()
+            phrasings = sorted({q for e in load_entries(settings.faq_path, settings.intents_path)
+                                for q in e.questions})
+            router = static_router(args.router, Path(tmp) / "router", phrasings, args.quantise_down)
+        encoder = OnnxTurnEncoder(router, int8=args.graph != "fp32")
+        result = measure(encoder, router, texts, args.batch, args.trials)
+        alone = decisions_of(router, np.concatenate([encoder.raw([t])[0] for t in texts]))
+        fp32 = OnnxTurnEncoder(args.router, int8=False)
+        reference = decisions_of(args.router, np.concatenate([fp32.raw([t])[0] for t in texts]))
+        result["alone_differ_from_fp32"] = flips(alone, reference)
+        result["texts_per_s"] = throughput(encoder, texts, args.batch)
     print(json.dumps({"router": str(args.router), "graph": args.graph, "batch": args.batch, **result}))
 
 
