@@ -72,12 +72,8 @@ def batchings(n: int, size: int, trials: int, seed: int = 0) -> list[list[list[i
 def measure(encoder: OnnxTurnEncoder, router: Path, texts: Sequence[str], size: int,
             trials: int) -> dict[str, float]:
     """Decisions and logits alone against each batching: flips, and the largest logit change."""
-    saved = load_saved(router)
-
     def decided(logits: np.ndarray) -> list[str | None]:
-        # As the served encoder decides (``OnnxTurnEncoder.run``), from one pass's logits.
-        probs, score, columns = in_scope_scores(logits, saved.labels)
-        return [o.label for o in router_outputs(probs, score, columns, saved.labels, saved.threshold)]
+        return decisions_of(router, logits)
 
     alone_logits = np.concatenate([encoder.raw([t])[0] for t in texts])
     alone = decided(alone_logits)
@@ -93,7 +89,8 @@ def measure(encoder: OnnxTurnEncoder, router: Path, texts: Sequence[str], size: 
 
 
 def decisions_of(router: Path, logits: np.ndarray) -> list[str | None]:
-    """The served decisions (label, or None for a decline) of some rows' logits."""
+    """The served decisions (label, or None for a decline) of some rows' logits, as the served
+    encoder decides them (``OnnxTurnEncoder.run``): from one pass's logits."""
     saved = load_saved(router)
     probs, score, columns = in_scope_scores(logits, saved.labels)
     return [o.label for o in router_outputs(probs, score, columns, saved.labels, saved.threshold)]

@@ -48,17 +48,12 @@ from router_methods import K_FOLDS, Data, holdout_split, load_data  # noqa: E402
 
 import retrieval.router_ensemble as ens  # noqa: E402
 from retrieval.router import in_scope_scores  # noqa: E402
+from retrieval.router_ensemble import _log_softmax as log_softmax  # noqa: E402
 from retrieval.router_train import keep_threshold  # noqa: E402
 
 KEEP_RATE = 0.995  # the served ACCURATE_KEEP_RATE
 OOS_TARGET = 88.0
 EPS = 1e-3  # the kNN member's floor: a label no neighbour carries is unlikely, not impossible
-
-
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax."""
-    s = x - x.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
 def knn_logp(emb: np.ndarray, bank: np.ndarray, bank_y: np.ndarray, n_labels: int, k: int,
@@ -114,6 +109,7 @@ def _cat(xs: list[np.ndarray | None]) -> np.ndarray | None:
 def run(data: Data, cache: Path, train_emb: np.ndarray, val_emb: np.ndarray) -> list[dict[str, Any]]:
     """CV and validation figures of every variant at the served keep rate."""
     heads: dict[float, cal.Heads] = {}
+    fits = load_fits(cache)
     results = []
     for name, (combine, knn, l2) in variants().items():
         key = ens.L2 if l2 is None else l2
@@ -121,7 +117,7 @@ def run(data: Data, cache: Path, train_emb: np.ndarray, val_emb: np.ndarray) -> 
             saved, ens.L2 = ens.L2, key  # the research knob: fit_head reads the module's L2
             heads[key] = cal.fit_heads(data, train_emb, val_emb)
             ens.L2 = saved
-        cv, val = score_variant(data, cache, train_emb, val_emb, heads[key], combine, knn)
+        cv, val = score_variant(data, fits, train_emb, val_emb, heads[key], combine, knn)
         row = {"variant": name, "cv_folds": cv,
                "cv": {m: float(np.mean([f[m] for f in cv])) for m in ("in_scope", "oos_recall")},
                "val": val}
@@ -130,15 +126,22 @@ def run(data: Data, cache: Path, train_emb: np.ndarray, val_emb: np.ndarray) -> 
     return results
 
 
+Fits = tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray], dict[str, np.ndarray]]
+
+
+def load_fits(cache: Path) -> Fits:
+    """The MiniLM fits' arrays: the five folds, the 20 % holdout fit and the full fit."""
+    return ([dict(np.load(cache / f"fit-fold{k}.npz")) for k in range(K_FOLDS)],
+            dict(np.load(cache / "fit-holdout.npz")), dict(np.load(cache / "fit-full.npz")))
+
+
 def score_variant(
-    data: Data, cache: Path, train_emb: np.ndarray, val_emb: np.ndarray, heads: cal.Heads, combine: Combine,
+    data: Data, fits: Fits, train_emb: np.ndarray, val_emb: np.ndarray, heads: cal.Heads, combine: Combine,
     knn: tuple[int, float] | None,
 ) -> tuple[list[dict[str, float]], dict[str, float]]:
     """One label rule's per-fold CV figures and its validation figures (the served calibration)."""
     labels = data.labels
-    folds = [dict(np.load(cache / f"fit-fold{k}.npz")) for k in range(K_FOLDS)]
-    holdout = dict(np.load(cache / "fit-holdout.npz"))
-    full = dict(np.load(cache / "fit-full.npz"))
+    folds, holdout, full = fits
     fold_y = [cal.as_y(labels, f["held_y"]) for f in folds]
     _, held = holdout_split(data, cal._config())
     held_y = cal.as_y(labels, np.array([yy for _, yy in held]))
