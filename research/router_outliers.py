@@ -129,6 +129,7 @@ def cross_validate_with_outliers(
         "n_phrasings": len(expected_all),
         "n_intents": len({e.id for e in entries if e.id != OUT_OF_SCOPE}),
         "backend": backend,
+        "profile": config.profile,
         "mean": {m: statistics.fmean(kept(m)) if kept(m) else None for m in METRICS},
         "std": {m: statistics.pstdev(kept(m)) if kept(m) else None for m in METRICS},
         "pooled": fold_scores(expected_all, predicted_all),
