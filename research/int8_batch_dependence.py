@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,28 +71,29 @@ def batchings(n: int, size: int, trials: int, seed: int = 0) -> list[list[list[i
 
 
 def measure(encoder: OnnxTurnEncoder, router: Path, texts: Sequence[str], size: int,
-            trials: int) -> dict[str, float]:
-    """Decisions and logits alone against each batching: flips, and the largest logit change."""
-    def decided(logits: np.ndarray) -> list[str | None]:
-        return decisions_of(router, logits)
-
+            trials: int, reference: Sequence[str | None] | None = None) -> dict[str, float]:
+    """Decisions and logits alone against each batching: flips, and the largest logit change;
+    with ``reference`` (other decisions alone, e.g. fp32's), how many alone differ from it."""
+    saved = load_saved(router)
     alone_logits = np.concatenate([encoder.raw([t])[0] for t in texts])
-    alone = decided(alone_logits)
+    alone = decisions_of(saved, alone_logits)
     changed, largest = 0, 0.0
     for batches in batchings(len(texts), size, trials):
         batched_logits = np.zeros_like(alone_logits)
         for rows in batches:
             batched_logits[rows] = encoder.raw([texts[i] for i in rows])[0]
-        changed += flips(alone, decided(batched_logits))
+        changed += flips(alone, decisions_of(saved, batched_logits))
         largest = max(largest, float(np.abs(batched_logits - alone_logits).max()))
-    return {"texts": len(texts), "decisions": len(texts) * trials, "flips": changed,
-            "flip_share": changed / (len(texts) * trials), "max_logit_change": largest}
+    result = {"texts": len(texts), "decisions": len(texts) * trials, "flips": changed,
+              "flip_share": changed / (len(texts) * trials), "max_logit_change": largest}
+    if reference is not None:
+        result["alone_differ_from_fp32"] = flips(alone, reference)
+    return result
 
 
-def decisions_of(router: Path, logits: np.ndarray) -> list[str | None]:
-    """The served decisions (label, or None for a decline) of some rows' logits, as the served
-    encoder decides them (``OnnxTurnEncoder.run``): from one pass's logits."""
-    saved = load_saved(router)
+def decisions_of(saved: Any, logits: np.ndarray) -> list[str | None]:
+    """The decisions (label, or None for a decline) of some rows' logits under a saved router, as
+    the served encoder decides them (``OnnxTurnEncoder.run``): from one pass's logits."""
     probs, score, columns = in_scope_scores(logits, saved.labels)
     return [o.label for o in router_outputs(probs, score, columns, saved.labels, saved.threshold)]
 
@@ -100,8 +102,10 @@ def down_projections(graph: Path) -> list[str]:
     """The feed-forward down-projection MatMuls of an exported graph (``.../output/dense/MatMul``)."""
     import onnx
 
+    from retrieval.mpnet import FP32_NODES
+
     return [n.name for n in onnx.load(str(graph)).graph.node
-            if n.op_type == "MatMul" and "output/dense" in n.name and "attention" not in n.name]
+            if n.op_type == "MatMul" and FP32_NODES in n.name and "attention" not in n.name]
 
 
 def static_router(router: Path, out: Path, phrasings: Sequence[str], quantise_down: bool = False) -> Path:
@@ -176,12 +180,10 @@ def main() -> None:
             phrasings = sorted({q for e in load_entries(settings.faq_path, settings.intents_path)
                                 for q in e.questions})
             router = static_router(args.router, Path(tmp) / "router", phrasings, args.quantise_down)
-        encoder = OnnxTurnEncoder(router, int8=args.graph != "fp32")
-        result = measure(encoder, router, texts, args.batch, args.trials)
-        alone = decisions_of(router, np.concatenate([encoder.raw([t])[0] for t in texts]))
         fp32 = OnnxTurnEncoder(args.router, int8=False)
-        reference = decisions_of(args.router, np.concatenate([fp32.raw([t])[0] for t in texts]))
-        result["alone_differ_from_fp32"] = flips(alone, reference)
+        reference = decisions_of(load_saved(args.router), np.concatenate([fp32.raw([t])[0] for t in texts]))
+        encoder = OnnxTurnEncoder(router, int8=args.graph != "fp32")
+        result = measure(encoder, router, texts, args.batch, args.trials, reference)
         result["texts_per_s"] = throughput(encoder, texts, args.batch)
     print(json.dumps({"router": str(args.router), "graph": args.graph, "batch": args.batch, **result}))
 
