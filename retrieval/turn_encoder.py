@@ -185,16 +185,21 @@ def turn_encoder(
 ) -> TurnEncoder:
     """The turn encoder of the router under ``router_dir`` on a backend: ``onnx-int8``, ``onnx-fp32``
     or ``torch``; an accurate-profile router adds its mpnet encoder (the export under ``mpnet_dir``,
-    ``mpnet_runs`` texts side by side).
+    ``mpnet_runs`` texts side by side) and keeps its MiniLM graph in fp32 on either ONNX backend.
     """
+    accurate = profile_of(router_dir) == "accurate"
     if backend in ("onnx-int8", "onnx-fp32"):
+        # The accurate profile's MiniLM graph stays fp32: int8's activation scales are computed
+        # per run over the whole batch, so a message's decision would depend on the messages it
+        # is batched with (3.8 % of the demo shop's decisions, docs/quality.md), and its ensemble
+        # was calibrated on fp32 logits. Its int8 mpnet runs one text per run for the same reason.
         minilm: OnnxTurnEncoder | TorchTurnEncoder = OnnxTurnEncoder(
-            router_dir, int8=backend == "onnx-int8", threads=threads, device=device)
+            router_dir, int8=backend == "onnx-int8" and not accurate, threads=threads, device=device)
     elif backend == "torch":
         minilm = TorchTurnEncoder(router_dir, threads=threads)
     else:
         raise ValueError(f"unknown inference backend {backend!r}: torch, onnx-fp32 or onnx-int8")
-    if profile_of(router_dir) != "accurate":
+    if not accurate:
         return minilm
     from retrieval.ensemble_encoder import EnsembleTurnEncoder
     from retrieval.mpnet import MpnetEncoder

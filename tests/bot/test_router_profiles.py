@@ -43,8 +43,8 @@ async def test_the_accurate_profile_answers_declines_and_logs_its_versions(
     assert (record.route, record.metadata["label"]) == ("faq", "uk_delivery"), record
     assert "working days" in messages[0]["text"]
     assert "all-mpnet-base-v2@" in record.versions["router"], record.versions
-    # An off-topic message this router declines when it comes alone (as it does here: int8
-    # activations are scaled per batch, so a borderline message can tip either way in a batch).
+    # An off-topic message this router declines (alone or batched: the profile's decisions do not
+    # depend on the batch).
     encoder = turn_encoder("onnx-int8", accurate_router, mpnet_dir=mpnet_export)
     off_topic = [t for t in OFF_TOPIC if encoder.run([t])[0].routed.label is None]
     assert off_topic, "the test router declines none of the off-topic messages"
