@@ -4,6 +4,9 @@ A worker thread runs one batch at a time. When it is free, a request starts a ba
 (no waiting window); while it is busy, requests queue, and the moment it is free again it takes
 everything queued (up to ``max_batch``) as the next batch. Light load gets single-request
 latency, heavy load gets full batches, and the thread never has a queue of tiny batches.
+With ``lanes`` > 1, that many batches run at once, each on its own thread: a model whose batch
+has stages of unequal width (the accurate profile's one-core MiniLM pass, then its two-core
+mpnet pass) keeps the cores busy by overlapping one batch's stages with another's.
 """
 
 from __future__ import annotations
@@ -43,15 +46,20 @@ class BatchingWorker(Generic[T]):
         max_batch: int = 64,
         name: str = "infer",
         on_batch: BatchObserver | None = None,
+        lanes: int = 1,
     ) -> None:
+        if lanes < 1:
+            raise ValueError(f"lanes must be at least 1, not {lanes}")
         self._fn = fn
         self._load = load
         self.max_batch = max_batch
         self.name = name
         self._on_batch = on_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.lanes = lanes
+        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix=name)
         self._pending: list[_Pending[T]] = []
-        self._runner: asyncio.Task[None] | None = None
+        # The batches running now, one task each (at most ``lanes``).
+        self._runners: set[asyncio.Task[None]] = set()
 
     async def warm_up(self) -> None:
         """Load the model on the worker thread."""
@@ -62,8 +70,8 @@ class BatchingWorker(Generic[T]):
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Pending(text, fut, time.perf_counter()))
-        if self._runner is None:
-            self._runner = loop.create_task(self._drain())
+        if len(self._runners) < self.lanes:
+            self._runners.add(loop.create_task(self._drain()))
         return await fut
 
     async def _drain(self) -> None:
@@ -84,7 +92,10 @@ class BatchingWorker(Generic[T]):
                     if not p.future.done():
                         p.future.set_result(r)
         finally:
-            self._runner = None
+            # Synchronously at the end of the loop: a request queued after this sees a free lane.
+            task = asyncio.current_task()
+            if task is not None:
+                self._runners.discard(task)
 
     def close(self) -> None:
         """Stop the worker thread."""
@@ -110,10 +121,11 @@ class BatchingUnderstanding(BatchingWorker[Understood]):
     """Each message's decision, embedding and nearest knowledge: one pass and one search per batch."""
 
     def __init__(
-        self, understanding: Understanding, max_batch: int = 64, on_batch: BatchObserver | None = None
+        self, understanding: Understanding, max_batch: int = 64, on_batch: BatchObserver | None = None,
+        lanes: int = 1,
     ) -> None:
         super().__init__(understanding.run, understanding.warm_up, max_batch=max_batch, name="turn",
-                         on_batch=on_batch)
+                         on_batch=on_batch, lanes=lanes)
         self.understanding = understanding
 
     async def understand(self, text: str) -> Understood:

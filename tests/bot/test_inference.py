@@ -4,8 +4,9 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
-from bot.engine.inference import BatchingEncoder
+from bot.engine.inference import BatchingEncoder, BatchingWorker
 
 
 class CountingEncoder:
@@ -84,3 +85,48 @@ async def test_requests_arriving_during_a_batch_all_go_in_the_next_one() -> None
     assert [size for size, _ in sizes] == [1, 6]
     assert sizes[1][1] >= 0.1, "the second batch's oldest request waited for the first batch"
     enc.close()
+
+
+class Overlap:
+    """A batch function that records how many batches ran at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.batches: list[list[str]] = []
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.batches.append(list(texts))
+        threading.Event().wait(0.2)
+        with self.lock:
+            self.running -= 1
+        return [t.upper() for t in texts]
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+async def test_lanes_run_that_many_batches_at_once_and_each_caller_gets_its_own_answer(lanes: int) -> None:
+    fn = Overlap()
+    worker: BatchingWorker[str] = BatchingWorker(fn, lambda: None, max_batch=4, lanes=lanes)
+    texts = [f"m{i}" for i in range(12)]
+
+    async def ask(i: int) -> str:
+        await asyncio.sleep(i * 0.01)  # arriving one by one, faster than a batch runs
+        return await worker.submit(texts[i])
+
+    answers = await asyncio.wait_for(asyncio.gather(*(ask(i) for i in range(12))), 10)
+    assert answers == [t.upper() for t in texts]
+    assert fn.most == lanes, fn.batches
+    assert sorted(t for b in fn.batches for t in b) == sorted(texts), "each message in exactly one batch"
+    assert all(len(b) <= 4 for b in fn.batches)
+    # Idle again: the next request starts at once on a free lane.
+    assert await asyncio.wait_for(worker.submit("again"), 2) == "AGAIN"
+    worker.close()
+
+
+def test_a_worker_needs_a_lane() -> None:
+    with pytest.raises(ValueError, match="lanes"):
+        BatchingWorker(Overlap(), lambda: None, lanes=0)
