@@ -61,6 +61,7 @@ async def understanding_ctx(app: web.Application) -> AsyncIterator[None]:
         on_batch=partial(app[METRICS].observe_batch, "turn"),
         # The accurate profile: two batches in flight, so one's MiniLM pass overlaps the other's
         # mpnet pass (91-96 turns/s at 64 sessions with one, 102-109 with two, docs/quality.md).
+        # Chosen at start from the router served then; a deploy keeps it until the next start.
         lanes=2 if accurate else 1,
     )
     try:

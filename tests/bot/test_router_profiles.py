@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from bot.lifecycle.artifacts import copy_into
 from bot.lifecycle.registry import ModelKind
 from bot.server import create_app
+from bot.serving.models import UNDERSTANDING
 from bot.training.assemble import open_lifecycle
 from bot.training.lifecycle import ModelLifecycle, data_hash, router_metrics
 from core.settings import Settings
@@ -43,6 +44,8 @@ async def test_the_accurate_profile_answers_declines_and_logs_its_versions(
     assert (record.route, record.metadata["label"]) == ("faq", "uk_delivery"), record
     assert "working days" in messages[0]["text"]
     assert "all-mpnet-base-v2@" in record.versions["router"], record.versions
+    # Two batches in flight: one's MiniLM pass overlaps the other's mpnet pass.
+    assert accurate_client.app[UNDERSTANDING].lanes == 2
     # An off-topic message this router declines (alone or batched: the profile's decisions do not
     # depend on the batch).
     encoder = turn_encoder("onnx-int8", accurate_router, mpnet_dir=mpnet_export)
@@ -54,6 +57,11 @@ async def test_the_accurate_profile_answers_declines_and_logs_its_versions(
     assert record.route == "decline", (off_topic, record.metadata, record.versions)
     health = await (await accurate_client.get("/health")).json()
     assert "+int8" in health["versions"]["router"]
+
+
+async def test_the_fast_profile_runs_one_batch_at_a_time(client: TestClient) -> None:
+    assert client.app[UNDERSTANDING].lanes == 1
+    assert "all-mpnet-base-v2" not in client.app[UNDERSTANDING].understanding.version
 
 
 @pytest.fixture
