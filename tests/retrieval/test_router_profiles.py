@@ -10,7 +10,9 @@ import pytest
 
 from core.errors import BadRequest, NotReady
 from core.settings import Settings
+from retrieval.encoded import TurnEncoder
 from retrieval.ensemble_encoder import EnsembleTurnEncoder
+from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import load_entries
 from retrieval.router import RouterConfig, load_saved
 from retrieval.router_ensemble import HEAD_FILE
@@ -54,19 +56,28 @@ def test_a_fast_routers_version_is_what_it_was_before_profiles() -> None:
     assert RouterConfig(profile="accurate").to_json()["profile"] == "accurate"
 
 
+@pytest.fixture
+def entries(built_var: Path) -> list[KnowledgeEntry]:
+    settings = Settings(var_dir=built_var)
+    return load_entries(settings.faq_path, settings.intents_path)
+
+
+@pytest.fixture
+def served(accurate_router: Path, mpnet_export: Path) -> TurnEncoder:
+    """The accurate router's turn encoder as the server builds it (default backend)."""
+    return turn_encoder("onnx-int8", accurate_router, mpnet_dir=mpnet_export)
+
+
 @pytest.mark.timeout(900)
 def test_the_ensemble_routes_declines_and_keeps_miniLMs_retrieval_embedding(
-    built_var: Path, accurate_router: Path, mpnet_export: Path
+    entries: list[KnowledgeEntry], served: TurnEncoder, accurate_router: Path
 ) -> None:
-    settings = Settings(var_dir=built_var)
-    entries = load_entries(settings.faq_path, settings.intents_path)
-    encoder = turn_encoder("onnx-int8", accurate_router, mpnet_dir=mpnet_export)
-    assert isinstance(encoder, EnsembleTurnEncoder)
+    assert isinstance(served, EnsembleTurnEncoder)
     # MiniLM's graph is fp32 in this profile (batch-independent decisions), mpnet's int8.
-    assert "+onnx-fp32+all-mpnet-base-v2@" in encoder.version and encoder.version.endswith("+int8")
+    assert "+onnx-fp32+all-mpnet-base-v2@" in served.version and served.version.endswith("+int8")
     # Phrasings it was trained on go to their own entry.
     known = [(e.questions[0], e.id) for e in entries if e.id != "out_of_scope"][:20]
-    routed = encoder.run([t for t, _ in known] + OFF_TOPIC)
+    routed = served.run([t for t, _ in known] + OFF_TOPIC)
     right = sum(r.routed.label == label for r, (_, label) in zip(routed, known, strict=False))
     assert right >= 18, [(t, r.routed.label) for r, (t, _) in zip(routed, known, strict=False)]
     assert all(r.routed.label is None for r in routed[len(known):]), [r.routed for r in routed[len(known):]]
@@ -78,15 +89,12 @@ def test_the_ensemble_routes_declines_and_keeps_miniLMs_retrieval_embedding(
 
 @pytest.mark.timeout(900)
 def test_the_accurate_profiles_decisions_do_not_depend_on_the_batch(
-    built_var: Path, accurate_router: Path, mpnet_export: Path
+    entries: list[KnowledgeEntry], served: TurnEncoder
 ) -> None:
     # The server batches concurrent shoppers' messages: each must be decided as it is alone.
-    settings = Settings(var_dir=built_var)
-    entries = load_entries(settings.faq_path, settings.intents_path)
     texts = [q for e in entries for q in e.questions[:1]][:24] + OFF_TOPIC
-    encoder = turn_encoder("onnx-int8", accurate_router, mpnet_dir=mpnet_export)
-    batched = encoder.run(texts)
-    alone = [encoder.run([t])[0] for t in texts]
+    batched = served.run(texts)
+    alone = [served.run([t])[0] for t in texts]
     for text, b, a in zip(texts, batched, alone, strict=True):
         assert (b.routed.label, b.routed.top_label) == (a.routed.label, a.routed.top_label), text
         assert b.routed.confidence == pytest.approx(a.routed.confidence, abs=1e-4), text
