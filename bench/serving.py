@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -190,11 +191,12 @@ def tree_rss_mib(pid: int) -> float:
 
 
 class Client:
-    """Rasa REST turns against one server, counting every non-200 or empty answer."""
+    """Rasa REST turns against one server, counting every non-200 or empty answer and its cause."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.errors = 0
+        self.causes: Counter[str] = Counter()
 
     async def turn(self, session: aiohttp.ClientSession, sender: str, text: str) -> float:
         start = time.perf_counter()
@@ -203,8 +205,10 @@ class Client:
                 body = await resp.json(content_type=None)
                 if resp.status != 200 or not body:
                     self.errors += 1
-        except (aiohttp.ClientError, ValueError):
+                    self.causes[f"HTTP {resp.status}" if resp.status != 200 else "empty answer"] += 1
+        except (aiohttp.ClientError, ValueError) as err:
             self.errors += 1
+            self.causes[type(err).__name__] += 1
         return (time.perf_counter() - start) * 1000
 
 
@@ -331,7 +335,10 @@ async def serve_and_measure(report: Report, args: argparse.Namespace, tmp: Path,
             report.add(what(f"route `{route}`, p50 / p95"),
                        f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} ms",
                        f"{cmd}; {args.route_turns} sequential turns")
-        report.add(what("errors (non-200 or empty answer), all runs above"), str(client.errors), cmd,
+        # The causes, when there are any: a count alone cannot tell a server fault from a client one.
+        causes = ", ".join(f"{name} × {n}" for name, n in client.causes.most_common())
+        report.add(what("errors (non-200 or empty answer), all runs above"),
+                   f"{client.errors} ({causes})" if causes else str(client.errors), cmd,
                    key("errors"), client.errors)
         rss = tree_rss_mib(server.pid)
         report.add(what("resident memory, whole bot (all processes)"), f"{rss:.0f} MiB",

@@ -193,9 +193,9 @@ class Settings(BaseSettings):
     correction_match_threshold: float = 0.9
 
     # Inference: `onnx-int8` (default), `onnx-fp32` or `torch` for the encoder and router (one pass
-    # per turn; the accurate profile's MiniLM graph stays fp32 on either ONNX backend, so its
-    # decisions do not depend on the batch), `onnx-int8` (KV-cached) or `torch` for GPT-2; threads
-    # per model worker.
+    # per turn; int8 scales activations per row, so no message's decision depends on its batch;
+    # the accurate profile's MiniLM graph stays fp32 on either ONNX backend, as its ensemble was
+    # calibrated), `onnx-int8` (KV-cached) or `torch` for GPT-2; threads per model worker.
     inference_backend: str = "onnx-int8"
     inference_threads: int = 1
     # Router profile (docs/quality.md, "Router profiles"): `fast` (the MiniLM router alone) or

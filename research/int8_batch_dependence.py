@@ -9,9 +9,14 @@ counts the decisions (routed label, or decline) that differ from the text's own 
 
     .venv/bin/python research/int8_batch_dependence.py --router var/router --graph int8
 
-``--graph static`` measures a candidate fix: the same graph quantised with *static* activation
-scales (ONNX Runtime ``quantize_static``, QDQ, per-channel int8 weights, activation ranges
-calibrated on the router's own phrasings one at a time), with the feed-forward
+Since 2026-12-05 the served int8 graph scales activations per row (``retrieval/row_int8.py``);
+``--graph dynamic`` rebuilds the format served before, ONNX Runtime's ``quantize_dynamic``
+(per-channel int8 weights, one activation scale per MatMul per run), from the router's fp32
+graph, to reproduce the measurement that led to the change.
+
+``--graph static`` measures another candidate fix (not adopted): the same graph quantised
+with *static* activation scales (ONNX Runtime ``quantize_static``, QDQ, per-channel int8
+weights, activation ranges calibrated on the router's own phrasings one at a time), with the feed-forward
 down-projections left in fp32 as the mpnet export leaves them (``--quantise-down`` quantises
 them too). Fixed scales make each row's arithmetic independent of the rows beside it. Every
 graph also reports how many decisions alone differ from the fp32 graph's alone, and its
@@ -143,6 +148,16 @@ def static_router(router: Path, out: Path, phrasings: Sequence[str], quantise_do
     return out
 
 
+def dynamic_router(router: Path, out: Path) -> Path:
+    """A copy of ``router`` whose int8 graph is ONNX Runtime's dynamic quantisation of its fp32 one."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    shutil.copytree(router, out)
+    quantize_dynamic(str(router / ONNX_DIR / FP32_FILE), str(out / ONNX_DIR / INT8_FILE), per_channel=True,
+                     op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+    return out
+
+
 def throughput(encoder: OnnxTurnEncoder, texts: Sequence[str], size: int, batches: int = 30) -> float:
     """Texts a second on batches of ``size`` (one short run: an indication, not a benchmark)."""
     encoder.raw(list(texts[:size]))
@@ -157,7 +172,8 @@ def main() -> None:
     """Run the measurement and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--router", type=Path, default=ROOT / "var" / "router")
-    parser.add_argument("--graph", choices=("int8", "fp32", "static"), default="int8")
+    parser.add_argument("--graph", choices=("int8", "fp32", "static", "dynamic"), default="int8",
+                        help="int8: the served graph; dynamic: the format served before 2026-12-05")
     parser.add_argument("--quantise-down", action="store_true",
                         help="static: quantise the feed-forward down-projections too")
     parser.add_argument("--cases", type=Path,
@@ -180,6 +196,8 @@ def main() -> None:
             phrasings = sorted({q for e in load_entries(settings.faq_path, settings.intents_path)
                                 for q in e.questions})
             router = static_router(args.router, Path(tmp) / "router", phrasings, args.quantise_down)
+        elif args.graph == "dynamic":
+            router = dynamic_router(args.router, Path(tmp) / "router")
         fp32 = OnnxTurnEncoder(args.router, int8=False)
         reference = decisions_of(load_saved(args.router), np.concatenate([fp32.raw([t])[0] for t in texts]))
         encoder = OnnxTurnEncoder(router, int8=args.graph != "fp32")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -13,6 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import RetrievalError
+from retrieval.row_int8 import FORMAT as INT8_FORMAT
+from retrieval.row_int8 import quantize_rows
 
 
 class Encoder(Protocol):
@@ -95,10 +98,11 @@ class SentenceEncoder:
 
 ONNX_INT8 = "minilm.int8.onnx"
 ONNX_FP32 = "minilm.fp32.onnx"
+ONNX_META = "minilm.json"
 
 
 def export_sentence_onnx(out_dir: Path, model_path: Path | None = None) -> Path:
-    """all-MiniLM-L6-v2 (embeddings, 6 layers, mean pooling, L2 norm) as ONNX, fp32 and int8."""
+    """all-MiniLM-L6-v2 (embeddings, 6 layers, mean pooling, L2 norm) as ONNX, fp32 and per-row int8."""
     import shutil
 
     import torch
@@ -126,24 +130,22 @@ def export_sentence_onnx(out_dir: Path, model_path: Path | None = None) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     export_sentence_graph(Sentence().eval(), staging / ONNX_FP32)
-    quantize(staging / ONNX_FP32, staging / ONNX_INT8)
+    quantize_rows(staging / ONNX_FP32, staging / ONNX_INT8)
+    (staging / ONNX_META).write_text(json.dumps({"int8": INT8_FORMAT}) + "\n", encoding="utf-8")
     shutil.copy(Path(source) / "tokenizer.json", staging / "tokenizer.json")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     return out_dir
 
 
-def quantize(fp32: Path, int8: Path) -> None:
-    """Dynamic int8 quantisation of the MatMul weights, per output channel.
-
-    Per-channel scales and leaving the embedding lookup in fp32 keep sentence embeddings within
-    cosine 0.99 of fp32 on this model; per-tensor scales on every op drift to 0.96.
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with quiet_quantizer():
-        quantize_dynamic(str(fp32), str(int8), per_channel=True, op_types_to_quantize=["MatMul"],
-                         weight_type=QuantType.QInt8)
+def sentence_export_is_current(cache_dir: Path) -> bool:
+    """Whether ``cache_dir`` holds a complete export whose int8 graph is of today's format."""
+    try:
+        meta = json.loads((Path(cache_dir) / ONNX_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return meta.get("int8") == INT8_FORMAT and all(
+        (Path(cache_dir) / name).is_file() for name in (ONNX_FP32, ONNX_INT8, "tokenizer.json"))
 
 
 @contextmanager
@@ -184,7 +186,8 @@ class OnnxSentenceEncoder:
     @property
     def version(self) -> str:
         """Model name and precision (index versions change with it)."""
-        return f"all-MiniLM-L6-v2@onnx-{self._file.split('.')[1]}"
+        # The int8 graph's format is named: an index built on another format is rebuilt.
+        return f"all-MiniLM-L6-v2@onnx-{INT8_FORMAT if self._file == ONNX_INT8 else 'fp32'}"
 
     @property
     def dim(self) -> int:
@@ -199,7 +202,7 @@ class OnnxSentenceEncoder:
             if self._session is not None:
                 return
             try:
-                if not (self._dir / self._file).is_file():
+                if not sentence_export_is_current(self._dir):
                     export_sentence_onnx(self._dir)
                 from tokenizers import Tokenizer
 

@@ -8,7 +8,8 @@ FAISS searches). Against a router pass plus a separate retrieval pass this saves
 tokenisation and ``frozen_layers`` layers per message.
 
 Two backends give the same outputs: PyTorch, and ONNX Runtime on a graph exported from it at
-``shopbot train`` (int8 weights by default; fp32 kept for comparison). The ONNX path imports
+``shopbot train`` (int8 by default, activations scaled per row so that no message's output
+depends on its batch: ``retrieval/row_int8.py``; fp32 kept for comparison). The ONNX path imports
 no PyTorch at all.
 """
 
@@ -28,6 +29,8 @@ from retrieval.encoded import Encoded, TurnEncoder
 from retrieval.mpnet import SIDE_BY_SIDE
 from retrieval.onnx_session import open_session
 from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
+from retrieval.row_int8 import FORMAT as INT8_FORMAT
+from retrieval.row_int8 import quantize_rows
 
 ONNX_DIR = "onnx"
 ONNX_META = "onnx.json"
@@ -189,10 +192,9 @@ def turn_encoder(
     """
     accurate = profile_of(router_dir) == "accurate"
     if backend in ("onnx-int8", "onnx-fp32"):
-        # The accurate profile's MiniLM graph stays fp32: int8's activation scales are computed
-        # per run over the whole batch, so a message's decision would depend on the messages it
-        # is batched with (3.8 % of the demo shop's decisions, docs/quality.md), and its ensemble
-        # was calibrated on fp32 logits. Its int8 mpnet runs one text per run for the same reason.
+        # The accurate profile's MiniLM graph stays fp32: its ensemble's threshold and cascade were
+        # calibrated on fp32 logits. (Both profiles' int8 graphs once scaled activations per run,
+        # over the whole batch; the per-row format has no such dependence, docs/quality.md.)
         minilm: OnnxTurnEncoder | TorchTurnEncoder = OnnxTurnEncoder(
             router_dir, int8=backend == "onnx-int8" and not accurate, threads=threads, device=device)
     elif backend == "torch":
@@ -257,10 +259,11 @@ def shared_module(router_dir: Path, base_dir: Path | None = None) -> Any:
 
 
 def export_onnx(router_dir: Path, base_dir: Path | None = None) -> Path:
-    """Export the shared module to ONNX (fp32) and quantise its weights to int8; returns the dir."""
+    """Export the shared module to ONNX (fp32), per-row int8 (``retrieval/row_int8.py``) and fp16;
+    returns the dir."""
     import torch
 
-    from retrieval.embeddings import quantize, to_fp16
+    from retrieval.embeddings import to_fp16
 
     router_dir = Path(router_dir)
     out = router_dir / ONNX_DIR
@@ -277,9 +280,9 @@ def export_onnx(router_dir: Path, base_dir: Path | None = None) -> Path:
             dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                           "logits": {0: "batch"}, "embedding": {0: "batch"}},
         )
-    quantize(fp32, staging / INT8_FILE)
+    quantize_rows(fp32, staging / INT8_FILE)
     to_fp16(fp32, staging / FP16_FILE)
-    meta = {"router_version": load_saved(router_dir).version, "opset": 17}
+    meta = {"router_version": load_saved(router_dir).version, "opset": 17, "int8": INT8_FORMAT}
     (staging / ONNX_META).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     import shutil
 
@@ -292,7 +295,9 @@ def onnx_is_current(router_dir: Path) -> bool:
     """Whether the ONNX export under ``router_dir`` belongs to the router saved there."""
     try:
         meta = json.loads((Path(router_dir) / ONNX_DIR / ONNX_META).read_text(encoding="utf-8"))
-        return bool(meta["router_version"] == load_saved(Path(router_dir)).version) and all(
+        # An int8 graph of an earlier format (per-batch activation scales) is re-made too.
+        return bool(meta["router_version"] == load_saved(Path(router_dir)).version
+                    and meta.get("int8") == INT8_FORMAT) and all(
             (Path(router_dir) / ONNX_DIR / name).is_file() for name in (FP32_FILE, INT8_FILE, FP16_FILE))
     except (OSError, ValueError, KeyError, NotReady):
         return False
