@@ -67,11 +67,11 @@ def quantize_rows(fp32: Path, out: Path) -> int:
         w_q = np.clip(np.rint(w / w_scale), -127, 127).astype(np.int8)
         name = f"rowq_w{count}"
         added += [numpy_helper.from_array(w_q, f"{name}_q"),
-                  numpy_helper.from_array(w_scale, f"{name}_scale"),
-                  numpy_helper.from_array(np.zeros(w.shape[1], dtype=np.int8), f"{name}_zp")]
+                  numpy_helper.from_array(w_scale, f"{name}_scale")]
         nodes += [
+            # The weights' zero point is left out: symmetric int8, so the op's default of 0.
             helper.make_node("MatMulIntegerToFloat",
-                             [f"{p}_q", f"{name}_q", "rowq_one", f"{name}_scale", "rowq_zp", f"{name}_zp"],
+                             [f"{p}_q", f"{name}_q", "rowq_one", f"{name}_scale", "rowq_zp"],
                              [f"{name}_product"], domain="com.microsoft"),
             helper.make_node("Mul", [f"{name}_product", f"{p}_scale"], [node.output[0]]),
         ]
