@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import RetrievalError
+from retrieval.length_buckets import run_by_length
 from retrieval.row_int8 import FORMAT as INT8_FORMAT
 from retrieval.row_int8 import quantize_rows
 
@@ -222,12 +223,14 @@ class OnnxSentenceEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
+        session = self._session
         try:
             for start in range(0, len(texts), 128):
                 batch = self._tokenizer.encode_batch(list(texts[start : start + 128]))
                 ids = np.array([e.ids for e in batch], dtype=np.int64)
                 mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-                out.append(self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+                out.append(run_by_length(
+                    lambda i, m: session.run(None, {"input_ids": i, "attention_mask": m}), ids, mask)[0])
         except Exception as err:  # noqa: BLE001
             raise RetrievalError(f"encoding failed: {err}") from err
         return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)

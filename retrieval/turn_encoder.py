@@ -9,8 +9,8 @@ tokenisation and ``frozen_layers`` layers per message.
 
 Two backends give the same outputs: PyTorch, and ONNX Runtime on a graph exported from it at
 ``shopbot train`` (int8 by default, activations scaled per row so that no message's output
-depends on its batch: ``retrieval/row_int8.py``; fp32 kept for comparison). The ONNX path imports
-no PyTorch at all.
+depends on its batch: ``retrieval/row_int8.py``; fp32 kept for comparison), a batch split into runs
+of similar length (``retrieval/length_buckets.py``). The ONNX path imports no PyTorch at all.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 
 from core.errors import NotReady, RetrievalError
 from retrieval.encoded import Encoded, TurnEncoder
+from retrieval.length_buckets import run_by_length
 from retrieval.mpnet import SIDE_BY_SIDE
 from retrieval.onnx_session import open_session
 from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
@@ -114,7 +115,8 @@ class OnnxTurnEncoder:
         try:
             for start in range(0, len(texts), _CHUNK):
                 ids, mask = tokens(texts[start : start + _CHUNK])
-                out = session.run(None, {"input_ids": ids, "attention_mask": mask})
+                out = run_by_length(
+                    lambda i, m: session.run(None, {"input_ids": i, "attention_mask": m}), ids, mask)
                 logits.append(out[0])
                 vectors.append(out[1])
         except Exception as err:  # noqa: BLE001 - any runtime failure is a retrieval failure

@@ -50,5 +50,7 @@ def test_an_export_of_an_earlier_int8_format_is_made_again(built_var: Path, tmp_
     assert sentence_export_is_current(copy)
     (copy / ONNX_META).unlink()  # an export made before the per-row format has none
     assert not sentence_export_is_current(copy)
+    (copy / ONNX_META).write_text('{"int8": "int8-per-row"}\n', encoding="utf-8")  # format 1
+    assert not sentence_export_is_current(copy)
     # The served version names the format, so an index built on another one is rebuilt.
-    assert sentence_encoder("onnx-int8", copy).version == "all-MiniLM-L6-v2@onnx-int8-per-row"
+    assert sentence_encoder("onnx-int8", copy).version == "all-MiniLM-L6-v2@onnx-int8-per-row-2"

@@ -57,3 +57,15 @@ def test_an_all_zero_row_gives_zeros(graphs: tuple[ort.InferenceSession, ort.Inf
     _, int8 = graphs
     out = int8.run(None, {"x": np.zeros((2, 3, 16), dtype=np.float32)})[0]
     assert out.shape == (2, 3, 3) and np.array_equal(out, np.zeros_like(out))
+
+
+def test_a_row_whose_largest_magnitude_is_negative_is_not_clipped(
+        graphs: tuple[ort.InferenceSession, ort.InferenceSession]) -> None:
+    # The range is the larger of the maximum and minus the minimum: a scale from the maximum
+    # alone would saturate the -40 to a tenth of its size.
+    fp32, int8 = graphs
+    x = np.full((1, 1, 16), 0.5, dtype=np.float32)
+    x[0, 0, 3] = -40.0
+    reference = fp32.run(None, {"x": x})[0]
+    served = int8.run(None, {"x": x})[0]
+    assert np.allclose(served, reference, rtol=0.05, atol=0.05 * np.abs(reference).max())

@@ -87,6 +87,9 @@ def test_an_export_of_an_earlier_int8_format_is_made_again(router_dir: Path, tmp
     assert onnx_is_current(copy)
     meta_path = copy / ONNX_DIR / ONNX_META
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["int8"] = "int8-per-row"  # format 1 of the per-row graph
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    assert not onnx_is_current(copy)
     del meta["int8"]  # what exports made before the per-row format hold
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     assert not onnx_is_current(copy)
