@@ -17,6 +17,10 @@ Variants (a small set fixed before the run, each with a reason):
   in-scope phrasings, weighted by ``softmax(cosine / τ)`` (a non-parametric vote that keeps the
   shop's individual phrasings, which two linear heads average away).
 - ``l2 x``: the mpnet head refit with L2 ``x`` instead of 1e-4.
+- ``base λ`` (added 2026-12-06): the two plus ``λ`` times a third linear head, the same logistic
+  regression on the frozen base MiniLM embedding the turn encoder already returns with the router's
+  logits (method M4b's member: free at serving). Needs ``base.npz`` in the cache
+  (``router_methods.py --stages base``).
 
 The rule, from the issue: a variant replaces the served one only if it answers more in-scope
 phrasings than the served rule in CV (mean of 5 folds) *and* on validation, with out-of-scope
@@ -53,6 +57,7 @@ from retrieval.router_train import keep_threshold  # noqa: E402
 
 KEEP_RATE = 0.995  # the served ACCURATE_KEEP_RATE
 OOS_TARGET = 88.0
+BASE = "base"
 EPS = 1e-3  # the kNN member's floor: a label no neighbour carries is unlikely, not impossible
 
 
@@ -88,10 +93,12 @@ def knn_rule(lam: float, a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> 
     return (log_softmax(a) + log_softmax(b) + lam * c) / (2 + lam)
 
 
-def variants() -> dict[str, tuple[Combine, tuple[int, float] | None, float | None]]:
-    """name → (label rule on (minilm, mpnet, knn log-probs), kNN (k, τ) or None, head L2 or None)."""
-    out: dict[str, tuple[Combine, tuple[int, float] | None, float | None]] = {
-        "served": (mean_rule, None, None)}
+Third = tuple[int, float] | str | None  # kNN (k, τ), BASE (the base MiniLM head) or no third member
+
+
+def variants() -> dict[str, tuple[Combine, Third, float | None]]:
+    """name → (label rule on (minilm, mpnet, third log-probs), third member, head L2 or None)."""
+    out: dict[str, tuple[Combine, Third, float | None]] = {"served": (mean_rule, None, None)}
     for w in (0.35, 0.65):
         out[f"minilm {w}"] = (partial(weighted_rule, w), None, None)
     for k, tau in ((10, 0.05), (25, 0.02)):
@@ -99,6 +106,8 @@ def variants() -> dict[str, tuple[Combine, tuple[int, float] | None, float | Non
             out[f"knn {k} {tau} {lam}"] = (partial(knn_rule, lam), (k, tau), None)
     for l2 in (1e-5, 1e-3):
         out[f"l2 {l2:g}"] = (mean_rule, None, l2)
+    for lam in (0.5, 1.0):
+        out[f"base {lam}"] = (partial(knn_rule, lam), BASE, None)
     return out
 
 
@@ -110,14 +119,18 @@ def run(data: Data, cache: Path, train_emb: np.ndarray, val_emb: np.ndarray) -> 
     """CV and validation figures of every variant at the served keep rate."""
     heads: dict[float, cal.Heads] = {}
     fits = load_fits(cache)
+    base: cal.Heads | None = None
     results = []
-    for name, (combine, knn, l2) in variants().items():
+    for name, (combine, third, l2) in variants().items():
         key = ens.L2 if l2 is None else l2
         if key not in heads:
             saved, ens.L2 = ens.L2, key  # the research knob: fit_head reads the module's L2
             heads[key] = cal.fit_heads(data, train_emb, val_emb)
             ens.L2 = saved
-        cv, val = score_variant(data, fits, train_emb, val_emb, heads[key], combine, knn)
+        if third == BASE and base is None:
+            z = np.load(cache / "base.npz")
+            base = cal.fit_heads(data, z["train"], z["val"])
+        cv, val = score_variant(data, fits, train_emb, val_emb, heads[key], combine, third, base)
         row = {"variant": name, "cv_folds": cv,
                "cv": {m: float(np.mean([f[m] for f in cv])) for m in ("in_scope", "oos_recall")},
                "val": val}
@@ -137,9 +150,10 @@ def load_fits(cache: Path) -> Fits:
 
 def score_variant(
     data: Data, fits: Fits, train_emb: np.ndarray, val_emb: np.ndarray, heads: cal.Heads, combine: Combine,
-    knn: tuple[int, float] | None,
+    third: Third, base: cal.Heads | None = None,
 ) -> tuple[list[dict[str, float]], dict[str, float]]:
-    """One label rule's per-fold CV figures and its validation figures (the served calibration)."""
+    """One label rule's per-fold CV figures and its validation figures (the served calibration);
+    ``base``: the base MiniLM head's logits, as ``fit_heads`` gives them, when ``third`` is BASE."""
     labels = data.labels
     folds, holdout, full = fits
     fold_y = [cal.as_y(labels, f["held_y"]) for f in folds]
@@ -151,7 +165,7 @@ def score_variant(
     def nb(emb: np.ndarray, bank_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         bank = ens.bank_of(train_emb[bank_mask])
         sim = ens.neighbour_similarity(emb, bank, ens.NEIGHBOURS)
-        kl = None if knn is None else knn_logp(emb, bank, data.y[bank_mask], len(labels), *knn)
+        kl = knn_logp(emb, bank, data.y[bank_mask], len(labels), *third) if isinstance(third, tuple) else None
         return sim, kl
 
     def decider(pm: np.ndarray, pt: np.ndarray, pn: np.ndarray, pk: np.ndarray | None,
@@ -167,6 +181,13 @@ def score_variant(
         return lambda a, b, s, kl: ens.decisions(*scores(a, b, s, kl), thr)
 
     oof = [nb(train_emb[data.fold == k], (data.fold != k) & inside) for k in range(K_FOLDS)]
+    h_sim, h_kl = nb(train_emb[rows], mask & inside)
+    v_sim, v_kl = nb(val_emb, inside)
+    if third == BASE:
+        assert base is not None
+        b_oof, b_held, b_val, _, _ = base
+        oof = [(sim, log_softmax(b)) for (sim, _), b in zip(oof, b_oof, strict=True)]
+        h_kl, v_kl = log_softmax(b_held), log_softmax(b_val)
     cv = []
     for k in range(K_FOLDS):
         others = [j for j in range(K_FOLDS) if j != k]
@@ -176,8 +197,6 @@ def score_variant(
                          _cat([oof[j][1] for j in others]),
                          np.concatenate([fold_y[j] for j in others]))
         cv.append(cal.figures(decide(folds[k]["held_logits"], mp_oof[k], *oof[k]), fold_y[k]))
-    h_sim, h_kl = nb(train_emb[rows], mask & inside)
-    v_sim, v_kl = nb(val_emb, inside)
     decide = decider(holdout["held_logits"], mp_held, h_sim, h_kl, held_y)
     return cv, cal.figures(decide(full["val_logits"], mp_val, v_sim, v_kl), data.val_y)
 
