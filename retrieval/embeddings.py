@@ -15,6 +15,7 @@ import numpy as np
 
 from core.errors import RetrievalError
 from retrieval.length_buckets import run_by_length
+from retrieval.onnx_session import export_sentence_graph, graph_run, open_session
 from retrieval.row_int8 import FORMAT as INT8_FORMAT
 from retrieval.row_int8 import quantize_rows
 
@@ -109,7 +110,6 @@ def export_sentence_onnx(out_dir: Path, model_path: Path | None = None) -> Path:
     import torch
     from transformers import AutoModel
 
-    from retrieval.onnx_session import export_sentence_graph
     from retrieval.router import mean_pool, run_layers
 
     source = model_path or bundled_model_path()
@@ -207,8 +207,6 @@ class OnnxSentenceEncoder:
                     export_sentence_onnx(self._dir)
                 from tokenizers import Tokenizer
 
-                from retrieval.onnx_session import open_session
-
                 tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
                 tokenizer.enable_truncation(max_length=self._max_len)
                 tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -229,8 +227,7 @@ class OnnxSentenceEncoder:
                 batch = self._tokenizer.encode_batch(list(texts[start : start + 128]))
                 ids = np.array([e.ids for e in batch], dtype=np.int64)
                 mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-                out.append(run_by_length(
-                    lambda i, m: session.run(None, {"input_ids": i, "attention_mask": m}), ids, mask)[0])
+                out.append(run_by_length(graph_run(session), ids, mask)[0])
         except Exception as err:  # noqa: BLE001
             raise RetrievalError(f"encoding failed: {err}") from err
         return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)

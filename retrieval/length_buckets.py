@@ -52,10 +52,11 @@ def plan(lengths: np.ndarray, overhead: int = RUN_OVERHEAD_TOKENS) -> list[np.nd
 def run_by_length(run: Run, ids: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
     """``run``'s outputs for a right-padded batch, computed in runs of similar length and put back
     in the batch's order (each output has one row per text)."""
-    runs = plan(mask.sum(axis=1))
+    lengths = mask.sum(axis=1)
+    runs = plan(lengths)
     if len(runs) == 1:
-        return run(*_trimmed(ids, mask))
-    parts = [run(*_trimmed(ids[rows], mask[rows])) for rows in runs]
+        return run(*_trimmed(ids, mask, lengths))
+    parts = [run(*_trimmed(ids[rows], mask[rows], lengths[rows])) for rows in runs]
     order = np.concatenate(runs)
     outputs = []
     for k in range(len(parts[0])):
@@ -66,7 +67,7 @@ def run_by_length(run: Run, ids: np.ndarray, mask: np.ndarray) -> list[np.ndarra
     return outputs
 
 
-def _trimmed(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows without the padding columns none of them needs."""
-    width = max(1, int(mask.sum(axis=1).max()))
+def _trimmed(ids: np.ndarray, mask: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows without the padding columns none of them needs (``lengths``: their tokens)."""
+    width = max(1, int(lengths.max()))
     return ids[:, :width], mask[:, :width]

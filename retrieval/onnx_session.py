@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from core.errors import NotReady
 
@@ -22,6 +25,11 @@ def open_session(path: Path, threads: int, device: str = "cpu") -> Any:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=[provider])
+
+
+def graph_run(session: Any) -> Callable[[np.ndarray, np.ndarray], list[np.ndarray]]:
+    """``session``'s outputs for one batch of token ids and attention mask (the MiniLM graphs' inputs)."""
+    return lambda ids, mask: session.run(None, {"input_ids": ids, "attention_mask": mask})
 
 
 def export_sentence_graph(module: Any, path: Path) -> None:

@@ -28,7 +28,7 @@ from core.errors import NotReady, RetrievalError
 from retrieval.encoded import Encoded, TurnEncoder
 from retrieval.length_buckets import run_by_length
 from retrieval.mpnet import SIDE_BY_SIDE
-from retrieval.onnx_session import open_session
+from retrieval.onnx_session import graph_run, open_session
 from retrieval.router import ENCODER_DIR, HEAD_FILE, in_scope_scores, load_saved, router_outputs
 from retrieval.row_int8 import FORMAT as INT8_FORMAT
 from retrieval.row_int8 import quantize_rows
@@ -115,8 +115,7 @@ class OnnxTurnEncoder:
         try:
             for start in range(0, len(texts), _CHUNK):
                 ids, mask = tokens(texts[start : start + _CHUNK])
-                out = run_by_length(
-                    lambda i, m: session.run(None, {"input_ids": i, "attention_mask": m}), ids, mask)
+                out = run_by_length(graph_run(session), ids, mask)
                 logits.append(out[0])
                 vectors.append(out[1])
         except Exception as err:  # noqa: BLE001 - any runtime failure is a retrieval failure
