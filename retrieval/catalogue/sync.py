@@ -163,6 +163,25 @@ def load_state(shop_dir: Path, index_dir: Path) -> CatalogueState | None:
     return CatalogueState.of(index, products)
 
 
+def record_rebuilt_index(shop_dir: Path, index_dir: Path) -> str | None:
+    """Make the last sync's record name the product index stored now, when that index holds the
+    record's catalogue under another version (``shopbot setup`` re-encodes it for a new encoder).
+
+    Returns the version recorded, or None: no record, a sync writing now (its own record follows),
+    or products and index that do not match. Without this the record kept the old encoder's
+    version, and status and followers compared every check against a catalogue never served.
+    """
+    if not read_meta(shop_dir).get("version"):
+        return None
+    with writer_lock(shop_dir, wait=False) as held:
+        meta = read_meta(shop_dir)
+        state = load_state(shop_dir, index_dir) if held else None
+        if state is None or not meta.get("version") or meta["version"] == state.version:
+            return None
+        write_meta(shop_dir, {**meta, "version": state.version})
+        return state.version
+
+
 def stored_version(shop_dir: Path) -> str | None:
     """The version the last sync wrote, or None."""
     version = read_meta(shop_dir).get("version")

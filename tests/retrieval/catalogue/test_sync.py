@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import BadRequest
@@ -12,9 +13,11 @@ from core.settings import Settings
 from core.shop import load_products
 from harness.feeds import xml_feed
 from retrieval.catalogue.feed_source import MerchantFeed
-from retrieval.catalogue.store import read_meta
-from retrieval.catalogue.sync import load_state, sync_catalogue
+from retrieval.catalogue.store import read_meta, write_meta
+from retrieval.catalogue.sync import load_state, record_rebuilt_index, stored_version, sync_catalogue
 from retrieval.embeddings import Encoder, sentence_encoder
+from retrieval.knowledge import KnowledgeEntry
+from retrieval.knowledge_base import load_knowledge_base
 
 ITEMS = [{"id": f"P{i}", "title": f"Ceramic Planter No. {i}", "price": f"{10 + i}.00 GBP"} for i in range(10)]
 
@@ -48,6 +51,49 @@ def test_a_sync_encodes_what_changed_and_skips_an_unchanged_file(tmp_path: Path,
     # The vectors reused are those the encoder gives: a search finds the new product.
     hit = state.index.search(encoder.encode(["doormat"]), 1)[0]
     assert state.index.ids[hit.rows[0]] == "N1"
+
+
+class _Upgraded:
+    """The same vectors under a new version: an encoder upgrade as ``shopbot setup`` sees one."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self._encoder = encoder
+        self.version, self.dim = f"{encoder.version}+next", encoder.dim
+
+    def warm_up(self) -> None:
+        self._encoder.warm_up()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._encoder.encode(texts)
+
+
+def test_an_index_rebuilt_for_a_new_encoder_is_what_the_sync_record_names(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
+    shop, index = tmp_path / "shop", tmp_path / "index"
+    synced = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    entries = [KnowledgeEntry("returns", ("how do I return an order",), "Within 30 days.")]
+
+    kb, rebuilt = load_knowledge_base(entries, shop, index, _Upgraded(encoder))
+    assert "products" in rebuilt and kb.catalogue.state.version != synced.version
+    # The record names the index served now, so followers and /catalogue compare like with like.
+    assert stored_version(shop) == kb.catalogue.state.version == load_state(shop, index).version
+    assert read_meta(shop)["source"] == synced.source and read_meta(shop)["products"] == len(ITEMS)
+    assert record_rebuilt_index(shop, index) is None, "already recorded: nothing to write"
+    # A record an older release left behind is mended at the next load, with nothing rebuilt.
+    write_meta(shop, {**read_meta(shop), "version": synced.version})
+    kb, rebuilt = load_knowledge_base(entries, shop, index, _Upgraded(encoder))
+    assert rebuilt == [] and stored_version(shop) == kb.catalogue.state.version
+    # An unchanged feed is still not read again, and reports the version served.
+    again = sync_catalogue(MerchantFeed(str(feed)), shop, index, _Upgraded(encoder))
+    assert not again.written and again.version == kb.catalogue.state.version
+
+
+def test_no_record_is_written_where_no_sync_ever_ran(tmp_path: Path) -> None:
+    assert record_rebuilt_index(tmp_path / "shop", tmp_path / "index") is None
+    assert not (tmp_path / "shop").exists()
 
 
 def test_refused_input_and_a_big_shrink_change_nothing(tmp_path: Path, encoder: Encoder) -> None:
