@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from core.shop import Product, load_products
 from retrieval.catalogue.live import CatalogueState, LiveCatalogue
-from retrieval.catalogue.sync import record_rebuilt_index, stored_version
+from retrieval.catalogue.sync import record_rebuilt_index
 from retrieval.corrections import KnowledgeChange, apply_changes, stored_changes
 from retrieval.embeddings import Encoder
 from retrieval.index import VectorIndex, content_version
@@ -114,10 +114,9 @@ def load_knowledge_base(
 ) -> tuple[KnowledgeBase, list[str]]:
     """Load the indexes, (re)building those whose inputs changed; also returns the rebuilt names."""
     kb, rebuilt = knowledge_base(entries, load_products(shop_dir), index_dir, encoder, progress=progress)
-    if stored_version(shop_dir) not in (None, kb.catalogue.state.version):
-        # The same products re-encoded for a new encoder (now, or by an older release that left
-        # the record behind): the last sync's record names the index stored now.
-        record_rebuilt_index(shop_dir, index_dir)
+    # The same products re-encoded for a new encoder (now, or by an older release that left the
+    # record behind): the last sync's record names the index stored now.
+    record_rebuilt_index(shop_dir, index_dir, kb.catalogue.state.version)
     return kb, rebuilt
 
 

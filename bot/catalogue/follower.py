@@ -24,7 +24,13 @@ from monitoring.metrics import ShopbotMetrics
 from retrieval.catalogue.live import LiveCatalogue
 from retrieval.catalogue.source import CatalogueSource
 from retrieval.catalogue.store import read_meta
-from retrieval.catalogue.sync import SyncReport, load_state, stored_version, sync_catalogue
+from retrieval.catalogue.sync import (
+    SyncReport,
+    load_state,
+    record_rebuilt_index,
+    stored_version,
+    sync_catalogue,
+)
 from retrieval.embeddings import Encoder
 
 log = logging.getLogger(__name__)
@@ -61,8 +67,6 @@ class CatalogueFollower:
         self.last_error_at: str | None = None
         self.swapped_at: str | None = None
         self._last_sync = 0.0
-        # A stored version whose files turned out to be the catalogue served (see ``refresh``).
-        self._examined: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
         # Syncs run on their own thread at a lower CPU priority: re-encoding a catalogue must not
@@ -136,17 +140,17 @@ class CatalogueFollower:
     async def refresh(self) -> bool:
         """Swap in the synced catalogue when it is newer than the one served; True when swapped."""
         stored = await asyncio.to_thread(stored_version, self.shop_dir)
-        if stored is None or stored in (self.live.state.version, self._examined):
+        if stored is None or stored == self.live.state.version:
             return False
         state = await asyncio.to_thread(load_state, self.shop_dir, self.index_dir)
         if state is None:
             return False  # mid-write: the next check finds it whole
         if state.version == self.live.state.version:
-            # The files are the catalogue served, under the last sync's record of another version:
-            # `shopbot setup` rebuilt the index for a new encoder. Loaded once, not at every check:
-            # a load holds the interpreter for tens of milliseconds, every turn waits behind it
-            # (docs/quality.md, "The catalogue reloaded every two seconds").
-            self._examined = stored
+            # The files are the catalogue served, under the last sync's record of another version
+            # (an index rebuilt for a new encoder). The record is mended so that the next check
+            # loads nothing: a load holds the interpreter for tens of milliseconds and every turn
+            # waits behind it (docs/quality.md, "The catalogue reloaded every two seconds").
+            await asyncio.to_thread(record_rebuilt_index, self.shop_dir, self.index_dir, state.version)
             return False
         self.live.replace(state)
         self.swapped_at = _now()

@@ -163,15 +163,17 @@ def load_state(shop_dir: Path, index_dir: Path) -> CatalogueState | None:
     return CatalogueState.of(index, products)
 
 
-def record_rebuilt_index(shop_dir: Path, index_dir: Path) -> str | None:
+def record_rebuilt_index(shop_dir: Path, index_dir: Path, loaded: str) -> str | None:
     """Make the last sync's record name the product index stored now, when that index holds the
     record's catalogue under another version (``shopbot setup`` re-encodes it for a new encoder).
 
-    Returns the version recorded, or None: no record, a sync writing now (its own record follows),
-    or products and index that do not match. Without this the record kept the old encoder's
-    version, and status and followers compared every check against a catalogue never served.
+    ``loaded``: the version of the product index the caller loaded; a record naming it (or no
+    record) is left alone without reading anything more. Returns the version recorded, or None: a
+    sync writing now (its own record follows), or products and index that do not match. Without
+    this the record kept the old encoder's version, and status and followers compared every check
+    against a catalogue never served.
     """
-    if not read_meta(shop_dir).get("version"):
+    if stored_version(shop_dir) in (None, loaded):
         return None
     with writer_lock(shop_dir, wait=False) as held:
         meta = read_meta(shop_dir)

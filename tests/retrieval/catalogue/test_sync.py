@@ -14,7 +14,13 @@ from core.shop import load_products
 from harness.feeds import xml_feed
 from retrieval.catalogue.feed_source import MerchantFeed
 from retrieval.catalogue.store import read_meta, write_meta
-from retrieval.catalogue.sync import load_state, record_rebuilt_index, stored_version, sync_catalogue
+from retrieval.catalogue.sync import (
+    SyncReport,
+    load_state,
+    record_rebuilt_index,
+    stored_version,
+    sync_catalogue,
+)
 from retrieval.embeddings import Encoder, sentence_encoder
 from retrieval.knowledge import KnowledgeEntry
 from retrieval.knowledge_base import load_knowledge_base
@@ -28,11 +34,16 @@ def encoder(built_var: Path) -> Encoder:
     return sentence_encoder(settings.inference_backend, settings.encoder_dir)
 
 
-def test_a_sync_encodes_what_changed_and_skips_an_unchanged_file(tmp_path: Path, encoder: Encoder) -> None:
+def _first_sync(tmp_path: Path, encoder: Encoder) -> tuple[Path, Path, Path, SyncReport]:
+    """A feed of ``ITEMS`` synced into a fresh shop: the feed, shop and index dirs, the report."""
     feed = tmp_path / "feed.xml"
     feed.write_text(xml_feed(ITEMS), encoding="utf-8")
     shop, index = tmp_path / "shop", tmp_path / "index"
-    first = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    return feed, shop, index, sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+
+
+def test_a_sync_encodes_what_changed_and_skips_an_unchanged_file(tmp_path: Path, encoder: Encoder) -> None:
+    feed, shop, index, first = _first_sync(tmp_path, encoder)
     assert (first.added, first.encoded, first.written) == (10, 10, True)
 
     again = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
@@ -70,10 +81,7 @@ class _Upgraded:
 def test_an_index_rebuilt_for_a_new_encoder_is_what_the_sync_record_names(
     tmp_path: Path, encoder: Encoder
 ) -> None:
-    feed = tmp_path / "feed.xml"
-    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
-    shop, index = tmp_path / "shop", tmp_path / "index"
-    synced = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder)
+    feed, shop, index, synced = _first_sync(tmp_path, encoder)
     entries = [KnowledgeEntry("returns", ("how do I return an order",), "Within 30 days.")]
 
     kb, rebuilt = load_knowledge_base(entries, shop, index, _Upgraded(encoder))
@@ -81,7 +89,8 @@ def test_an_index_rebuilt_for_a_new_encoder_is_what_the_sync_record_names(
     # The record names the index served now, so followers and /catalogue compare like with like.
     assert stored_version(shop) == kb.catalogue.state.version == load_state(shop, index).version
     assert read_meta(shop)["source"] == synced.source and read_meta(shop)["products"] == len(ITEMS)
-    assert record_rebuilt_index(shop, index) is None, "already recorded: nothing to write"
+    served = kb.catalogue.state.version
+    assert record_rebuilt_index(shop, index, served) is None, "already recorded: nothing to write"
     # A record an older release left behind is mended at the next load, with nothing rebuilt.
     write_meta(shop, {**read_meta(shop), "version": synced.version})
     kb, rebuilt = load_knowledge_base(entries, shop, index, _Upgraded(encoder))
@@ -92,15 +101,13 @@ def test_an_index_rebuilt_for_a_new_encoder_is_what_the_sync_record_names(
 
 
 def test_no_record_is_written_where_no_sync_ever_ran(tmp_path: Path) -> None:
-    assert record_rebuilt_index(tmp_path / "shop", tmp_path / "index") is None
+    assert record_rebuilt_index(tmp_path / "shop", tmp_path / "index", "any") is None
     assert not (tmp_path / "shop").exists()
 
 
 def test_refused_input_and_a_big_shrink_change_nothing(tmp_path: Path, encoder: Encoder) -> None:
-    feed = tmp_path / "feed.xml"
-    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
-    shop, index = tmp_path / "shop", tmp_path / "index"
-    served = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder).version
+    feed, shop, index, first = _first_sync(tmp_path, encoder)
+    served = first.version
 
     feed.write_text("<rss><channel><item>", encoding="utf-8")
     with pytest.raises(BadRequest, match="line 1"):
@@ -117,10 +124,8 @@ def test_refused_input_and_a_big_shrink_change_nothing(tmp_path: Path, encoder: 
 def test_a_wrong_encoding_and_a_10_mib_description_are_named_and_nothing_served_is_lost(
     tmp_path: Path, encoder: Encoder
 ) -> None:
-    feed = tmp_path / "feed.xml"
-    feed.write_text(xml_feed(ITEMS), encoding="utf-8")
-    shop, index = tmp_path / "shop", tmp_path / "index"
-    served = sync_catalogue(MerchantFeed(str(feed)), shop, index, encoder).version
+    feed, shop, index, first = _first_sync(tmp_path, encoder)
+    served = first.version
 
     # Latin-1 bytes in a file that says it is UTF-8: refused, naming the line and byte.
     latin = xml_feed([*ITEMS[:9], {"id": "P9", "title": "Planter Café", "price": "19.00 GBP"}])
