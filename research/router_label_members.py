@@ -17,6 +17,11 @@ Variants (a small set fixed before the run, each with a reason):
   in-scope phrasings, weighted by ``softmax(cosine / τ)`` (a non-parametric vote that keeps the
   shop's individual phrasings, which two linear heads average away).
 - ``l2 x``: the mpnet head refit with L2 ``x`` instead of 1e-4.
+- ``tempered`` (added 2026-12-06, second session): the mean of the two log-softmaxes, each model's
+  logits first divided by the temperature that minimises its own negative log-likelihood on the
+  calibration rows (the held-out phrasings the threshold is set on): the two models' confidences
+  put on one scale before they are averaged, with nothing chosen by hand (Guo et al. 2017's
+  temperature scaling, per member).
 - ``base λ`` (added 2026-12-06): the two plus ``λ`` times a third linear head, the same logistic
   regression on the frozen base MiniLM embedding the turn encoder already returns with the router's
   logits (method M4b's member: free at serving). Needs ``base.npz`` in the cache
@@ -38,6 +43,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -93,6 +99,32 @@ def knn_rule(lam: float, a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> 
     return (log_softmax(a) + log_softmax(b) + lam * c) / (2 + lam)
 
 
+TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 93))  # 5 % steps
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature (of a 5 % grid from 0.1 to 10) with the lowest mean negative log-likelihood
+    of the in-scope rows' labels (``y`` >= 0; -1 marks out-of-scope rows, left out)."""
+    rows = np.flatnonzero(y >= 0)
+    nll = [-log_softmax(logits[rows] / t)[np.arange(len(rows)), y[rows]].mean() for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(nll))])
+
+
+@dataclass(frozen=True)
+class Tempered:
+    """The mean of the two log-softmaxes at per-model temperatures; ``calibrate`` fits them."""
+
+    minilm_t: float = 1.0
+    mpnet_t: float = 1.0
+
+    def __call__(self, a: np.ndarray, b: np.ndarray, _: np.ndarray | None) -> np.ndarray:
+        return 0.5 * (log_softmax(a / self.minilm_t) + log_softmax(b / self.mpnet_t))
+
+    def calibrate(self, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> Tempered:
+        """This rule at the temperatures fit on calibration rows ``a``, ``b`` with labels ``y``."""
+        return Tempered(fit_temperature(a, y), fit_temperature(b, y))
+
+
 Third = tuple[int, float] | str | None  # kNN (k, τ), BASE (the base MiniLM head) or no third member
 
 
@@ -108,6 +140,7 @@ def variants() -> dict[str, tuple[Combine, Third, float | None]]:
         out[f"l2 {l2:g}"] = (mean_rule, None, l2)
     for lam in (0.5, 1.0):
         out[f"base {lam}"] = (partial(knn_rule, lam), BASE, None)
+    out["tempered"] = (Tempered(), None, None)
     return out
 
 
@@ -171,10 +204,13 @@ def score_variant(
     def decider(pm: np.ndarray, pt: np.ndarray, pn: np.ndarray, pk: np.ndarray | None,
                 py: np.ndarray) -> Callable[..., np.ndarray]:
         scale = ens.scale_of(pm, pt, labels, pn)
+        rule = combine.calibrate(pm, pt, py) if isinstance(combine, Tempered) else combine
+        if isinstance(rule, Tempered):
+            print(f"  temperatures: minilm {rule.minilm_t:.3f}, mpnet {rule.mpnet_t:.3f}", flush=True)
 
         def scores(a: np.ndarray, b: np.ndarray, s: np.ndarray, kl: np.ndarray | None) -> Any:
             _, score, columns = ens.ensemble_scores(a, b, labels, scale, s)
-            probs, _, _ = in_scope_scores(combine(a, b, kl), labels)
+            probs, _, _ = in_scope_scores(rule(a, b, kl), labels)
             return probs, score, columns
 
         thr = keep_threshold(cal.right_scores(scores(pm, pt, pn, pk), py), KEEP_RATE)

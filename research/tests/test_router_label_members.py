@@ -53,3 +53,30 @@ def test_every_variant_has_a_rule_that_gives_label_scores() -> None:
     for name, (combine, knn, _) in lm.variants().items():
         out = combine(a, b, c if knn else None)
         assert out.shape == (2, 3), name
+
+
+def _drawn(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``z`` and labels drawn from ``softmax(z)``: logits calibrated at temperature 1."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(4000, 4)) * 2
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return z, np.array([rng.choice(4, p=row) for row in p])
+
+
+def test_the_fitted_temperature_undoes_overconfidence() -> None:
+    z, y = _drawn(0)
+    # Logits three times too sharp: the labels were drawn from softmax(z), the model says 3 z.
+    assert abs(lm.fit_temperature(3 * z, y) - 3.0) < 0.3
+    assert abs(lm.fit_temperature(z, y) - 1.0) < 0.1
+    # Out-of-scope rows (-1) take no part.
+    assert abs(lm.fit_temperature(3 * z, np.where(np.arange(len(y)) % 2 == 0, y, -1)) - 3.0) < 0.4
+
+
+def test_the_tempered_rule_is_the_served_mean_until_calibrated() -> None:
+    z, y = _drawn(1)
+    assert np.allclose(lm.Tempered()(3 * z, z, None), lm.mean_rule(3 * z, z, None))
+    fitted = lm.Tempered().calibrate(3 * z, z, y)
+    assert fitted.minilm_t > 2.5 and fitted.mpnet_t < 1.2  # the sharper model is cooled more
+    # Calibrated, the two members count alike: the rule is the mean of two equal log-softmaxes.
+    assert np.allclose(fitted(3 * z, z, None).argmax(axis=1), z.argmax(axis=1))
