@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write each wrongly answered case here (JSON lines: backend, text, "
                          "expected, answered)")
     ev.add_argument("--tiny", action="store_true", help="a seconds-long router (smoke tests)")
+    ev.add_argument("--seed", type=int,
+                    help="train with this seed instead of the shipped one (0): how much a figure "
+                         "moves with the training's randomness alone")
     ev.add_argument("--no-catalogue", action="store_true",
                     help="search the knowledge file alone, not the shop's catalogue beside it")
     ev.add_argument("--backend", choices=(*BACKENDS, "all"),

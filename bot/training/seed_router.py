@@ -9,12 +9,16 @@ from core.settings import Settings
 
 
 def router_config(settings: Settings, args: argparse.Namespace) -> Any:
-    """The router's hyper-parameters: tiny for tests, else the shipped ones; the profile's own."""
+    """The router's hyper-parameters: tiny for tests, else the shipped ones; the profile's own;
+    another training seed where ``args.seed`` names one (``shopbot eval --seed``)."""
+    from dataclasses import replace
+
     from retrieval.router import RouterConfig
 
     profile = getattr(args, "profile", None) or settings.router_profile
     base = RouterConfig.tiny() if getattr(args, "tiny", False) else RouterConfig()
-    return base.for_profile(profile)
+    seed = getattr(args, "seed", None)
+    return (base if seed is None else replace(base, seed=seed)).for_profile(profile)
 
 
 def ensure_mpnet(settings: Settings) -> None:

@@ -119,3 +119,18 @@ def test_eval_rejects_cases_with_unknown_ids(shop: Path, capsys: pytest.CaptureF
     cases.write_text(json.dumps({"text": "hi", "expected": "no_such_entry"}) + "\n")
     assert main(["eval", "--faq", str(faq), "--cases", str(cases), "--json"]) == 2
     assert "unknown entry id" in capsys.readouterr().err
+
+
+def test_eval_seed_changes_only_the_training_seed(tmp_path: Path) -> None:
+    from argparse import Namespace
+
+    from bot.training.seed_router import router_config
+    from core.settings import Settings
+
+    settings = Settings(var_dir=tmp_path / "var")
+    shipped = router_config(settings, Namespace(profile="accurate", tiny=False, seed=None))
+    reseeded = router_config(settings, Namespace(profile="accurate", tiny=False, seed=3))
+    assert shipped.seed == 0 and reseeded.seed == 3
+    # Everything else, the profile's own operating point included, stays as shipped.
+    assert {**reseeded.to_json(), "seed": 0} == shipped.to_json()
+    assert reseeded.profile == "accurate" and reseeded.keep_rate == shipped.keep_rate
