@@ -204,8 +204,9 @@ def score_variant(
     def decider(pm: np.ndarray, pt: np.ndarray, pn: np.ndarray, pk: np.ndarray | None,
                 py: np.ndarray) -> Callable[..., np.ndarray]:
         scale = ens.scale_of(pm, pt, labels, pn)
-        rule = combine.calibrate(pm, pt, py) if isinstance(combine, Tempered) else combine
-        if isinstance(rule, Tempered):
+        rule = combine
+        if isinstance(combine, Tempered):  # its temperatures come from these calibration rows
+            rule = combine.calibrate(pm, pt, py)
             print(f"  temperatures: minilm {rule.minilm_t:.3f}, mpnet {rule.mpnet_t:.3f}", flush=True)
 
         def scores(a: np.ndarray, b: np.ndarray, s: np.ndarray, kl: np.ndarray | None) -> Any:

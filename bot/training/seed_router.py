@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from core.settings import Settings
@@ -11,8 +12,6 @@ from core.settings import Settings
 def router_config(settings: Settings, args: argparse.Namespace) -> Any:
     """The router's hyper-parameters: tiny for tests, else the shipped ones; the profile's own;
     another training seed where ``args.seed`` names one (``shopbot eval --seed``)."""
-    from dataclasses import replace
-
     from retrieval.router import RouterConfig
 
     profile = getattr(args, "profile", None) or settings.router_profile
