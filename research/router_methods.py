@@ -160,6 +160,17 @@ def run_fit(
     else:
         fitted = fit_distilled(entries, config, teacher, alpha=kd[0], temperature=kd[1], desc=f"fit {name}")
     train_s = time.perf_counter() - started
+    out = save_fit(data, path, fitted, train_mask, held, train_s, bank)
+    print(f"{name}: trained in {train_s:.0f} s", flush=True)
+    return out
+
+
+def save_fit(
+    data: Data, path: Path, fitted: Any, train_mask: np.ndarray, held: list[tuple[str, int]], train_s: float,
+    bank: bool = True,
+) -> dict[str, np.ndarray]:
+    """A fitted router's logits (and pooled embeddings) on validation, on ``held`` and, with
+    ``bank``, on the phrasings it was fit on, saved under ``path`` (the fits cache's format)."""
     assert fitted.labels == data.labels
     out: dict[str, np.ndarray] = {"train_s": np.array(train_s)}
     out["val_logits"], out["val_pooled"] = logits_and_pooled(fitted, data.val_texts)
@@ -170,7 +181,6 @@ def run_fit(
     if bank:
         _, out["bank_pooled"] = logits_and_pooled(fitted, [data.texts[i] for i in out["bank_idx"]])
     np.savez(path, **out)  # type: ignore[arg-type]
-    print(f"{name}: trained in {train_s:.0f} s", flush=True)
     return out
 
 

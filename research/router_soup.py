@@ -35,14 +35,13 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from router_methods import K_FOLDS, Data, holdout_split, load_data, logits_and_pooled, subset_entries  # noqa: E402
+from router_methods import K_FOLDS, Data, holdout_split, load_data, save_fit, subset_entries  # noqa: E402
 
 from retrieval.router import RouterConfig  # noqa: E402
 from retrieval.router_train import FittedRouter, fit  # noqa: E402
@@ -78,16 +77,9 @@ def soup_fit(data: Data, name: str, train_mask: np.ndarray, held: list[tuple[str
     entries = subset_entries(data, train_mask)
     started = time.perf_counter()
     fits = [fit(entries, replace(config, seed=s), progress=False, desc=f"{name} seed {s}") for s in seeds]
-    souped = soup(fits)
-    assert souped.labels == data.labels
-    out: dict[str, Any] = {"train_s": np.array(time.perf_counter() - started)}
-    out["val_logits"], out["val_pooled"] = logits_and_pooled(souped, data.val_texts)
-    if held:
-        out["held_logits"], out["held_pooled"] = logits_and_pooled(souped, [t for t, _ in held])
-        out["held_y"] = np.array([y for _, y in held])
-    out["bank_idx"] = np.flatnonzero(train_mask)
-    np.savez(path, **out)
-    print(f"{name}: {len(seeds)} fits and their soup in {float(out['train_s']):.0f} s", flush=True)
+    train_s = time.perf_counter() - started
+    save_fit(data, path, soup(fits), train_mask, held, train_s, bank=False)
+    print(f"{name}: {len(seeds)} fits and their soup in {train_s:.0f} s", flush=True)
 
 
 def main() -> None:
