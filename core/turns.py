@@ -63,13 +63,15 @@ class RouterOutput:
     """Decision for one message: ``label`` None means decline; ``top_label`` is never empty.
 
     ``confidence`` is above 0.5 exactly when the message is answered; ``ranking`` holds the
-    top in-scope entries with their softmax probabilities.
+    top in-scope entries with their softmax probabilities; ``off_topic`` is the share the
+    router's ``out_of_scope`` class takes of the same softmax (0 where it has none).
     """
 
     label: str | None
     top_label: str
     confidence: float
     ranking: tuple[tuple[str, float], ...] = field(default=())
+    off_topic: float = 0.0
 
 
 @dataclass(frozen=True)

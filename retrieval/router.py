@@ -122,6 +122,8 @@ def router_outputs(
     """Outputs from scores: best entry, ranking, and answer only when ``score >= threshold``.
 
     ``confidence`` is ``sigmoid(score - threshold)``: 0.5 exactly at the calibrated boundary.
+    ``probs`` are ``in_scope_scores``' (the out_of_scope class keeps its share), so what the
+    in-scope columns leave is that class's probability, ``off_topic``.
     """
     outputs = []
     k = min(RANKING_SIZE, probs.shape[1])
@@ -131,7 +133,8 @@ def router_outputs(
         top = ranking[0][0]
         # In float64: far below the threshold exp() would overflow float32 (the result is 0 anyway).
         confidence = float(1.0 / (1.0 + np.exp(min(threshold - float(value), 700.0))))
-        outputs.append(RouterOutput(top if value >= threshold else None, top, confidence, ranking))
+        off_topic = min(1.0, max(0.0, 1.0 - float(row.sum(dtype=np.float64))))
+        outputs.append(RouterOutput(top if value >= threshold else None, top, confidence, ranking, off_topic))
     return outputs
 
 

@@ -277,6 +277,13 @@ def test_every_kind_has_twenty_conversations_and_a_tenth_are_controls() -> None:
     conv.validate(dev + test)  # ids unique across both files too
 
 
+def test_every_conversation_file_is_valid_and_no_id_repeats_across_them() -> None:
+    """The extra development sets (conversations_dev2 … dev6) are played by path: check them too."""
+    files = sorted(DATA.glob("conversations_*.jsonl"))
+    assert {f.stem for f in files} >= {"conversations_dev", "conversations_test", "conversations_dev6"}
+    conv.validate([c for f in files for c in conv.load(f)])
+
+
 def test_the_split_is_the_documented_seeded_one() -> None:
     """Moving a conversation between dev and test after tuning would show here."""
     dev, test = conv.load(DATA / "conversations_dev.jsonl"), conv.load(DATA / "conversations_test.jsonl")

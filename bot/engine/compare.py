@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 from core.shop import Product, money
 
+# "is the most/least" asks about price unless "popular" follows ("which is the most popular?").
 _CHEAP = re.compile(r"\b(?:cheap|cheaper|cheapest|less expensive|least expensive|lower price|lowest price"
                     r"|lower priced|lowest priced|budget|most affordable"
-                    r"|(?:costs?|cost me|is) (?:the )?(?:less|least))\b")
+                    r"|(?:costs?|cost me|is) (?:the )?(?:less|least))\b(?! popular)")
 _DEAR = re.compile(r"\b(?:(?<!less )(?<!least )expensive|dearer|pricier|priciest|dearest|highest price"
-                   r"|highest priced|(?:costs?|cost me|is) (?:the )?(?:more|most))\b")
+                   r"|highest priced|(?:costs?|cost me|is) (?:the )?(?:more|most))\b(?! popular)")
 # Which of those shown is cheapest or dearest: "which one's the priciest?", "lowest priced one?",
 # "which of these would cost me the least".
 SUPERLATIVE = re.compile(r"\b(?:cheapest|priciest|dearest|most expensive|least expensive|lowest[- ]priced?"
@@ -28,16 +29,32 @@ def comparison(products: Sequence[Product], question: str) -> str:
     if _DEAR.search(low):
         return _extreme(products, cheapest=False, word="most expensive" if many else "more expensive")
     if _POPULAR.search(low):
-        best = max(products, key=lambda p: p.facts.get("orders") or 0)
-        return (f"The {best.name} is the most popular of those: it was on "
-                f"{best.facts.get('orders') or 0} orders.")
+        most = max(p.facts.get("orders") or 0 for p in products)
+        best = [p for p in products if (p.facts.get("orders") or 0) == most]
+        if len(best) > 1:
+            return f"{_names(best)} are the most popular of those: each was on {most} orders."
+        return f"The {best[0].name} is the most popular of those: it was on {most} orders."
     return " ".join(_describe(p) for p in products[:4])
 
 
 def _extreme(products: Sequence[Product], *, cheapest: bool, word: str) -> str:
-    chosen = (min if cheapest else max)(products, key=lambda p: p.price)
-    others = ", ".join(f"the {p.name} {_price(p)}" for p in products if p is not chosen)
-    return f"The {chosen.name} is the {word} at {_price(chosen)} ({others})."
+    # Prices that tie are said to tie: naming one of two £1.65 bags "the cheaper" misleads.
+    price = (min if cheapest else max)(p.price for p in products)
+    chosen = [p for p in products if p.price == price]
+    others = [p for p in products if p.price != price]
+    if not others:
+        both = "both" if len(chosen) == 2 else "all"
+        return f"{_names(chosen)} {both} cost the same: {_price(chosen[0])} each."
+    rest = ", ".join(f"the {p.name} {_price(p)}" for p in others)
+    if len(chosen) > 1:  # three or more compared, so ``word`` is already a superlative
+        return f"{_names(chosen)} are the {word} at {_price(chosen[0])} each ({rest})."
+    return f"The {chosen[0].name} is the {word} at {_price(chosen[0])} ({rest})."
+
+
+def _names(products: Sequence[Product]) -> str:
+    names = [f"the {p.name}" for p in products]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return joined[0].upper() + joined[1:]
 
 
 def _price(product: Product) -> str:

@@ -645,13 +645,16 @@ def size_words(size: str | None) -> tuple[str, ...]:
 # A message the router reads this surely on its own stands alone, even after an FAQ answer:
 # "what payment methods do you accept?" (0.98), "do you sell doormats?" (1.00). Follow-ups that
 # need the question before read far less surely alone ("how long does approval take?": 0.40).
-# Chosen on development conversations only (docs/quality.md, "Conversations").
+# Chosen on development conversations only (docs/quality.md, "Conversations"). The same holds
+# for the router's out_of_scope class: "what's the weather in Paris" after the returns answer is
+# off-topic alone (1.00), not a question about returns.
 CLEAR_ALONE = 0.9
 
 
 def clear_alone(alone: RouterOutput) -> bool:
-    """The message is clear without the conversation: an FAQ follow-up reading is not kept."""
-    return bool(alone.ranking) and alone.ranking[0][1] >= CLEAR_ALONE
+    """The message is clear without the conversation (an entry's, or off-topic): an FAQ
+    follow-up reading is not kept."""
+    return (bool(alone.ranking) and alone.ranking[0][1] >= CLEAR_ALONE) or alone.off_topic >= CLEAR_ALONE
 
 
 def kind_words(words: str, vocabulary: frozenset[str] | None = None) -> tuple[str, ...]:

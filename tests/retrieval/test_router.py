@@ -206,6 +206,7 @@ def test_scores_without_an_out_of_scope_entry() -> None:
     assert out[1].top_label == "a" and out[1].ranking[0][1] == pytest.approx(0.5)
     assert out[0].confidence > 0.5 > out[1].confidence
     assert out[1].confidence == pytest.approx(1 / (1 + np.exp(1.0 - np.log(2))))
+    assert [o.off_topic for o in out] == pytest.approx([0.0, 0.0], abs=1e-6)  # no such class
 
 
 def test_a_winning_out_of_scope_class_lowers_the_score() -> None:
@@ -217,3 +218,6 @@ def test_a_winning_out_of_scope_class_lowers_the_score() -> None:
     first, second = router_outputs(probs, score, columns, labels, threshold=0.0)
     assert first.label is None and second.label == "a"
     assert [label for label, _ in first.ranking] == ["a", "b"]
+    # The out_of_scope class's own share of the softmax: 8 / 10, and e / (e^3 + e + 1).
+    assert first.off_topic == pytest.approx(0.8)
+    assert second.off_topic == pytest.approx(np.e / (np.exp(3) + np.e + 1), rel=1e-5)

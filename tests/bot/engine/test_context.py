@@ -137,6 +137,10 @@ def test_a_message_the_router_reads_surely_alone_stands_alone() -> None:
     assert not clear_alone(RouterOutput("order_confirmation", "order_confirmation", 0.9,
                                         (("order_confirmation", 0.40), ("trade_account", 0.2))))
     assert not clear_alone(RouterOutput(None, "warranty", 0.2, ()))
+    # Surely off-topic alone ("what's the weather in Paris" after the returns answer) stands alone too.
+    assert clear_alone(RouterOutput(None, "returns", 0.01, (("returns", 0.002),), off_topic=0.99))
+    assert not clear_alone(RouterOutput(None, "trade_catalogue", 0.3, (("trade_catalogue", 0.2),),
+                                        off_topic=0.5))
 
 
 def test_social_replies_stand_alone_after_an_answer(reader: ContextReader) -> None:

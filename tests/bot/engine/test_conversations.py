@@ -101,6 +101,21 @@ async def test_after_an_faq_answer_only_an_unclear_message_is_read_with_it(clien
     assert cards(doormats) and all("doormat" in c["name"].lower() for c in cards(doormats)[:3])
 
 
+async def test_an_off_topic_message_after_an_faq_answer_is_declined_not_answered_from_it(
+    client: TestClient,
+) -> None:
+    returns, _ = await say(client, "weather", "what's your returns policy?")
+    for text in ("what's the weather in Paris", "tell me a joke"):
+        answer, turn_id = await say(client, "weather", text)
+        record = await logged(client, turn_id)
+        assert record.route == Route.DECLINE and record.metadata.get("context_act") is None, text
+        assert text_of(answer) != text_of(returns), text
+    # A follow-up the router cannot place alone is still read with the question before.
+    await say(client, "weather", "do you deliver to Australia?")
+    _, turn_id = await say(client, "weather", "how long does it take?")
+    assert (await logged(client, turn_id)).metadata["context_act"] == "faq"
+
+
 async def test_a_typed_follow_up_is_read_in_english_whatever_its_letters(client: TestClient) -> None:
     shown, _ = await say(client, "typo", "hand warmers")
     third, turn_id = await say(client, "typo", "whats teh 3rd one")
