@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     orders_source: str = "demo"
     orders_secret_env: str = "SHOPBOT_ORDERS_SECRET"
     orders_query: str = ""
+    # The shop's order numbers as a regular expression (docs/orders.md), found anywhere in a
+    # message; the default is the demo shop's (six digits, a C in front for a cancellation).
+    order_number_pattern: str = r"C?\d{6}"
 
     # Where the catalogue comes from (docs/shop-data.md): `demo` (the UCI demo shop),
     # `merchant-feed:PATH_OR_URL` (a Google Merchant Center feed, XML or TSV), `shopify-csv:PATH`
@@ -240,6 +243,22 @@ class Settings(BaseSettings):
             if parts.username or parts.password:
                 raise ValueError("no credentials in the catalogue URL: they are read from the env var "
                                  "SHOPBOT_CATALOGUE_SECRET_ENV names")
+        return value
+
+    @field_validator("order_number_pattern")
+    @classmethod
+    def _order_number_pattern(cls, value: str) -> str:
+        # A pattern that cannot compile, or that finds an order number in every message, must
+        # stop the start-up, not the first shopper who asks about an order.
+        import re
+
+        try:
+            rule = re.compile(value, re.IGNORECASE)
+        except re.error as err:
+            raise ValueError(f"order_number_pattern is not a regular expression: {err}") from err
+        if len(value) > 200 or rule.fullmatch("") is not None or rule.search("hello there") is not None:
+            raise ValueError("order_number_pattern must be at most 200 characters and match no empty "
+                             "string or plain words")
         return value
 
     @field_validator("orders_source")

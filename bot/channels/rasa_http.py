@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from bot.channels.inbound import clean_message
 from bot.engine.interfaces import TurnInput
+from bot.engine.nlu import reader
 from bot.rasa import http_api as rasa_api
 from bot.rasa.api_auth import ApiAuth
 from bot.rasa.http_api_schema import COMPONENTS, OPERATIONS
@@ -236,8 +237,9 @@ async def parse_text(config: Config, text: str) -> dict[str, Any]:
     found = rasa_api.payload_parse(text)
     if found is not None:
         return found
+    typed = reader(config[SETTINGS].order_number_pattern)
     understood, entities = await asyncio.gather(config[UNDERSTANDING].understand(text),
-                                                rasa_api.typed_entities(config.get(RASA), text))
+                                                rasa_api.typed_entities(config.get(RASA), text, typed))
     return rasa_api.router_parse(text, understood.routed, entities)
 
 

@@ -208,6 +208,9 @@ class RouteHandlers:
         )
         outcome = await self.actions.run(name, tracker, DOMAIN)
         new_slots = _shown(_apply_events(ctx.slots, outcome.events), outcome.messages)
+        if name == "action_order_status":
+            # A bare "12345" next answers the order question (Slots.asked_order_number).
+            new_slots = new_slots.updated(topic="order")
         if name == "action_recommend" and not ctx.decision.similar:
             # "a present for my niece" → "something under £10": the request is the search narrowed.
             new_slots = new_slots.updated(search=search_of(ctx.text, ctx.entities))

@@ -83,7 +83,7 @@ class Slots:
 
     ``last_product`` is the product in focus, ``shown_products`` the cards of the last answer
     that showed any (in order), ``search`` the last product search with its constraints,
-    ``topic`` what the last answer was about (``faq``, ``products`` or ``product``),
+    ``topic`` what the last answer was about (``faq``, ``products``, ``product`` or ``order``),
     ``faq_topic`` the last FAQ entry answered and ``aspect`` the last product fact asked about.
     """
 
@@ -99,6 +99,11 @@ class Slots:
     topic: str | None = None
     faq_topic: str | None = None
     aspect: str | None = None
+
+    @property
+    def asked_order_number(self) -> bool:
+        """The last answer was about an order and no number is known: it asked for one."""
+        return self.topic == "order" and not self.order_number
 
     def updated(self, **changes: object) -> Slots:
         """A copy with ``changes`` applied."""

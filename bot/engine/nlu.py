@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
 from bot.engine.interfaces import Entities
 from monitoring.redact import Span, find, normalise
 
-_ORDER = re.compile(r"(?<![\d£$.])(C?\d{6})(?![\d.])", re.IGNORECASE)
+# The demo shop's order numbers (core/settings.py: order_number_pattern, for a shop's own).
+DEFAULT_ORDER_NUMBER = r"C?\d{6}"
+# A reply that is nothing but an identifier ("12345", "it's #1001", "order no. AB-1234"), read as
+# the order number only when the bot has just asked for one (``asked_order_number``).
+_BARE_ID = re.compile(r"^\s*(?:(?:it'?s|it is|its|my|the|order|number|no\.?|nr\.?|is|ref(?:erence)?)[\s:]*)*"
+                      r"#?\s*([a-z0-9][a-z0-9-]{2,31})\s*[.!]?\s*$", re.IGNORECASE)
 # "nothing over £3", "no more than £5": a ceiling, though the words say "over".
 _UNDER = re.compile(r"(?:(?:nothing|not|no) (?:over|above|more than|higher than|dearer than)|under|below"
                     r"|less than|cheaper than|up to|max(?:imum)?|<)\s*£?\s*(\d+(?:\.\d+)?)")
@@ -24,8 +32,40 @@ _LEAD_IN = re.compile(
 )
 
 
-def extract(text: str) -> Entities:
-    """Read entities from a message."""
+def order_number_rule(pattern: str = DEFAULT_ORDER_NUMBER) -> re.Pattern[str]:
+    """The shop's order-number ``pattern`` as found inside a message: not part of a longer number,
+    a price or a decimal."""
+    return re.compile(rf"(?<![\d£$.])({pattern})(?![\d.])", re.IGNORECASE)
+
+
+_ORDER = order_number_rule()
+
+
+def reader(pattern: str = DEFAULT_ORDER_NUMBER) -> Callable[[str], Entities]:
+    """``extract`` for a shop whose order numbers look like ``pattern``."""
+    if pattern == DEFAULT_ORDER_NUMBER:
+        return extract
+    return partial(extract, order_rule=order_number_rule(pattern))
+
+
+def asked_order_number(found: Entities, text: str) -> Entities:
+    """The entities of a reply to "what is your order number?": a bare identifier with at least
+    three digits is the number, whatever the shop's pattern (the order system says whether it
+    exists, and tells an anonymous shopper nothing either way)."""
+    if found.order_number is not None:
+        return found
+    clean = normalise(text)
+    bare = _BARE_ID.match(clean)
+    if bare is None or sum(c.isdigit() for c in bare.group(1)) < 3:
+        return found
+    # A phone number, card or the like is personal data, never kept as an order number.
+    if any(span.start < bare.end(1) and bare.start(1) < span.end for span in find(clean)):
+        return found
+    return replace(found, order_number=bare.group(1).upper())
+
+
+def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
+    """Read entities from a message (order numbers as ``order_rule`` finds them)."""
     low = text.lower()
     payload = _PAYLOAD.match(low.strip())
     lo, hi = _price_range(low)
@@ -33,7 +73,7 @@ def extract(text: str) -> Entities:
     spans = find(clean)
     phones = [(s.start, s.end) for s in spans if s.kind == "PHONE"]
     # Six digits inside a phone number ("my mobile 07700 900123") are not an order number.
-    order = next((m for m in _ORDER.finditer(clean)
+    order = next((m for m in order_rule.finditer(clean)
                   if not any(a <= m.start(1) < b for a, b in phones)), None)
     return Entities(
         order_number=order.group(1).upper() if order else None,

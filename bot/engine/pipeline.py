@@ -29,7 +29,7 @@ from bot.engine.interfaces import (
 from bot.engine.language import Language, LanguageDetector
 from bot.engine.locks import ConversationLocks
 from bot.engine.memory import ConversationMemory
-from bot.engine.nlu import extract
+from bot.engine.nlu import asked_order_number, extract
 from bot.engine.policy import RoutingThresholds, decide
 from bot.engine.signals import facts_of, signals_of
 from bot.handoff.desk import HandoffDesk
@@ -120,6 +120,8 @@ class TurnPipeline:
         try:
             await self._refresh_corrections()
             found = self.entities(turn.text)
+            if slots.asked_order_number:
+                found = asked_order_number(found, turn.text)
             reading = self.context.read(turn.text, slots, found) if self.context is not None else \
                 Reading.alone(turn.text)
             # A message in another language is answered in it, unless it reads as a follow-up by

@@ -73,7 +73,9 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
     if entities.order_proof and signals.slots.order_number and not entities.order_number:
         # The e-mail or postcode an anonymous shopper was asked for, to unlock their order.
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
-    if entities.order_number and (routed.top_label == "order_status" or routed.label is None):
+    if entities.order_number and (routed.top_label == "order_status" or routed.label is None
+                                  or signals.slots.asked_order_number):
+        # Asked for, an order number is the answer whatever the router makes of "12345".
         return Decision(Route.ORDER_STATUS, "order_status", max(routed.confidence, 0.5))
     reading = signals.reading
     if reading is not None and reading.act is not None:

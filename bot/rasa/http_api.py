@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from bot.engine.interfaces import Entities
 from bot.engine.nlu import extract
 from bot.rasa.payload import parse_payload
 from bot.rasa.responder import RasaResponder
@@ -136,15 +137,17 @@ def router_parse(text: str, routed: RouterOutput, entities: Sequence[Mapping[str
             "intent_ranking": ranking}
 
 
-async def typed_entities(rasa: RasaResponder | None, text: str) -> list[dict[str, Any]]:
+async def typed_entities(
+    rasa: RasaResponder | None, text: str, typed: Callable[[str], Entities] = extract
+) -> list[dict[str, Any]]:
     """Entities in typed text, as the turn sees them: a project's trained extractor's (CPU work, off
-    the event loop; none without one), the shop's own patterns (order numbers, e-mail addresses,
-    postcodes) for the shop's knowledge."""
+    the event loop; none without one), the shop's own patterns (``typed``: order numbers, e-mail
+    addresses, postcodes) for the shop's knowledge."""
     if rasa is not None:
         found = await asyncio.to_thread(rasa.extractor.run, text) if rasa.extractor is not None else ()
         return [dict(e) for e in found]
     low, out = text.lower(), []
-    for entity in extract(text).as_rasa():
+    for entity in typed(text).as_rasa():
         value = entity["value"]
         at = low.find(value.lower())
         # A value normalised away from its text (spaces in a postcode) spans the message.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,11 +62,11 @@ def _entities(raw: str | None, text: str) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
-def extract_with_payloads(text: str) -> Entities:
+def extract_with_payloads(text: str, typed: Callable[[str], Entities] = extract) -> Entities:
     """What the pipeline reads off a message when a Rasa project runs: a payload's intent, or
-    the shop's own patterns for typed text."""
+    the shop's own patterns (``typed``) for typed text."""
     payload = parse_payload(text)
-    return Entities(payload_intent=payload.intent) if payload is not None else extract(text)
+    return Entities(payload_intent=payload.intent) if payload is not None else typed(text)
 
 
 def payload_text(intent: str, entities: Sequence[Mapping[str, Any]]) -> str:

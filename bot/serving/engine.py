@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 
@@ -14,7 +15,7 @@ from bot.engine.identity import IdentityVerifier
 from bot.engine.language import LanguageDetector
 from bot.engine.locks import ConversationLocks, InProcessLocks, RedisLocks
 from bot.engine.memory import ConversationMemory, InProcessMemory, RedisMemory
-from bot.engine.nlu import extract
+from bot.engine.nlu import reader
 from bot.engine.pipeline import TurnPipeline
 from bot.engine.policy import INTENT_ROUTES, RoutingThresholds
 from bot.engine.state_backup import STATE_TTL_S, StateBackup
@@ -70,6 +71,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
                outage=outage),
     )
     rasa = app.get(RASA)
+    typed = reader(settings.order_number_pattern)
     handlers = RouteHandlers(kb, app[ENCODER], app[GENERATION], app[ACTIONS],
                              promoted=corrections.entry, lookups=lookups, project=rasa)
     app[MEMORY] = memory
@@ -91,7 +93,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
                                   accept_untimed=settings.identity_accept_untimed_tokens),
         desk=app[DESK],
         corrections=corrections,
-        entities=extract_with_payloads if rasa is not None else extract,
+        entities=partial(extract_with_payloads, typed=typed) if rasa is not None else typed,
         context=ContextReader(kb.catalogue.products, kb.entries),
         language=language,
     )

@@ -41,3 +41,17 @@ def test_a_mistyped_profile_or_device_stops_the_start(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize("pattern", ["(", "", r"\w+", ".*", "x" * 201])
+def test_an_order_number_pattern_that_breaks_or_matches_anything_stops_the_start(
+    pattern: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPBOT_ORDER_NUMBER_PATTERN", pattern)
+    with pytest.raises(ValidationError, match="order_number_pattern"):
+        Settings()
+
+
+def test_a_shop_sets_its_own_order_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPBOT_ORDER_NUMBER_PATTERN", r"#?\d{4,8}")
+    assert Settings().order_number_pattern == r"#?\d{4,8}"

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.engine.nlu import extract, product_query
+from bot.engine.nlu import asked_order_number, extract, product_query, reader
 
 
 def test_order_numbers() -> None:
@@ -8,6 +8,26 @@ def test_order_numbers() -> None:
     assert extract("order c573415 was cancelled").order_number == "C573415"
     assert extract("it cost £573415.00").order_number is None
     assert extract("where is it now?").order_number is None
+
+
+def test_a_shops_own_order_numbers() -> None:
+    shopify = reader(r"#?\d{4,8}")
+    assert shopify("where is order #1001?").order_number == "#1001"
+    assert shopify("is 12345678 on its way").order_number == "12345678"
+    assert shopify("it cost £1001").order_number is None and shopify("order 123").order_number is None
+    assert reader()("where is my order 573415?").order_number == "573415"  # the default: the demo's
+    assert reader("[A-Z]{2}-\\d{5}")("has ab-12345 shipped?").order_number == "AB-12345"
+
+
+@pytest.mark.parametrize(("reply", "number"), [
+    ("12345", "12345"), ("it's #1001", "1001"), ("order no. AB-1234", "AB-1234"),
+    ("my order is 5551234", "5551234"),
+    ("no idea sorry", None), ("42", None), ("07700 900123", None), ("SW1A 1AA", None), ("thanks", None),
+])
+def test_a_bare_reply_to_the_order_question_is_the_number(reply: str, number: str | None) -> None:
+    assert asked_order_number(extract(reply), reply).order_number == number
+    # A number the patterns found already is kept as found.
+    assert asked_order_number(extract("573415"), "573415").order_number == "573415"
 
 
 def test_price_ranges_need_a_currency() -> None:
