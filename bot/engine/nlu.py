@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
+from functools import lru_cache, partial
 
 from bot.engine.interfaces import Entities
 from monitoring.redact import Span, find, normalise
@@ -41,8 +41,10 @@ def order_number_rule(pattern: str = DEFAULT_ORDER_NUMBER) -> re.Pattern[str]:
 _ORDER = order_number_rule()
 
 
+@lru_cache(maxsize=8)
 def reader(pattern: str = DEFAULT_ORDER_NUMBER) -> Callable[[str], Entities]:
-    """``extract`` for a shop whose order numbers look like ``pattern``."""
+    """``extract`` for a shop whose order numbers look like ``pattern`` (built once per pattern:
+    Rasa's parse endpoint asks for it on every request)."""
     if pattern == DEFAULT_ORDER_NUMBER:
         return extract
     return partial(extract, order_rule=order_number_rule(pattern))
