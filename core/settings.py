@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -250,8 +251,6 @@ class Settings(BaseSettings):
     def _order_number_pattern(cls, value: str) -> str:
         # A pattern that cannot compile, or that finds an order number in every message, must
         # stop the start-up, not the first shopper who asks about an order.
-        import re
-
         try:
             rule = re.compile(value, re.IGNORECASE)
         except re.error as err:

@@ -120,14 +120,19 @@ def fit_heads(data: Data, train_emb: np.ndarray, val_emb: np.ndarray) -> Heads:
         w, b = fit_head(train_emb[data.fold != k], data.y[data.fold != k], n)
         mp_oof.append(head_logits(train_emb[data.fold == k], w, b))
         print(f"mpnet head, fold {k}: done", flush=True)
-    mask, held = holdout_split(data, _config())
+    mask, rows = held_rows(data)
     w, b = fit_head(train_emb[mask], data.y[mask], n)
-    held_idx = np.flatnonzero(~mask)
-    # Held-out rows in the order the holdout fit scored them (split_holdout's order).
-    order = {(data.texts[i], int(data.y[i])): i for i in held_idx}
-    rows = np.array([order[(t, yy)] for t, yy in held])
     w_all, b_all = fit_head(train_emb, data.y, n)
     return mp_oof, head_logits(train_emb[rows], w, b), head_logits(val_emb, w_all, b_all), rows, mask
+
+
+def held_rows(data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """The product's 20 % holdout split of the train phrasings: the mask of the rows the holdout
+    fit trains on, and the held-out rows' indices in the order that fit scores them
+    (``split_holdout``'s order)."""
+    mask, held = holdout_split(data, _config())
+    order = {(data.texts[i], int(data.y[i])): i for i in np.flatnonzero(~mask)}
+    return mask, np.array([order[(t, yy)] for t, yy in held])
 
 
 def study(

@@ -55,9 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import router_calibration as cal  # noqa: E402
 import router_label_members as lm  # noqa: E402
-from router_methods import K_FOLDS, Data, holdout_split, load_data  # noqa: E402
+from router_methods import K_FOLDS, Data, load_data  # noqa: E402
 
-from retrieval.router import mean_pool  # noqa: E402
+from retrieval.router import mean_pool, run_layers  # noqa: E402
 from retrieval.router_ensemble import L2, SCALE, fit_head  # noqa: E402
 
 
@@ -152,10 +152,7 @@ class Top:
 
         with torch.no_grad():
             position = self.position.compute_position_bias(hidden)
-        additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
-        for layer in self.layers:
-            out = layer(hidden, additive, position)
-            hidden = out[0] if isinstance(out, tuple) else out
+        hidden = run_layers(self.layers, hidden, mask, position)
         unit = torch.nn.functional.normalize(mean_pool(hidden, mask), dim=-1)
         return (unit * SCALE) @ self.weight.T + self.bias, unit
 
@@ -222,9 +219,7 @@ def tuned_heads(data: Data, model: Any, states: States, cfg: TuneConfig) -> cal.
         top = tune(model, states, everything[data.fold != k], data.y[data.fold != k], n, cfg)
         oof.append(tuned_logits(top, states, everything[data.fold == k]))
         print(f"tuned mpnet, fold {k}: {time.perf_counter() - started:.0f} s", flush=True)
-    mask, held = holdout_split(data, cal._config())
-    order = {(data.texts[i], int(data.y[i])): i for i in np.flatnonzero(~mask)}
-    rows = np.array([order[(t, yy)] for t, yy in held])
+    mask, rows = cal.held_rows(data)
     top = tune(model, states, everything[mask], data.y[mask], n, cfg)
     held_logits = tuned_logits(top, states, rows)
     top = tune(model, states, everything, data.y, n, cfg)

@@ -144,14 +144,15 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
-def run_layers(layers: Any, hidden: Any, mask: Any) -> Any:
-    """Run transformer ``layers`` on token states with a padding mask."""
+def run_layers(layers: Any, hidden: Any, mask: Any, *extra: Any) -> Any:
+    """Run transformer ``layers`` on token states with a padding mask (``extra``: what else each
+    layer takes after the mask, such as MPNet's relative position bias)."""
     import torch
 
     # An additive (batch, 1, 1, tokens) mask is what both eager and SDPA attention accept.
     additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
     for layer in layers:
-        out = layer(hidden, additive)
+        out = layer(hidden, additive, *extra)
         # transformers < 5 returns a tuple per layer, 5.x the hidden states alone.
         hidden = out[0] if isinstance(out, tuple) else out
     return hidden
