@@ -28,15 +28,19 @@ from retrieval.product_facts import COLOURS, MATERIALS
 
 _ORDINALS = {
     "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
-    "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "last": -1, "final": -1,
+    "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "seventh": 6, "7th": 6, "eighth": 7, "8th": 7,
+    "ninth": 8, "9th": 8, "tenth": 9, "10th": 9, "last": -1, "final": -1,
 }
 _ORDINAL_WORD = "|".join(_ORDINALS)
-# "the first one", "that 2nd clock", "the last", "number 3", "#2", "option 2".
-_ORDINAL = re.compile(rf"\b({_ORDINAL_WORD})\b(?:\s+([a-z]+))?")
-_NUMBERED = re.compile(r"(?:\bnumber|\bno\.?|#|\boption|\bitem)\s*([1-6])\b")
+# "the first one", "that 2nd clock", "the last", "number 3", "#2", "option 2" (not "wait a
+# second", "one second").
+_ORDINAL = re.compile(rf"(?<!\ba )(?<!\bone )\b({_ORDINAL_WORD})\b(?:\s+([a-z]+))?")
+_NUMBERED = re.compile(r"(?:\bnumber|\bno\.?|#|\boption|\bitem)\s*([1-9]|10)\b")
 # "the first two", "the first 3": the first N shown.
 _FIRST_N = re.compile(r"\b(?:first|top)\s+(two|three|2|3)\b")
 _COUNTS = {"two": 2, "three": 3, "2": 2, "3": 3}
+# "the third one" when two were shown: an ordinal past the cards (not "give me a second").
+_PAST = re.compile(rf"\bthe ({_ORDINAL_WORD})\b|\b({_ORDINAL_WORD}) one\b")
 _MORE = re.compile(
     r"^(?:and |ok |okay |please )?"
     r"(?:(?:can you |could you |please )?show (?:me )?(?:some |a few |a couple )?more"
@@ -339,9 +343,17 @@ class ContextReader:
                  focus: Product | None) -> Reading | None:
         picked = self._ordinals(low, shown)
         if not picked:
+            if shown and _past(low, shown):
+                # "how much is the second one?" when one card was shown: not that card's price.
+                return Reading(text, resolved=f"which of the {len(shown)} shown",
+                               refers_to=tuple(p.stock_code for p in shown), act="past")
             return None
         target = picked[0]
-        aspect = entities.product_aspect or "overview"
+        aspect = entities.product_aspect
+        if aspect is None and slots.topic == "product" and slots.aspect not in (None, VARIANT) and \
+                not self._own_words(low):
+            aspect = slots.aspect  # "and the first one?" after "how much is the second?": its price
+        aspect = aspect or "overview"
         return Reading(_question(aspect, target), resolved=_question(aspect, target),
                        refers_to=(target.stock_code,), act="ordinal", aspect=aspect)
 
@@ -560,6 +572,13 @@ def _unique(items: Sequence[object]) -> list:  # type: ignore[type-arg]
         if item not in out:
             out.append(item)
     return out
+
+
+def _past(low: str, shown: Sequence[Product]) -> bool:
+    """An ordinal or number names a card past the last one shown ("the third one" of two)."""
+    named = [_ORDINALS[a or b] for a, b in _PAST.findall(low)]
+    named += [int(n) - 1 for n in _NUMBERED.findall(low)]
+    return any(index >= len(shown) for index in named)
 
 
 def _colour(low: str) -> str | None:

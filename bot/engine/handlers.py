@@ -16,7 +16,7 @@ from bot.engine.context import describe, kind_words, name_words, search_of, size
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
 from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Search, Slots, TurnContext
-from bot.engine.policy import OTHER_LANGUAGE, STOCK, RoutingThresholds
+from bot.engine.policy import FEWER_SHOWN, OTHER_LANGUAGE, STOCK, RoutingThresholds
 from bot.generation.grounded import grounded_answer
 from bot.generation.product_answer import OF_VARIANTS, answer_about
 from bot.generation.service import GenerationService
@@ -92,6 +92,8 @@ class RouteHandlers:
         if route is Route.GENERATE:
             if ctx.decision.label == "product_comparison":
                 return self.compare(ctx)
+            if ctx.decision.label == FEWER_SHOWN:
+                return self.fewer_shown(ctx)
             return await self.generate(ctx)
         if route is Route.HANDOFF:
             return HandlerResult((replies.handoff(),), ctx.slots.updated(handoff=True))
@@ -184,6 +186,17 @@ class RouteHandlers:
         text = comparison(products, ctx.text)
         slots = ctx.slots.updated(topic="product", aspect="price")
         return HandlerResult((BotMessage(text=text),), slots, evidence=tuple(p.evidence() for p in products),
+                             hits=tuple(Hit(p.stock_code, "product", 1.0, p.name) for p in products))
+
+    def fewer_shown(self, ctx: TurnContext) -> HandlerResult:
+        """An ordinal past the cards shown ("the third one" of two): which ones were shown."""
+        codes = ctx.reading.refers_to if ctx.reading is not None else ()
+        products = [self.kb.product_by_code[c] for c in codes if c in self.kb.product_by_code]
+        if not products:
+            return HandlerResult((replies.decline(),), ctx.slots, answered=False)
+        text = replies.fewer_shown(products, more=ctx.slots.search is not None)
+        return HandlerResult((BotMessage(text=text),), ctx.slots.updated(topic="products"),
+                             evidence=tuple(p.evidence() for p in products),
                              hits=tuple(Hit(p.stock_code, "product", 1.0, p.name) for p in products))
 
     async def action(self, ctx: TurnContext, name: str) -> HandlerResult:

@@ -31,6 +31,8 @@ OTHER_LANGUAGE = "other_language"
 # A follow-up whose act the conversation settles (an ordinal, a refinement, "show me more") is
 # decided by that reading, as a button's payload is.
 CONTEXT_CONFIDENCE = 1.0
+# "The third one" when two cards were shown: which were (bot/engine/handlers.py).
+FEWER_SHOWN = "fewer_shown"
 # Routes that do not answer from a knowledge entry.
 NOT_FROM_KNOWLEDGE = frozenset({Route.DECLINE, Route.GENERATE, Route.ERROR, Route.HUMAN})
 
@@ -96,6 +98,8 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
             return Decision(Route.PRODUCTS, "product_search", CONTEXT_CONFIDENCE)
         if reading.act == "compare":
             return Decision(Route.GENERATE, "product_comparison", CONTEXT_CONFIDENCE)
+        if reading.act == "past":
+            return Decision(Route.GENERATE, FEWER_SHOWN, CONTEXT_CONFIDENCE)
         if reading.refers_to and reading.aspect is not None:
             return Decision(Route.GENERATE, "product_question", CONTEXT_CONFIDENCE)
         if reading.act == "pronoun" and reading.refers_to and asked is not None and asked.label is not None \

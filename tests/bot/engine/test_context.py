@@ -56,6 +56,40 @@ def test_ordinals_pick_from_the_cards_shown(reader: ContextReader, catalogue: di
     assert read(reader, "number 3", slots).refers_to == (codes[2],)
 
 
+def test_an_ordinal_past_the_cards_shown_names_no_card(reader: ContextReader,
+                                                      catalogue: dict[str, Product]) -> None:
+    codes = named(catalogue, "doormat")
+    one = after_search(codes[:1], "doormats")
+    past = read(reader, "how much is the second one?", one)
+    assert (past.act, past.refers_to, past.aspect) == ("past", (codes[0],), None)
+    six = after_search(codes, "doormats")
+    for text in ("what about the seventh one?", "tell me about number 9", "is the 10th one in stock?"):
+        reading = read(reader, text, six)
+        assert (reading.act, reading.refers_to) == ("past", tuple(codes[:6])), text
+    assert read(reader, "and the 6th?", six).refers_to == (codes[5],)  # the last one shown is not past
+
+
+def test_a_second_of_time_is_no_ordinal(reader: ContextReader, catalogue: dict[str, Product]) -> None:
+    slots = after_search(named(catalogue, "doormat"), "doormats")
+    for text in ("give me a second", "one second please", "wait a second"):
+        assert read(reader, text, slots).act not in ("ordinal", "past"), text
+
+
+def test_an_ordinal_with_the_fact_left_out_asks_the_fact_before(
+    reader: ContextReader, catalogue: dict[str, Product]
+) -> None:
+    codes = named(catalogue, "doormat")
+    after_price = Slots(turns=2, shown_products=tuple(codes[:6]), last_product=codes[1], topic="product",
+                        aspect="price")
+    first = read(reader, "and the first one?", after_price)
+    assert (first.act, first.refers_to, first.aspect) == ("ordinal", (codes[0],), "price")
+    # Its own question or words of its own: not the fact before.
+    assert read(reader, "what is the first one made of?", after_price).aspect == "material"
+    assert read(reader, "tell me about the first one", after_price).aspect == "overview"
+    # After a search, nothing was asked of a card: the overview.
+    assert read(reader, "and the first one?", after_search(codes, "doormats")).aspect == "overview"
+
+
 def test_an_ordinal_with_a_kind_counts_only_that_kind(
     reader: ContextReader, catalogue: dict[str, Product]
 ) -> None:

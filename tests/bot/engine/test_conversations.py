@@ -123,3 +123,27 @@ async def test_a_typed_follow_up_is_read_in_english_whatever_its_letters(client:
     assert record.metadata["context_act"] == "ordinal" and record.metadata["language"] == "en"
     assert record.metadata["refers_to"] == [cards(shown)[2]["stock_code"]]
     assert cards(shown)[2]["name"] in text_of(third)
+
+
+async def test_an_ordinal_past_the_cards_shown_says_which_were_shown(client: TestClient) -> None:
+    await say(client, "past", "do you have lunch bags")
+    one, _ = await say(client, "past", "only pink ones under £5")
+    assert len(cards(one)) == 1, "the demo shop has one pink lunch bag under £5"
+    only = cards(one)[0]
+    answer, turn_id = await say(client, "past", "how much is the second one?")
+    record = await logged(client, turn_id)
+    assert record.metadata["context_act"] == "past" and record.route == Route.GENERATE
+    assert text_of(answer).startswith("I only showed you one product") and only["name"] in text_of(answer)
+    assert not cards(answer), "no card's facts are given as the second one's"
+    # The cards shown stay the ones to count from: "show me more" pages the same search.
+    more, _ = await say(client, "past", "show me more")
+    assert cards(more) and only["stock_code"] not in {c["stock_code"] for c in cards(more)}
+
+
+async def test_the_first_one_after_the_price_of_the_second_asks_its_price(client: TestClient) -> None:
+    shown, _ = await say(client, "carry", "have you got any teapots")
+    await say(client, "carry", "how much is the second one?")
+    answer, turn_id = await say(client, "carry", "and the first one?")
+    first = cards(shown)[0]
+    assert (await logged(client, turn_id)).metadata["refers_to"] == [first["stock_code"]]
+    assert f"£{first['price']:.2f}" in text_of(answer) and "orders" not in text_of(answer)
