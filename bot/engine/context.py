@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from bot.engine.compare import SUPERLATIVE
 from bot.engine.interfaces import Entities, Reading, Search, Slots
-from bot.engine.nlu import product_query
+from bot.engine.nlu import interest_of, product_query
 from core.shop import Product
 from core.turns import RouterOutput
 from core.variants import asked_colours, asked_size, pick
@@ -635,25 +635,31 @@ _CHILD = re.compile(r"\b(?:son|daughter|grandson|granddaughter|grandchild|niece|
 CHILD_CATEGORIES = ("Toys & Games", "Party", "Stationery")
 
 
-# What a present's recipient is into: "he's london mad", "she loves butterflies", "collects owls".
-_INTEREST = re.compile(
-    r"\b(?:loves?|likes?|collects?|adores?|is into|'s into|are into|obsessed with|(?:a )?fan of"
-    r"|mad about|crazy about|keen on)\s+([a-z][a-z' -]*?)(?=[,.!?;]|$| and | so | but | what | any | for )"
-    r"|\b([a-z]{3,}) (?:mad|crazy|obsessed)\b(?! with| about)")
-
-
-_FOR_SOMEONE = re.compile(r"\b(?:gifts?|presents?|pressie|birthday|for my|for her|for him|he|she|he's|she's"
-                          r"|they're|my [a-z]+ (?:loves?|likes?|collects?|is|'s))\b")
-
-
 def search_of(text: str, entities: Entities) -> Search:
     """The search a message asks for when it stands alone (its constraints from its own words):
     for a present, what the recipient is into ("my husband is london mad": london)."""
     low = " ".join(text.lower().replace("’", "'").split())
     prefer = CHILD_CATEGORIES if _CHILD.search(low) else ()
-    interest = _INTEREST.search(low) if _FOR_SOMEONE.search(low) else None
-    words = (interest.group(1) or interest.group(2)).strip() if interest else product_query(text)
+    words = interest_of(low) or product_query(text)
     return Search(words, min_price=entities.min_price, max_price=entities.max_price, prefer=prefer)
+
+
+# What a word of an interest ends with that its products' names may not ("gardening": Garden).
+_SUFFIX = re.compile(r"(?:ing|ers|er)$")
+
+
+def about(product: Product, interest: str) -> bool:
+    """Whether a product's name or category speaks of an interest: a word of it starts with the
+    stem of a word of the interest ("Garden" for gardening, "Owls" for owls, "Baking" for baking)."""
+    words = [_canon(w) for w in _words(f"{product.name} {product.category}".lower())]
+    said = [w for w in map(_canon, _words(interest)) if len(w) > 2 and w not in _GENERIC]
+    stems = [_SUFFIX.sub("", w) if len(w) > 5 else w for w in said]
+    return any(w.startswith(stem) for stem in stems for w in words)
+
+
+def things(interest: str) -> str:
+    """What an interest's things are called ("unicorns" → "unicorn things")."""
+    return " ".join(_singular(w) for w in _words(interest)) + " things"
 
 
 def size_words(size: str | None) -> tuple[str, ...]:

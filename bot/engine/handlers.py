@@ -12,7 +12,7 @@ from actions.runner import DOMAIN, ActionRunner, tracker_state
 from actions.shop_actions import reports_unavailable
 from bot.engine import replies
 from bot.engine.compare import comparison
-from bot.engine.context import describe, kind_words, name_words, search_of, size_words
+from bot.engine.context import about, describe, kind_words, name_words, search_of, size_words, things
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
 from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Search, Slots, TurnContext
@@ -152,6 +152,9 @@ class RouteHandlers:
         if search.prefer:
             candidates.sort(key=lambda ps: ps[0].category not in search.prefer)
         found = candidates[:MAX_CARDS]
+        interest = ctx.entities.interest if reading is None or reading.search is None else None
+        # "she loves golf" in a shop that sells nothing for golf: said, before what comes closest.
+        unmatched = interest is not None and not any(about(p, interest) for p, _ in found)
         latency = {"embed": embed_ms, "search": _ms(start)}
         if not found:
             return HandlerResult((replies.no_products(),), ctx.slots.updated(topic="products"),
@@ -163,6 +166,8 @@ class RouteHandlers:
             vocabulary = self._vocabulary[1] if self._vocabulary else None
             asked = " ".join(w for w in search.words.lower().split() if kind_words(w, vocabulary))
             text = replies.none_of_kind(describe(replace(search, words=asked)))
+        elif interest is not None and unmatched:
+            text = replies.none_of_kind(things(interest))
         message = BotMessage(
             text=text,
             custom={"type": "products", "products": cards},

@@ -147,6 +147,8 @@ class Entities:
     # What a product question asks about (price, pack, shipping, ...); None when it asks
     # something the shop's product facts do not cover.
     product_aspect: str | None = None
+    # What a present's recipient is into ("she loves gardening": gardening).
+    interest: str | None = None
 
     @property
     def order_proof(self) -> bool:

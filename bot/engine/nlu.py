@@ -32,6 +32,32 @@ _LEAD_IN = re.compile(
 )
 
 
+# What a present's recipient is into: "he's london mad", "she loves butterflies", "collects owls".
+_INTEREST = re.compile(
+    r"\b(?:loves?|likes?|collects?|adores?|is into|'s into|are into|obsessed with|(?:a )?fan of"
+    r"|mad about|crazy about|keen on)\s+([a-z][a-z' -]*?)(?=[,.!?;]|$| and | so | but | what | any | for )"
+    r"|\b([a-z]{3,}) (?:mad|crazy|obsessed)\b(?! with| about)")
+_FOR_SOMEONE = re.compile(r"\b(?:gifts?|presents?|pressie|birthday|for my|for her|for him|he|she|he's|she's"
+                          r"|they're|my [a-z]+ (?:loves?|likes?|collects?|is|'s))\b")
+
+
+# "she loves it", "he likes the red one", "she adores everything": no interest named.
+_NOT_AN_INTEREST = frozenset(("it", "its", "it's", "that", "this", "them", "those", "these", "the", "a", "an",
+                              "everything", "anything", "all", "one", "ones", "you", "me", "him", "her",
+                              "us", "my", "your", "his", "their", "shopping", "presents", "gifts"))
+
+
+def interest_of(low: str) -> str | None:
+    """What the recipient of a present is into, in a lower-cased message ("my husband is london
+    mad": london; "she loves gardening": gardening), or None."""
+    interest = _INTEREST.search(low) if _FOR_SOMEONE.search(low) else None
+    if interest is None:
+        return None
+    words = (interest.group(1) or interest.group(2)).split()
+    words = words[1:] if words[:1] == ["to"] else words  # "he loves to cook": cook
+    return " ".join(words) if words and words[0] not in _NOT_AN_INTEREST else None
+
+
 def order_number_rule(pattern: str = DEFAULT_ORDER_NUMBER) -> re.Pattern[str]:
     """The shop's order-number ``pattern`` as found inside a message: not part of a longer number,
     a price or a decimal."""
@@ -86,6 +112,7 @@ def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
         email=_first(clean, spans, "EMAIL"),
         postcode=_first(clean, spans, "POSTCODE"),
         product_aspect=product_aspect(low),
+        interest=interest_of(" ".join(low.replace("’", "'").split())),
     )
 
 

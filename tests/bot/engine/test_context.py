@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.context import CHILD_CATEGORIES, ContextReader, clear_alone, search_of
+from bot.engine.context import CHILD_CATEGORIES, ContextReader, about, clear_alone, search_of, things
 from bot.engine.interfaces import Search, Slots
 from bot.engine.nlu import extract
 from core.settings import Settings
@@ -268,3 +268,12 @@ def test_a_present_is_searched_by_what_its_recipient_is_into() -> None:
         assert search_of(text, extract(text)).words == words, text
     assert search_of("a present for my 8 year old niece", extract("x")).prefer == CHILD_CATEGORIES
     assert search_of("i like the red one", extract("x")).words == "i like the red one", "no present"
+
+
+def test_whether_a_product_speaks_of_an_interest(catalogue: dict[str, Product]) -> None:
+    by_name = {p.name: p for p in catalogue.values()}
+    assert about(by_name["Gardeners Kneeling Pad Keep Calm"], "gardening")
+    assert about(by_name["Jumbo Bag Owls"], "owls") and about(by_name["Owl Doorstop"], "owls")
+    assert not any(about(p, "golf") for p in catalogue.values()), "the demo shop sells nothing for golf"
+    assert not about(by_name["Jumbo Bag Owls"], "gardening")
+    assert things("unicorns") == "unicorn things" and things("golf") == "golf things"

@@ -147,3 +147,16 @@ async def test_the_first_one_after_the_price_of_the_second_asks_its_price(client
     first = cards(shown)[0]
     assert (await logged(client, turn_id)).metadata["refers_to"] == [first["stock_code"]]
     assert f"£{first['price']:.2f}" in text_of(answer) and "orders" not in text_of(answer)
+
+
+async def test_a_present_for_someone_into_something_shows_things_for_it(client: TestClient) -> None:
+    owls, turn_id = await say(client, "owls", "my sister collects owls, any gift ideas?")
+    record = await logged(client, turn_id)
+    assert record.route == Route.PRODUCTS, "a search for owls, not the shop's favourites"
+    assert sum("owl" in c["name"].lower() for c in cards(owls)) >= len(cards(owls)) / 2
+    under, _ = await say(client, "owls", "anything under £5?")
+    assert cards(under) and all(c["price"] <= 5 for c in cards(under))
+    assert any("owl" in c["name"].lower() for c in cards(under)), "the interest is kept"
+    # An interest the demo catalogue has nothing for is said, before what comes closest.
+    golf, _ = await say(client, "golf", "birthday gift for my dad who loves golf")
+    assert text_of(golf).startswith("I couldn't find any golf things") and cards(golf)

@@ -76,3 +76,20 @@ def test_prices_in_words_and_ceilings_said_with_over() -> None:
                             ("candles over £3", 3.0, None), ("not over £5", None, 5.0)):
         found = extract(text)
         assert (found.min_price, found.max_price) == (low, high), text
+
+
+@pytest.mark.parametrize(("text", "interest"), [
+    ("I need a gift for my mum, she loves gardening", "gardening"),
+    ("a present for my husband, he's london mad", "london"),
+    ("my sister collects owls, any gift ideas?", "owls"),
+    ("something for my wife, she is into baking", "baking"),
+    ("I’m after a present for my son, he’s obsessed with dinosaurs", "dinosaurs"),
+    ("can you recommend something?", None),
+    ("i like the red one", None),  # no present: the shopper's own taste is a search, not an interest
+    ("gift ideas for my 8 year old niece", None),
+    ("my mum loves it, can it be gift wrapped?", None),
+    ("a present for my dad, he likes the red one", None),
+    ("birthday present for my brother, he loves to cook", "cook"),
+])
+def test_what_a_presents_recipient_is_into(text: str, interest: str | None) -> None:
+    assert extract(text).interest == interest

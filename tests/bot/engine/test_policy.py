@@ -53,6 +53,16 @@ def test_similar_needs_a_previous_product() -> None:
     assert _decide("recommend", 0.8, "something like that one?", slots=Slots(last_product="23169")).similar
 
 
+def test_a_present_for_someone_into_something_is_a_search_for_it() -> None:
+    # "she loves gardening": gardening things, not the shop's favourites.
+    assert _decide("recommend", 0.8, "a gift for my mum, she loves gardening").route is Route.PRODUCTS
+    assert _decide("recommend", 0.8, "can you recommend a present?").route is Route.RECOMMEND
+    # Things like the product in focus stay the recommender's.
+    similar = _decide("recommend", 0.8, "something like that one for my mum, she loves it",
+                      slots=Slots(last_product="23169"))
+    assert similar.route is Route.RECOMMEND and similar.similar
+
+
 def test_payload_intent() -> None:
     d = _decide("returns", 0.1, "/recommend")
     assert (d.route, d.confidence) == (Route.RECOMMEND, 1.0)
