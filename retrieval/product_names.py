@@ -46,8 +46,10 @@ class NamedProduct:
 class ProductNames:
     """Finds the catalogue product whose name a message holds."""
 
-    def __init__(self, products: Sequence[Product], min_coverage: float = 0.75) -> None:
+    def __init__(self, products: Sequence[Product], min_coverage: float = 0.75,
+                 min_unique: float = 0.5) -> None:
         self.min_coverage = min_coverage
+        self.min_unique = min_unique
         # Counts ("Pack of 12") are left out: shoppers rarely say them.
         self._names = [(p, {w for w in words(p.name) if not w.isdigit()}) for p in products]
         df: Counter[str] = Counter(w for _, ws in self._names for w in ws)
@@ -63,24 +65,37 @@ class ProductNames:
                 if df[w] <= _MAX_POSTINGS:
                     self._by_word.setdefault(w, []).append(i)
 
-    def find(self, text: str) -> NamedProduct | None:
-        """The best-covered product name in ``text``, if it covers at least ``min_coverage``.
+    def find(self, text: str, partial: bool = False) -> NamedProduct | None:
+        """The product whose name ``text`` holds: at least ``min_coverage`` of its name, or, with
+        ``partial``, at least ``min_unique`` of it when no other name holds the same words ("the
+        regency cakestand": one product, "Regency Cakestand 3 Tier"). Partial names are for a
+        message already known to ask about a product: "how do I fix my car engine" holds half of
+        "Pack 3 Fire Engine/Car Patches".
 
-        Ties go to the product whose name has more words the message holds (the more specific
-        one), then to the more popular one.
+        The name that holds the most of what the message says wins ("the spaceboy lunch bag" is
+        the Lunch Bag Spaceboy Design, not the Spaceboy Lunch Box), then the one the message
+        covers most, then the more popular one.
         """
         said = set(words(text))
         candidates = {i for w in said for i in self._by_word.get(w, ())}
-        best: tuple[float, int, int] | None = None
+        best: tuple[float, float, int] | None = None
         chosen: NamedProduct | None = None
+        least = self.min_unique if partial else self.min_coverage
         for i in candidates:
             product, name = self._names[i]
             held = name & said
-            coverage = sum(self._idf[w] for w in held) / self._total[i]
+            weight = sum(self._idf[w] for w in held)
+            coverage = weight / self._total[i]
             # Two of its words at least, unless the whole name is one word.
-            if coverage < self.min_coverage or len(held) < min(2, len(name)):
+            if len(held) < min(2, len(name)) or coverage < least:
                 continue
-            key = (round(coverage, 6), len(held), product.popularity)
+            if coverage < self.min_coverage and self._holding(held, candidates) > 1:
+                continue
+            key = (round(weight, 6), round(coverage, 6), product.popularity)
             if best is None or key > best:
                 best, chosen = key, NamedProduct(product, coverage)
         return chosen
+
+    def _holding(self, held: set[str], candidates: set[int]) -> int:
+        """How many of the candidate names hold every word of ``held``."""
+        return sum(1 for i in candidates if held <= self._names[i][1])

@@ -245,10 +245,18 @@ class RouteHandlers:
         named = ctx.scores.named
         catalogue = self.kb.catalogue.state  # one catalogue for the answer: a sync may swap it
         product = catalogue.by_code.get(named.id) if named is not None else None
+        if product is None:
+            # A product question naming its product in part ("how much is the regency cakestand?"):
+            # the one product whose name holds those words.
+            partial = catalogue.names.find(ctx.text, partial=True)
+            if partial is not None:
+                product = partial.product
+                named = Hit(product.stock_code, "product", round(partial.coverage, 4), product.name)
         aspect = ctx.entities.product_aspect
         if product is not None:
             group = group_of(product, catalogue.by_code.values()) if aspect in OF_VARIANTS else ()
-            reply = await answer_about(product, aspect, ctx.text, self.generation, group)
+            reply = await answer_about(product, aspect, ctx.text, self.generation, group,
+                                       ctx.entities.quantity)
             # "Yes, it comes in blue": the blue one is in focus next ("how much is it?").
             focus = reply.focus or product
             return HandlerResult(

@@ -149,6 +149,8 @@ class Entities:
     product_aspect: str | None = None
     # What a present's recipient is into ("she loves gardening": gardening).
     interest: str | None = None
+    # How many the shopper would buy ("I'll take 3, how much?"): a price answer gives the total.
+    quantity: int | None = None
 
     @property
     def order_proof(self) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from bot.generation.service import GenerationService
 from bot.generation.verifier import numbers, unsupported_claims, verify
 from core.messages import BotMessage, Button
-from core.shop import Product
+from core.shop import Product, money
 from core.variants import variant_answer
 from monitoring.flags import grounding
 
@@ -88,10 +88,12 @@ def known_answer(product: Product, aspect: str | None) -> str:
 
 
 async def answer_about(product: Product, aspect: str | None, question: str,
-                       generation: GenerationService, group: Sequence[Product] = ()) -> ProductReply:
+                       generation: GenerationService, group: Sequence[Product] = (),
+                       quantity: int | None = None) -> ProductReply:
     """The reply to ``question`` about ``product`` (``aspect`` from ``bot.engine.nlu``);
     ``group``: the product and its variants (``core.variants.group_of``), for the colours and
-    sizes it comes in."""
+    sizes it comes in; ``quantity``: how many the shopper would buy (a price answer adds the
+    total)."""
     if aspect in OF_VARIANTS and len(group) > 1:
         return _about_variants(product, group, question)
     evidence = product.evidence()
@@ -115,6 +117,11 @@ async def answer_about(product: Product, aspect: str | None, question: str,
     generate_ms = (time.perf_counter() - start) * 1000
     use = generated.text is not None and verified(generated.text, known, evidence, product)
     text = generated.text if use and generated.text is not None else known
+    if aspect == "price" and quantity:
+        # Arithmetic on the catalogue's price, not the generator's: the total is part of the evidence.
+        cost = money(quantity * product.price, product.facts.get("currency"))
+        total = f"So {quantity} would come to {cost}, before delivery."
+        text, evidence = f"{text} {total}", f"{evidence} {total}"
     return ProductReply((BotMessage(text=text), card(product)), evidence, True, use,
                         grounding(text, [evidence]), generate_ms)
 

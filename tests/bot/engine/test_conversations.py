@@ -160,3 +160,16 @@ async def test_a_present_for_someone_into_something_shows_things_for_it(client: 
     # An interest the demo catalogue has nothing for is said, before what comes closest.
     golf, _ = await say(client, "golf", "birthday gift for my dad who loves golf")
     assert text_of(golf).startswith("I couldn't find any golf things") and cards(golf)
+
+
+async def test_a_product_named_in_part_and_a_quantity_priced(client: TestClient) -> None:
+    answer, turn_id = await say(client, "stand", "how much is the regency cakestand")
+    assert "Regency Cakestand 3 Tier" in text_of(answer) and "£12.75" in text_of(answer), \
+        "the one product whose name holds both words"
+    assert (await logged(client, turn_id)).route == Route.GENERATE
+    total, _ = await say(client, "stand", "I'll take 3, how much would that be?")
+    assert "So 3 would come to £38.25, before delivery." in text_of(total)
+    # Half a name two products share names neither; an off-topic message naming half of one is
+    # declined, as before.
+    off, turn_id = await say(client, "engine", "how do i fix my car engine")
+    assert (await logged(client, turn_id)).route == Route.DECLINE

@@ -93,3 +93,21 @@ def test_prices_in_words_and_ceilings_said_with_over() -> None:
 ])
 def test_what_a_presents_recipient_is_into(text: str, interest: str | None) -> None:
     assert extract(text).interest == interest
+
+
+@pytest.mark.parametrize(("text", "quantity"), [
+    ("I'll take 3, how much would that be?", 3),
+    ("how much for four?", 4),
+    ("how much are 6 of them", 6),
+    ("i need a dozen", 12),
+    ("price x10", 10),
+    ("how much is number 3", None),  # an ordinal
+    ("anything under £3", None),  # a price
+    ("how much for the 2nd one", None),
+    ("is it a pack of 3?", None),
+    ("how much is it for 2 people", None),
+    ("delivery for 3 days", None),
+    ("i want 1", None),  # one is the price itself
+])
+def test_how_many_the_shopper_would_buy(text: str, quantity: int | None) -> None:
+    assert extract(text).quantity == quantity
