@@ -86,6 +86,11 @@ _ONLY = re.compile(r"\b(?:only|just)\b|^(?:no|nope|not those|actually)\b")
 # "and the elixir?" after the tonic bottle: the product of the same name that says "elixir".
 _AND_THE = re.compile(r"^(?:and|what about|how about) the ([a-z]+(?: [a-z]+)?)[?!. ]*$")
 _THE_X_ONE = re.compile(r"\bthe ((?:[a-z]+ ){0,2}[a-z]+) (?:one|version|variant|style)\b")
+# A question about a card that no fact word names: "the third one, is it dishwasher safe?", "does
+# the second one need batteries?", "how big is the first one?" (not "the third one looks nice").
+_FACT_QUESTION = re.compile(r"(?:^|[,;.!] ?)(?:is|are|does|do|can|will|would|could|has|have|should)\b"
+                            r"|\bhow (?:big|tall|wide|long|heavy|high|deep|large|small|strong|thick)\b"
+                            r"|\bwhat size\b|\bdimensions?\b")
 # Words that only say which fact is asked about.
 _ASPECT_WORDS = frozenset((
     "cost", "costs", "many", "pieces", "piece", "pack", "packs", "packet", "set", "come", "comes", "ship",
@@ -350,6 +355,11 @@ class ContextReader:
             return None
         target = picked[0]
         aspect = entities.product_aspect
+        if aspect is None and _FACT_QUESTION.search(low):
+            # "the third one, is it dishwasher safe?": a question the facts may not answer, about
+            # that card; the router reads the message and decides, the product named for it.
+            standalone = _ORDINAL.sub(f"the {target.name}", low, count=1)
+            return Reading(text, resolved=standalone, refers_to=(target.stock_code,), act="ordinal")
         if aspect is None and slots.topic == "product" and slots.aspect not in (None, VARIANT) and \
                 not self._own_words(low):
             aspect = slots.aspect  # "and the first one?" after "how much is the second?": its price

@@ -245,14 +245,15 @@ class RouteHandlers:
         named = ctx.scores.named
         catalogue = self.kb.catalogue.state  # one catalogue for the answer: a sync may swap it
         product = catalogue.by_code.get(named.id) if named is not None else None
-        if product is None:
-            # A product question naming its product in part ("how much is the regency cakestand?"):
-            # the one product whose name holds those words.
+        aspect = ctx.entities.product_aspect
+        if product is None and aspect is not None:
+            # A fact asked of a product named in part ("how much is the regency cakestand?"): the
+            # one product whose name holds those words. (Other questions keep GPT-2 on the top
+            # passages: "is the glass cookie jar good for biscuits?")
             partial = catalogue.names.find(ctx.text, partial=True)
             if partial is not None:
                 product = partial.product
                 named = Hit(product.stock_code, "product", round(partial.coverage, 4), product.name)
-        aspect = ctx.entities.product_aspect
         if product is not None:
             group = group_of(product, catalogue.by_code.values()) if aspect in OF_VARIANTS else ()
             reply = await answer_about(product, aspect, ctx.text, self.generation, group,

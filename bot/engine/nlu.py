@@ -122,6 +122,7 @@ def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
     """Read entities from a message (order numbers as ``order_rule`` finds them)."""
     low = text.lower()
     payload = _PAYLOAD.match(low.strip())
+    quantity = quantity_of(low.replace("’", "'"))
     lo, hi = _price_range(low)
     clean = normalise(text)
     spans = find(clean)
@@ -137,9 +138,10 @@ def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
         payload_intent=payload.group(1) if payload else None,
         email=_first(clean, spans, "EMAIL"),
         postcode=_first(clean, spans, "POSTCODE"),
-        product_aspect=product_aspect(low),
+        # "I'll take 2 of the first one": how much they would come to.
+        product_aspect=product_aspect(low) or ("price" if quantity else None),
         interest=interest_of(" ".join(low.replace("’", "'").split())),
-        quantity=quantity_of(low.replace("’", "'")),
+        quantity=quantity,
     )
 
 

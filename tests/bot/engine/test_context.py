@@ -69,6 +69,23 @@ def test_an_ordinal_past_the_cards_shown_names_no_card(reader: ContextReader,
     assert read(reader, "and the 6th?", six).refers_to == (codes[5],)  # the last one shown is not past
 
 
+def test_a_question_about_a_card_no_fact_word_names_is_left_to_the_router(
+    reader: ContextReader, catalogue: dict[str, Product]
+) -> None:
+    codes = named(catalogue, "doormat")
+    slots = after_search(codes, "doormats")
+    asked = read(reader, "the third one, is it dishwasher safe?", slots)
+    assert (asked.act, asked.refers_to, asked.aspect, asked.text) == (
+        "ordinal", (codes[2],), None, "the third one, is it dishwasher safe?")
+    assert catalogue[codes[2]].name in (asked.resolved or "")
+    assert read(reader, "does the second one need batteries?", slots).aspect is None
+    # A remark is no question, and a fact word still names the fact.
+    assert read(reader, "the third one looks nice", slots).aspect == "overview"
+    assert read(reader, "is the first one popular?", slots).aspect == "popularity"
+    # "I'll take 2 of the first one": its price (and the total).
+    assert read(reader, "I'll take 2 of the first one", slots).aspect == "price"
+
+
 def test_a_second_of_time_is_no_ordinal(reader: ContextReader, catalogue: dict[str, Product]) -> None:
     slots = after_search(named(catalogue, "doormat"), "doormats")
     for text in ("give me a second", "one second please", "wait a second"):

@@ -173,3 +173,16 @@ async def test_a_product_named_in_part_and_a_quantity_priced(client: TestClient)
     # declined, as before.
     off, turn_id = await say(client, "engine", "how do i fix my car engine")
     assert (await logged(client, turn_id)).route == Route.DECLINE
+
+
+async def test_a_question_about_a_card_the_facts_do_not_answer_is_said_so(client: TestClient) -> None:
+    shown, _ = await say(client, "mugs", "do you have any mugs")
+    answer, turn_id = await say(client, "mugs", "the third one, is it dishwasher safe?")
+    third = cards(shown)[2]
+    record = await logged(client, turn_id)
+    assert record.metadata["refers_to"] == [third["stock_code"]]
+    assert record.metadata["context_act"] == "ordinal"
+    # The router decides: the product's facts (which do not say), or the shop's care advice;
+    # never the third card's price and orders as if they answered it.
+    assert f"Our product details for the {third['name']} don't answer that" in text_of(answer) or \
+        (record.route == Route.FAQ and "dishwasher" in text_of(answer)), text_of(answer)

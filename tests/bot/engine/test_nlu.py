@@ -111,3 +111,5 @@ def test_what_a_presents_recipient_is_into(text: str, interest: str | None) -> N
 ])
 def test_how_many_the_shopper_would_buy(text: str, quantity: int | None) -> None:
     assert extract(text).quantity == quantity
+    if quantity is not None:
+        assert extract(text).product_aspect is not None, "a quantity asks what they come to"
