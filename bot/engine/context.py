@@ -35,6 +35,8 @@ _ORDINAL_WORD = "|".join(_ORDINALS)
 # "the first one", "that 2nd clock", "the last", "number 3", "#2", "option 2" (not "wait a
 # second", "one second").
 _ORDINAL = re.compile(rf"(?<!\ba )(?<!\bone )\b({_ORDINAL_WORD})\b(?:\s+([a-z]+))?")
+# The whole reference, to write the product's name in its place: "the third one", "that 2nd clock".
+_THE_ORDINAL = re.compile(rf"(?:\b(?:the|that|this) )?(?<!\ba )(?<!\bone )\b(?:{_ORDINAL_WORD})\b(?: one\b)?")
 _NUMBERED = re.compile(r"(?:\bnumber|\bno\.?|#|\boption|\bitem)\s*([1-9]|10)\b")
 # "the first two", "the first 3": the first N shown.
 _FIRST_N = re.compile(r"\b(?:first|top)\s+(two|three|2|3)\b")
@@ -358,7 +360,7 @@ class ContextReader:
         if aspect is None and _FACT_QUESTION.search(low):
             # "the third one, is it dishwasher safe?": a question the facts may not answer, about
             # that card; the router reads the message and decides, the product named for it.
-            standalone = _ORDINAL.sub(f"the {target.name}", low, count=1)
+            standalone = _THE_ORDINAL.sub(f"the {target.name}", low, count=1)
             return Reading(text, resolved=standalone, refers_to=(target.stock_code,), act="ordinal")
         if aspect is None and slots.topic == "product" and slots.aspect not in (None, VARIANT) and \
                 not self._own_words(low):

@@ -77,7 +77,7 @@ def test_a_question_about_a_card_no_fact_word_names_is_left_to_the_router(
     asked = read(reader, "the third one, is it dishwasher safe?", slots)
     assert (asked.act, asked.refers_to, asked.aspect, asked.text) == (
         "ordinal", (codes[2],), None, "the third one, is it dishwasher safe?")
-    assert catalogue[codes[2]].name in (asked.resolved or "")
+    assert asked.resolved == f"the {catalogue[codes[2]].name}, is it dishwasher safe?"
     assert read(reader, "does the second one need batteries?", slots).aspect is None
     # A remark is no question, and a fact word still names the fact.
     assert read(reader, "the third one looks nice", slots).aspect == "overview"
