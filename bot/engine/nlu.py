@@ -58,32 +58,6 @@ def interest_of(low: str) -> str | None:
     return " ".join(words) if words and words[0] not in _NOT_AN_INTEREST else None
 
 
-# How many the shopper would buy: "I'll take 3", "how much for four?", "6 of them", "x10" (not
-# "number 3", "£3", "for 3 days" or the "3" of "pack of 3").
-_COUNT = r"(\d{1,3}|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|fifty|hundred|a dozen)"
-_QUANTITY = (
-    re.compile(rf"\b(?:take|buy|get|order|want|need|have|like)\s+{_COUNT}\b(?![.,]\d|\s*(?:%|st\b|nd\b|rd\b|th\b))"),
-    re.compile(rf"\bfor\s+{_COUNT}\b(?![.,]\d)(?!\s*(?:%|st\b|nd\b|rd\b|th\b|years?|yrs?|days?|weeks?|months?"
-               rf"|hours?|mins?|minutes?|people|persons?|guests?|kids|children|year|pounds?|quid|p\b))"),
-    re.compile(rf"\b{_COUNT}\s+(?:of (?:them|these|those|it|each|the)|x\b|pieces|units|items|lots)"),
-    re.compile(r"\bx\s?(\d{1,3})\b"),
-)
-_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "fifty": 50, "hundred": 100,
-                "a dozen": 12}
-
-
-def quantity_of(low: str) -> int | None:
-    """How many of a product a lower-cased message would buy (2 to 999), or None."""
-    for rule in _QUANTITY:
-        found = rule.search(low)
-        if found:
-            word = found.group(1)
-            count = int(word) if word.isdigit() else _COUNT_WORDS[word]
-            return count if 2 <= count <= 999 else None
-    return None
-
-
 def order_number_rule(pattern: str = DEFAULT_ORDER_NUMBER) -> re.Pattern[str]:
     """The shop's order-number ``pattern`` as found inside a message: not part of a longer number,
     a price or a decimal."""
@@ -204,6 +178,28 @@ _MONEY_WORDS = (
     *((re.compile(rf"\b{word} ?(?:quid|pounds?)\b"), f"£{amount}") for word, amount in _NUMBER_WORDS.items()),
     (re.compile(r"\b(\d+(?:\.\d+)?) ?(?:quid|pounds?)\b"), r"£\1"),
 )
+
+# How many the shopper would buy: "I'll take 3", "how much for four?", "6 of them", "x10" (not
+# "number 3", "£3", "for 3 days" or the "3" of "pack of 3").
+_COUNT = rf"(\d{{1,3}}|a dozen|{'|'.join(_NUMBER_WORDS)})"
+_QUANTITY = (
+    re.compile(rf"\b(?:take|buy|get|order|want|need|have|like)\s+{_COUNT}\b(?![.,]\d|\s*(?:%|st\b|nd\b|rd\b|th\b))"),
+    re.compile(rf"\bfor\s+{_COUNT}\b(?![.,]\d)(?!\s*(?:%|st\b|nd\b|rd\b|th\b|years?|yrs?|days?|weeks?|months?"
+               rf"|hours?|mins?|minutes?|people|persons?|guests?|kids|children|year|pounds?|quid|p\b))"),
+    re.compile(rf"\b{_COUNT}\s+(?:of (?:them|these|those|it|each|the)|x\b|pieces|units|items|lots)"),
+    re.compile(r"\bx\s?(\d{1,3})\b"),
+)
+
+
+def quantity_of(low: str) -> int | None:
+    """How many of a product a lower-cased message would buy (2 to 999), or None."""
+    for rule in _QUANTITY:
+        found = rule.search(low)
+        if found:
+            word = found.group(1)
+            count = int(word) if word.isdigit() else _NUMBER_WORDS.get(word, 12)  # else "a dozen"
+            return count if 2 <= count <= 999 else None
+    return None
 
 
 def _money(low: str) -> str:
