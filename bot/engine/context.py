@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from bot.engine.compare import SUPERLATIVE
 from bot.engine.interfaces import Entities, Reading, Search, Slots
-from bot.engine.nlu import interest_of, product_query
+from bot.engine.nlu import for_child, interest_of, product_query
 from core.shop import Product
 from core.turns import RouterOutput
 from core.variants import asked_colours, asked_size, pick
@@ -642,8 +642,6 @@ def _described(search: Search) -> str:
     return " ".join(parts)
 
 
-_CHILD = re.compile(r"\b(?:son|daughter|grandson|granddaughter|grandchild|niece|nephew|kids?|child|children"
-                    r"|boy|girl|baby|toddler|(?:[1-9]|1[0-2]) ?(?:year|yr)s? ?old)\b")
 CHILD_CATEGORIES = ("Toys & Games", "Party", "Stationery")
 
 
@@ -651,7 +649,7 @@ def search_of(text: str, entities: Entities) -> Search:
     """The search a message asks for when it stands alone (its constraints from its own words):
     for a present, what the recipient is into ("my husband is london mad": london)."""
     low = " ".join(text.lower().replace("’", "'").split())
-    prefer = CHILD_CATEGORIES if _CHILD.search(low) else ()
+    prefer = CHILD_CATEGORIES if for_child(low) else ()
     words = interest_of(low) or product_query(text)
     return Search(words, min_price=entities.min_price, max_price=entities.max_price, prefer=prefer)
 

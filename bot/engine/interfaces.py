@@ -151,6 +151,8 @@ class Entities:
     interest: str | None = None
     # How many the shopper would buy ("I'll take 3, how much?"): a price answer gives the total.
     quantity: int | None = None
+    # The message is about a child ("a present for my 8 year old niece").
+    child: bool = False
 
     @property
     def order_proof(self) -> bool:

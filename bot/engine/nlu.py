@@ -47,6 +47,15 @@ _NOT_AN_INTEREST = frozenset(("it", "its", "it's", "that", "this", "them", "thos
                               "us", "my", "your", "his", "their", "shopping", "presents", "gifts"))
 
 
+_CHILD = re.compile(r"\b(?:son|daughter|grandson|granddaughter|grandchild|niece|nephew|kids?|child|children"
+                    r"|boy|girl|baby|toddler|(?:[1-9]|1[0-2]) ?(?:year|yr)s? ?old)\b")
+
+
+def for_child(low: str) -> bool:
+    """Whether a lower-cased message is about a child ("my 8 year old niece", "for the kids")."""
+    return bool(_CHILD.search(low))
+
+
 def interest_of(low: str) -> str | None:
     """What the recipient of a present is into, in a lower-cased message ("my husband is london
     mad": london; "she loves gardening": gardening), or None."""
@@ -116,6 +125,7 @@ def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
         product_aspect=product_aspect(low) or ("price" if quantity else None),
         interest=interest_of(" ".join(low.replace("’", "'").split())),
         quantity=quantity,
+        child=for_child(low),
     )
 
 

@@ -129,9 +129,10 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
     if routed.label is not None:
         route = thresholds.intent_routes.get(routed.label, Route.FAQ)
         similar = route is Route.RECOMMEND and entities.refers_back and bool(signals.slots.last_product)
-        if route is Route.RECOMMEND and not similar and entities.interest:
-            # "a present for my mum, she loves gardening": gardening things, not the shop's
-            # favourites (the search is what the recipient is into: bot/engine/context.py, search_of).
+        if route is Route.RECOMMEND and not similar and (entities.interest or entities.child):
+            # "a present for my mum, she loves gardening": gardening things; "gift ideas for my 8
+            # year old niece": things for children first; not the shop's favourites (the search:
+            # bot/engine/context.py, search_of).
             return Decision(Route.PRODUCTS, "product_search", routed.confidence)
         return Decision(route, routed.label, routed.confidence, similar)
     if entities.min_price is not None or entities.max_price is not None:

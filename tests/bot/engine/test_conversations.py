@@ -157,6 +157,10 @@ async def test_a_present_for_someone_into_something_shows_things_for_it(client: 
     under, _ = await say(client, "owls", "anything under £5?")
     assert cards(under) and all(c["price"] <= 5 for c in cards(under))
     assert any("owl" in c["name"].lower() for c in cards(under)), "the interest is kept"
+    # A present for a child: things for children first, not the shop's favourites.
+    niece, _ = await say(client, "niece", "gift ideas for my 8 year old niece")
+    children = ("Toys & Games", "Party", "Stationery")
+    assert sum(c["category"] in children for c in cards(niece)) >= 2 * len(cards(niece)) / 3
     # An interest the demo catalogue has nothing for is said, before what comes closest.
     golf, _ = await say(client, "golf", "birthday gift for my dad who loves golf")
     assert text_of(golf).startswith("I couldn't find any golf things") and cards(golf)

@@ -113,3 +113,9 @@ def test_how_many_the_shopper_would_buy(text: str, quantity: int | None) -> None
     assert extract(text).quantity == quantity
     if quantity is not None:
         assert extract(text).product_aspect is not None, "a quantity asks what they come to"
+
+
+def test_a_message_about_a_child() -> None:
+    assert extract("gift ideas for my 8 year old niece").child
+    assert extract("something for the kids").child
+    assert not extract("a present for my mum, she loves gardening").child
