@@ -93,6 +93,9 @@ _THE_X_ONE = re.compile(r"\bthe ((?:[a-z]+ ){0,2}[a-z]+) (?:one|version|variant|
 _FACT_QUESTION = re.compile(r"(?:^|[,;.!] ?)(?:is|are|does|do|can|will|would|could|has|have|should)\b"
                             r"|\bhow (?:big|tall|wide|long|heavy|high|deep|large|small|strong|thick)\b"
                             r"|\bwhat size\b|\bdimensions?\b")
+# "What about my other order?" once an order was looked up: another one, whose number is asked for.
+_ANOTHER_ORDER = re.compile(r"\b(?:other|another|second|different|next|new|first|previous|earlier|older)"
+                            r"\s+(?:order|parcel|package)\b")
 # Words that only say which fact is asked about.
 _ASPECT_WORDS = frozenset((
     "cost", "costs", "many", "pieces", "piece", "pack", "packs", "packet", "set", "come", "comes", "ship",
@@ -206,14 +209,20 @@ class ContextReader:
         focus = self.products.get(slots.last_product or "")
         # In this order: "more like the third one" is a similar, not a "more"; a comparison names
         # ordinals too; a correction names a colour as a refinement does.
-        for rule in (self._similar, self._more, self._compare, self._correction, self._group,
-                     self._ordinal, self._other_one, self._refine, self._pronoun, self._faq):
+        for rule in (self._another_order, self._similar, self._more, self._compare, self._correction,
+                     self._group, self._ordinal, self._other_one, self._refine, self._pronoun, self._faq):
             reading = rule(text, low, slots, entities, shown, focus)
             if reading is not None:
                 return reading
         return Reading.alone(text)
 
     # ------------------------------------------------------------------ the acts
+
+    def _another_order(self, text: str, low: str, slots: Slots, entities: Entities, shown: list[Product],
+                       focus: Product | None) -> Reading | None:
+        if slots.order_number is None or not _ANOTHER_ORDER.search(low):
+            return None
+        return Reading("where is my order?", resolved="where is my other order?", act="another_order")
 
     def _more(self, text: str, low: str, slots: Slots, entities: Entities, shown: list[Product],
               focus: Product | None) -> Reading | None:

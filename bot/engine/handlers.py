@@ -212,7 +212,10 @@ class RouteHandlers:
             if wait:
                 return HandlerResult((replies.too_many_lookups(wait),), ctx.slots, answered=False,
                                      latency_ms={"action": _ms(start)})
-        slots = {**ctx.slots.as_rasa(), "recommend_mode": "similar" if ctx.decision.similar else None}
+        known = ctx.slots
+        if ctx.reading is not None and ctx.reading.act == "another_order":
+            known = known.updated(order_number=None)  # the order looked up before is not this one
+        slots = {**known.as_rasa(), "recommend_mode": "similar" if ctx.decision.similar else None}
         # Actions see a customer id only when the shop signed it; never the token itself.
         metadata = {**without_identity(ctx.metadata),
                     **({CUSTOMER_ID: ctx.customer_id} if ctx.customer_id else {})}
@@ -225,7 +228,7 @@ class RouteHandlers:
             metadata,
         )
         outcome = await self.actions.run(name, tracker, DOMAIN)
-        new_slots = _shown(_apply_events(ctx.slots, outcome.events), outcome.messages)
+        new_slots = _shown(_apply_events(known, outcome.events), outcome.messages)
         if name == "action_order_status":
             # A bare "12345" next answers the order question (Slots.asked_order_number).
             new_slots = new_slots.updated(topic="order")

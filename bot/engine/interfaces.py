@@ -182,8 +182,9 @@ class Reading:
     ``text`` is what is routed: the message itself, or its standalone reading when it leans on
     what came before. ``resolved`` is that standalone reading (None: the message stood alone),
     ``refers_to`` the stock codes it referred to, ``act`` the kind of follow-up (``ordinal``,
-    ``pronoun``, ``refine``, ``correct``, ``compare``, ``more``, ``similar``, ``faq``, or
-    ``past``: an ordinal past the last card shown; None when the message stood alone),
+    ``pronoun``, ``refine``, ``correct``, ``compare``, ``more``, ``similar``, ``faq``,
+    ``past``: an ordinal past the last card shown, or ``another_order``: an order other than
+    the one looked up; None when the message stood alone),
     ``aspect`` the product fact asked about (a correction's is the previous question's),
     ``search`` the product search a follow-up narrows or pages.
     """

@@ -100,6 +100,9 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
             return Decision(Route.GENERATE, "product_comparison", CONTEXT_CONFIDENCE)
         if reading.act == "past":
             return Decision(Route.GENERATE, FEWER_SHOWN, CONTEXT_CONFIDENCE)
+        if reading.act == "another_order":
+            # "What about my other order?": its number is asked for (bot/engine/handlers.py).
+            return Decision(Route.ORDER_STATUS, "order_status", CONTEXT_CONFIDENCE)
         if reading.refers_to and reading.aspect is not None:
             return Decision(Route.GENERATE, "product_question", CONTEXT_CONFIDENCE)
         if reading.act == "pronoun" and reading.refers_to and asked is not None and asked.label is not None \

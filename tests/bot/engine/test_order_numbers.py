@@ -24,6 +24,19 @@ async def test_a_bare_number_after_the_order_question_is_looked_up(client: TestC
     assert (await logged(client, turn_id)).route != Route.ORDER_STATUS
 
 
+async def test_another_order_after_one_was_looked_up_asks_for_its_number(client: TestClient) -> None:
+    await say(client, "where is my order 573415", sender="two")
+    asked, turn_id = await say(client, "what about my other order?", sender="two")
+    record = await logged(client, turn_id)
+    assert record.route == Route.ORDER_STATUS and record.metadata["context_act"] == "another_order"
+    assert "order number" in asked[0]["text"] and "573415" not in asked[0]["text"]
+    reply, _ = await say(client, "581234", sender="two")
+    assert "order 581234" in reply[0]["text"], "the number given next is the other order"
+    # With no order looked up before, the same words are the router's to place.
+    _, turn_id = await say(client, "what about my other order?", sender="none")
+    assert (await logged(client, turn_id)).metadata.get("context_act") is None
+
+
 async def test_a_phone_number_given_as_the_order_number_is_not_kept(client: TestClient) -> None:
     await say(client, "where is my order", sender="phone")
     reply, turn_id = await say(client, "07700 900123", sender="phone")
