@@ -51,10 +51,26 @@ def _extreme(products: Sequence[Product], *, cheapest: bool, word: str) -> str:
     return f"The {chosen[0].name} is the {word} at {_price(chosen[0])} ({rest})."
 
 
-def _names(products: Sequence[Product]) -> str:
-    names = [f"the {p.name}" for p in products]
+_COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six")
+
+
+def which_were_shown(products: Sequence[Product], more: bool) -> str:
+    """ "The third one" when fewer were shown: the ones that were, by name and price, and (when
+    there is a search to page) how to see others."""
+    count = _COUNT_WORDS[len(products)] if len(products) < len(_COUNT_WORDS) else str(len(products))
+    noun = "product" if len(products) == 1 else "products"
+    text = f"I only showed you {count} {noun}: {_names(products, priced=True, capital=False)}."
+    if len(products) > 1:
+        text += " Which one do you mean?"
+    if more:
+        text += ' Say "show me more" to see others.'
+    return text
+
+
+def _names(products: Sequence[Product], *, priced: bool = False, capital: bool = True) -> str:
+    names = [f"the {p.name}" + (f" ({_price(p)})" if priced else "") for p in products]
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return joined[0].upper() + joined[1:]
+    return joined[0].upper() + joined[1:] if capital else joined
 
 
 def _price(product: Product) -> str:

@@ -34,9 +34,10 @@ _ORDINALS = {
 _ORDINAL_WORD = "|".join(_ORDINALS)
 # "the first one", "that 2nd clock", "the last", "number 3", "#2", "option 2" (not "wait a
 # second", "one second").
-_ORDINAL = re.compile(rf"(?<!\ba )(?<!\bone )\b({_ORDINAL_WORD})\b(?:\s+([a-z]+))?")
+_ORDINAL_AT = rf"(?<!\ba )(?<!\bone )\b({_ORDINAL_WORD})\b"
+_ORDINAL = re.compile(rf"{_ORDINAL_AT}(?:\s+([a-z]+))?")
 # The whole reference, to write the product's name in its place: "the third one", "that 2nd clock".
-_THE_ORDINAL = re.compile(rf"(?:\b(?:the|that|this) )?(?<!\ba )(?<!\bone )\b(?:{_ORDINAL_WORD})\b(?: one\b)?")
+_THE_ORDINAL = re.compile(rf"(?:\b(?:the|that|this) )?{_ORDINAL_AT}(?: one\b)?")
 _NUMBERED = re.compile(r"(?:\bnumber|\bno\.?|#|\boption|\bitem)\s*([1-9]|10)\b")
 # "the first two", "the first 3": the first N shown.
 _FIRST_N = re.compile(r"\b(?:first|top)\s+(two|three|2|3)\b")

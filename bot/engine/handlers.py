@@ -11,7 +11,7 @@ from typing import Any
 from actions.runner import DOMAIN, ActionRunner, tracker_state
 from actions.shop_actions import reports_unavailable
 from bot.engine import replies
-from bot.engine.compare import comparison
+from bot.engine.compare import comparison, which_were_shown
 from bot.engine.context import about, describe, kind_words, name_words, search_of, size_words, things
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
@@ -154,7 +154,7 @@ class RouteHandlers:
         found = candidates[:MAX_CARDS]
         interest = ctx.entities.interest if reading is None or reading.search is None else None
         # "she loves golf" in a shop that sells nothing for golf: said, before what comes closest.
-        unmatched = interest is not None and not any(about(p, interest) for p, _ in found)
+        unmatched = interest if interest and not any(about(p, interest) for p, _ in found) else None
         latency = {"embed": embed_ms, "search": _ms(start)}
         if not found:
             return HandlerResult((replies.no_products(),), ctx.slots.updated(topic="products"),
@@ -166,8 +166,8 @@ class RouteHandlers:
             vocabulary = self._vocabulary[1] if self._vocabulary else None
             asked = " ".join(w for w in search.words.lower().split() if kind_words(w, vocabulary))
             text = replies.none_of_kind(describe(replace(search, words=asked)))
-        elif interest is not None and unmatched:
-            text = replies.none_of_kind(things(interest))
+        elif unmatched:
+            text = replies.none_of_kind(things(unmatched))
         message = BotMessage(
             text=text,
             custom={"type": "products", "products": cards},
@@ -184,24 +184,29 @@ class RouteHandlers:
 
     def compare(self, ctx: TurnContext) -> HandlerResult:
         """Two or more products the shopper has seen, compared on their catalogue facts."""
-        codes = ctx.reading.refers_to if ctx.reading is not None else ()
-        products = [self.kb.product_by_code[c] for c in codes if c in self.kb.product_by_code]
+        products = self._referred(ctx)
         if len(products) < 2:
             return HandlerResult((replies.decline(),), ctx.slots, answered=False)
-        text = comparison(products, ctx.text)
-        slots = ctx.slots.updated(topic="product", aspect="price")
-        return HandlerResult((BotMessage(text=text),), slots, evidence=tuple(p.evidence() for p in products),
-                             hits=tuple(Hit(p.stock_code, "product", 1.0, p.name) for p in products))
+        return self._about_shown(comparison(products, ctx.text), products,
+                                 ctx.slots.updated(topic="product", aspect="price"))
 
     def fewer_shown(self, ctx: TurnContext) -> HandlerResult:
         """An ordinal past the cards shown ("the third one" of two): which ones were shown."""
-        codes = ctx.reading.refers_to if ctx.reading is not None else ()
-        products = [self.kb.product_by_code[c] for c in codes if c in self.kb.product_by_code]
+        products = self._referred(ctx)
         if not products:
             return HandlerResult((replies.decline(),), ctx.slots, answered=False)
-        text = replies.fewer_shown(products, more=ctx.slots.search is not None)
-        return HandlerResult((BotMessage(text=text),), ctx.slots.updated(topic="products"),
-                             evidence=tuple(p.evidence() for p in products),
+        return self._about_shown(which_were_shown(products, more=ctx.slots.search is not None), products,
+                                 ctx.slots.updated(topic="products"))
+
+    def _referred(self, ctx: TurnContext) -> list[Product]:
+        """The catalogue products the message's reading refers to (still in the catalogue)."""
+        codes = ctx.reading.refers_to if ctx.reading is not None else ()
+        return [self.kb.product_by_code[c] for c in codes if c in self.kb.product_by_code]
+
+    @staticmethod
+    def _about_shown(text: str, products: Sequence[Product], slots: Slots) -> HandlerResult:
+        """A reply about products the shopper has seen, on their facts as evidence."""
+        return HandlerResult((BotMessage(text=text),), slots, evidence=tuple(p.evidence() for p in products),
                              hits=tuple(Hit(p.stock_code, "product", 1.0, p.name) for p in products))
 
     async def action(self, ctx: TurnContext, name: str) -> HandlerResult:

@@ -105,7 +105,8 @@ def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
     """Read entities from a message (order numbers as ``order_rule`` finds them)."""
     low = text.lower()
     payload = _PAYLOAD.match(low.strip())
-    quantity = quantity_of(low.replace("’", "'"))
+    plain = " ".join(low.replace("’", "'").split())
+    quantity = quantity_of(plain)
     lo, hi = _price_range(low)
     clean = normalise(text)
     spans = find(clean)
@@ -123,7 +124,7 @@ def extract(text: str, order_rule: re.Pattern[str] = _ORDER) -> Entities:
         postcode=_first(clean, spans, "POSTCODE"),
         # "I'll take 2 of the first one": how much they would come to.
         product_aspect=product_aspect(low) or ("price" if quantity else None),
-        interest=interest_of(" ".join(low.replace("’", "'").split())),
+        interest=interest_of(plain),
         quantity=quantity,
         child=for_child(low),
     )

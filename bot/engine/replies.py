@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from core.messages import BotMessage, Button
-from core.shop import Product, money
 
 CAPABILITIES = (
     Button("Delivery times", "/uk_delivery"),
@@ -195,20 +192,3 @@ def which_product(suggestions: bool) -> BotMessage:
         text += " Is it one of these?"
     return BotMessage(text=text)
 
-
-_COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six")
-
-
-def fewer_shown(products: Sequence[Product], more: bool) -> str:
-    """ "The third one" when fewer were shown: the ones that were, by name and price, and (when
-    there is a search to page) how to see others."""
-    named = [f"the {p.name} ({money(p.price, p.facts.get('currency'))})" for p in products]
-    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    count = _COUNT_WORDS[len(products)] if len(products) < len(_COUNT_WORDS) else str(len(products))
-    noun = "product" if len(products) == 1 else "products"
-    text = f"I only showed you {count} {noun}: {listed}."
-    if len(products) > 1:
-        text += " Which one do you mean?"
-    if more:
-        text += ' Say "show me more" to see others.'
-    return text
