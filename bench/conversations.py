@@ -58,9 +58,10 @@ DEV_SHARE = 0.6
 TURN_KEYS = {"say", "expect", "need"}
 CONVERSATION_KEYS = {"id", "kind", "turns", "note"}
 CARD_KEYS = {"min_count", "allow_empty", "min_share", "min_price", "max_price", "name_any", "name_none",
-             "category", "cheaper_than_turn", "new_vs_turn", "like_shown"}
+             "category", "category_none", "cheaper_than_turn", "new_vs_turn", "like_shown"}
 EXPECT_KEYS = {"route", "faq", "text_any", "text_none", "about", "price_of", "bought_with_of",
-               "about_shown", "price_of_shown", "mentions_shown", "pick_shown", "cards", "any_of"}
+               "about_shown", "price_of_shown", "mentions_shown", "mentions_none_shown", "pick_shown",
+               "cards", "sorted", "any_of"}
 # Words that make two product names look alike without making the products alike (``like_shown``).
 _PLAIN = frozenset([
     "and", "with", "the", "for", "set", "pack", "box", "small", "large", "medium", "mini", "big", "jumbo",
@@ -353,6 +354,21 @@ def check_mentions_shown(value: Any, ctx: Context) -> list[str]:
     return [f"does not mention {', '.join(_describe(c) for c in missing)}"] if missing else []
 
 
+def check_mentions_none_shown(value: Any, ctx: Context) -> list[str]:
+    cards = _compared(value, ctx)
+    fresh = ctx.new_cards(int(value.get("turn", -1)))
+    named = [c for c in cards if _mentioned(ctx, c, [o for o in cards if o is not c], fresh)]
+    return [f"mentions {', '.join(_describe(c) for c in named)}"] if named else []
+
+
+def check_sorted(value: Any, ctx: Context) -> list[str]:
+    prices = [c.price for c in ctx.reply.cards]
+    if len(prices) < 2:
+        return [f"{len(prices)} cards shown, nothing in order"]
+    wanted = sorted(prices, reverse=value == "descending")
+    return [] if prices == wanted else [f"prices {prices} are not {value}"]
+
+
 def check_pick_shown(value: Any, ctx: Context) -> list[str]:
     cards = _compared(value, ctx)
     pick = value.get("pick", "cheapest")
@@ -388,6 +404,8 @@ def _card_faults(spec: dict[str, Any], card: Card, ctx: Context) -> list[str]:
         allowed = [spec["category"]] if isinstance(spec["category"], str) else list(spec["category"])
         if card.category not in allowed:
             faults.append(f"category {card.category!r}")
+    if "category_none" in spec and card.category in spec["category_none"]:
+        faults.append(f"category {card.category!r}")
     if "cheaper_than_turn" in spec:
         median = statistics.median(c.price for c in ctx.turn(int(spec["cheaper_than_turn"])).cards)
         if card.price >= median - 0.005:
@@ -448,8 +466,8 @@ CHECKS: dict[str, Check] = {
     "route": check_route, "faq": check_faq, "text_any": check_text_any, "text_none": check_text_none,
     "about": check_about, "price_of": check_price_of, "bought_with_of": check_bought_with_of,
     "about_shown": check_about_shown, "price_of_shown": check_price_of_shown,
-    "mentions_shown": check_mentions_shown, "pick_shown": check_pick_shown, "cards": check_cards,
-    "any_of": check_any_of,
+    "mentions_shown": check_mentions_shown, "mentions_none_shown": check_mentions_none_shown,
+    "pick_shown": check_pick_shown, "cards": check_cards, "sorted": check_sorted, "any_of": check_any_of,
 }
 assert set(CHECKS) == EXPECT_KEYS
 
@@ -506,6 +524,8 @@ def _validate_expect(cid: str, expect: dict[str, Any]) -> None:
     for spec in cards if isinstance(cards, list) else [cards]:
         if set(spec) - CARD_KEYS:
             raise ValueError(f"{cid}: unknown card conditions {sorted(set(spec) - CARD_KEYS)}")
+    if expect.get("sorted", "ascending") not in ("ascending", "descending"):
+        raise ValueError(f"{cid}: sorted is ascending or descending")
     if expect.get("pick_shown", {}).get("pick", "cheapest") not in ("cheapest", "dearest"):
         raise ValueError(f"{cid}: pick_shown picks the cheapest or the dearest")
     for alternative in expect.get("any_of", []):

@@ -144,7 +144,23 @@ def test_mentions_shown_wants_every_product_compared() -> None:
         "does not mention Glass Jar Digestive Biscuits (J4, £2.95)"]
 
 
+def test_mentions_none_shown_fails_on_any_card_named() -> None:
+    none_of = {"mentions_none_shown": {"turn": -1, "indexes": [2, 3]}}
+    cheaper = reply("which is cheaper?", "The Glass Jar Digestive Biscuits at £2.95.")
+    assert judge(none_of, SEARCH, cheaper) == []
+    assert judge(none_of, SEARCH, reply("which is cheaper?", "The Jam Jar with Pink Lid at £0.85.")) == [
+        "mentions Jam Jar with Pink Lid (J2, £0.85)"]
+
+
 # ------------------------------------------------------------------ the cards shown
+
+
+def test_sorted_wants_the_cards_in_price_order() -> None:
+    ascending = reply("the cheapest jars?", "Here:", ["J2", "J4", "J1"])
+    assert judge({"sorted": "ascending"}, ascending) == []
+    assert judge({"sorted": "descending"}, ascending) == ["prices [0.85, 2.95, 4.15] are not descending"]
+    assert judge({"sorted": "ascending"}, reply("cheapest?", "Here:", ["J1"])) == [
+        "1 cards shown, nothing in order"]
 
 
 def test_name_terms_are_whole_words_plurals_included_or_word_starts() -> None:
@@ -163,6 +179,8 @@ def test_card_conditions_hold_on_every_card_or_the_share_asked() -> None:
     assert judge({"cards": [{"name_none": ["blue"]}, {"name_any": ["clock*"], "min_share": 0.5}]},
                  reply("not blue", "Here:", ["C1", "C3"])) == []
     assert judge({"cards": {"category": ["Kitchen & Dining"]}}, cheap) == []
+    assert judge({"cards": {"category_none": ["Kitchen & Dining"]}}, cheap) != []
+    assert judge({"cards": {"category_none": ["Cards & Wrapping"]}}, cheap) == []
     assert judge({"cards": {"max_price": 1}}, reply("under £1?", "Sorry, nothing.")) == [
         "0 cards shown, expected at least 1"]
     assert judge({"cards": {"max_price": 1, "allow_empty": True}}, reply("under £1?", "Sorry.")) == []
@@ -258,6 +276,7 @@ def test_validate_refuses_what_the_scorer_would_not_understand() -> None:
                         ("ordinal", [{"say": "a"}]),
                         ("ordinal", [{"say": "a", "expect": {"abuot": "J1"}}]),
                         ("ordinal", [{"say": "a", "expect": {"cards": {"max_prize": 1}}}]),
+                        ("ordinal", [{"say": "a", "expect": {"sorted": "by name"}}]),
                         ("ordinal", [{"say": " ", "expect": {}}])):
         bad = {"id": "x", "kind": kind, "turns": turns}
         with pytest.raises(ValueError):

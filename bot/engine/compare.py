@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from core.shop import Product, money
 
@@ -21,7 +22,15 @@ SUPERLATIVE = re.compile(r"\b(?:cheapest|priciest|dearest|most expensive|least e
 _POPULAR = re.compile(r"\b(?:popular|best ?sell|sells? (?:best|well|more)|most bought)\b")
 
 
-def comparison(products: Sequence[Product], question: str) -> str:
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison's answer and the one product it picked, if it picked one ("it" next is that one)."""
+
+    text: str
+    picked: Product | None = None
+
+
+def comparison(products: Sequence[Product], question: str) -> Comparison:
     """The answer to ``question`` comparing ``products`` (two or more)."""
     low, many = question.lower(), len(products) > 2
     if _CHEAP.search(low) and not _DEAR.search(low):
@@ -32,23 +41,24 @@ def comparison(products: Sequence[Product], question: str) -> str:
         most = max(p.facts.get("orders") or 0 for p in products)
         best = [p for p in products if (p.facts.get("orders") or 0) == most]
         if len(best) > 1:
-            return f"{_names(best)} are the most popular of those: each was on {most} orders."
-        return f"The {best[0].name} is the most popular of those: it was on {most} orders."
-    return " ".join(_describe(p) for p in products[:4])
+            return Comparison(f"{_names(best)} are the most popular of those: each was on {most} orders.")
+        text = f"The {best[0].name} is the most popular of those: it was on {most} orders."
+        return Comparison(text, best[0])
+    return Comparison(" ".join(_describe(p) for p in products[:4]))
 
 
-def _extreme(products: Sequence[Product], *, cheapest: bool, word: str) -> str:
+def _extreme(products: Sequence[Product], *, cheapest: bool, word: str) -> Comparison:
     # Prices that tie are said to tie: naming one of two £1.65 bags "the cheaper" misleads.
     price = (min if cheapest else max)(p.price for p in products)
     chosen = [p for p in products if p.price == price]
     others = [p for p in products if p.price != price]
     if not others:
         both = "both" if len(chosen) == 2 else "all"
-        return f"{_names(chosen)} {both} cost the same: {_price(chosen[0])} each."
+        return Comparison(f"{_names(chosen)} {both} cost the same: {_price(chosen[0])} each.")
     rest = ", ".join(f"the {p.name} {_price(p)}" for p in others)
     if len(chosen) > 1:  # three or more compared, so ``word`` is already a superlative
-        return f"{_names(chosen)} are the {word} at {_price(chosen[0])} each ({rest})."
-    return f"The {chosen[0].name} is the {word} at {_price(chosen[0])} ({rest})."
+        return Comparison(f"{_names(chosen)} are the {word} at {_price(chosen[0])} each ({rest}).")
+    return Comparison(f"The {chosen[0].name} is the {word} at {_price(chosen[0])} ({rest}).", chosen[0])
 
 
 _COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six")

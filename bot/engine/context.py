@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from bot.engine.compare import SUPERLATIVE
 from bot.engine.interfaces import Entities, Reading, Search, Slots
-from bot.engine.nlu import for_child, interest_of, product_query
+from bot.engine.nlu import for_child, interest_of, present_words, price_order, product_query, wants_present
 from core.shop import Product
 from core.turns import RouterOutput
 from core.variants import asked_colours, asked_size, pick
@@ -158,6 +158,8 @@ _GENERIC = frozenset((
     "thats", "should", "would", "me", "us", "let", "lets", "her", "his", "him", "she", "he", "who",
     "pls", "plz", "mate", "few", "bit", "hmm", "hm", "um", "er", "oh", "ah", "ooh", "wait", "hang",
     "lovely", "ta",
+    # What a shopper calls any product ("union jack stuff"): not a kind of thing a name must hold.
+    "stuff", "things", "thing", "items", "bits", "goods", "products",
 ))
 
 
@@ -242,7 +244,9 @@ class ContextReader:
             not self._own_words(SUPERLATIVE.sub(" ", low))
         if not (_COMPARE.search(low) or two_named or of_shown) or len(shown) + (focus is not None) < 2:
             return None
-        picked = named or shown or ([focus] if focus else [])
+        # "Which is cheaper?" right after "compare the first two": those two.
+        compared = [self.products[c] for c in slots.compared if c in self.products]
+        picked = named or (compared if len(compared) >= 2 else []) or shown or ([focus] if focus else [])
         if len(picked) < 2:
             picked = _unique([*picked, *shown])
         if len(picked) < 2:
@@ -298,7 +302,8 @@ class ContextReader:
             # "pink plates" → "oops, meant bowls": pink bowls (what was not corrected stays).
             search = Search(" ".join(meant), colour=base.colour or _colour(base.words),
                             material=base.material or _material(base.words), min_price=base.min_price,
-                            max_price=base.max_price, prefer=base.prefer)
+                            max_price=base.max_price, prefer=base.prefer, order=base.order,
+                            present=base.present)
             return Reading(search.query(), resolved=_described(search), act="correct", search=search)
         if slots.topic == "product" and (shown or focus):
             # The question before was about a product: the same question about the one meant.
@@ -436,7 +441,8 @@ class ContextReader:
                 must = tuple(_unique([*must, *own]))
         search = Search(words, colour=colour or base.colour, material=material or base.material,
                         size=size or base.size, min_price=min_price, max_price=max_price,
-                        without=tuple(_unique([*base.without, *without])), must=must, prefer=base.prefer)
+                        without=tuple(_unique([*base.without, *without])), must=must, prefer=base.prefer,
+                        order=base.order, present=base.present)
         only_words = added and not (colour or material or size or without or cheaper or dearer or priced)
         # Only new words ("personalised ones") may be a question of their own: the router may
         # still take it to an FAQ answer (the policy's "variant" rule).
@@ -474,6 +480,10 @@ class ContextReader:
         for?" needs the password question before it, "do you sell doormats?" does not."""
         entry = self.entries.get(slots.faq_topic or "")
         if slots.topic != "faq" or entry is None or not entry.questions:
+            return None
+        if set(_words(entry.questions[0].lower())) <= _SOCIAL:
+            # After "hi" or "thanks" the floor is open: "red lanterns" is a request of its own, not
+            # "hello? red lanterns" (which the router read as a second greeting).
             return None
         # The question before, then the message (CANARD's "previous question" form). Writing the
         # message first with the topic's name after it did worse on the development conversations.
@@ -611,6 +621,22 @@ def _material(low: str) -> str | None:
     return next((w for w in _words(low) if w in MATERIALS), None)
 
 
+def look_of(words: str) -> tuple[str | None, str | None]:
+    """The colour and material a search's words ask for ("blue glass vases": blue, glass)."""
+    low = words.lower()
+    return _colour(low), _material(low)
+
+
+def without_look(words: str) -> str:
+    """A search's words without its colour and material words ("blue glass vases": vases)."""
+    return " ".join(w for w in _words(words.lower()) if w not in _COLOUR_WORDS and w not in MATERIALS)
+
+
+def looks(product: Product, colour: str | None, material: str | None) -> bool:
+    """Whether a product is of that colour and material (its name or its facts say so)."""
+    return _has(product, colour, material)
+
+
 def _has(product: Product, colour: str | None, material: str | None) -> bool:
     name = product.name.lower()
     facts = product.facts
@@ -641,6 +667,8 @@ def _question(aspect: str, product: Product) -> str:
 def _described(search: Search) -> str:
     """A search written out, constraints included ("pink lunch bags under £10")."""
     parts = [search.query()]
+    if search.present and not search.words and search.prefer == CHILD_CATEGORIES:
+        parts.append("for a child")
     if search.min_price is not None and search.max_price is not None:
         parts.append(f"between £{search.min_price:.2f} and £{search.max_price:.2f}")
     elif search.max_price is not None:
@@ -660,8 +688,16 @@ def search_of(text: str, entities: Entities) -> Search:
     for a present, what the recipient is into ("my husband is london mad": london)."""
     low = " ".join(text.lower().replace("’", "'").split())
     prefer = CHILD_CATEGORIES if for_child(low) else ()
-    words = interest_of(low) or product_query(text)
-    return Search(words, min_price=entities.min_price, max_price=entities.max_price, prefer=prefer)
+    interest = interest_of(low)
+    words = interest or product_query(text)
+    present = wants_present(low)
+    if present and not interest:
+        # "a birthday present for my mum": who it is for and the occasion are not what it is (the
+        # search would find birthday cards); what is left, if anything, is ("a christmas present").
+        rest = present_words(words)
+        words = rest if kind_words(rest) else ""
+    return Search(words, min_price=entities.min_price, max_price=entities.max_price, prefer=prefer,
+                  order=price_order(low), present=present)
 
 
 # What a word of an interest ends with that its products' names may not ("gardening": Garden).

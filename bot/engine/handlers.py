@@ -12,11 +12,12 @@ from actions.runner import DOMAIN, ActionRunner, tracker_state
 from actions.shop_actions import reports_unavailable
 from bot.engine import replies
 from bot.engine.compare import comparison, which_were_shown
-from bot.engine.context import about, describe, kind_words, name_words, search_of, size_words, things
+from bot.engine.context import about, name_words, search_of, things
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
-from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Search, Slots, TurnContext
+from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Slots, TurnContext
 from bot.engine.policy import FEWER_SHOWN, OTHER_LANGUAGE, STOCK, RoutingThresholds
+from bot.engine.ranking import by_popularity, meets, rank
 from bot.generation.grounded import grounded_answer
 from bot.generation.product_answer import OF_VARIANTS, answer_about
 from bot.generation.service import GenerationService
@@ -68,6 +69,8 @@ class RouteHandlers:
 
     async def run(self, ctx: TurnContext) -> HandlerResult:
         """Dispatch on the decided route."""
+        # What the last answer compared holds for the next message only (the comparison sets it again).
+        ctx = replace(ctx, slots=ctx.slots.updated(compared=()))
         route = ctx.decision.route
         if self.project is not None and route is not Route.HANDOFF \
                 and await self.project.active_loop(ctx.conversation_id) is not None:
@@ -116,41 +119,29 @@ class RouteHandlers:
         search = reading.search if reading is not None and reading.search is not None else \
             search_of(ctx.text, ctx.entities)
         more = reading is not None and reading.act in ("more", "similar")
-        start = time.perf_counter()
-        vec = await self.encoder.encode(search.query())
-        embed_ms = _ms(start)
+        follow_up = reading is not None and reading.search is not None
         start = time.perf_counter()
         # One catalogue for the whole search: a sync may swap it meanwhile.
         catalogue = self.kb.catalogue.state
-        res = catalogue.index.search(vec.reshape(1, -1), 200)[0]
-        skip = set(search.seen) if more else set()
-        candidates = [(catalogue.by_code[catalogue.index.ids[row]], score)
-                      for row, score in zip(res.rows, res.scores, strict=True)]
-        candidates = [(p, s) for p, s in candidates if p.stock_code not in skip and _meets(p, search)]
-        if reading is not None and reading.search is not None:
-            # A follow-up narrows the same kind of thing: "one in pink" after lunch bags means pink
-            # lunch bags first, then whatever else the constraint finds.
-            if self._vocabulary is None or self._vocabulary[0] != catalogue.version:
-                self._vocabulary = (catalogue.version, name_words(catalogue.by_code.values()))
-            kind = kind_words(search.words, self._vocabulary[1])
-            head = kind[-1:] if reading.act != "more" else ()
-            candidates.sort(key=lambda ps: (not all(w in ps[0].name.lower() for w in kind),
-                                            not all(w in ps[0].name.lower() for w in head)))
-            # Only that kind of thing, when the catalogue has any: two pink umbrellas beat two
-            # pink umbrellas and four pink curtains. The next page keeps the first page's order
-            # instead: "easter decorations" go on with easter things, not with any decoration.
-            of_kind = [ps for ps in candidates if head and all(w in ps[0].name.lower() for w in head)]
-            # "and for cats?" after dog bowls: cat bowls only, when there are any.
-            whole = [ps for ps in candidates if kind and all(w in ps[0].name.lower() for w in kind)]
-            # Nothing holds every word asked for ("star shaped cushions"): said, not passed off.
-            # (Paging and "more like it" keep the order they started with instead.)
-            narrowing = reading.act not in ("more", "similar")
-            missing = narrowing and bool(kind) and not whole
-            candidates = (whole if narrowing else []) or of_kind or candidates
+        if search.present and not search.words:
+            # "A birthday present for my mum": nothing says what kind, so the shop's favourites
+            # (the words would find birthday cards).
+            embed_ms = 0.0
+            candidates = by_popularity(list(catalogue.by_code.values()))
         else:
-            missing = False
-        if search.prefer:
-            candidates.sort(key=lambda ps: ps[0].category not in search.prefer)
+            vec = await self.encoder.encode(search.query())
+            embed_ms = _ms(start)
+            start = time.perf_counter()
+            res = catalogue.index.search(vec.reshape(1, -1), 200)[0]
+            candidates = [(catalogue.by_code[catalogue.index.ids[row]], score)
+                          for row, score in zip(res.rows, res.scores, strict=True)]
+        skip = set(search.seen) if more else set()
+        candidates = [(p, s) for p, s in candidates if p.stock_code not in skip and meets(p, search)]
+        if self._vocabulary is None or self._vocabulary[0] != catalogue.version:
+            self._vocabulary = (catalogue.version, name_words(catalogue.by_code.values()))
+        ranked = rank(candidates, search, act=reading.act if follow_up and reading is not None else None,
+                      vocabulary=self._vocabulary[1])
+        candidates = ranked.products
         found = candidates[:MAX_CARDS]
         interest = ctx.entities.interest if reading is None or reading.search is None else None
         # "she loves golf" in a shop that sells nothing for golf: said, before what comes closest.
@@ -161,11 +152,9 @@ class RouteHandlers:
                                  answered=False, latency_ms=latency)
         cards = [p.card() for p, _ in found]
         text = "Here are some more:" if more else "Here is what I found:"
-        if missing and reading is not None:
+        if ranked.missing:
             # Said plainly rather than passing other things off as what was asked for.
-            vocabulary = self._vocabulary[1] if self._vocabulary else None
-            asked = " ".join(w for w in search.words.lower().split() if kind_words(w, vocabulary))
-            text = replies.none_of_kind(describe(replace(search, words=asked)))
+            text = replies.none_of_kind(ranked.missing)
         elif unmatched:
             text = replies.none_of_kind(things(unmatched))
         message = BotMessage(
@@ -187,8 +176,15 @@ class RouteHandlers:
         products = self._referred(ctx)
         if len(products) < 2:
             return HandlerResult((replies.decline(),), ctx.slots, answered=False)
-        return self._about_shown(comparison(products, ctx.text), products,
-                                 ctx.slots.updated(topic="product", aspect="price"))
+        compared = comparison(products, ctx.text)
+        codes = tuple(p.stock_code for p in products)
+        # "Is it dishwasher safe?" after "which is the cheapest?" asks about the one it picked; "which
+        # is cheaper?" after "compare the first two" asks about those two, not every card shown.
+        slots = ctx.slots.updated(
+            topic="product", aspect="price",
+            last_product=compared.picked.stock_code if compared.picked else ctx.slots.last_product,
+            compared=codes if set(codes) != set(ctx.slots.shown_products) else ())
+        return self._about_shown(compared.text, products, slots)
 
     def fewer_shown(self, ctx: TurnContext) -> HandlerResult:
         """An ordinal past the cards shown ("the third one" of two): which ones were shown."""
@@ -239,7 +235,9 @@ class RouteHandlers:
             new_slots = new_slots.updated(topic="order")
         if name == "action_recommend" and not ctx.decision.similar:
             # "a present for my niece" → "something under £10": the request is the search narrowed.
-            new_slots = new_slots.updated(search=search_of(ctx.text, ctx.entities))
+            # ("Show me more" next shows other products than the ones the action just showed.)
+            new_slots = new_slots.updated(search=replace(search_of(ctx.text, ctx.entities),
+                                                         seen=new_slots.shown_products))
         # An action whose backing system could not answer (the shop's order system is down) marks
         # its reply: the turn is not answered (it counts towards escalation); the mark is not shown.
         unavailable = any(reports_unavailable(m.custom) for m in outcome.messages)
@@ -344,25 +342,6 @@ class OrderLookupLimits:
         await self.per_conversation.record(conversation_id)
         await self.per_ip.record(ip or "unknown")
         return 0
-
-
-def _meets(product: Product, search: Search) -> bool:
-    """Whether a product meets every constraint of a search (price, colour, material, size, not)."""
-    if search.min_price is not None and product.price < search.min_price:
-        return False
-    if search.max_price is not None and product.price > search.max_price:
-        return False
-    name = product.name.lower()
-    if search.colour and search.colour not in name and search.colour not in product.facts.get("colours", []):
-        return False
-    if search.material and search.material not in name and \
-            search.material not in product.facts.get("materials", []):
-        return False
-    if search.size and not any(word in name for word in size_words(search.size)):
-        return False
-    if not all(word in name for word in search.must):
-        return False
-    return not any(word in name for word in search.without)
 
 
 def _shown(slots: Slots, messages: Sequence[BotMessage]) -> Slots:

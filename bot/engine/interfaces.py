@@ -57,10 +57,15 @@ class Search:
     prefer: tuple[str, ...] = ()
     # Every product this search has shown so far: "show me more" shows the next ones.
     seen: tuple[str, ...] = ()
+    # "ascending" or "descending" by price: "the cheapest candles", "your most expensive clock".
+    order: str | None = None
+    # A present is wanted: no cards or wrapping; the shop's favourites when nothing else is said.
+    present: bool = False
 
     def query(self) -> str:
         """The text the catalogue is searched with."""
-        return " ".join(w for w in (self.size, self.colour, self.material, self.words) if w)
+        words = self.words or ("presents" if self.present else "")
+        return " ".join(w for w in (self.size, self.colour, self.material, words) if w)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (kept with the conversation's slots)."""
@@ -85,6 +90,8 @@ class Slots:
     that showed any (in order), ``search`` the last product search with its constraints,
     ``topic`` what the last answer was about (``faq``, ``products``, ``product`` or ``order``),
     ``faq_topic`` the last FAQ entry answered and ``aspect`` the last product fact asked about.
+    ``compared`` is what the last answer compared, when it compared some of the cards shown ("compare
+    the first two": "which is cheaper?" next asks about those two); the next answer drops it.
     """
 
     last_product: str | None = None
@@ -99,6 +106,7 @@ class Slots:
     topic: str | None = None
     faq_topic: str | None = None
     aspect: str | None = None
+    compared: tuple[str, ...] = field(default=())
 
     @property
     def asked_order_number(self) -> bool:
@@ -111,7 +119,7 @@ class Slots:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (what the conversation memory stores)."""
-        return {**asdict(self), "shown_products": list(self.shown_products),
+        return {**asdict(self), "shown_products": list(self.shown_products), "compared": list(self.compared),
                 "search": self.search.to_json() if self.search else None}
 
     @classmethod
@@ -121,6 +129,7 @@ class Slots:
         values = {k: v for k, v in data.items() if k in known}
         search = values.get("search")
         return cls(**{**values, "shown_products": tuple(values.get("shown_products") or ()),
+                      "compared": tuple(values.get("compared") or ()),
                       "search": Search.from_json(search) if isinstance(search, dict) else None})
 
     def as_rasa(self) -> dict[str, object]:

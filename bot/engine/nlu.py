@@ -51,6 +51,51 @@ _CHILD = re.compile(r"\b(?:son|daughter|grandson|granddaughter|grandchild|niece|
                     r"|boy|girl|baby|toddler|(?:[1-9]|1[0-2]) ?(?:year|yr)s? ?old)\b")
 
 
+# A present is wanted: "gift ideas", "a birthday present", "stocking fillers" (not "gift wrap",
+# "gift cards" or "gift bags", which are things the shop sells or does).
+_PRESENT = re.compile(r"\b(?:gifts?|presents?|pressies?|stocking fillers?|secret santa)\b"
+                      r"(?! (?:wrap|wrapping|cards?|vouchers?|bags?|box|boxes|tags?|tape|messages?|receipts?"
+                      r"|sets?|certificates?|sacks?|tins?|jars?))")
+# Who a present is for, with what describes them ("for my 8 year old niece", "my sister's", "for a
+# teacher"): not what the present is, so not searched for.
+_RECIPIENTS = (
+    "mum|mom|mummy|mother|mam|dad|daddy|father|parents?|sister|brother|siblings?|son|daughter|wife|husband"
+    "|partner|boyfriend|girlfriend|bf|gf|fianc[eé]e?|friends?|bestie|mate|teacher|teachers|boss|colleagues?"
+    "|co-?workers?|neighbours?|neighbors?|nan|nana|nanna|gran|granny|grandma|grandmother|grandad|granddad"
+    "|grandpa|grandfather|grandparents?|grandson|granddaughter|grandchild(?:ren)?|niece|nephew|aunt|auntie"
+    "|aunty|uncle|cousin|in-laws?|mother-in-law|father-in-law|godson|goddaughter|godchild|kids?|child"
+    "|children|baby|toddler|boy|girl|man|woman|lady|men|women|family|host|hostess|someone|somebody|him|her"
+    "|them|team|staff|client|clients|customer|customers")
+_RECIPIENT = re.compile(
+    rf"\b(?:for |to )?(?:(?:my|a|an|the|our|his|her|your|their) )?(?:(?:little|new|best|big|older|younger"
+    rf"|old|dear|lovely|elderly|\d+ ?(?:year|yr)s? ?old|(?:one|two|three|four|five|six|seven|eight|nine|ten"
+    rf"|eleven|twelve) ?(?:year|yr)s? ?old) )*(?:{_RECIPIENTS})(?:'s|s')?(?= |$|[,.!?])")
+_PRESENT_WORDS = re.compile(r"\b(?:gifts?|presents?|pressies?|stocking fillers?|secret santa|ideas?"
+                            r"|suggestions?|birthday|bday|b-day|something|anything|nice|special)\b")
+# "The cheapest candle you have", "your most expensive clock": ordered by price.
+_CHEAPEST = re.compile(r"\b(?:cheapest|lowest[- ]priced?|least expensive|most affordable|lowest price)\b")
+_DEAREST = re.compile(r"\b(?:most expensive|priciest|dearest|highest[- ]priced?|most pricey|highest price)\b")
+
+
+def wants_present(low: str) -> bool:
+    """Whether a lower-cased message asks for a present ("gift ideas for my boss")."""
+    return bool(_PRESENT.search(low))
+
+
+def present_words(words: str) -> str:
+    """What a present search asks for once its recipient, occasion and gift words are gone ("a
+    christmas present for my teacher": christmas; "a birthday present for my mum": nothing)."""
+    words = _RECIPIENT.sub(" ", words.lower())
+    return " ".join(_PRESENT_WORDS.sub(" ", words).split())
+
+
+def price_order(low: str) -> str | None:
+    """"ascending" for the cheapest of a kind, "descending" for the dearest, else None."""
+    if _CHEAPEST.search(low):
+        return "ascending"
+    return "descending" if _DEAREST.search(low) else None
+
+
 def for_child(low: str) -> bool:
     """Whether a lower-cased message is about a child ("my 8 year old niece", "for the kids")."""
     return bool(_CHILD.search(low))

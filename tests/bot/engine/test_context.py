@@ -205,6 +205,27 @@ def test_social_replies_stand_alone_after_an_answer(reader: ContextReader) -> No
     assert read(reader, "thanks, that helps", damaged).act is None
 
 
+def test_after_a_greeting_or_thanks_the_next_message_stands_alone(reader: ContextReader) -> None:
+    # "hello? red lanterns" read as one message was a second greeting to the router.
+    for topic in ("greeting", "thanks", "goodbye"):
+        slots = Slots(turns=1, topic="faq", faq_topic=topic)
+        assert read(reader, "red lanterns", slots).act is None, topic
+
+
+def test_which_is_cheaper_after_comparing_two_compares_those_two(
+    reader: ContextReader, catalogue: dict[str, Product]
+) -> None:
+    codes = named(catalogue, "cake stand")
+    slots = after_search(codes, "cake stands")
+    compared = read(reader, "compare the first two", slots)
+    assert compared.act == "compare" and compared.refers_to == tuple(codes[:2])
+    after = Slots(turns=2, shown_products=tuple(codes[:6]), topic="product", search=slots.search,
+                  compared=tuple(codes[:2]))
+    assert read(reader, "which is cheaper?", after).refers_to == tuple(codes[:2])
+    # Without that comparison just before, every card shown.
+    assert read(reader, "which is cheaper?", slots).refers_to == tuple(codes[:6])
+
+
 def test_no_x_ones_leaves_them_out_but_no_red_means_red(
     reader: ContextReader, catalogue: dict[str, Product]
 ) -> None:
@@ -285,6 +306,23 @@ def test_a_present_is_searched_by_what_its_recipient_is_into() -> None:
         assert search_of(text, extract(text)).words == words, text
     assert search_of("a present for my 8 year old niece", extract("x")).prefer == CHILD_CATEGORIES
     assert search_of("i like the red one", extract("x")).words == "i like the red one", "no present"
+
+
+def test_a_present_with_nothing_said_of_what_kind_searches_no_words() -> None:
+    # Who it is for and the occasion are not what it is: the words found birthday cards.
+    for text in ("a birthday present for my mum under £10",
+                 "do you have a gift for a teacher under 10 pounds", "a present for my sister's birthday",
+                 "secret santa gift ideas", "present for a 12 year old boy"):
+        search = search_of(text, extract(text))
+        assert search.present and search.words == "", text
+    christmas = search_of("a christmas present for my teacher", extract("x"))
+    assert christmas.present and "christmas" in christmas.words.split()
+    assert search_of("I need a housewarming gift for my new neighbours", extract("x")).words == "housewarming"
+    for text in ("gift bags", "do you sell gift wrap", "red candles"):
+        assert not search_of(text, extract(text)).present, text
+    assert search_of("what's the cheapest candle you have?", extract("x")).order == "ascending"
+    assert search_of("your most expensive clock", extract("x")).order == "descending"
+    assert search_of("red candles", extract("x")).order is None
 
 
 def test_whether_a_product_speaks_of_an_interest(catalogue: dict[str, Product]) -> None:
