@@ -75,6 +75,8 @@ _SOCIAL = frozenset((
     "for", "the", "help", "info", "oh", "ah", "right", "alright", "sure", "noted", "understood",
     "that", "was", "is", "really", "super", "appreciated", "appreciate", "excellent", "amazing",
 ))
+# Words of a product's name that say nothing of what it is ("Set of 3 ...", "... in Box").
+_FILLER = frozenset(("a", "an", "the", "and", "of", "in", "with", "for", "set", "pack", "box", "assorted"))
 _CORRECTION_WORDS = frozenset(("sorry", "meant", "mean", "said", "actually", "oops", "nope", "wanted"))
 _CORRECTION = re.compile(r"^(?:no|nope|sorry|actually|oops|not that)\b|\bi (?:meant|mean|said)\b")
 # "no polkadot ones please", "no glass": leaving something out, not correcting what was said.
@@ -421,6 +423,16 @@ class ContextReader:
             return None  # a new search that happens to name a colour or a price ("red doormats")
         if _IT.search(low) and not _ONES.search(low) and not _VARIANT.search(low) and not priced:
             return None  # "is it silver?", "how big is it?" ask about the product in focus
+        if slots.search is None and focus is not None and (colour or material) and \
+                not (size or without or cheaper or dearer or priced or added):
+            # "do you have it in blue?" about the one product asked about (the Jumbo Bag Red
+            # Retrospot): its version in blue, the product sharing most of its name (the Jumbo Bag
+            # Scandinavian Blue Paisley), not a search for the last word of its name ("retrospot").
+            target = self._variant(focus, [w for w in (colour, material) if w], shown, telling=True)
+            if target is not None and target.stock_code != focus.stock_code:
+                aspect = entities.product_aspect or slots.aspect or "overview"
+                return Reading(_question(aspect, target), resolved=_question(aspect, target),
+                               refers_to=(target.stock_code,), act="variant", aspect=aspect)
         prices = [p.price for p in shown] or ([focus.price] if focus else [])
         max_price = entities.max_price if entities.max_price is not None else base.max_price
         min_price = entities.min_price if entities.min_price is not None else base.min_price
@@ -514,11 +526,15 @@ class ContextReader:
                 picked.append(shown[index])
         return _unique(picked)
 
-    def _variant(self, focus: Product, wanted: Sequence[str], shown: Sequence[Product]) -> Product | None:
-        """The product most like ``focus`` whose name holds every ``wanted`` word (shown ones first)."""
+    def _variant(self, focus: Product, wanted: Sequence[str], shown: Sequence[Product],
+                 telling: bool = False) -> Product | None:
+        """The product most like ``focus`` whose name holds every ``wanted`` word (shown ones first);
+        ``telling``: only words that tell a kind of thing count as shared ("set", "of", "3" do not)."""
         if not wanted:
             return None
         mine = {_singular(w) for w in _words(focus.name.lower())} - set(_COLOUR_WORDS)
+        if telling:
+            mine = {w for w in mine if w not in _FILLER and w not in MATERIALS and not w.isdigit()}
 
         def overlap(product: Product) -> int:
             return len(mine & {_singular(w) for w in _words(product.name.lower())})
@@ -531,7 +547,8 @@ class ContextReader:
         indexed = [self._holding.get(_canon(w), set()) | self._holding.get(w, set()) for w in wanted]
         catalogue = [self._listed[i] for i in sorted(set.intersection(*indexed))] if indexed else []
         holds = [p for p in (*shown, *catalogue) if holds_all(p)]
-        best = max(holds, key=overlap, default=None)
+        # Equally alike: one of the same category first ("bag" shared by a jumbo bag and a bag of gems).
+        best = max(holds, key=lambda p: (overlap(p), p.category == focus.category), default=None)
         return best if best is not None and overlap(best) >= 1 else None
 
     @staticmethod

@@ -242,3 +242,14 @@ async def test_a_present_is_not_cards_and_wrapping(client: TestClient) -> None:
     assert text_of(under) == "Here is what I found:", "nothing claimed missing"
     assert cards(under)
     assert all(c["price"] <= 10 and c["category"] != "Cards & Wrapping" for c in cards(under))
+
+
+async def test_it_in_another_colour_is_its_version_in_that_colour(client: TestClient) -> None:
+    # Not a search for the last word of its name ("retrospot"), which showed blue clocks.
+    await say(client, "jumbo", "how much is the jumbo bag red retrospot")
+    blue, turn_id = await say(client, "jumbo", "do you have it in blue?")
+    assert [c["name"] for c in cards(blue)] == ["Jumbo Bag Scandinavian Blue Paisley"]
+    assert (await logged(client, turn_id)).metadata["context_act"] == "variant"
+    await say(client, "clock", "tell me about the alarm clock bakelike red")
+    green, _ = await say(client, "clock", "do you have it in green?")
+    assert [c["name"] for c in cards(green)] == ["Alarm Clock Bakelike Green"]
