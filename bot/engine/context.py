@@ -19,7 +19,15 @@ from dataclasses import replace
 
 from bot.engine.compare import SUPERLATIVE
 from bot.engine.interfaces import Entities, Reading, Search, Slots
-from bot.engine.nlu import for_child, interest_of, present_words, price_order, product_query, wants_present
+from bot.engine.nlu import (
+    BUYING_WORDS,
+    for_child,
+    interest_of,
+    present_words,
+    price_order,
+    product_query,
+    wants_present,
+)
 from core.shop import Product
 from core.turns import RouterOutput
 from core.variants import asked_colours, asked_size, pick
@@ -134,8 +142,8 @@ _SMALLER = re.compile(r"\b(?:smaller|small|mini|little|tiny)\b")
 _WITHOUT = re.compile(r"\b(?:not (?:the |any )?|no |nothing |without |except (?:the )?|but not (?:the )?)"
                       r"(?!over\b|above\b|more\b|under\b|below\b|less\b)([a-z]+)\b")
 # "what about star shaped?", "and personalised?": a few words that finish the search before.
-_ELLIPSIS_WORDS = re.compile(r"^(?:and|what about|how about|any|got any|have you got any)"
-                             r"(?: [a-z'-]+){1,3}[?!.]*$")
+_ELLIPSIS_WORDS = re.compile(r"^(?:and|what about|how about|any|got any|have you got any"
+                             r"|anything(?= (?!for\b|to\b|else\b|with\b)))(?: [a-z'-]+){1,3}[?!.]*$")
 _WORD = re.compile(r"[a-z0-9£.]+")
 _COLOUR_WORDS = {**{c: c for c in COLOURS}, "gray": "grey", "multicoloured": "multicolour",
                  "multi-coloured": "multicolour", "golden": "gold"}
@@ -474,6 +482,9 @@ class ContextReader:
         # Words of the product's own name ("how many cutters?") do not make it another question.
         name = {_singular(w) for w in _words(focus.name.lower())}
         own = [w for w in self._own_words(low) if _singular(w) not in name and w not in _ASPECT_WORDS]
+        if entities.quantity is not None:
+            # "ok great, I'll take two": the price of two.
+            own = [w for w in own if w not in BUYING_WORDS and w not in _SOCIAL]
         if aspect is not None and (singular or (not own and len(_words(low)) <= 6)):
             return Reading(_question(aspect, focus), resolved=_question(aspect, focus),
                            refers_to=(focus.stock_code,), act="pronoun", aspect=aspect)

@@ -247,6 +247,12 @@ _QUANTITY = (
 )
 
 
+# The words of "ok I'll take two" that only say how many would be bought: with a quantity read,
+# they ask nothing else (bot/engine/context.py).
+BUYING_WORDS = frozenset(("take", "buy", "get", "order", "ll", "d", "will", "gonna", "dozen", "them", "those",
+                          "these", "please", *_NUMBER_WORDS))
+
+
 def quantity_of(low: str) -> int | None:
     """How many of a product a lower-cased message would buy (2 to 999), or None."""
     for rule in _QUANTITY:

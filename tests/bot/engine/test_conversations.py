@@ -253,3 +253,16 @@ async def test_it_in_another_colour_is_its_version_in_that_colour(client: TestCl
     await say(client, "clock", "tell me about the alarm clock bakelike red")
     green, _ = await say(client, "clock", "do you have it in green?")
     assert [c["name"] for c in cards(green)] == ["Alarm Clock Bakelike Green"]
+
+
+async def test_a_quantity_after_a_product_and_anything_x_after_a_search(client: TestClient) -> None:
+    shown, _ = await say(client, "two", "do you have pink lunch bags")
+    await say(client, "two", "how many are in stock?")
+    answer, turn_id = await say(client, "two", "ok i'll take two")
+    first = cards(shown)[0]
+    assert (await logged(client, turn_id)).metadata["refers_to"] == [first["stock_code"]], "not goodbye"
+    assert f"So 2 would come to £{2 * first['price']:.2f}, before delivery." in text_of(answer)
+    await say(client, "vintage", "show me something for the kitchen")
+    vintage, turn_id = await say(client, "vintage", "anything vintage?")
+    assert (await logged(client, turn_id)).route == Route.PRODUCTS, "not the shop's favourites"
+    assert cards(vintage) and all("vintage" in c["name"].lower() for c in cards(vintage))
