@@ -330,8 +330,11 @@ class ContextReader:
                 return Reading(_question(aspect, target), resolved=_question(aspect, target),
                                refers_to=(target.stock_code,), act="correct", aspect=aspect)
         if slots.search is not None:
-            search = replace(slots.search, colour=colour or slots.search.colour,
-                             material=material or slots.search.material, seen=())
+            # "pink bags" → "no, blue": blue bags (not "blue pink bags"); a material not corrected stays.
+            base = slots.search
+            search = replace(base, words=without_look(base.words),
+                             colour=colour or base.colour or _colour(base.words),
+                             material=material or base.material or _material(base.words), seen=())
             return Reading(search.query(), resolved=_described(search), act="correct", search=search)
         return None
 
@@ -459,6 +462,10 @@ class ContextReader:
             words = f"{' '.join(own)} {self._head(words)}"
             if _ONLY.search(low):
                 must = tuple(_unique([*must, *own]))
+        if colour or material:
+            # What was not changed stays: "pink glass bowls" → "and in blue?": blue glass bowls.
+            colour = colour or base.colour or _colour(base.words)
+            material = material or base.material or _material(base.words)
         search = Search(words, colour=colour or base.colour, material=material or base.material,
                         size=size or base.size, min_price=min_price, max_price=max_price,
                         without=tuple(_unique([*base.without, *without])), must=must, prefer=base.prefer,

@@ -238,6 +238,18 @@ def test_no_x_ones_leaves_them_out_but_no_red_means_red(
     assert switched.act == "correct" and switched.search is not None and switched.search.colour == "red"
 
 
+def test_a_colour_changed_replaces_the_one_said_and_keeps_the_material(
+    reader: ContextReader, catalogue: dict[str, Product]
+) -> None:
+    codes = named(catalogue, "bowl")
+    corrected = read(reader, "no, blue", after_search(codes, "pink glass bowls"))
+    assert corrected.act == "correct" and corrected.search is not None
+    search = corrected.search
+    assert (search.words, search.colour, search.material) == ("bowls", "blue", "glass")
+    refined = read(reader, "and in green?", after_search(codes, "pink glass bowls"))
+    assert refined.search is not None and refined.search.query() == "green glass bowls"
+
+
 def test_a_correction_names_another_version_of_the_product_asked_about(
     reader: ContextReader, catalogue: dict[str, Product]
 ) -> None:

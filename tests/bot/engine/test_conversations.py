@@ -266,3 +266,10 @@ async def test_a_quantity_after_a_product_and_anything_x_after_a_search(client: 
     vintage, turn_id = await say(client, "vintage", "anything vintage?")
     assert (await logged(client, turn_id)).route == Route.PRODUCTS, "not the shop's favourites"
     assert cards(vintage) and all("vintage" in c["name"].lower() for c in cards(vintage))
+
+
+async def test_a_colour_corrected_replaces_the_colour_said(client: TestClient) -> None:
+    await say(client, "blue", "pink bags")
+    blue, _ = await say(client, "blue", "no, blue")
+    assert text_of(blue) == "Here is what I found:", "not 'I couldn't find any blue pink bags'"
+    assert cards(blue) and all("blue" in c["name"].lower() for c in cards(blue))
