@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import NotReady
+from retrieval.int8_weights import saturates, unsigned_weights
 
 
 def open_session(path: Path, threads: int, device: str = "cpu") -> Any:
@@ -24,7 +25,19 @@ def open_session(path: Path, threads: int, device: str = "cpu") -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=[provider])
+    return ort.InferenceSession(portable_int8(path) if device == "cpu" else str(path), options,
+                                providers=[provider])
+
+
+def portable_int8(path: Path, cpu_saturates: bool | None = None) -> str | bytes:
+    """``path``, or on a CPU whose int8 kernel saturates (``retrieval/int8_weights.py``) the graph
+    with its int8 weights stored unsigned: the same products from a kernel that does not overflow."""
+    if not (saturates() if cpu_saturates is None else cpu_saturates):
+        return str(path)
+    import onnx
+
+    model = onnx.load(str(path))
+    return model.SerializeToString() if unsigned_weights(model) else str(path)
 
 
 def graph_run(session: Any) -> Callable[[np.ndarray, np.ndarray], list[np.ndarray]]:

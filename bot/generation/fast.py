@@ -29,6 +29,7 @@ from bot.generation.prompt import END_TOKEN, extract_answer, fit_prompt
 from bot.generation.service import Generation
 from bot.generation.versions import checkpoint_version
 from core.errors import GenerationError, NotReady
+from retrieval.onnx_session import portable_int8
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,8 @@ class OnnxGpt2Generator:
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(target / INT8_FILE), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(portable_int8(target / INT8_FILE), options,
+                                       providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
         end = tokenizer.token_to_id(END_TOKEN)
         if end is None:

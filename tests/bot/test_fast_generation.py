@@ -14,6 +14,7 @@ from bot.generation.generator import Gpt2Generator
 from bot.generation.prompt import build_prompt
 from core.errors import GenerationError, NotReady
 from core.settings import Settings
+from retrieval.onnx_session import portable_int8
 
 QUESTIONS = [
     ("how much is the cookie jar?", ["COOKIE JAR: £4.25, in stock, ships to 12 countries"]),
@@ -42,7 +43,8 @@ def test_the_int8_step_picks_what_pytorch_would_up_to_its_rounding(dirs: tuple[P
     fast = OnnxGpt2Generator(model, cache)
     fast.warm_up()
     meta = json.loads((fast.exported_dir() / META_FILE).read_text())
-    session = ort.InferenceSession(str(fast.exported_dir() / INT8_FILE), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(portable_int8(fast.exported_dir() / INT8_FILE),
+                                   providers=["CPUExecutionProvider"])
     hf = GPT2LMHeadModel.from_pretrained(model).eval()
     tokenizer = AutoTokenizer.from_pretrained(model)
     empty = np.zeros((1, meta["heads"], 0, meta["head_dim"]), dtype=np.float32)
