@@ -169,7 +169,8 @@ _GENERIC = frozenset((
     "pls", "plz", "mate", "few", "bit", "hmm", "hm", "um", "er", "oh", "ah", "ooh", "wait", "hang",
     "lovely", "ta",
     # What a shopper calls any product ("union jack stuff"): not a kind of thing a name must hold.
-    "stuff", "things", "thing", "items", "bits", "goods", "products",
+    "stuff", "things", "thing", "items", "bits", "goods", "products", "recommend", "recommendation",
+    "recommendations", "suggest", "suggestion", "suggestions", "ideas", "idea",
 ))
 
 
@@ -332,9 +333,8 @@ class ContextReader:
         if slots.search is not None:
             # "pink bags" → "no, blue": blue bags (not "blue pink bags"); a material not corrected stays.
             base = slots.search
-            search = replace(base, words=without_look(base.words),
-                             colour=colour or base.colour or _colour(base.words),
-                             material=material or base.material or _material(base.words), seen=())
+            colour, material = _look_kept(base, colour, material)
+            search = replace(base, words=without_look(base.words), colour=colour, material=material, seen=())
             return Reading(search.query(), resolved=_described(search), act="correct", search=search)
         return None
 
@@ -454,7 +454,7 @@ class ContextReader:
         words = base.words
         if colour or material:
             # "and in pink?" after blue bowls: pink bowls, not pink blue bowls.
-            words = " ".join(w for w in _words(words) if w not in _COLOUR_WORDS and w not in MATERIALS)
+            words = without_look(words)
         must = base.must
         if added:
             # "what about star ones?" after heart t-light holders: star holders; "only round ones"
@@ -463,9 +463,7 @@ class ContextReader:
             if _ONLY.search(low):
                 must = tuple(_unique([*must, *own]))
         if colour or material:
-            # What was not changed stays: "pink glass bowls" → "and in blue?": blue glass bowls.
-            colour = colour or base.colour or _colour(base.words)
-            material = material or base.material or _material(base.words)
+            colour, material = _look_kept(base, colour, material)
         search = Search(words, colour=colour or base.colour, material=material or base.material,
                         size=size or base.size, min_price=min_price, max_price=max_price,
                         without=tuple(_unique([*base.without, *without])), must=must, prefer=base.prefer,
@@ -656,6 +654,12 @@ def _material(low: str) -> str | None:
     return next((w for w in _words(low) if w in MATERIALS), None)
 
 
+def _look_kept(base: Search, colour: str | None, material: str | None) -> tuple[str | None, str | None]:
+    """The colour and material after one of them changes: the one not changed stays, whether the
+    search held it as a constraint or in its words ("pink glass bowls" → "no, blue": blue, glass)."""
+    return colour or base.colour or _colour(base.words), material or base.material or _material(base.words)
+
+
 def look_of(words: str) -> tuple[str | None, str | None]:
     """The colour and material a search's words ask for ("blue glass vases": blue, glass)."""
     low = words.lower()
@@ -729,8 +733,11 @@ def search_of(text: str, entities: Entities) -> Search:
     if present and not interest:
         # "a birthday present for my mum": who it is for and the occasion are not what it is (the
         # search would find birthday cards); what is left, if anything, is ("a christmas present").
-        rest = present_words(words)
-        words = rest if kind_words(rest) else ""
+        words = present_words(words)
+    if not interest and not kind_words(words):
+        # Nothing said of what kind ("anything under £3?", "can you recommend something under
+        # £5"): the shop's favourites within the constraints, not whatever "anything" embeds near.
+        words = ""
     return Search(words, min_price=entities.min_price, max_price=entities.max_price, prefer=prefer,
                   order=price_order(low), present=present)
 

@@ -123,9 +123,9 @@ class RouteHandlers:
         start = time.perf_counter()
         # One catalogue for the whole search: a sync may swap it meanwhile.
         catalogue = self.kb.catalogue.state
-        if search.present and not search.words:
-            # "A birthday present for my mum": nothing says what kind, so the shop's favourites
-            # (the words would find birthday cards).
+        if not search.words:
+            # "A birthday present for my mum", "anything under £3": nothing says what kind, so the
+            # shop's favourites (the words would find birthday cards, or whatever "anything" is near).
             embed_ms = 0.0
             candidates = by_popularity(list(catalogue.by_code.values()))
         else:

@@ -132,10 +132,12 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
     if routed.label is not None:
         route = thresholds.intent_routes.get(routed.label, Route.FAQ)
         similar = route is Route.RECOMMEND and entities.refers_back and bool(signals.slots.last_product)
-        if route is Route.RECOMMEND and not similar and (entities.interest or entities.child):
+        priced = entities.min_price is not None or entities.max_price is not None
+        if route is Route.RECOMMEND and not similar and (entities.interest or entities.child or priced):
             # "a present for my mum, she loves gardening": gardening things; "gift ideas for my 8
-            # year old niece": things for children first; not the shop's favourites (the search:
-            # bot/engine/context.py, search_of).
+            # year old niece": things for children first; "gift ideas under £10": the favourites
+            # under £10 (the action's ignore the price); not the shop's favourites as they are
+            # (the search: bot/engine/context.py, search_of).
             return Decision(Route.PRODUCTS, "product_search", routed.confidence)
         return Decision(route, routed.label, routed.confidence, similar)
     if entities.min_price is not None or entities.max_price is not None:

@@ -273,3 +273,15 @@ async def test_a_colour_corrected_replaces_the_colour_said(client: TestClient) -
     blue, _ = await say(client, "blue", "no, blue")
     assert text_of(blue) == "Here is what I found:", "not 'I couldn't find any blue pink bags'"
     assert cards(blue) and all("blue" in c["name"].lower() for c in cards(blue))
+
+
+async def test_a_price_on_the_favourites_is_kept(client: TestClient) -> None:
+    # The recommend action shows the favourites whatever the price: a price asked keeps them under it.
+    for sender, text, ceiling in (("gift", "gift ideas under £10", 10),
+                                  ("rec", "can you recommend something under £5", 5),
+                                  ("any", "anything under £3?", 3)):
+        answer, turn_id = await say(client, sender, text)
+        assert (await logged(client, turn_id)).route == Route.PRODUCTS, text
+        assert cards(answer) and all(c["price"] <= ceiling for c in cards(answer)), text
+    _, turn_id = await say(client, "fav", "recommend something")
+    assert (await logged(client, turn_id)).route == Route.RECOMMEND, "no price: the action, as before"

@@ -59,6 +59,8 @@ def test_a_present_for_someone_into_something_is_a_search_for_it() -> None:
     assert _decide("recommend", 0.8, "can you recommend a present?").route is Route.RECOMMEND
     # For a child: things for children first.
     assert _decide("recommend", 0.8, "gift ideas for my 8 year old niece").route is Route.PRODUCTS
+    # A price: the favourites under it (the recommend action's ignore prices).
+    assert _decide("recommend", 0.8, "gift ideas under £10").route is Route.PRODUCTS
     # Things like the product in focus stay the recommender's.
     similar = _decide("recommend", 0.8, "something like that one for my mum, she loves it",
                       slots=Slots(last_product="23169"))
