@@ -23,6 +23,7 @@ import numpy as np
 # Integer MatMuls and where their weight and its zero point are among the inputs.
 _WEIGHT_INPUTS = {"MatMulInteger": (1, 3), "MatMulIntegerToFloat": (1, 5), "DynamicQuantizeMatMul": (1, 3)}
 _VNNI = re.compile(r"\b(?:avx512_vnni|avx512vnni|avx_vnni|amx_int8)\b")
+_INT8 = 3  # onnx.TensorProto.INT8 (onnx is imported only where a graph is rewritten)
 
 
 def saturates(cpuinfo: str | None = None) -> bool:
@@ -85,5 +86,3 @@ def unsigned_weights(model: Any) -> int:
     graph.initializer.extend(kept)
     return count
 
-
-_INT8 = 3  # onnx.TensorProto.INT8

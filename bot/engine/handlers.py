@@ -139,11 +139,11 @@ class RouteHandlers:
         candidates = [(p, s) for p, s in candidates if p.stock_code not in skip and meets(p, search)]
         if self._vocabulary is None or self._vocabulary[0] != catalogue.version:
             self._vocabulary = (catalogue.version, name_words(catalogue.by_code.values()))
-        ranked = rank(candidates, search, act=reading.act if follow_up and reading is not None else None,
+        ranked = rank(candidates, search, act=reading.act if reading is not None and follow_up else None,
                       vocabulary=self._vocabulary[1])
         candidates = ranked.products
         found = candidates[:MAX_CARDS]
-        interest = ctx.entities.interest if reading is None or reading.search is None else None
+        interest = None if follow_up else ctx.entities.interest
         # "she loves golf" in a shop that sells nothing for golf: said, before what comes closest.
         unmatched = interest if interest and not any(about(p, interest) for p, _ in found) else None
         latency = {"embed": embed_ms, "search": _ms(start)}
