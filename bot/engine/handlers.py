@@ -16,7 +16,7 @@ from bot.engine.context import about, name_words, search_of, things
 from bot.engine.identity import CUSTOMER_ID, without_identity
 from bot.engine.inference import BatchingEncoder
 from bot.engine.interfaces import Entities, HandlerResult, ProjectAnswers, Slots, TurnContext
-from bot.engine.policy import FEWER_SHOWN, OTHER_LANGUAGE, STOCK, RoutingThresholds
+from bot.engine.policy import BASKET, FEWER_SHOWN, OTHER_LANGUAGE, STOCK, RoutingThresholds
 from bot.engine.ranking import by_popularity, meets, rank
 from bot.generation.grounded import grounded_answer
 from bot.generation.product_answer import OF_VARIANTS, answer_about
@@ -275,6 +275,13 @@ class RouteHandlers:
                 hits=(Hit(product.stock_code, "product", named.score if named else 1.0, product.name),),
             )
         found = self._found(ctx.scores)
+        if aspect == BASKET:
+            # "ok add two to my basket" with several cards shown: those cards again, to pick from.
+            shown = [catalogue.by_code[c] for c in ctx.slots.shown_products if c in catalogue.by_code]
+            messages = (replies.which_to_add(bool(shown)),
+                        *((BotMessage(custom={"type": "products", "products": [p.card() for p in shown]}),)
+                          if shown else ()))
+            return HandlerResult(messages, ctx.slots, evidence=tuple(p.passage() for p in shown))
         if aspect == STOCK:
             # "is it in stock?" with no product in focus or named: which one is meant, with the
             # products the message is close to ("is the cookie jar in stock?"), if any.

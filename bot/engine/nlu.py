@@ -181,9 +181,17 @@ _STOCK = (r"\b(?:(?:in|out of|back in) stock|stock (?:level|left)s?|sold out|res
           r"|(?:un)?availab(?:le|ility)"
           r"|when will (?:it|they|this|that|this one|that one|the [a-z ]+?) be back"
           r"|(?:be|come|coming) back in|(?:any|how many) (?:are |of them )?left|pre-?order|back-?order)\b")
+# Putting a product in the basket, or asking how to buy it ("i'll take two" is its price).
+_BASKET = (r"\b(?:(?:add|put|pop)\b[a-z0-9' ]{0,30}? (?:to|in|into) (?:my|the|your|our) "
+           r"(?:basket|cart|trolley|shopping bag|bag)\b|add (?:it |them )?to (?:basket|cart|bag)"
+           r"|(?:how|where) (?:do|can|could) i (?:buy|order|purchase) (?:it|this|that|one|them|these|those)"
+           r"|i(?:'ll| will|'d like to| would like to| want to) (?:buy|purchase) (?:it|this|that)"
+           r"|(?:buy|purchase) (?:it|this|that)(?: one)? (?:now|online))\b")
 # Checked in order: the first aspect whose words the question holds. Questions the facts
 # cannot answer (dishwasher safe, dimensions, ...) match none and get an honest "don't know".
 _ASPECTS = tuple((name, re.compile(pattern)) for name, pattern in (
+    # "add it to my basket", "how do I buy this one?": the chat cannot fill a basket; where to.
+    ("basket", _BASKET),
     ("bought_with", r"\b(?:go(?:es)? (?:[a-z]+ )?with|bought with|buy with|pairs? with|match(?:es)? with)\b"),
     ("shipping",
      r"\b(?:ship(?:ped|s|ping)?|send|sent|deliver(?:ed|y)?|post(?:ed)?|countr(?:y|ies)|abroad)\b"),
@@ -195,7 +203,9 @@ _ASPECTS = tuple((name, re.compile(pattern)) for name, pattern in (
      r"\b(?:popular|best ?sell(?:er|ing)|sell(?:s)? well|lots of people|many people|bestseller)\b"),
     ("colour", r"\b(?:colou?rs?)\b"),
     ("material", r"\b(?:made (?:of|from|out of)|materials?)\b"),
-    ("overview", r"^(?:tell me about|what is|what's|describe)\b"),
+    # "the regency cakestand looks lovely": what we know of it, not "our details don't answer that".
+    ("overview", r"^(?:tell me about|what is|what's|describe)\b|\blooks? (?:really |so |very )?"
+                 r"(?:lovely|nice|great|good|cute|pretty|beautiful|gorgeous|perfect|amazing|fab|fabulous)\b"),
 ))
 
 

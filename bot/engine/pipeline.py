@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from bot.engine import replies
-from bot.engine.context import ContextReader, clear_alone
+from bot.engine.context import ContextReader, clear_alone, switches_entry
 from bot.engine.corrections import LiveCorrections
 from bot.engine.handlers import RouteHandlers
 from bot.engine.identity import IDENTITY_KEYS, IdentityVerifier, without_identity
@@ -38,7 +38,7 @@ from bot.handoff.store import Handoff
 from core.errors import ShopbotError, Unavailable
 from core.messages import BotMessage
 from core.ratelog import RateLimitedLog
-from core.turns import Hit, RouterOutput, TurnRecord
+from core.turns import Hit, Route, RouterOutput, TurnRecord
 from monitoring.flags import TurnFacts
 from monitoring.records import RecordFactory
 from monitoring.sink import TurnLogSink
@@ -138,7 +138,9 @@ class TurnPipeline:
                     self._understand(reading.text, latency, versions),
                     self._understand(turn.text, {}, {}), self._negative(turn.text),
                 )
-                if clear_alone(alone.routed):
+                if clear_alone(alone.routed, turn.text) or (self.context is not None and switches_entry(
+                        turn.text, alone.routed, understood.routed, slots.faq_topic,
+                        self._faq_labels(self.context))):
                     reading, understood = Reading.alone(turn.text), alone
             else:
                 understood, negative = await asyncio.gather(
@@ -234,6 +236,11 @@ class TurnPipeline:
                 redactor.text(str(k)[:64]): redactor.text(str(v)[:500]) for k, v in kept.items()
             }
         return out
+
+    def _faq_labels(self, context: ContextReader) -> list[str]:
+        """The knowledge's labels answered from an FAQ entry (not a route such as a search)."""
+        routes = self.routing.intent_routes
+        return [label for label in context.entries if routes.get(label, Route.FAQ) is Route.FAQ]
 
     async def _negative(self, text: str) -> bool:
         if self.desk is None:

@@ -26,6 +26,8 @@ INTENT_ROUTES = {
 
 # The product aspect of a stock question (bot/engine/nlu.py).
 STOCK = "stock"
+# "add it to my basket": answered about a product (where to add it), never a search for baskets.
+BASKET = "basket"
 # The label of a message in another language, answered in it.
 OTHER_LANGUAGE = "other_language"
 # A follow-up whose act the conversation settles (an ordinal, a refinement, "show me more") is
@@ -116,15 +118,20 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
     # "is it in stock?" reads like "where is my order?" to the router; a stock question is about a
     # product unless it gives an order number (above).
     stock = entities.product_aspect == STOCK
+    basket = entities.product_aspect == BASKET
     if named is not None and (
         (routed.label is None)
         or (entities.product_aspect is not None and routed_to in (Route.FAQ, Route.RECOMMEND))
         or (stock and routed_to in (Route.ORDER_STATUS, Route.PRODUCTS))
+        or basket
     ):
         # A question about a product the shopper named: answered about that product, from its
         # facts ("what is the X made of?" is not the FAQ entry on materials in general, and
         # "what do people buy with the X?" not the shop's favourites).
         return Decision(Route.GENERATE, "product_question", max(routed.confidence, named.score))
+    if basket:
+        # "ok add two to my basket" after six cards: which one (the handler asks), not baskets.
+        return Decision(Route.GENERATE, "product_question", routed.confidence)
     if stock and routed_to in (None, Route.ORDER_STATUS, Route.DECLINE):
         # A stock question naming no product the bot knows: the handler asks which one
         # (the shop's restocking policy, an FAQ answer, is still the router's to give).

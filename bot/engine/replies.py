@@ -185,6 +185,15 @@ def not_sure(cards: list[dict[str, object]]) -> tuple[BotMessage, ...]:
     return (said, BotMessage(custom={"type": "products", "products": cards})) if cards else (said,)
 
 
+def which_to_add(shown: bool) -> BotMessage:
+    """A basket request that names no product: the chat cannot add it; which one they mean."""
+    text = ("I can't add things to your basket from this chat, but every product's page in our shop "
+            "has an add-to-basket button.")
+    text += " Which of these would you like? I can tell you its price and more." if shown else \
+        " Which product would you like? I can find it for you."
+    return BotMessage(text=text)
+
+
 def which_product(suggestions: bool) -> BotMessage:
     """A stock question that names no product: which one to check (with the nearest shown)."""
     text = "Which product would you like me to check the stock of?"

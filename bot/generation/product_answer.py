@@ -42,6 +42,8 @@ EXACT = frozenset({"stock", "variant"})
 # Aspects a product's variants answer (the products sharing its item_group_id).
 OF_VARIANTS = frozenset({"variant", "colour"})
 _CURRENCY = re.compile(r"[£$€]")
+# "add it to my basket": the chat cannot change a basket; the answer says where to.
+BASKET = "basket"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ async def answer_about(product: Product, aspect: str | None, question: str,
     total)."""
     if aspect in OF_VARIANTS and len(group) > 1:
         return _about_variants(product, group, question)
+    if aspect == BASKET:
+        return _to_basket(product, quantity)
     evidence = product.evidence()
     known = known_answer(product, aspect)
     if not known and aspect == "stock":
@@ -124,6 +128,31 @@ async def answer_about(product: Product, aspect: str | None, question: str,
         text, evidence = f"{text} {total}", f"{evidence} {total}"
     return ProductReply((BotMessage(text=text), card(product)), evidence, True, use,
                         grounding(text, [evidence]), generate_ms)
+
+
+def _to_basket(product: Product, quantity: int | None) -> ProductReply:
+    """Where the shopper adds the product to their basket: its page when the catalogue links one,
+    with its price (and a quantity's total) and stock from the facts; the chat never claims to
+    have added it."""
+    facts = product.fact_sentences()
+    link = product.facts.get("link")
+    where = f"on its page: {link}" if link else \
+        f"from its page in our shop (stock code {product.stock_code})"
+    said = [facts["price"]]
+    evidence = [product.evidence()]
+    if quantity:
+        # Arithmetic on the catalogue's price: the total is part of the evidence.
+        cost = money(quantity * product.price, product.facts.get("currency"))
+        said.append(f"So {quantity} would come to {cost}, before delivery.")
+        evidence.append(said[-1])
+    if "stock" in facts:
+        said.append(facts["stock"])
+    # The opening is the bot's own (what it cannot do), not a claim about the product: the
+    # grounding is of the product's facts said.
+    text = " ".join([f"I can't add things to your basket from this chat, but you can add the "
+                     f"{product.name} {where}.", *said])
+    return ProductReply((BotMessage(text=text), card(product)), " ".join(evidence), True, False,
+                        grounding(" ".join(said), evidence), 0.0)
 
 
 def _about_variants(product: Product, group: Sequence[Product], question: str) -> ProductReply:

@@ -56,6 +56,11 @@ async def test_setup_then_run_answer_from_the_shops_own_feed(
     assert "$62.00" in text_of(await ask(client, "b", "how much is the hammered copper watering can?"))
     stock = text_of(await ask(client, "b", "is it in stock?")).lower()
     assert "backorder" in stock and "15 january 2027" in stock, stock
+    # The chat cannot fill a basket: it says where, the feed's own page, with the price and stock.
+    basket = text_of(await ask(client, "b", "ok add it to my basket"))
+    assert "you can add the Hammered Copper Watering Can on its page: " \
+        "https://copperandclay.example/product/copper-watering-can/." in basket, basket
+    assert "$62.00" in basket and "backorder" in basket.lower(), basket
     runners = codes_of(await ask(client, "c", "do you have linen table runners?"))
     assert {"1077-blue", "1077-rust"} & set(runners), runners
     colours = text_of(await ask(client, "c", "what colours does it come in?")).lower()

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.context import CHILD_CATEGORIES, ContextReader, about, clear_alone, search_of, things
+from bot.engine.context import (
+    CHILD_CATEGORIES,
+    ContextReader,
+    about,
+    clear_alone,
+    search_of,
+    switches_entry,
+    things,
+)
 from bot.engine.interfaces import Search, Slots
 from bot.engine.nlu import extract
 from core.settings import Settings
@@ -192,6 +200,32 @@ def test_a_message_the_router_reads_surely_alone_stands_alone() -> None:
     assert clear_alone(RouterOutput(None, "returns", 0.01, (("returns", 0.002),), off_topic=0.99))
     assert not clear_alone(RouterOutput(None, "trade_catalogue", 0.3, (("trade_catalogue", 0.2),),
                                         off_topic=0.5))
+    # "what about the usa?" after the delivery answer is off-topic alone, and asks it of another place.
+    usa = RouterOutput(None, "international_shipping", 0.35, (("international_shipping", 0.01),),
+                       off_topic=0.95)
+    assert clear_alone(usa) and not clear_alone(usa, "ok, what about the usa?")
+
+
+def test_what_about_another_faq_entry_switches_to_it() -> None:
+    faq = ("international_shipping", "returns", "return_costs", "pay_later", "christmas_deadlines")
+    returns = RouterOutput("return_costs", "return_costs", 1.0, (("return_costs", 0.8), ("returns", 0.13)))
+    torn = RouterOutput("international_shipping", "international_shipping", 1.0,
+                        (("international_shipping", 0.67), ("return_costs", 0.29)))
+    assert switches_entry("ok what about returns from germany?", returns, torn, "international_shipping", faq)
+    assert not switches_entry("and returns from germany cost what?", returns, torn, "international_shipping",
+                              faq)
+    assert not switches_entry("what about returns?", returns, torn, "return_costs", faq), "the same entry"
+    # "what about for europe?" after the Christmas deadlines: read with them, surely about them.
+    europe = RouterOutput("international_shipping", "international_shipping", 1.0,
+                          (("international_shipping", 0.58),))
+    deadlines = RouterOutput("christmas_deadlines", "christmas_deadlines", 1.0,
+                             (("christmas_deadlines", 0.99),))
+    assert not switches_entry("what about for europe?", europe, deadlines, "christmas_deadlines", faq)
+    # Alone "what about klarna?" reads as the favourites (a route, not an FAQ entry): it stays.
+    klarna = RouterOutput("recommend", "recommend", 1.0, (("recommend", 0.71), ("pay_later", 0.05)))
+    assert not switches_entry("what about klarna?", klarna, torn, "payment_methods", faq)
+    unsure = RouterOutput("returns", "returns", 0.9, (("returns", 0.4),))
+    assert not switches_entry("what about returns?", unsure, torn, "international_shipping", faq)
 
 
 def test_social_replies_stand_alone_after_an_answer(reader: ContextReader) -> None:

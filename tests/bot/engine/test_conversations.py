@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.serving.turnlog import SINK
-from core.turns import Route, TurnRecord
+from core.turns import Flag, Route, TurnRecord
 from monitoring.export import write_jsonl
 
 URL = "/webhooks/rest/webhook"
@@ -285,3 +285,28 @@ async def test_a_price_on_the_favourites_is_kept(client: TestClient) -> None:
         assert cards(answer) and all(c["price"] <= ceiling for c in cards(answer)), text
     _, turn_id = await say(client, "fav", "recommend something")
     assert (await logged(client, turn_id)).route == Route.RECOMMEND, "no price: the action, as before"
+
+
+async def test_add_it_to_my_basket_says_where_and_never_that_it_did(client: TestClient) -> None:
+    shown, _ = await say(client, "basket", "do you have pink lunch bags")
+    second = cards(shown)[1]
+    await say(client, "basket", "how much is the second one?")
+    answer, turn_id = await say(client, "basket", "great, add two of it to my basket")
+    record = await logged(client, turn_id)
+    assert record.route == Route.GENERATE and record.metadata["refers_to"] == [second["stock_code"]]
+    assert text_of(answer).startswith(
+        f"I can't add things to your basket from this chat, but you can add the {second['name']} "
+        f"from its page in our shop (stock code {second['stock_code']}).")
+    assert f"So 2 would come to £{2 * second['price']:.2f}, before delivery." in text_of(answer)
+    assert [c["stock_code"] for c in cards(answer)] == [second["stock_code"]]
+    assert Flag.UNGROUNDED not in record.flags, "the facts said are the catalogue's"
+    first, turn_id = await say(client, "basket", "and put the first one in my cart")
+    assert (await logged(client, turn_id)).metadata["refers_to"] == [cards(shown)[0]["stock_code"]]
+    assert f"you can add the {cards(shown)[0]['name']} from its page" in text_of(first)
+    how, _ = await say(client, "basket", "how do i buy this one?")
+    assert "you can add the" in text_of(how) and "don't answer that" not in text_of(how)
+
+
+async def test_a_product_admired_is_told_about(client: TestClient) -> None:
+    admired, _ = await say(client, "admire", "the regency cakestand 3 tier looks lovely")
+    assert "The Regency Cakestand 3 Tier costs £12.75" in text_of(admired), "not 'don't answer that'"
