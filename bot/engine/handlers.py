@@ -274,23 +274,19 @@ class RouteHandlers:
                 latency_ms={"generate": reply.generate_ms},
                 hits=(Hit(product.stock_code, "product", named.score if named else 1.0, product.name),),
             )
-        found = self._found(ctx.scores)
         if aspect == BASKET:
             # "ok add two to my basket" with several cards shown: those cards again, to pick from.
             shown = [catalogue.by_code[c] for c in ctx.slots.shown_products if c in catalogue.by_code]
-            messages = (replies.which_to_add(bool(shown)),
-                        *((BotMessage(custom={"type": "products", "products": [p.card() for p in shown]}),)
-                          if shown else ()))
-            return HandlerResult(messages, ctx.slots, evidence=tuple(p.passage() for p in shown))
+            return HandlerResult(replies.which_to_add(shown), ctx.slots,
+                                 evidence=tuple(p.passage() for p in shown))
+        found = self._found(ctx.scores)
         if aspect == STOCK:
             # "is it in stock?" with no product in focus or named: which one is meant, with the
             # products the message is close to ("is the cookie jar in stock?"), if any.
             found = [catalogue.by_code[h.id] for h in ctx.scores.product_hits[:3]
                      if h.score >= SUGGEST and h.id in catalogue.by_code]
             codes = tuple(p.stock_code for p in found)
-            messages = (replies.which_product(bool(found)),
-                        *((BotMessage(custom={"type": "products", "products": [p.card() for p in found]}),)
-                          if found else ()))
+            messages = replies.which_product(found)
             slots = ctx.slots.updated(shown_products=codes, last_product=codes[0], topic="products") \
                 if codes else ctx.slots
             return HandlerResult(messages, slots, evidence=tuple(p.passage() for p in found))

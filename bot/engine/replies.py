@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from core.messages import BotMessage, Button
+from core.shop import Product
 
 CAPABILITIES = (
     Button("Delivery times", "/uk_delivery"),
@@ -185,19 +188,25 @@ def not_sure(cards: list[dict[str, object]]) -> tuple[BotMessage, ...]:
     return (said, BotMessage(custom={"type": "products", "products": cards})) if cards else (said,)
 
 
-def which_to_add(shown: bool) -> BotMessage:
-    """A basket request that names no product: the chat cannot add it; which one they mean."""
+def which_to_add(shown: Sequence[Product]) -> tuple[BotMessage, ...]:
+    """A basket request that names no product: the chat cannot add it; which one they mean,
+    with the cards shown before to pick from."""
     text = ("I can't add things to your basket from this chat, but every product's page in our shop "
             "has an add-to-basket button.")
     text += " Which of these would you like? I can tell you its price and more." if shown else \
         " Which product would you like? I can find it for you."
-    return BotMessage(text=text)
+    return (BotMessage(text=text), *_cards(shown))
 
 
-def which_product(suggestions: bool) -> BotMessage:
+def which_product(suggestions: Sequence[Product]) -> tuple[BotMessage, ...]:
     """A stock question that names no product: which one to check (with the nearest shown)."""
     text = "Which product would you like me to check the stock of?"
     if suggestions:
         text += " Is it one of these?"
-    return BotMessage(text=text)
+    return (BotMessage(text=text), *_cards(suggestions))
 
+
+def _cards(products: Sequence[Product]) -> tuple[BotMessage, ...]:
+    """The products' cards as one message, or nothing when there are none."""
+    return (BotMessage(custom={"type": "products", "products": [p.card() for p in products]}),) \
+        if products else ()

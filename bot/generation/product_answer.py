@@ -123,11 +123,16 @@ async def answer_about(product: Product, aspect: str | None, question: str,
     text = generated.text if use and generated.text is not None else known
     if aspect == "price" and quantity:
         # Arithmetic on the catalogue's price, not the generator's: the total is part of the evidence.
-        cost = money(quantity * product.price, product.facts.get("currency"))
-        total = f"So {quantity} would come to {cost}, before delivery."
+        total = _total(product, quantity)
         text, evidence = f"{text} {total}", f"{evidence} {total}"
     return ProductReply((BotMessage(text=text), card(product)), evidence, True, use,
                         grounding(text, [evidence]), generate_ms)
+
+
+def _total(product: Product, quantity: int) -> str:
+    """What ``quantity`` of the product would come to, from the catalogue's price."""
+    cost = money(quantity * product.price, product.facts.get("currency"))
+    return f"So {quantity} would come to {cost}, before delivery."
 
 
 def _to_basket(product: Product, quantity: int | None) -> ProductReply:
@@ -141,10 +146,8 @@ def _to_basket(product: Product, quantity: int | None) -> ProductReply:
     said = [facts["price"]]
     evidence = [product.evidence()]
     if quantity:
-        # Arithmetic on the catalogue's price: the total is part of the evidence.
-        cost = money(quantity * product.price, product.facts.get("currency"))
-        said.append(f"So {quantity} would come to {cost}, before delivery.")
-        evidence.append(said[-1])
+        said.append(_total(product, quantity))
+        evidence.append(said[-1])  # the catalogue's price times the quantity, as for a price asked
     if "stock" in facts:
         said.append(facts["stock"])
     # The opening is the bot's own (what it cannot do), not a claim about the product: the
