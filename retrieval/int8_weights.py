@@ -13,6 +13,7 @@ the shifted copy.
 
 from __future__ import annotations
 
+import functools
 import platform
 import re
 from pathlib import Path
@@ -31,10 +32,17 @@ def saturates(cpuinfo: str | None = None) -> bool:
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
         return False
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return True  # nothing to tell: the exact kernel, slower at worst
+        return _this_cpu_saturates()
+    return _VNNI.search(cpuinfo) is None
+
+
+@functools.cache
+def _this_cpu_saturates() -> bool:
+    # Read once: every session a process opens asks.
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # nothing to tell: the exact kernel, slower at worst
     return _VNNI.search(cpuinfo) is None
 
 

@@ -14,7 +14,7 @@ A message that leans on none of these stands alone and is routed as it is.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.engine.compare import SUPERLATIVE
@@ -28,6 +28,7 @@ from bot.engine.nlu import (
     product_query,
     wants_present,
 )
+from bot.engine.policy import BASKET
 from core.shop import Product
 from core.turns import RouterOutput
 from core.variants import asked_colours, asked_size, pick
@@ -454,8 +455,9 @@ class ContextReader:
             min_price = round(max(prices) + 0.01, 2)
         words = base.words
         if colour or material:
-            # "and in pink?" after blue bowls: pink bowls, not pink blue bowls.
+            # "and in pink?" after blue bowls: pink bowls, not pink blue bowls; the look not changed stays.
             words = without_look(words)
+            colour, material = _look_kept(base, colour, material)
         must = base.must
         if added:
             # "what about star ones?" after heart t-light holders: star holders; "only round ones"
@@ -463,8 +465,6 @@ class ContextReader:
             words = f"{' '.join(own)} {self._head(words)}"
             if _ONLY.search(low):
                 must = tuple(_unique([*must, *own]))
-        if colour or material:
-            colour, material = _look_kept(base, colour, material)
         search = Search(words, colour=colour or base.colour, material=material or base.material,
                         size=size or base.size, min_price=min_price, max_price=max_price,
                         without=tuple(_unique([*base.without, *without])), must=must, prefer=base.prefer,
@@ -488,7 +488,7 @@ class ContextReader:
         # Words of the product's own name ("how many cutters?") do not make it another question.
         name = {_singular(w) for w in _words(focus.name.lower())}
         own = [w for w in self._own_words(low) if _singular(w) not in name and w not in _ASPECT_WORDS]
-        if aspect == "basket" and not singular and slots.topic == "products":
+        if aspect == BASKET and not singular and slots.topic == "products":
             return None  # "add to cart" after six cards: which one is the handler's to ask
         if entities.quantity is not None:
             # "ok great, I'll take two": the price of two.
@@ -786,7 +786,7 @@ def clear_alone(alone: RouterOutput, text: str = "") -> bool:
     stands alone only when an entry says so."""
     if bool(alone.ranking) and alone.ranking[0][1] >= CLEAR_ALONE:
         return True
-    return alone.off_topic >= CLEAR_ALONE and not _WHAT_ABOUT.search(" ".join(text.lower().split()))
+    return alone.off_topic >= CLEAR_ALONE and not _what_about(text)
 
 
 # "ok what about returns from germany?" after the delivery answer: "what about" names another
@@ -799,15 +799,19 @@ SWITCH_ALONE = 0.5
 
 
 def switches_entry(text: str, alone: RouterOutput, with_topic: RouterOutput, topic: str | None,
-                   faq_labels: Iterable[str]) -> bool:
-    """"What about X?" after an FAQ answer, where X alone is another FAQ entry and the message
-    read with the question before it is unsure (``faq_labels``: the labels answered from an FAQ
-    entry): the message is read alone."""
-    if not alone.ranking or not _WHAT_ABOUT.search(" ".join(text.lower().split())):
+                   is_faq: Callable[[str], bool]) -> bool:
+    """"What about X?" after an FAQ answer, where X alone is another FAQ entry (``is_faq``: the
+    label is answered from an FAQ entry) and the message read with the question before it is
+    unsure: the message is read alone."""
+    if not alone.ranking or not _what_about(text):
         return False
     label, probability = alone.ranking[0]
     unsure = not with_topic.ranking or with_topic.ranking[0][1] < CLEAR_ALONE
-    return unsure and label != topic and probability >= SWITCH_ALONE and label in set(faq_labels)
+    return unsure and label != topic and probability >= SWITCH_ALONE and is_faq(label)
+
+
+def _what_about(text: str) -> bool:
+    return bool(_WHAT_ABOUT.search(" ".join(text.lower().split())))
 
 
 def kind_words(words: str, vocabulary: frozenset[str] | None = None) -> tuple[str, ...]:

@@ -138,9 +138,8 @@ class TurnPipeline:
                     self._understand(reading.text, latency, versions),
                     self._understand(turn.text, {}, {}), self._negative(turn.text),
                 )
-                if clear_alone(alone.routed, turn.text) or (self.context is not None and switches_entry(
-                        turn.text, alone.routed, understood.routed, slots.faq_topic,
-                        self._faq_labels(self.context))):
+                if clear_alone(alone.routed, turn.text) or switches_entry(
+                        turn.text, alone.routed, understood.routed, slots.faq_topic, self._is_faq):
                     reading, understood = Reading.alone(turn.text), alone
             else:
                 understood, negative = await asyncio.gather(
@@ -237,10 +236,10 @@ class TurnPipeline:
             }
         return out
 
-    def _faq_labels(self, context: ContextReader) -> list[str]:
-        """The knowledge's labels answered from an FAQ entry (not a route such as a search)."""
-        routes = self.routing.intent_routes
-        return [label for label in context.entries if routes.get(label, Route.FAQ) is Route.FAQ]
+    def _is_faq(self, label: str) -> bool:
+        """Whether the knowledge answers ``label`` from an FAQ entry (not a route such as a search)."""
+        return self.context is not None and label in self.context.entries and \
+            self.routing.intent_routes.get(label, Route.FAQ) is Route.FAQ
 
     async def _negative(self, text: str) -> bool:
         if self.desk is None:

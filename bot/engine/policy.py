@@ -136,10 +136,10 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
         # A stock question naming no product the bot knows: the handler asks which one
         # (the shop's restocking policy, an FAQ answer, is still the router's to give).
         return Decision(Route.GENERATE, "product_question", routed.confidence)
+    priced = entities.min_price is not None or entities.max_price is not None
     if routed.label is not None:
         route = thresholds.intent_routes.get(routed.label, Route.FAQ)
         similar = route is Route.RECOMMEND and entities.refers_back and bool(signals.slots.last_product)
-        priced = entities.min_price is not None or entities.max_price is not None
         if route is Route.RECOMMEND and not similar and (entities.interest or entities.child or priced):
             # "a present for my mum, she loves gardening": gardening things; "gift ideas for my 8
             # year old niece": things for children first; "gift ideas under £10": the favourites
@@ -147,7 +147,7 @@ def decide(signals: Signals, thresholds: RoutingThresholds) -> Decision:
             # (the search: bot/engine/context.py, search_of).
             return Decision(Route.PRODUCTS, "product_search", routed.confidence)
         return Decision(route, routed.label, routed.confidence, similar)
-    if entities.min_price is not None or entities.max_price is not None:
+    if priced:
         return Decision(Route.PRODUCTS, "product_search", routed.confidence)
     hits = signals.scores.product_hits
     if hits and hits[0].score >= thresholds.product:

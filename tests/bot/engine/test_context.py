@@ -207,7 +207,8 @@ def test_a_message_the_router_reads_surely_alone_stands_alone() -> None:
 
 
 def test_what_about_another_faq_entry_switches_to_it() -> None:
-    faq = ("international_shipping", "returns", "return_costs", "pay_later", "christmas_deadlines")
+    faq = {"international_shipping", "returns", "return_costs", "pay_later",
+           "christmas_deadlines"}.__contains__
     returns = RouterOutput("return_costs", "return_costs", 1.0, (("return_costs", 0.8), ("returns", 0.13)))
     torn = RouterOutput("international_shipping", "international_shipping", 1.0,
                         (("international_shipping", 0.67), ("return_costs", 0.29)))
